@@ -1,0 +1,191 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CommandType identifies a command in the Raft log. Numbers are explicit and
+// only ever appended: a log written by an older binary must decode forever.
+type CommandType uint8
+
+// Command types.
+const (
+	CmdApplyConfig CommandType = 1
+	CmdEvacuate    CommandType = 2
+	CmdRestore     CommandType = 3
+	CmdRampStep    CommandType = 4
+	CmdSetWeight   CommandType = 5
+	CmdSetHealth   CommandType = 6
+	CmdFreeze      CommandType = 7
+	CmdUnfreeze    CommandType = 8
+	CmdRecordEvent CommandType = 9
+)
+
+// IgnoreUnknownFlag, set in the type byte, lets an older controller skip a
+// command type it does not know instead of stopping (for rolling upgrades of
+// commands that only add information).
+const IgnoreUnknownFlag CommandType = 0x80
+
+func (t CommandType) String() string {
+	switch t &^ IgnoreUnknownFlag {
+	case CmdApplyConfig:
+		return "apply-config"
+	case CmdEvacuate:
+		return "evacuate"
+	case CmdRestore:
+		return "restore"
+	case CmdRampStep:
+		return "ramp-step"
+	case CmdSetWeight:
+		return "set-weight"
+	case CmdSetHealth:
+		return "set-health"
+	case CmdFreeze:
+		return "freeze"
+	case CmdUnfreeze:
+		return "unfreeze"
+	case CmdRecordEvent:
+		return "record-event"
+	}
+	return fmt.Sprintf("unknown(%d)", uint8(t))
+}
+
+// Command is one entry of the Raft log. Time and Actor are stamped by the
+// node that proposed it; ID makes a retried proposal a no-op.
+type Command struct {
+	Type  CommandType     `json:"-"`
+	ID    string          `json:"id,omitempty"`
+	Time  time.Time       `json:"time"`
+	Actor string          `json:"actor"`
+	Body  json.RawMessage `json:"body"`
+}
+
+// ApplyConfig replaces the steering config.
+type ApplyConfig struct {
+	Config *Config `json:"config"`
+}
+
+// Evacuate starts moving a region's traffic out through a ramp.
+type Evacuate struct {
+	Region       string   `json:"region"`
+	Reason       string   `json:"reason"`
+	Ramp         []int    `json:"ramp,omitempty"`
+	StepInterval Duration `json:"step_interval,omitempty"`
+	Force        bool     `json:"force,omitempty"`
+	Automatic    bool     `json:"automatic,omitempty"`
+}
+
+// Restore starts bringing a region's traffic back through a ramp.
+type Restore struct {
+	Region       string   `json:"region"`
+	Reason       string   `json:"reason"`
+	Ramp         []int    `json:"ramp,omitempty"`
+	StepInterval Duration `json:"step_interval,omitempty"`
+	Automatic    bool     `json:"automatic,omitempty"`
+}
+
+// RampStep applies step Step of the region's ramp in progress. It is a no-op
+// unless that step is the next one: no step is ever applied twice.
+type RampStep struct {
+	Region string `json:"region"`
+	Step   int    `json:"step"`
+}
+
+// SetWeight sets a region's traffic weight directly (drills, operators).
+type SetWeight struct {
+	Region string `json:"region"`
+	Weight int    `json:"weight"`
+	Reason string `json:"reason"`
+	Force  bool   `json:"force,omitempty"`
+}
+
+// SetHealth records the leader's verdict on a service in a region.
+type SetHealth struct {
+	Region  string  `json:"region"`
+	Service string  `json:"service"`
+	Healthy bool    `json:"healthy"`
+	Share   float64 `json:"share"`
+	Detail  string  `json:"detail,omitempty"`
+}
+
+// Freeze stops automatic changes; Unfreeze resumes them.
+type Freeze struct {
+	Reason string `json:"reason"`
+}
+
+// RecordEvent appends an audit event that changes nothing else.
+type RecordEvent struct {
+	Kind    string `json:"kind"`
+	Region  string `json:"region,omitempty"`
+	Service string `json:"service,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// Encode builds the Raft log bytes of a command: one type byte, then JSON.
+func Encode(t CommandType, id, actor string, now time.Time, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s body: %w", t, err)
+	}
+	env, err := json.Marshal(Command{ID: id, Time: now.UTC(), Actor: actor, Body: b})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t, err)
+	}
+	return append([]byte{byte(t)}, env...), nil
+}
+
+// ErrUnknownCommand is returned by Decode for a type this binary does not know.
+var ErrUnknownCommand = errors.New("unknown command type")
+
+// Decode parses Raft log bytes into a command.
+func Decode(data []byte) (Command, error) {
+	if len(data) < 2 {
+		return Command{}, errors.New("command too short")
+	}
+	var c Command
+	if err := json.Unmarshal(data[1:], &c); err != nil {
+		return Command{}, fmt.Errorf("decode command: %w", err)
+	}
+	c.Type = CommandType(data[0])
+	return c, nil
+}
+
+// Result is what applying a command returns to its proposer.
+type Result struct {
+	Index uint64 `json:"index"`
+	// Error and Code are set when the command was refused; the state is then
+	// unchanged but for the applied index.
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"`
+	// Duplicate is set when the command's ID was applied before.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// Events are the sequence numbers of the audit events it recorded.
+	Events []uint64 `json:"events,omitempty"`
+}
+
+// Result codes for refused commands.
+const (
+	CodeInvalid  = "invalid"   // malformed or invalid request
+	CodeNotFound = "not_found" // unknown region or service
+	CodeConflict = "conflict"  // the region is not in a state that allows it
+	CodeRule     = "rule"      // a safety rule refuses it (use force to override)
+	CodeFrozen   = "frozen"    // automatic changes are frozen
+	CodeNoConfig = "no_config" // no steering config applied yet
+)
+
+// RefusedError is a refused command's result as a Go error.
+type RefusedError struct{ Code, Msg string }
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+// Err returns the refusal as an error, or nil.
+func (r Result) Err() error {
+	if r.Error == "" {
+		return nil
+	}
+	return &RefusedError{Code: r.Code, Msg: r.Error}
+}
