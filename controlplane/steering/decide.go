@@ -1,0 +1,180 @@
+package steering
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// Observed is what a controller sees of one service in one region through
+// gossip.
+type Observed struct {
+	// Share is the share of the region's live agents whose checks for the
+	// service pass.
+	Share float64
+	// Known is false when no live agent of the region reports the service.
+	Known       bool
+	AgentsAlive int
+	AgentsTotal int
+	// Detail names what fails, for the audit log.
+	Detail string
+}
+
+// Health is the observed health: region -> service -> observation.
+type Health map[string]map[string]Observed
+
+// Input is everything Decide looks at.
+type Input struct {
+	State  *state.State
+	Health Health
+	Now    time.Time
+	// WarmedUp is false for a while after this node became leader: until
+	// gossip has converged, missing reports are not evidence of failure.
+	WarmedUp bool
+}
+
+// Proposal is one command the leader should propose.
+type Proposal struct {
+	Type state.CommandType
+	Body any
+	// Key identifies the decision, so that the engine proposes it once per
+	// episode rather than on every tick.
+	Key string
+	// Automatic marks proposals whose refusal is worth recording.
+	Automatic bool
+}
+
+// Decide returns the commands to propose now, in a deterministic order:
+// due ramp steps, then health verdicts, then automatic evacuations.
+func Decide(in Input) []Proposal {
+	s := in.State
+	if s == nil || s.Config == nil {
+		return nil
+	}
+	var out []Proposal
+	out = append(out, rampSteps(s, in.Now)...)
+	out = append(out, verdicts(in)...)
+	out = append(out, evacuations(in)...)
+	return out
+}
+
+func rampSteps(s *state.State, now time.Time) []Proposal {
+	var out []Proposal
+	for _, r := range s.RegionList() {
+		if r.Ramp == nil || now.Before(r.Ramp.NextAt) {
+			continue
+		}
+		out = append(out, Proposal{
+			Type: state.CmdRampStep,
+			Body: state.RampStep{Region: r.Name, Step: r.Ramp.Next},
+			Key:  fmt.Sprintf("step/%s/%s/%d/%d", r.Name, r.Ramp.Kind, r.Since.UnixNano(), r.Ramp.Next),
+		})
+	}
+	return out
+}
+
+// verdict says whether the observation shows the service healthy; ok is
+// false when there is no evidence either way.
+func verdict(o Observed, seen bool, p state.Policy, warmedUp bool) (healthy, ok bool) {
+	switch {
+	case !seen:
+		return false, false
+	case o.Known:
+		return o.Share >= p.UnhealthyBelow, true
+	case o.AgentsTotal > 0 && o.AgentsAlive == 0 && warmedUp:
+		// Every agent the region ever had is gone from the pool.
+		return false, true
+	}
+	return false, false
+}
+
+func verdicts(in Input) []Proposal {
+	s := in.State
+	p := s.Config.Policy
+	var out []Proposal
+	for _, r := range s.Config.Regions {
+		for _, svc := range s.Config.Services {
+			if _, ok := svc.Endpoints[r.Name]; !ok {
+				continue
+			}
+			o, seen := in.Health[r.Name][svc.Name]
+			healthy, ok := verdict(o, seen, p, in.WarmedUp)
+			if !ok || healthy == !s.IsUnhealthy(r.Name, svc.Name) {
+				continue
+			}
+			detail := o.Detail
+			if !o.Known {
+				detail = fmt.Sprintf("no live agent (%d known)", o.AgentsTotal)
+			}
+			out = append(out, Proposal{
+				Type: state.CmdSetHealth,
+				Body: state.SetHealth{Region: r.Name, Service: svc.Name, Healthy: healthy, Share: o.Share, Detail: detail},
+				Key:  fmt.Sprintf("health/%s/%s/%t/%d", r.Name, svc.Name, healthy, s.Serial),
+			})
+		}
+	}
+	return out
+}
+
+func evacuations(in Input) []Proposal {
+	s := in.State
+	p := s.Config.Policy
+	if p.Mode == state.ModeOff || s.Frozen {
+		return nil
+	}
+	var out []Proposal
+	for _, r := range s.RegionList() {
+		if r.Phase == state.PhaseEvacuating || r.Phase == state.PhaseEvacuated {
+			continue
+		}
+		since, svc, ok := unhealthyFor(s, r.Name, in)
+		if !ok || in.Now.Sub(since) < p.DetectAfter.D() {
+			continue
+		}
+		reason := fmt.Sprintf("automatic: %s unhealthy in %s since %s (detect_after %s)",
+			svc, r.Name, since.UTC().Format(time.RFC3339), p.DetectAfter)
+		key := fmt.Sprintf("evacuate/%s/%d", r.Name, since.UnixNano())
+		if p.Mode == state.ModeShadow {
+			out = append(out, Proposal{
+				Type: state.CmdRecordEvent,
+				Body: state.RecordEvent{Kind: "shadow.evacuate", Region: r.Name, Service: svc,
+					Reason: reason, Detail: "shadow mode: this evacuation would have started now"},
+				Key: key,
+			})
+			continue
+		}
+		out = append(out, Proposal{
+			Type:      state.CmdEvacuate,
+			Body:      state.Evacuate{Region: r.Name, Reason: reason, Automatic: true},
+			Key:       key,
+			Automatic: true,
+		})
+	}
+	return out
+}
+
+// unhealthyFor returns the earliest time from which some service of region
+// has been unhealthy in the committed state and still is in the current
+// observation (a verdict about to flip back does not trigger an evacuation).
+func unhealthyFor(s *state.State, region string, in Input) (time.Time, string, bool) {
+	svcs := s.Unhealthy[region]
+	names := make([]string, 0, len(svcs))
+	for n := range svcs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var best time.Time
+	var bestSvc string
+	for _, n := range names {
+		o, seen := in.Health[region][n]
+		if healthy, ok := verdict(o, seen, s.Config.Policy, in.WarmedUp); ok && healthy {
+			continue
+		}
+		if since := svcs[n]; best.IsZero() || since.Before(best) {
+			best, bestSvc = since, n
+		}
+	}
+	return best, bestSvc, !best.IsZero()
+}

@@ -1,0 +1,248 @@
+package steering
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+const cfgYAML = `
+zone: example.com.
+nameservers: {ns1: 192.0.2.53}
+regions: [{name: a}, {name: b}, {name: c}]
+services: [{name: api, endpoints: {a: [192.0.2.1], b: [192.0.2.2], c: [192.0.2.3]}}]
+policy:
+  unhealthy_below: 0.5
+  detect_after: 10s
+  ramp: [50, 0]
+  step_interval: 5s
+  max_evacuated: 1
+  hold_down: 1s
+  budget: {per_day: 10, cooldown: 1s}
+`
+
+// log is the real state machine without Raft: commands apply in order.
+type log struct {
+	t      *testing.T
+	s      *state.State
+	now    *time.Time
+	health Health
+}
+
+func newLog(t *testing.T, yaml string) *log {
+	cfg, err := state.ParseConfig([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	l := &log{t: t, s: state.Empty(), now: &now, health: Health{}}
+	if res, _ := l.Propose(context.Background(), state.CmdApplyConfig, "test", state.ApplyConfig{Config: cfg}); res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	for _, r := range []string{"a", "b", "c"} {
+		l.set(r, 1)
+	}
+	return l
+}
+
+func (l *log) Propose(_ context.Context, t state.CommandType, actor string, body any) (state.Result, error) {
+	b, err := state.Encode(t, "", actor, *l.now, body)
+	if err != nil {
+		return state.Result{}, err
+	}
+	cmd, err := state.Decode(b)
+	if err != nil {
+		return state.Result{}, err
+	}
+	var res state.Result
+	l.s, res = state.Apply(l.s, l.s.Index+1, cmd)
+	return res, nil
+}
+
+func (l *log) State() *state.State { return l.s }
+func (l *log) Health() Health      { return l.health }
+
+func (l *log) set(region string, share float64) {
+	l.health[region] = map[string]Observed{"api": {Share: share, Known: true, AgentsAlive: 2, AgentsTotal: 2}}
+}
+
+func (l *log) kinds() []string {
+	var out []string
+	for _, e := range l.s.Events[1:] {
+		out = append(out, e.Kind+":"+e.Region)
+	}
+	return out
+}
+
+// run ticks the engine every second for d.
+func run(l *log, e *Engine, d time.Duration) {
+	for end := l.now.Add(d); l.now.Before(end); *l.now = l.now.Add(time.Second) {
+		e.Tick(context.Background(), true)
+	}
+}
+
+func newEngine(l *log) *Engine {
+	return NewEngine(EngineConfig{Tick: time.Second, Retry: 2 * time.Second, Now: func() time.Time { return *l.now }}, l, l)
+}
+
+func TestDetectAfterHysteresis(t *testing.T) {
+	l := newLog(t, cfgYAML)
+	e := newEngine(l)
+	l.set("a", 0)
+	run(l, e, 5*time.Second)
+	if !l.s.IsUnhealthy("a", "api") {
+		t.Fatal("health verdict not committed")
+	}
+	// Healthy again before detect_after: no evacuation, the verdict flips back.
+	l.set("a", 1)
+	run(l, e, 20*time.Second)
+	if r, _ := l.s.Region("a"); r.Phase != state.PhaseActive || l.s.IsUnhealthy("a", "api") {
+		t.Fatalf("evacuated on a short blip: %+v", r)
+	}
+	// Sustained: evacuated through the ramp.
+	l.set("a", 0.4)
+	run(l, e, 9*time.Second)
+	if r, _ := l.s.Region("a"); r.Phase != state.PhaseActive {
+		t.Fatalf("evacuated before detect_after: %+v", r)
+	}
+	run(l, e, 3*time.Second)
+	r, _ := l.s.Region("a")
+	if r.Phase != state.PhaseEvacuating || r.Weight != 50 || !r.Automatic {
+		t.Fatalf("after detect_after: %+v", r)
+	}
+	run(l, e, 6*time.Second)
+	if r, _ := l.s.Region("a"); r.Phase != state.PhaseEvacuated || r.Weight != 0 {
+		t.Fatalf("after ramp: %+v", r)
+	}
+	steps := 0
+	for _, k := range l.kinds() {
+		if k == state.EventStep+":a" {
+			steps++
+		}
+	}
+	if steps != 2 {
+		t.Fatalf("%d ramp steps recorded, want 2: %v", steps, l.kinds())
+	}
+}
+
+func TestMaxEvacuatedAndLastRegion(t *testing.T) {
+	l := newLog(t, cfgYAML)
+	e := newEngine(l)
+	l.set("a", 0)
+	l.set("b", 0)
+	run(l, e, 30*time.Second)
+	out := 0
+	for _, r := range l.s.RegionList() {
+		if r.Phase == state.PhaseEvacuated {
+			out++
+		}
+	}
+	if out != 1 {
+		t.Fatalf("%d regions evacuated with max_evacuated 1", out)
+	}
+	blocked := 0
+	for _, ev := range l.s.Events {
+		if ev.Kind == "evacuation.blocked" {
+			blocked++
+			if !strings.Contains(ev.Detail, "max_evacuated") {
+				t.Errorf("blocked event does not say why: %+v", ev)
+			}
+		}
+	}
+	if blocked != 1 {
+		t.Fatalf("blocked recorded %d times, want once: %v", blocked, l.kinds())
+	}
+}
+
+func TestNeverTheLastRegion(t *testing.T) {
+	yaml := strings.Replace(cfgYAML, "max_evacuated: 1", "max_evacuated: 3", 1)
+	l := newLog(t, yaml)
+	e := newEngine(l)
+	l.set("a", 0)
+	l.set("b", 0)
+	run(l, e, 40*time.Second)
+	l.set("c", 0)
+	run(l, e, 40*time.Second)
+	serving := 0
+	for _, r := range l.s.RegionList() {
+		if r.Weight > 0 {
+			serving++
+		}
+	}
+	if serving == 0 {
+		t.Fatalf("every region evacuated: %v", l.kinds())
+	}
+}
+
+func TestModes(t *testing.T) {
+	for _, mode := range []string{"off", "shadow"} {
+		t.Run(mode, func(t *testing.T) {
+			l := newLog(t, cfgYAML+"  mode: "+mode+"\n")
+			e := newEngine(l)
+			l.set("a", 0)
+			run(l, e, 30*time.Second)
+			if r, _ := l.s.Region("a"); r.Weight != 100 {
+				t.Fatalf("mode %s changed weights: %+v", mode, r)
+			}
+			shadow := 0
+			for _, ev := range l.s.Events {
+				if ev.Kind == "shadow.evacuate" {
+					shadow++
+				}
+			}
+			if want := map[string]int{"off": 0, "shadow": 1}[mode]; shadow != want {
+				t.Fatalf("%d shadow events, want %d", shadow, want)
+			}
+		})
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	p := state.Policy{UnhealthyBelow: 0.5}
+	tests := []struct {
+		name         string
+		o            Observed
+		seen, warmed bool
+		healthy, ok  bool
+	}{
+		{"no observation", Observed{}, false, true, false, false},
+		{"passing", Observed{Share: 1, Known: true}, true, true, true, true},
+		{"at threshold", Observed{Share: 0.5, Known: true}, true, true, true, true},
+		{"below", Observed{Share: 0.49, Known: true}, true, true, false, true},
+		{"all agents gone", Observed{AgentsTotal: 2}, true, true, false, true},
+		{"all agents gone before warm-up", Observed{AgentsTotal: 2}, true, false, false, false},
+		{"never had agents", Observed{}, true, true, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, ok := verdict(tc.o, tc.seen, p, tc.warmed)
+			if h != tc.healthy || ok != tc.ok {
+				t.Fatalf("verdict = %v,%v want %v,%v", h, ok, tc.healthy, tc.ok)
+			}
+		})
+	}
+}
+
+func TestRampStepsContinueAfterLeaderChange(t *testing.T) {
+	l := newLog(t, cfgYAML)
+	if res, _ := l.Propose(context.Background(), state.CmdEvacuate, "op", state.Evacuate{Region: "b", Reason: "x", Ramp: []int{70, 30, 0}}); res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	// A fresh engine (a new leader) picks the ramp up from the state alone.
+	*l.now = l.now.Add(4 * time.Second)
+	newEngine(l).Tick(context.Background(), false)
+	if r, _ := l.s.Region("b"); r.Weight != 70 {
+		t.Fatalf("step applied early: %+v", r)
+	}
+	*l.now = l.now.Add(time.Second)
+	newEngine(l).Tick(context.Background(), false)
+	newEngine(l).Tick(context.Background(), false) // a second new leader in the same instant
+	if r, _ := l.s.Region("b"); r.Weight != 30 {
+		t.Fatalf("after due step: %+v", r)
+	}
+}
