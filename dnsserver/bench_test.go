@@ -1,0 +1,68 @@
+package dnsserver
+
+import (
+	"net"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// discard is a ResponseWriter that drops the packed answer, as the UDP
+// writer would after sending it.
+type discard struct {
+	remote net.Addr
+	n      int
+}
+
+func (w *discard) LocalAddr() net.Addr         { return w.remote }
+func (w *discard) RemoteAddr() net.Addr        { return w.remote }
+func (w *discard) WriteMsg(m *dns.Msg) error   { _, err := m.Pack(); return err }
+func (w *discard) Write(b []byte) (int, error) { w.n = len(b); return len(b), nil }
+func (w *discard) Close() error                { return nil }
+func (w *discard) TsigStatus() error           { return nil }
+func (w *discard) TsigTimersOnly(bool)         {}
+func (w *discard) Hijack()                     {}
+
+func benchServe(b *testing.B, q *dns.Msg) {
+	s := New(Config{})
+	s.Update(withWeights(b, configured(b, testConfig()), 50, 30, 20))
+	w := &discard{remote: &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 5353}}
+	s.ServeDNS(w, q)
+	if w.n == 0 {
+		b.Fatal("no answer")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.ServeDNS(w, q)
+	}
+}
+
+// BenchmarkServeDNSWeightedA is the answer path of a weighted A query from
+// the source address: lookup, subnet hash, rendezvous pick, pack.
+func BenchmarkServeDNSWeightedA(b *testing.B) {
+	benchServe(b, query("api.example.com.", dns.TypeA))
+}
+
+// BenchmarkServeDNSWeightedAECS adds EDNS0 with a client subnet to echo.
+func BenchmarkServeDNSWeightedAECS(b *testing.B) {
+	benchServe(b, withEDNS(query("Api.Example.com.", dns.TypeA), 1232, "10.1.2.0/24"))
+}
+
+// BenchmarkServeDNSFailoverA is a prepared answer with no hashing.
+func BenchmarkServeDNSFailoverA(b *testing.B) {
+	benchServe(b, query("fo.example.com.", dns.TypeA))
+}
+
+func BenchmarkServeDNSParallel(b *testing.B) {
+	s := New(Config{})
+	s.Update(withWeights(b, configured(b, testConfig()), 50, 30, 20))
+	q := query("api.example.com.", dns.TypeA)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discard{remote: &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 5353}}
+		for pb.Next() {
+			s.ServeDNS(w, q)
+		}
+	})
+}

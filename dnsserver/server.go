@@ -1,0 +1,225 @@
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is host:port to listen on, UDP and TCP on the same port. With
+	// port 0 both get the same free port.
+	Addr   string
+	Logger *zap.Logger
+}
+
+// udpReadSize is the buffer for incoming UDP queries: more than we advertise,
+// so an odd large query still parses.
+const udpReadSize = 4096
+
+// Server is an authoritative DNS server for the zone of the steering config,
+// answering from the last state given to Update. Several may live in one
+// process; each owns its handler and listeners.
+type Server struct {
+	cfg Config
+	log *zap.Logger
+
+	view          atomic.Pointer[view]
+	updateMu      sync.Mutex // serialises Update's rebuilds
+	refusedLogged atomic.Bool
+
+	closed atomic.Bool // set by Shutdown or a failed Start; never cleared
+
+	mu       sync.Mutex // guards the lifecycle below
+	running  bool
+	udp, tcp *dns.Server
+	pc       net.PacketConn
+	ln       *connListener
+	done     chan struct{} // closed when both serve loops have returned
+}
+
+// New returns a server; it answers nothing until Start, and REFUSED until
+// the first Update with a config.
+func New(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Server{cfg: cfg, log: log.With(zap.String("component", "dns"))}
+}
+
+// Update installs the answers for st. It rebuilds the prepared view only
+// when st's serial or config differs from the current one, and swaps it in
+// atomically: queries never wait for it. Call it with states in apply
+// order. A state without a config changes nothing; a state whose view
+// cannot be built keeps the previous view (static stability).
+func (s *Server) Update(st *state.State) {
+	if st == nil || st.Config == nil {
+		return
+	}
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	cur := s.view.Load()
+	if cur != nil && cur.cfg == st.Config && cur.serial == max(st.Serial, 1) {
+		return
+	}
+	v, err := buildView(st)
+	if err != nil {
+		s.log.Error("cannot build DNS answers; keeping the previous ones",
+			zap.Uint32("serial", st.Serial), zap.Error(err))
+		return
+	}
+	s.view.Store(v)
+	if cur == nil || cur.cfg != st.Config {
+		s.log.Info("DNS zone loaded", zap.String("zone", v.zone), zap.Uint32("serial", v.serial),
+			zap.Int("names", len(v.names)))
+	} else {
+		s.log.Debug("DNS answers updated", zap.String("zone", v.zone), zap.Uint32("serial", v.serial))
+	}
+}
+
+// Start binds UDP and TCP on the configured address and returns once both
+// are serving. A server that failed to start, or was shut down, cannot be
+// started again.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed.Load():
+		return errors.New("dns server: already shut down")
+	case s.running:
+		return errors.New("dns server: already started")
+	}
+	pc, ln, err := listen(s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("dns server: %w", err)
+	}
+	s.pc, s.ln = pc, &connListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
+
+	udpUp, tcpUp := make(chan struct{}), make(chan struct{})
+	s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize,
+		NotifyStartedFunc: func() { close(udpUp) }}
+	s.tcp = &dns.Server{Listener: s.ln, Handler: s,
+		NotifyStartedFunc: func() { close(tcpUp) }}
+
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		wg.Go(func() {
+			err := srv.ActivateAndServe()
+			errc <- err
+			if err != nil && !s.closed.Load() {
+				s.log.Error("DNS listener stopped", zap.String("addr", s.cfg.Addr), zap.Error(err))
+			}
+		})
+	}
+	s.done = make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(s.done)
+	}()
+
+	for _, up := range []chan struct{}{udpUp, tcpUp} {
+		select {
+		case <-up:
+		case err := <-errc:
+			// Closing the sockets ends whichever loop is still running.
+			s.closed.Store(true)
+			s.pc.Close()
+			s.ln.Close()
+			<-s.done
+			if err == nil {
+				err = errors.New("listener stopped")
+			}
+			return fmt.Errorf("dns server: %w", err)
+		}
+	}
+	s.running = true
+	udpAddr, tcpAddr := s.pc.LocalAddr(), s.ln.Addr()
+	s.log.Info("DNS server listening", zap.Stringer("udp", udpAddr), zap.Stringer("tcp", tcpAddr))
+	return nil
+}
+
+// Addr returns the bound addresses, nil before Start.
+func (s *Server) Addr() (udp, tcp net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pc == nil || s.ln == nil {
+		return nil, nil
+	}
+	return s.pc.LocalAddr(), s.ln.Addr()
+}
+
+// Shutdown stops listening and waits for the queries in flight. When ctx
+// ends first it closes every connection and returns ctx's error, once the
+// goroutines have gone. It is idempotent and safe before Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	wasRunning := s.running
+	s.running = false
+	s.closed.Store(true)
+	udp, tcp, done := s.udp, s.tcp, s.done
+	s.mu.Unlock()
+	if done == nil {
+		return nil // never started
+	}
+	var errs []error
+	if wasRunning {
+		for _, srv := range []*dns.Server{udp, tcp} {
+			if err := srv.ShutdownContext(ctx); err != nil && !errors.Is(err, ctx.Err()) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Handlers stuck writing to slow clients: cut them off.
+		s.pc.Close()
+		s.ln.Close()
+		s.ln.closeAll()
+		<-done
+		errs = append(errs, ctx.Err())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("dns server shutdown: %w", err)
+	}
+	if wasRunning {
+		s.log.Info("DNS server stopped")
+	}
+	return nil
+}
+
+// listen binds UDP then TCP on the same port. With port 0 the kernel picks
+// the UDP port; should TCP be taken on it, another is tried.
+func listen(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("address %q: %w", addr, err)
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		_, bound, _ := net.SplitHostPort(pc.LocalAddr().String())
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, bound))
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || attempt == 9 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", net.JoinHostPort(host, bound), err)
+		}
+	}
+}

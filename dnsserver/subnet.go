@@ -1,0 +1,146 @@
+package dnsserver
+
+import (
+	"math"
+	"net"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// The client subnet a weighted answer is stable for: the EDNS Client Subnet
+// (RFC 7871) when the query carries one, else the source address, truncated
+// to at most these prefixes.
+const (
+	maxPrefix4 = 24
+	maxPrefix6 = 56
+)
+
+// subnetKey identifies a client subnet: family (4 or 6), prefix length, and
+// the address masked to it (4 or 16 bytes). It is what the weighted choice
+// hashes, so a /24 learnt from ECS and the same /24 seen as a source address
+// pick the same region.
+type subnetKey struct {
+	b [2 + 16]byte
+	n int
+}
+
+func (k *subnetKey) bytes() []byte { return k.b[:k.n] }
+
+// makeKey masks a to bits and returns its key; a must be valid and unmapped.
+func makeKey(a netip.Addr, bits int) subnetKey {
+	var k subnetKey
+	p, _ := a.Prefix(bits)
+	m := p.Addr()
+	k.b[1] = byte(bits)
+	if m.Is4() {
+		k.b[0] = 4
+		ip := m.As4()
+		copy(k.b[2:], ip[:])
+		k.n = 2 + 4
+		return k
+	}
+	k.b[0] = 6
+	ip := m.As16()
+	copy(k.b[2:], ip[:])
+	k.n = 2 + 16
+	return k
+}
+
+// sourceKey truncates the source address of the query to /24 or /56.
+func sourceKey(remote net.Addr) subnetKey {
+	var ip net.IP
+	switch a := remote.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return makeKey(netip.IPv4Unspecified(), 0)
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return makeKey(addr, maxPrefix4)
+	}
+	return makeKey(addr, maxPrefix6)
+}
+
+// ecsKey returns the key for an ECS option and the scope prefix length to
+// answer with; ok is false when the option carries no usable address
+// (source prefix 0, RFC 7871 section 7.1.2: then the source address is used
+// and the answer is scoped /0).
+func ecsKey(e *dns.EDNS0_SUBNET) (k subnetKey, scope uint8, ok bool) {
+	if e.SourceNetmask == 0 {
+		return k, 0, false
+	}
+	switch e.Family {
+	case 1:
+		ip4 := e.Address.To4()
+		if ip4 == nil {
+			return k, 0, false
+		}
+		bits := min(int(e.SourceNetmask), maxPrefix4)
+		return makeKey(netip.AddrFrom4([4]byte(ip4)), bits), uint8(bits), true
+	case 2:
+		if len(e.Address) != net.IPv6len {
+			return k, 0, false
+		}
+		bits := min(int(e.SourceNetmask), maxPrefix6)
+		return makeKey(netip.AddrFrom16([16]byte(e.Address)), bits), uint8(bits), true
+	}
+	return k, 0, false
+}
+
+// FNV-1a, 64 bit. The hash is part of evac's contract: every controller, of
+// every version, must send a given subnet to the same region for the same
+// weights. Changing it (or how subnetKey is laid out) moves every client.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// regionSeed is the FNV-1a state after the region name and a 0 separator;
+// hashing a subnet key continues from it.
+func regionSeed(name string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= fnvPrime
+	}
+	h *= fnvPrime // the 0 separator byte (h ^= 0 changes nothing)
+	return h
+}
+
+// unitHash maps (region, subnet) to a number uniformly spread over (0, 1):
+// FNV-1a of the key from the region's seed, then the murmur3 finaliser,
+// whose avalanche FNV alone lacks on short, similar keys.
+func unitHash(seed uint64, key []byte) float64 {
+	h := seed
+	for _, c := range key {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return (float64(h>>11) + 0.5) / (1 << 53)
+}
+
+// pick chooses a region by weighted rendezvous hashing: each region scores
+// weight / -ln(u), u the region's hash of the subnet, and the highest score
+// wins. Region i wins for a share weight_i / sum(weights) of subnets, and a
+// change to one region's weight moves only subnets to or from that region.
+func pick(regions []region, key []byte) int {
+	best, bestScore := 0, -1.0
+	for i := range regions {
+		score := regions[i].weight / -math.Log(unitHash(regions[i].seed, key))
+		if score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
+}
