@@ -1,0 +1,49 @@
+// Package raftnode runs one evac controller's Raft node: hashicorp/raft with
+// durable storage, a multiplexed TCP transport, write forwarding to the
+// leader and leadership notifications. It knows nothing about evac's state:
+// the FSM is passed in.
+//
+// Why it is shaped this way:
+//
+//   - Storage is raft-wal (LogStore and StableStore) plus raft's
+//     FileSnapshotStore under DataDir/raft, because raft-boltdb does not
+//     build with raft v1.8 (see FAULTS.md). raft-wal's Close leaves its
+//     bolt meta DB open, so the node owns that DB and closes it; otherwise a
+//     restart in the same process (tests, `evac dev`) would block on the
+//     file lock. A node bootstraps only when it has no state and is in the
+//     bootstrap list, so restarts and late joiners never re-bootstrap.
+//
+//   - One port per node. streamLayer (stream.go) multiplexes raft RPCs and
+//     forward RPCs on RaftAddr by the first byte of each connection, read on
+//     a per-connection goroutine under a deadline so idle or garbage
+//     connections cannot stall Accept. Outbound connections are bound to
+//     RaftAddr's IP so loopback-subnet partitions (nftables on lo) hit this
+//     node's traffic. The dial and accept paths each have one wrapper hook
+//     (connWrapper) where mutual TLS will go; the first byte is read after
+//     the handshake, so forward RPCs are covered too.
+//
+//   - Followers forward writes (forward.go) instead of telling callers to
+//     find the leader: every controller's API can accept writes. The wire
+//     format is length-prefixed frames, no codec dependency. Apply,
+//     AddVoter and RemoveServer retry transient failures (no leader, leader
+//     moved, connection errors, lost leadership) with a short jittered
+//     backoff until the caller's context ends. raft.ErrLeadershipLost is
+//     ambiguous, the write may have committed, and is retried anyway: evac
+//     commands carry ids so a repeat is a no-op.
+//
+//   - FSM responses must be []byte (already encoded by the FSM) or error,
+//     so a response crosses the forward RPC unchanged and a follower's
+//     caller sees the same bytes as the leader's.
+//
+//   - Leadership is reported through raft's own LeaderCh, re-published on a
+//     channel that keeps only the latest value and is closed by Shutdown.
+//     raft never blocks on it (unlike Config.NotifyCh), so a slow steering
+//     loop cannot stall consensus.
+//
+//   - hclog.go adapts raft's hclog to zap with structured fields; raft's
+//     routine INFO chatter (pipelines, snapshots, compaction) goes to Debug.
+//
+//   - No globals: several nodes live in one process (`evac dev`, tests).
+//     Every goroutine the package starts is stopped by Shutdown, and every
+//     connection is tracked by the stream layer and closed with it.
+package raftnode

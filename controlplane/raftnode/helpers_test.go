@@ -1,0 +1,282 @@
+package raftnode
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+// listFSM is an append-only list of byte strings. Apply answers with the
+// new length as []byte; commands starting with "reject:" are refused with an
+// error and not stored.
+type listFSM struct {
+	mu       sync.Mutex
+	entries  [][]byte
+	restores int
+}
+
+var _ raft.FSM = (*listFSM)(nil)
+
+func (f *listFSM) Apply(l *raft.Log) any {
+	if bytes.HasPrefix(l.Data, []byte("reject:")) {
+		return fmt.Errorf("refusing %q", l.Data)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.entries = append(f.entries, bytes.Clone(l.Data))
+	return []byte(strconv.Itoa(len(f.entries)))
+}
+
+func (f *listFSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// Entries are never mutated, so sharing them is safe.
+	return &listSnapshot{entries: append([][]byte(nil), f.entries...)}, nil
+}
+
+func (f *listFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	var entries [][]byte
+	for len(data) > 0 {
+		n, k := binary.Uvarint(data)
+		if k <= 0 || n > uint64(len(data)-k) {
+			return errors.New("corrupt snapshot")
+		}
+		entries = append(entries, data[k:k+int(n)])
+		data = data[k+int(n):]
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.entries = entries
+	f.restores++
+	return nil
+}
+
+func (f *listFSM) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, len(f.entries))
+	for i, e := range f.entries {
+		out[i] = string(e)
+	}
+	return out
+}
+
+type listSnapshot struct{ entries [][]byte }
+
+func (s *listSnapshot) Persist(sink raft.SnapshotSink) error {
+	var buf []byte
+	for _, e := range s.entries {
+		buf = binary.AppendUvarint(buf, uint64(len(e)))
+		buf = append(buf, e...)
+	}
+	if _, err := sink.Write(buf); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *listSnapshot) Release() {}
+
+// testNode is one member of a test cluster.
+type testNode struct {
+	id, addr, dir string
+	fsm           *listFSM
+	node          *Node // nil while stopped
+}
+
+type cluster struct {
+	t     *testing.T
+	nodes []*testNode
+	peers []Peer
+}
+
+// freeAddr returns ip:port with a port the kernel just handed out on ip.
+func freeAddr(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("find free port on %s: %v", ip, err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// newCluster starts n bootstrapped nodes on 127.0.9.(101..), each on its
+// own loopback address, and shuts them down at cleanup.
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	c := &cluster{t: t}
+	for range n {
+		c.addNode(t, true)
+	}
+	for i := range c.nodes {
+		c.start(i)
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+// addNode allocates a node; inBootstrap adds it to the bootstrap list.
+func (c *cluster) addNode(t *testing.T, inBootstrap bool) int {
+	i := len(c.nodes)
+	tn := &testNode{
+		id:   fmt.Sprintf("ctl-%d", i+1),
+		addr: freeAddr(t, fmt.Sprintf("127.0.9.%d", 101+i)),
+		dir:  filepath.Join(t.TempDir(), fmt.Sprintf("ctl-%d", i+1)),
+	}
+	c.nodes = append(c.nodes, tn)
+	if inBootstrap {
+		c.peers = append(c.peers, Peer{ID: tn.id, Addr: tn.addr})
+	}
+	return i
+}
+
+// start (re)starts node i from its DataDir with a fresh FSM.
+func (c *cluster) start(i int) *Node {
+	c.t.Helper()
+	tn := c.nodes[i]
+	tn.fsm = &listFSM{}
+	var boot []Peer
+	if i < len(c.peers) {
+		boot = c.peers
+	}
+	lg := zaptest.NewLogger(c.t, zaptest.Level(zap.InfoLevel)).With(zap.String("node-id", tn.id))
+	n, err := New(Config{
+		NodeID:    tn.id,
+		DataDir:   tn.dir,
+		RaftAddr:  tn.addr,
+		Bootstrap: boot,
+		Timing:    TimingFast,
+		Logger:    lg,
+	}, tn.fsm)
+	if err != nil {
+		c.t.Fatalf("start %s: %v", tn.id, err)
+	}
+	tn.node = n
+	return n
+}
+
+func (c *cluster) stop(i int) {
+	c.t.Helper()
+	if n := c.nodes[i].node; n != nil {
+		if err := n.Shutdown(); err != nil {
+			c.t.Errorf("shutdown %s: %v", c.nodes[i].id, err)
+		}
+		c.nodes[i].node = nil
+	}
+}
+
+func (c *cluster) stopAll() {
+	for i := range c.nodes {
+		c.stop(i)
+	}
+}
+
+// leader waits until exactly one running node says it is leader and the
+// others agree, and returns its index.
+func (c *cluster) leader(timeout time.Duration) int {
+	c.t.Helper()
+	idx := -1
+	waitFor(c.t, timeout, "a single agreed leader", func() bool {
+		idx = -1
+		for i, tn := range c.nodes {
+			if tn.node != nil && tn.node.IsLeader() {
+				if idx >= 0 {
+					return false
+				}
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return false
+		}
+		for _, tn := range c.nodes {
+			if tn.node == nil {
+				continue
+			}
+			if id, _ := tn.node.Leader(); id != c.nodes[idx].id {
+				return false
+			}
+		}
+		return true
+	})
+	return idx
+}
+
+// follower returns the index of a running node other than leader.
+func (c *cluster) follower(leader int) int {
+	for i, tn := range c.nodes {
+		if i != leader && tn.node != nil {
+			return i
+		}
+	}
+	c.t.Fatal("no running follower")
+	return -1
+}
+
+// waitFSMs waits until every running node's FSM holds exactly want.
+func (c *cluster) waitFSMs(want ...string) {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, fmt.Sprintf("all FSMs hold %q", want), func() bool {
+		for _, tn := range c.nodes {
+			if tn.node != nil && !equal(tn.fsm.list(), want) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func apply(t *testing.T, n *Node, cmd string) (string, uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, idx, err := n.Apply(ctx, []byte(cmd))
+	if err != nil {
+		t.Fatalf("apply %q: %v", cmd, err)
+	}
+	return string(resp), idx
+}
