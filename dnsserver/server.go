@@ -210,7 +210,7 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 	for attempt := 0; ; attempt++ {
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+			return nil, nil, err // already names "listen udp" and the address
 		}
 		_, bound, _ := net.SplitHostPort(pc.LocalAddr().String())
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, bound))

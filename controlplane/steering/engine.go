@@ -21,7 +21,8 @@ type Source interface {
 
 // Proposer submits a command through Raft and returns its result.
 type Proposer interface {
-	Propose(ctx context.Context, t state.CommandType, actor string, body any) (state.Result, error)
+	// id makes a retried proposal a no-op; the engine passes the decision key.
+	Propose(ctx context.Context, t state.CommandType, actor, id string, body any) (state.Result, error)
 }
 
 // EngineConfig tunes the loop.
@@ -103,7 +104,7 @@ func (e *Engine) Tick(ctx context.Context, warmedUp bool) {
 		if ctx.Err() != nil {
 			return
 		}
-		res, err := e.prop.Propose(ctx, p.Type, Actor, p.Body)
+		res, err := e.prop.Propose(ctx, p.Type, Actor, "steering:"+p.Key, p.Body)
 		if err != nil {
 			e.cfg.Logger.Warn("steering proposal failed", zap.String("key", p.Key),
 				zap.Stringer("type", p.Type), zap.Error(err))
@@ -137,7 +138,7 @@ func (e *Engine) refused(ctx context.Context, p Proposal, res state.Result) {
 	}
 	e.recorded[p.Key] = true
 	ev, _ := p.Body.(state.Evacuate)
-	_, err := e.prop.Propose(ctx, state.CmdRecordEvent, Actor, state.RecordEvent{
+	_, err := e.prop.Propose(ctx, state.CmdRecordEvent, Actor, "steering:blocked:"+p.Key, state.RecordEvent{
 		Kind: "evacuation.blocked", Region: ev.Region, Reason: ev.Reason, Detail: res.Error,
 	})
 	if err != nil {

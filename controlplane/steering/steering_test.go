@@ -41,7 +41,7 @@ func newLog(t *testing.T, yaml string) *log {
 	}
 	now := t0
 	l := &log{t: t, s: state.Empty(), now: &now, health: Health{}}
-	if res, _ := l.Propose(context.Background(), state.CmdApplyConfig, "test", state.ApplyConfig{Config: cfg}); res.Error != "" {
+	if res, _ := l.Propose(context.Background(), state.CmdApplyConfig, "test", "", state.ApplyConfig{Config: cfg}); res.Error != "" {
 		t.Fatal(res.Error)
 	}
 	for _, r := range []string{"a", "b", "c"} {
@@ -50,8 +50,8 @@ func newLog(t *testing.T, yaml string) *log {
 	return l
 }
 
-func (l *log) Propose(_ context.Context, t state.CommandType, actor string, body any) (state.Result, error) {
-	b, err := state.Encode(t, "", actor, *l.now, body)
+func (l *log) Propose(_ context.Context, t state.CommandType, actor, id string, body any) (state.Result, error) {
+	b, err := state.Encode(t, id, actor, *l.now, body)
 	if err != nil {
 		return state.Result{}, err
 	}
@@ -230,7 +230,7 @@ func TestVerdicts(t *testing.T) {
 
 func TestRampStepsContinueAfterLeaderChange(t *testing.T) {
 	l := newLog(t, cfgYAML)
-	if res, _ := l.Propose(context.Background(), state.CmdEvacuate, "op", state.Evacuate{Region: "b", Reason: "x", Ramp: []int{70, 30, 0}}); res.Error != "" {
+	if res, _ := l.Propose(context.Background(), state.CmdEvacuate, "op", "", state.Evacuate{Region: "b", Reason: "x", Ramp: []int{70, 30, 0}}); res.Error != "" {
 		t.Fatal(res.Error)
 	}
 	// A fresh engine (a new leader) picks the ramp up from the state alone.

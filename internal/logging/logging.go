@@ -31,5 +31,5 @@ func New(level, format string) (*zap.Logger, error) {
 		return nil, fmt.Errorf("--log-format: %q must be json or console", format)
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)
-	return zap.New(core, zap.AddStacktrace(zapcore.ErrorLevel)), nil
+	return zap.New(core, zap.AddStacktrace(zapcore.DPanicLevel)), nil
 }

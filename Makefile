@@ -1,0 +1,54 @@
+# evac — see README.md. The two commands a new user runs: `make demo`, `make test`.
+SHELL     := /bin/bash
+GO        ?= go
+BIN       := bin/evac
+PKGS      := ./...
+# Packages with unit and in-process cluster tests (everything but integration/).
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
+STATICCHECK_VERSION := v0.8.2
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION)
+
+.PHONY: all build demo test test-unit test-integration lint bench deps clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/evac
+
+# The whole system on loopback: 3 controllers, 2 agents in each of 3 regions.
+demo: build
+	./$(BIN) dev
+
+# Everything: vet, unit and in-process cluster tests with -race, then the
+# integration tests that start real evac processes.
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+	$(GO) test -count=1 -timeout 15m -v ./integration/
+
+test-unit:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+test-integration: build
+	$(GO) test -count=1 -timeout 15m -v ./integration/
+
+# Debian packages some tests need; installed only when missing and when root.
+DEB_PKGS := nftables
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "warning: missing Debian packages:$$missing (run as root to install)"; fi; \
+	fi
+
+lint:
+	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+
+clean:
+	rm -rf bin integration.log

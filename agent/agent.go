@@ -1,0 +1,169 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/evac-sh/evac/agent/checks"
+	"github.com/evac-sh/evac/agent/gossip"
+	"go.uber.org/zap"
+)
+
+// Option adjusts an Agent.
+type Option func(*options)
+
+type options struct {
+	profile      string
+	sourceIP     *string
+	leaveTimeout time.Duration
+}
+
+// WithGossipProfile selects the gossip timings: gossip.ProfileLAN
+// (default) or gossip.ProfileFast (tests, `evac dev`).
+func WithGossipProfile(p string) Option { return func(o *options) { o.profile = p } }
+
+// WithCheckSourceIP sets the address checks leave from; "" lets the kernel
+// choose. By default it is the gossip IP when that is a specific address.
+func WithCheckSourceIP(ip string) Option { return func(o *options) { o.sourceIP = &ip } }
+
+// WithLeaveTimeout bounds the graceful leave when Run ends; default 3s.
+func WithLeaveTimeout(d time.Duration) Option { return func(o *options) { o.leaveTimeout = d } }
+
+// Agent runs checks and gossips their results.
+type Agent struct {
+	cfg    Config
+	log    *zap.Logger
+	opts   options
+	key    []byte
+	runner *checks.Runner
+
+	mu      sync.Mutex
+	ran     bool
+	node    *gossip.Node
+	lastPub map[string]time.Time
+}
+
+// New validates cfg, reads the gossip key file and prepares the checks.
+// Nothing is bound until Run.
+func New(cfg Config, logger *zap.Logger, opts ...Option) (*Agent, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	a := &Agent{cfg: cfg, log: logger, opts: options{leaveTimeout: 3 * time.Second}, lastPub: map[string]time.Time{}}
+	for _, o := range opts {
+		o(&a.opts)
+	}
+	if cfg.GossipKeyFile != "" {
+		key, err := ReadKeyFile(cfg.GossipKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		a.key = key
+	}
+	src := defaultSourceIP(cfg.GossipAddr)
+	if a.opts.sourceIP != nil {
+		src = *a.opts.sourceIP
+	}
+	runner, err := checks.NewRunner(checks.RunnerConfig{
+		Checks:   cfg.Checks,
+		SourceIP: src,
+		OnChange: func(r checks.Result) { a.publish(r, true) },
+		OnResult: func(r checks.Result) { a.publish(r, false) },
+		Logger:   logger.Named("checks"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.runner = runner
+	return a, nil
+}
+
+func defaultSourceIP(gossipAddr string) string {
+	host, _, err := net.SplitHostPort(gossipAddr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return ip.String()
+	}
+	return ""
+}
+
+// Run joins the gossip pool, runs the checks and publishes their results
+// until ctx is done, then stops the checks and leaves the pool. It returns
+// nil after a graceful stop. Run may be called once.
+func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.ran {
+		a.mu.Unlock()
+		return errors.New("agent: Run called twice")
+	}
+	a.ran = true
+	a.mu.Unlock()
+
+	node, err := gossip.New(gossip.Config{
+		NodeName: a.cfg.NodeName,
+		Region:   a.cfg.Region,
+		Role:     gossip.RoleAgent,
+		BindAddr: a.cfg.GossipAddr,
+		Seeds:    a.cfg.Join,
+		Key:      a.key,
+		Profile:  a.opts.profile,
+		Logger:   a.log.Named("gossip"),
+	})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.node = node
+	a.mu.Unlock()
+	a.log.Info("agent started", zap.String("region", a.cfg.Region), zap.String("node", a.cfg.NodeName),
+		zap.String("gossip-addr", node.LocalAddr()), zap.Int("checks", len(a.cfg.Checks)))
+
+	if err := a.runner.Start(ctx); err != nil {
+		_ = node.Shutdown()
+		return err
+	}
+	<-ctx.Done()
+	a.runner.Stop()
+	if err := node.Leave(a.opts.leaveTimeout); err != nil {
+		a.log.Warn("gossip leave incomplete", zap.Error(err))
+	}
+	if err := node.Shutdown(); err != nil {
+		a.log.Warn("gossip shutdown", zap.Error(err))
+	}
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// publish gossips a result: always on a state change, otherwise at most
+// once per refresh interval per check.
+func (a *Agent) publish(r checks.Result, changed bool) {
+	key := r.Service + "/" + r.Check
+	now := time.Now()
+	a.mu.Lock()
+	node := a.node
+	// 10% slack: a check whose interval equals the refresh interval must
+	// not skip every other run because of timer jitter.
+	refresh := a.cfg.RefreshInterval.D() * 9 / 10
+	if node == nil || (!changed && now.Sub(a.lastPub[key]) < refresh) {
+		a.mu.Unlock()
+		return
+	}
+	a.lastPub[key] = now
+	a.mu.Unlock()
+	node.Publish(gossip.Report{
+		Service: r.Service,
+		Check:   r.Check,
+		Status:  string(r.Status),
+		Output:  r.Output,
+		Time:    r.Time,
+	})
+}

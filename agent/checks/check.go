@@ -1,0 +1,112 @@
+package checks
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Check types.
+const (
+	TypeHTTP = "http"
+	TypeTCP  = "tcp"
+)
+
+// Defaults applied to zero fields by WithDefaults.
+const (
+	DefaultInterval     = 10 * time.Second
+	DefaultTimeout      = 2 * time.Second
+	DefaultRise         = 1
+	DefaultFall         = 1
+	DefaultMethod       = "GET"
+	DefaultExpectStatus = "200-399"
+)
+
+// Check is one health check of one service, as written in an agent config.
+type Check struct {
+	// Name identifies the check within its service.
+	Name string `yaml:"name" json:"name"`
+	// Service is the steered service this check vouches for (e.g. "api").
+	Service string `yaml:"service" json:"service"`
+	// Type is TypeHTTP or TypeTCP.
+	Type string `yaml:"type" json:"type"`
+	// Target is a URL for http checks, host:port for tcp checks.
+	Target string `yaml:"target" json:"target"`
+	// Interval between runs; default 10s.
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+	// Timeout of one run; must be less than Interval. Default 2s, or half
+	// the interval when that is shorter.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Rise is how many consecutive passes turn a failing check passing.
+	Rise int `yaml:"rise,omitempty" json:"rise,omitempty"`
+	// Fall is how many consecutive failures turn a passing check failing.
+	Fall int `yaml:"fall,omitempty" json:"fall,omitempty"`
+	// Method is the HTTP method (http only); default GET.
+	Method string `yaml:"method,omitempty" json:"method,omitempty"`
+	// ExpectStatus lists the passing HTTP statuses (http only), as codes and
+	// ranges separated by commas: "200", "200-299,304". Default "200-399".
+	ExpectStatus string `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
+}
+
+// WithDefaults returns a copy of c with every unset optional field filled.
+func (c Check) WithDefaults() Check {
+	if c.Interval <= 0 {
+		c.Interval = Duration(DefaultInterval)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = Duration(DefaultTimeout)
+		if c.Timeout >= c.Interval {
+			c.Timeout = c.Interval / 2
+		}
+	}
+	if c.Rise <= 0 {
+		c.Rise = DefaultRise
+	}
+	if c.Fall <= 0 {
+		c.Fall = DefaultFall
+	}
+	if c.Type == TypeHTTP {
+		if c.Method == "" {
+			c.Method = DefaultMethod
+		}
+		c.Method = strings.ToUpper(c.Method)
+		if c.ExpectStatus == "" {
+			c.ExpectStatus = DefaultExpectStatus
+		}
+	}
+	return c
+}
+
+// Key is "service/name", unique within one agent.
+func (c Check) Key() string { return c.Service + "/" + c.Name }
+
+// Duration is a time.Duration written as a Go duration string ("2s",
+// "1m30s") in YAML and JSON.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(time.Duration(d).String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler; it accepts
+// time.ParseDuration syntax only, so a bare number (no unit) is an error.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. \"2s\", \"1m30s\")", s)
+	}
+	*d = Duration(v)
+	return nil
+}

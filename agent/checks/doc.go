@@ -1,0 +1,22 @@
+// Package checks defines the health checks an evac agent runs against its
+// region's endpoints, and the Runner that executes them.
+//
+// Why it is shaped this way:
+//
+//   - A Check is plain data (YAML/JSON with snake_case keys) so that the agent
+//     config, `evac validate` and the controllers can share one definition and
+//     one Validate with errors that name the offending field.
+//   - The Runner owns one goroutine per check, staggered randomly before the
+//     first run so that a fleet of agents restarted together does not probe
+//     in lock step. Each probe is bounded by the check's timeout, HTTP probes
+//     never reuse connections (a pooled connection would hide a dead
+//     listener), and redirects are not followed: the status the endpoint
+//     itself returns is what is judged.
+//   - Flap damping is a small pure state machine (rise/fall consecutive
+//     results) kept apart from the I/O so that it is tested table-driven.
+//     The first result sets the state directly.
+//   - Probes can leave from a chosen source address (RunnerConfig.SourceIP):
+//     on one machine, regions live on different loopback subnets and fault
+//     injection (nftables on lo) matches on source addresses, so a probe must
+//     come from its agent's own address to be cut off with its region.
+package checks

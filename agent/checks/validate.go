@@ -1,0 +1,210 @@
+package checks
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// maxNameLen bounds check and service names: they travel in every gossip
+// report, which must fit in one UDP packet.
+const maxNameLen = 64
+
+// FieldError is a validation error naming the offending field, e.g.
+// "checks[1].timeout: must be less than interval".
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks c (after WithDefaults) and returns the first problem as a
+// *FieldError whose Field is the YAML key ("timeout", "target", ...).
+func (c Check) Validate() error {
+	c = c.WithDefaults()
+	if err := validName("name", c.Name); err != nil {
+		return err
+	}
+	if err := validName("service", c.Service); err != nil {
+		return err
+	}
+	switch c.Type {
+	case TypeHTTP:
+		if err := validHTTPTarget(c.Target); err != nil {
+			return err
+		}
+		if !validMethod(c.Method) {
+			return fieldErr("method", "invalid HTTP method %q", c.Method)
+		}
+		if _, err := ParseStatusRanges(c.ExpectStatus); err != nil {
+			return fieldErr("expect_status", "%v", err)
+		}
+	case TypeTCP:
+		if err := validTCPTarget(c.Target); err != nil {
+			return err
+		}
+		if c.Method != "" {
+			return fieldErr("method", "only for http checks")
+		}
+		if c.ExpectStatus != "" {
+			return fieldErr("expect_status", "only for http checks")
+		}
+	case "":
+		return fieldErr("type", "required (http or tcp)")
+	default:
+		return fieldErr("type", "unknown type %q (want http or tcp)", c.Type)
+	}
+	if c.Timeout >= c.Interval {
+		return fieldErr("timeout", "must be less than interval (%s >= %s)", c.Timeout, c.Interval)
+	}
+	return nil
+}
+
+// ValidateAll validates every check and that no two share a service and
+// name. Errors name the field with its index: "checks[1].timeout: ...".
+// All problems are returned, joined.
+func ValidateAll(list []Check) error {
+	var errs []error
+	seen := make(map[string]int, len(list))
+	for i, c := range list {
+		prefix := fmt.Sprintf("checks[%d].", i)
+		if err := c.Validate(); err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				errs = append(errs, &FieldError{Field: prefix + fe.Field, Msg: fe.Msg})
+			} else {
+				errs = append(errs, fmt.Errorf("checks[%d]: %w", i, err))
+			}
+			continue
+		}
+		if j, dup := seen[c.Key()]; dup {
+			errs = append(errs, fieldErr(prefix+"name", "duplicate check %q for service %q (also checks[%d])", c.Name, c.Service, j))
+			continue
+		}
+		seen[c.Key()] = i
+	}
+	return errors.Join(errs...)
+}
+
+func validName(field, v string) error {
+	if v == "" {
+		return fieldErr(field, "required")
+	}
+	if len(v) > maxNameLen {
+		return fieldErr(field, "longer than %d characters", maxNameLen)
+	}
+	for _, r := range v {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return fieldErr(field, "%q: only letters, digits, '-', '_' and '.' allowed", v)
+		}
+	}
+	return nil
+}
+
+func validHTTPTarget(target string) error {
+	if target == "" {
+		return fieldErr("target", "required (a URL for http checks)")
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return fieldErr("target", "invalid URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fieldErr("target", "URL scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return fieldErr("target", "URL has no host")
+	}
+	return nil
+}
+
+func validTCPTarget(target string) error {
+	if target == "" {
+		return fieldErr("target", "required (host:port for tcp checks)")
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return fieldErr("target", "want host:port: %v", err)
+	}
+	if host == "" {
+		return fieldErr("target", "missing host in %q", target)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fieldErr("target", "invalid port %q", port)
+	}
+	return nil
+}
+
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, r := range m {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Lo, Hi int }
+
+// StatusRanges is a parsed expect_status value.
+type StatusRanges []StatusRange
+
+// Contains reports whether code is in any of the ranges.
+func (rs StatusRanges) Contains(code int) bool {
+	for _, r := range rs {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseStatusRanges parses "200", "200-399" or a comma-separated list of
+// codes and ranges ("200-299,304").
+func ParseStatusRanges(s string) (StatusRanges, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty status list")
+	}
+	var out StatusRanges
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := parseCode(lo)
+		if err != nil {
+			return nil, err
+		}
+		b := a
+		if isRange {
+			if b, err = parseCode(hi); err != nil {
+				return nil, err
+			}
+			if b < a {
+				return nil, fmt.Errorf("range %q is reversed", part)
+			}
+		}
+		out = append(out, StatusRange{Lo: a, Hi: b})
+	}
+	return out, nil
+}
+
+func parseCode(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 100 || n > 599 {
+		return 0, fmt.Errorf("invalid HTTP status %q (want 100-599)", s)
+	}
+	return n, nil
+}

@@ -1,0 +1,145 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/evac-sh/evac/agent/checks"
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults for unset config keys.
+const (
+	DefaultGossipAddr      = "0.0.0.0:7946"
+	DefaultRefreshInterval = 10 * time.Second
+)
+
+// Config is the agent's YAML config file.
+type Config struct {
+	// Region this agent vouches for, e.g. "us-east".
+	Region string `yaml:"region" json:"region"`
+	// NodeName is unique in the gossip pool; defaults to the hostname.
+	NodeName string `yaml:"node_name" json:"node_name"`
+	// GossipAddr is ip:port, bound and advertised; default 0.0.0.0:7946.
+	GossipAddr string `yaml:"gossip_addr" json:"gossip_addr"`
+	// Join lists gossip seeds (host:port), controllers or other agents.
+	Join []string `yaml:"join" json:"join,omitempty"`
+	// GossipKeyFile holds the pool's key as `evac keygen` prints it.
+	GossipKeyFile string `yaml:"gossip_key_file" json:"gossip_key_file,omitempty"`
+	// Checks to run.
+	Checks []checks.Check `yaml:"checks" json:"checks"`
+	// RefreshInterval: an unchanged result is re-published at most this
+	// often (on the check's runs); default 10s.
+	RefreshInterval checks.Duration `yaml:"refresh_interval" json:"refresh_interval"`
+}
+
+// LoadConfig reads and decodes a config file; see ParseConfig.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes YAML strictly (unknown keys are errors) and fills
+// defaults. It does not validate: override fields (flags), then call
+// Validate.
+func ParseConfig(data []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	c.SetDefaults()
+	return c, nil
+}
+
+// SetDefaults fills unset fields: node_name (hostname), gossip_addr,
+// refresh_interval.
+func (c *Config) SetDefaults() {
+	if c.NodeName == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.NodeName = h
+		}
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = DefaultGossipAddr
+	}
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = checks.Duration(DefaultRefreshInterval)
+	}
+}
+
+// Validate reports every problem, each naming its field
+// ("checks[1].timeout: must be less than interval").
+func (c Config) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &checks.FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if err := validName(c.Region); err != "" {
+		add("region", "%s", err)
+	}
+	if err := validName(c.NodeName); err != "" {
+		add("node_name", "%s", err)
+	}
+	if err := validBindAddr(c.GossipAddr); err != "" {
+		add("gossip_addr", "%s", err)
+	}
+	for i, j := range c.Join {
+		if _, port, err := net.SplitHostPort(j); err != nil || port == "" {
+			add(fmt.Sprintf("join[%d]", i), "want host:port, got %q", j)
+		}
+	}
+	if c.RefreshInterval <= 0 {
+		add("refresh_interval", "must be positive")
+	}
+	if len(c.Checks) == 0 {
+		add("checks", "at least one check is required")
+	}
+	if err := checks.ValidateAll(c.Checks); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func validName(v string) string {
+	if v == "" {
+		return "required"
+	}
+	if len(v) > 128 {
+		return "longer than 128 characters"
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Sprintf("%q: only letters, digits, '-', '_' and '.' allowed", v)
+		}
+	}
+	return ""
+}
+
+func validBindAddr(v string) string {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Sprintf("want ip:port, got %q", v)
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return fmt.Sprintf("host must be an IP address, got %q", host)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Sprintf("invalid port %q", port)
+	}
+	return ""
+}

@@ -1,0 +1,170 @@
+package gossip
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"go.uber.org/zap"
+)
+
+// Profiles select memberlist timings.
+const (
+	// ProfileLAN is memberlist's DefaultLANConfig: a failed node is marked
+	// dead by all others after roughly 7-10 s.
+	ProfileLAN = "lan"
+	// ProfileFast is for tests and `evac dev` on one machine: probes every
+	// 500 ms, gossip every 100 ms, short suspicion (dead in about 2-5 s).
+	ProfileFast = "fast"
+)
+
+// Roles of a gossip node.
+const (
+	RoleAgent      = "agent"
+	RoleController = "controller"
+)
+
+// Metadata keys always present in a member's Meta.
+const (
+	MetaRegion  = "region"
+	MetaRole    = "role"
+	MetaVersion = "version"
+)
+
+// DefaultRetention is how long dead and left members, and reports no
+// longer refreshed, are kept.
+const DefaultRetention = 24 * time.Hour
+
+// Config configures a Node.
+type Config struct {
+	NodeName string
+	Region   string
+	Role     string // RoleAgent | RoleController
+	// BindAddr is ip:port, bound and advertised. Port 0 picks a free port
+	// (see Node.LocalAddr). An unspecified IP (0.0.0.0) binds every
+	// interface and advertises a private IP chosen by memberlist.
+	BindAddr string
+	// Seeds are host:port addresses joined at start and re-joined
+	// periodically.
+	Seeds []string
+	// Key is an optional 16, 24 or 32-byte AES key; nil means no encryption.
+	Key []byte
+	// Profile is ProfileLAN (default) or ProfileFast.
+	Profile string
+	// RejoinInterval defaults to 30s (lan) or 3s (fast).
+	RejoinInterval time.Duration
+	// Meta is extra metadata (e.g. a controller's HTTP address). Region,
+	// role and version are always included and may not be set here. The
+	// JSON encoding of the whole must fit memberlist's 512-byte limit.
+	Meta map[string]string
+	// Version is advertised in metadata; defaults to the build's module
+	// version, or "dev".
+	Version string
+	// Retention is how long dead/left members and stale reports are kept;
+	// default DefaultRetention.
+	Retention time.Duration
+	Logger    *zap.Logger
+}
+
+// timings derived from the profile, besides memberlist's own config.
+type timings struct {
+	rejoin time.Duration
+	reap   time.Duration
+}
+
+func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err error) {
+	if c.NodeName == "" {
+		return nil, 0, t, nil, fmt.Errorf("gossip: node name is required")
+	}
+	if c.Role != RoleAgent && c.Role != RoleController {
+		return nil, 0, t, nil, fmt.Errorf("gossip: role %q: want %q or %q", c.Role, RoleAgent, RoleController)
+	}
+	host, p, err := net.SplitHostPort(c.BindAddr)
+	if err != nil {
+		return nil, 0, t, nil, fmt.Errorf("gossip: bind address %q: %v", c.BindAddr, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	if ip = net.ParseIP(host); ip == nil {
+		return nil, 0, t, nil, fmt.Errorf("gossip: bind address %q: host must be an IP address", c.BindAddr)
+	}
+	if port, err = strconv.Atoi(p); err != nil || port < 0 || port > 65535 {
+		return nil, 0, t, nil, fmt.Errorf("gossip: bind address %q: invalid port", c.BindAddr)
+	}
+	switch len(c.Key) {
+	case 0, 16, 24, 32:
+	default:
+		return nil, 0, t, nil, fmt.Errorf("gossip: key must be 16, 24 or 32 bytes, got %d", len(c.Key))
+	}
+	switch c.Profile {
+	case "", ProfileLAN:
+		c.Profile = ProfileLAN
+		t = timings{rejoin: 30 * time.Second, reap: time.Minute}
+	case ProfileFast:
+		t = timings{rejoin: 3 * time.Second, reap: 5 * time.Second}
+	default:
+		return nil, 0, t, nil, fmt.Errorf("gossip: unknown profile %q (want %q or %q)", c.Profile, ProfileLAN, ProfileFast)
+	}
+	if c.RejoinInterval > 0 {
+		t.rejoin = c.RejoinInterval
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.Version == "" {
+		c.Version = buildVersion()
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	all := make(map[string]string, len(c.Meta)+3)
+	for k, v := range c.Meta {
+		if k == MetaRegion || k == MetaRole || k == MetaVersion {
+			return nil, 0, t, nil, fmt.Errorf("gossip: meta key %q is reserved", k)
+		}
+		all[k] = v
+	}
+	all[MetaRegion], all[MetaRole], all[MetaVersion] = c.Region, c.Role, c.Version
+	if meta, err = json.Marshal(all); err != nil {
+		return nil, 0, t, nil, fmt.Errorf("gossip: encode meta: %v", err)
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, 0, t, nil, fmt.Errorf("gossip: metadata is %d bytes encoded, limit %d", len(meta), memberlist.MetaMaxSize)
+	}
+	return ip, port, t, meta, nil
+}
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// memberlistConfig builds the memberlist configuration for the profile.
+func (c *Config) memberlistConfig() *memberlist.Config {
+	conf := memberlist.DefaultLANConfig()
+	if c.Profile == ProfileFast {
+		conf.TCPTimeout = 2 * time.Second
+		conf.ProbeInterval = 500 * time.Millisecond
+		conf.ProbeTimeout = 300 * time.Millisecond
+		conf.SuspicionMult = 3
+		conf.SuspicionMaxTimeoutMult = 3
+		conf.GossipInterval = 100 * time.Millisecond
+		conf.PushPullInterval = 5 * time.Second
+		conf.GossipToTheDeadTime = 5 * time.Second
+		conf.DeadNodeReclaimTime = time.Second
+		conf.AwarenessMaxMultiplier = 4
+	}
+	conf.Name = c.NodeName
+	if len(c.Key) > 0 {
+		conf.SecretKey = append([]byte(nil), c.Key...)
+	}
+	conf.Logger = newStdLogger(c.Logger.Named("memberlist"))
+	return conf
+}

@@ -1,0 +1,39 @@
+// Package gossip carries evac's health reports and membership between
+// agents and controllers over hashicorp/memberlist.
+//
+// Why it is shaped this way (measurements in ../shared/FAULTS.md, beside
+// the repository):
+//
+//   - memberlist does not forward user broadcasts: a message queued on one
+//     node reaches only the few peers its retransmit limit allows. So every
+//     node re-queues a report on its own broadcast queue the first time it
+//     sees it (Serf-style), deduplicated by (origin, service, check) and a
+//     per-origin sequence number; an older or equal sequence is dropped and
+//     not forwarded. Sequences start at the origin's unix-nanosecond clock so
+//     that a restarted node's reports still supersede its old ones.
+//   - The whole report table also rides on memberlist's push-pull exchange
+//     (LocalState/MergeRemoteState), merged by sequence: a node that joins
+//     late, or a partition that heals, converges without waiting for fresh
+//     broadcasts.
+//   - After a long partition memberlist's halves do not find each other
+//     again, so a background loop re-joins the seeds and every known member
+//     that is not alive, every RejoinInterval. A member seen coming back
+//     from dead or left gets one immediate push-pull, so a node restarted
+//     without seeds learns the pool at once.
+//   - memberlist's NetTransport dials TCP without a source address; on one
+//     machine the regions live on different loopback addresses and fault
+//     injection matches on source address, so the transport is wrapped to
+//     dial from the node's own IP (UDP already leaves from the bound socket).
+//   - Members() keeps dead and left members (for Config.Retention) so the
+//     controllers can show them; memberlist itself forgets them. memberlist
+//     does not say whether a member left or failed, so a leaving node first
+//     broadcasts a leave intent (as Serf does). It exposes no suspicion
+//     either: a suspect member shows as alive until declared dead.
+//   - A node restarted with fewer checks withdraws its old reports with
+//     tombstones, so they neither linger nor come back through push-pull.
+//   - Wire messages are one type byte then JSON. Anything undecodable is
+//     logged and dropped: garbage on the gossip port must never panic.
+//
+// Concurrency: memberlist calls the event delegate with its node lock held,
+// so this package never calls into memberlist while holding its own lock.
+package gossip

@@ -1,0 +1,164 @@
+package gossip
+
+import (
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// maxParallelJoins bounds concurrent join attempts in one rejoin round: an
+// unreachable address costs up to memberlist's TCPTimeout.
+const maxParallelJoins = 4
+
+// background runs the first join, then the periodic rejoin and reaping.
+func (n *Node) background() {
+	defer n.wg.Done()
+	n.rejoin(true)
+	rejoin := time.NewTicker(n.tm.rejoin)
+	defer rejoin.Stop()
+	reap := time.NewTicker(n.tm.reap)
+	defer reap.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-rejoin.C:
+			n.rejoin(false)
+		case <-n.kick:
+			n.syncRevived()
+		case <-reap.C:
+			n.reap()
+		}
+	}
+}
+
+// rejoinTargets: seeds that are not a live member's address, plus every
+// known member that is dead or left. A healed partition re-merges through
+// these, since memberlist alone does not reconnect after a long split.
+func (n *Node) rejoinTargets() []string {
+	seen := map[string]bool{n.addr: true}
+	var targets []string
+	n.mu.Lock()
+	for _, m := range n.members {
+		if m.Live() {
+			seen[m.Addr] = true
+		}
+	}
+	for _, m := range n.members {
+		if !m.Live() && m.Name != n.cfg.NodeName && !seen[m.Addr] {
+			seen[m.Addr] = true
+			targets = append(targets, m.Addr)
+		}
+	}
+	n.mu.Unlock()
+	for _, s := range n.cfg.Seeds {
+		if !seen[s] {
+			seen[s] = true
+			targets = append(targets, s)
+		}
+	}
+	return targets
+}
+
+func (n *Node) rejoin(first bool) {
+	if n.left.Load() {
+		return
+	}
+	targets := n.rejoinTargets()
+	if len(targets) == 0 {
+		return
+	}
+	var (
+		mu     sync.Mutex
+		joined []string
+		failed []string
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, maxParallelJoins)
+	)
+	for _, t := range targets {
+		select {
+		case <-n.stop:
+			return
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := n.ml.Join([]string{addr})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, addr)
+				return
+			}
+			joined = append(joined, addr)
+		}(t)
+	}
+	wg.Wait()
+	switch {
+	case len(joined) > 0 && (first || len(joined) > n.seedCount(joined)):
+		n.log.Info("joined gossip peers", zap.Strings("joined", joined), zap.Strings("unreachable", failed))
+	case len(joined) > 0:
+		n.log.Debug("re-joined seeds", zap.Strings("joined", joined), zap.Strings("unreachable", failed))
+	case first:
+		n.log.Warn("could not join any gossip peer, will retry", zap.Strings("unreachable", failed),
+			zap.Duration("retry-interval", n.tm.rejoin))
+	default:
+		n.log.Debug("rejoin found no peer", zap.Strings("unreachable", failed))
+	}
+}
+
+// syncRevived push-pulls with one member that came back from dead or
+// left. A member restarted without seeds is seen alive again by the others
+// (it refutes their gossip about its death) yet knows nobody itself until
+// a push-pull reaches it; one exchange gives it the whole membership and
+// report table. One per kick, so a healed partition costs one exchange per
+// node rather than one per pair.
+func (n *Node) syncRevived() {
+	if n.left.Load() {
+		return
+	}
+	n.mu.Lock()
+	var target string
+	for addr := range n.revived { // map order: a random pick
+		target = addr
+		break
+	}
+	clear(n.revived)
+	n.mu.Unlock()
+	if target == "" {
+		return
+	}
+	if _, err := n.ml.Join([]string{target}); err != nil {
+		n.log.Debug("sync with revived member failed", zap.String("member-addr", target), zap.Error(err))
+	}
+}
+
+func (n *Node) reap() {
+	now := time.Now()
+	n.mu.Lock()
+	m := n.reapMembersLocked(now)
+	r := n.reapReportsLocked(now)
+	n.countLiveLocked()
+	n.mu.Unlock()
+	if m+r > 0 {
+		n.log.Info("reaped expired gossip state", zap.Int("members", m), zap.Int("reports", r))
+		n.notify()
+	}
+}
+
+// seedCount counts the configured seeds among addrs.
+func (n *Node) seedCount(addrs []string) int {
+	c := 0
+	for _, a := range addrs {
+		for _, s := range n.cfg.Seeds {
+			if a == s {
+				c++
+				break
+			}
+		}
+	}
+	return c
+}

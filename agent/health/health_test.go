@@ -1,0 +1,148 @@
+package health
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/evac-sh/evac/agent/gossip"
+)
+
+var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func agent(name, region string, st gossip.MemberState) gossip.Member {
+	return gossip.Member{Name: name, Region: region, Role: gossip.RoleAgent, State: st}
+}
+
+func rep(origin, service, check, status string, age time.Duration) gossip.Report {
+	return gossip.Report{Origin: origin, Service: service, Check: check, Status: status, Seq: 1, Time: now.Add(-age)}
+}
+
+const (
+	P = gossip.StatusPassing
+	F = gossip.StatusFailing
+)
+
+func TestCompute(t *testing.T) {
+	alive, dead, left := gossip.StateAlive, gossip.StateDead, gossip.StateLeft
+	tests := []struct {
+		name     string
+		members  []gossip.Member
+		reports  []gossip.Report
+		stale    time.Duration
+		want     ServiceHealth // for region "east", service "api"
+		wantWest *ServiceHealth
+	}{
+		{
+			name:    "all passing",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("a2", "api", "http", P, 0)},
+			want:    ServiceHealth{Share: 1, Passing: 2, Reporting: 2, AgentsAlive: 2, AgentsTotal: 2, Known: true},
+		},
+		{
+			name:    "one of two failing",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("a2", "api", "http", F, 0)},
+			want:    ServiceHealth{Share: 0.5, Passing: 1, Reporting: 2, AgentsAlive: 2, AgentsTotal: 2, Known: true, Failing: []string{"a2/http"}},
+		},
+		{
+			name:    "one failing check of several fails the agent",
+			members: []gossip.Member{agent("a1", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("a1", "api", "tcp", F, 0), rep("a1", "api", "deep", F, 0)},
+			want:    ServiceHealth{Share: 0, Passing: 0, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true, Failing: []string{"a1/deep", "a1/tcp"}},
+		},
+		{
+			name:    "no reports: unknown",
+			members: []gossip.Member{agent("a1", "east", alive)},
+			want:    ServiceHealth{AgentsAlive: 1, AgentsTotal: 1},
+		},
+		{
+			name:    "dead and left agents count in total only, their reports ignored",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", dead), agent("a3", "east", left)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("a2", "api", "http", F, 0), rep("a3", "api", "http", F, 0)},
+			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 3, Known: true},
+		},
+		{
+			name:    "only dead agents report: unknown",
+			members: []gossip.Member{agent("a2", "east", dead)},
+			reports: []gossip.Report{rep("a2", "api", "http", P, 0)},
+			want:    ServiceHealth{AgentsTotal: 1},
+		},
+		{
+			name:    "suspect counts as alive",
+			members: []gossip.Member{agent("a1", "east", gossip.StateSuspect)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0)},
+			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true},
+		},
+		{
+			name: "controllers and other roles do not count",
+			members: []gossip.Member{agent("a1", "east", alive),
+				{Name: "c1", Region: "east", Role: gossip.RoleController, State: alive}},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("c1", "api", "http", F, 0)},
+			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true},
+		},
+		{
+			name:    "stale passing report does not pass",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 10*time.Second), rep("a2", "api", "http", P, 2*time.Minute)},
+			stale:   time.Minute,
+			want:    ServiceHealth{Share: 0.5, Passing: 1, Reporting: 2, AgentsAlive: 2, AgentsTotal: 2, Known: true, Failing: []string{"a2/http"}},
+		},
+		{
+			name:    "stale 0 disables staleness",
+			members: []gossip.Member{agent("a1", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 48*time.Hour)},
+			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true},
+		},
+		{
+			name:    "an alive agent not reporting the service is not in the denominator",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", F, 0), rep("a2", "web", "http", P, 0)},
+			want:    ServiceHealth{Share: 0, Passing: 0, Reporting: 1, AgentsAlive: 2, AgentsTotal: 2, Known: true, Failing: []string{"a1/http"}},
+		},
+		{
+			name:     "regions are separate",
+			members:  []gossip.Member{agent("a1", "east", alive), agent("w1", "west", alive), agent("w2", "west", dead)},
+			reports:  []gossip.Report{rep("a1", "api", "http", P, 0), rep("w1", "api", "http", F, 0)},
+			want:     ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true},
+			wantWest: &ServiceHealth{Region: "west", Service: "api", Reporting: 1, AgentsAlive: 1, AgentsTotal: 2, Known: true, Failing: []string{"w1/http"}},
+		},
+		{
+			name:    "reports from unknown origins are ignored",
+			members: []gossip.Member{agent("a1", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("ghost", "api", "http", F, 0)},
+			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Compute(tt.members, tt.reports, []string{"east", "west"}, []string{"api"}, now, tt.stale)
+			want := tt.want
+			want.Region, want.Service = "east", "api"
+			if !reflect.DeepEqual(got["east"]["api"], want) {
+				t.Fatalf("east/api\n got %+v\nwant %+v", got["east"]["api"], want)
+			}
+			if tt.wantWest != nil && !reflect.DeepEqual(got["west"]["api"], *tt.wantWest) {
+				t.Fatalf("west/api\n got %+v\nwant %+v", got["west"]["api"], *tt.wantWest)
+			}
+			if _, ok := got["west"]["api"]; !ok {
+				t.Fatal("a listed region must always be present")
+			}
+		})
+	}
+}
+
+func TestComputeDerivesRegionsAndServices(t *testing.T) {
+	members := []gossip.Member{agent("a1", "east", gossip.StateAlive), agent("w1", "west", gossip.StateDead)}
+	reports := []gossip.Report{rep("a1", "api", "http", P, 0), rep("a1", "web", "http", P, 0)}
+	got := Compute(members, reports, nil, nil, now, 0)
+	if len(got) != 2 || len(got["east"]) != 2 || len(got["west"]) != 2 {
+		t.Fatalf("got %+v", got)
+	}
+	if got["west"]["web"].Known || got["west"]["web"].AgentsTotal != 1 {
+		t.Fatalf("west/web %+v", got["west"]["web"])
+	}
+	if empty := Compute(nil, nil, nil, nil, now, 0); len(empty) != 0 {
+		t.Fatalf("empty input: %+v", empty)
+	}
+}

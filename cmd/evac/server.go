@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/evac-sh/evac/agent"
+	"github.com/evac-sh/evac/controlplane/controller"
+	"github.com/evac-sh/evac/controlplane/raftnode"
+)
+
+// serverFile is the controller's config file; every key is also a flag
+// (flags win).
+type serverFile struct {
+	NodeID        string   `yaml:"node_id"`
+	DataDir       string   `yaml:"data_dir"`
+	RaftAddr      string   `yaml:"raft_addr"`
+	GossipAddr    string   `yaml:"gossip_addr"`
+	HTTPAddr      string   `yaml:"http_addr"`
+	DNSAddr       string   `yaml:"dns_addr"`
+	Bootstrap     string   `yaml:"bootstrap"`
+	Join          []string `yaml:"join"`
+	GossipKeyFile string   `yaml:"gossip_key_file"`
+	Fast          bool     `yaml:"fast"`
+	LogLevel      string   `yaml:"log_level"`
+	LogFormat     string   `yaml:"log_format"`
+}
+
+// loadYAMLStrict decodes a YAML file, rejecting unknown keys.
+func loadYAMLStrict(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func newServerCmd() *cobra.Command {
+	var f serverFile
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a controller (Raft member, DNS server, admin API)",
+		Example: `  evac server --node-id c1 --data-dir /var/lib/evac \
+    --raft-addr 10.0.0.1:7300 --gossip-addr 10.0.0.1:7946 \
+    --http-addr 10.0.0.1:8080 --dns-addr 10.0.0.1:53 \
+    --bootstrap c1=10.0.0.1:7300,c2=10.0.0.2:7300,c3=10.0.0.3:7300 \
+    --join 10.0.0.2:7946,10.0.0.3:7946 --gossip-key-file /etc/evac/gossip.key
+  evac server --config /etc/evac/server.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath != "" {
+				var file serverFile
+				if err := loadYAMLStrict(configPath, &file); err != nil {
+					return usageErr(err)
+				}
+				mergeFlags(cmd.Flags(), &f, file)
+			}
+			cfg, err := f.controllerConfig()
+			if err != nil {
+				return usageErr(err)
+			}
+			lg, err := newLogger(cmd, f.LogLevel, f.LogFormat)
+			if err != nil {
+				return usageErr(err)
+			}
+			defer func() { _ = lg.Sync() }()
+			cfg.Logger = lg
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			c, err := controller.Start(cfg)
+			if err != nil {
+				return err
+			}
+			lg.Info("serving; send SIGINT or SIGTERM to stop", zap.String("http", c.HTTPAddr()))
+			<-ctx.Done()
+			return c.Close(context.Background())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&configPath, "config", "", "YAML file with the keys below (node_id, data_dir, ...); flags win")
+	fl.StringVar(&f.NodeID, "node-id", "", "this controller's stable Raft ID")
+	fl.StringVar(&f.DataDir, "data-dir", "", "directory for the Raft log and snapshots")
+	fl.StringVar(&f.RaftAddr, "raft-addr", "127.0.0.1:7300", "ip:port for Raft (bound and advertised)")
+	fl.StringVar(&f.GossipAddr, "gossip-addr", "127.0.0.1:7946", "ip:port for gossip (bound and advertised)")
+	fl.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:8080", "ip:port for the admin API")
+	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
+	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
+	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
+	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip key (evac keygen)")
+	fl.BoolVar(&f.Fast, "fast", false, "short Raft/gossip timeouts (all nodes on one host; tests)")
+	addLogFlags(fl, &f.LogLevel, &f.LogFormat)
+	return cmd
+}
+
+// mergeFlags fills every field of dst whose flag was not set on the command
+// line from the config file.
+func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
+	set := func(name string, apply func()) {
+		if !fl.Changed(name) {
+			apply()
+		}
+	}
+	str := func(name string, d *string, v string) {
+		if v != "" {
+			set(name, func() { *d = v })
+		}
+	}
+	str("node-id", &dst.NodeID, file.NodeID)
+	str("data-dir", &dst.DataDir, file.DataDir)
+	str("raft-addr", &dst.RaftAddr, file.RaftAddr)
+	str("gossip-addr", &dst.GossipAddr, file.GossipAddr)
+	str("http-addr", &dst.HTTPAddr, file.HTTPAddr)
+	str("dns-addr", &dst.DNSAddr, file.DNSAddr)
+	str("bootstrap", &dst.Bootstrap, file.Bootstrap)
+	str("gossip-key-file", &dst.GossipKeyFile, file.GossipKeyFile)
+	str("log-level", &dst.LogLevel, file.LogLevel)
+	str("log-format", &dst.LogFormat, file.LogFormat)
+	if len(file.Join) > 0 {
+		set("join", func() { dst.Join = file.Join })
+	}
+	if file.Fast {
+		set("fast", func() { dst.Fast = true })
+	}
+}
+
+func (f serverFile) controllerConfig() (controller.Config, error) {
+	var errs []error
+	if f.NodeID == "" {
+		errs = append(errs, errors.New("--node-id is required"))
+	}
+	if f.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	peers, err := raftnode.ParsePeers(f.Bootstrap)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--bootstrap: %w", err))
+	}
+	addrs := map[string]string{}
+	for flag, a := range map[string]string{"--raft-addr": f.RaftAddr, "--gossip-addr": f.GossipAddr,
+		"--http-addr": f.HTTPAddr, "--dns-addr": f.DNSAddr} {
+		if other, dup := addrs[a]; dup && flag != "--dns-addr" && other != "--dns-addr" {
+			errs = append(errs, fmt.Errorf("%s and %s must differ (both %s)", flag, other, a))
+		}
+		addrs[a] = flag
+	}
+	var key []byte
+	if f.GossipKeyFile != "" {
+		key, err = agent.ReadKeyFile(f.GossipKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--gossip-key-file: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return controller.Config{}, errors.Join(errs...)
+	}
+	join := make([]string, 0, len(f.Join))
+	for _, j := range f.Join {
+		if j = strings.TrimSpace(j); j != "" {
+			join = append(join, j)
+		}
+	}
+	return controller.Config{
+		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, GossipAddr: f.GossipAddr,
+		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, Bootstrap: peers, Join: join, GossipKey: key, Fast: f.Fast,
+	}, nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/evac-sh/evac/agent"
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// fileKind guesses what a YAML file is from its top-level keys.
+func fileKind(b []byte) string {
+	var top map[string]any
+	if err := yaml.Unmarshal(b, &top); err != nil {
+		return ""
+	}
+	switch {
+	case top["zone"] != nil || top["services"] != nil:
+		return "steering"
+	case top["checks"] != nil || top["region"] != nil:
+		return "agent"
+	case top["node_id"] != nil || top["raft_addr"] != nil:
+		return "server"
+	}
+	return ""
+}
+
+func newValidateCmd() *cobra.Command {
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a steering config, agent config or server config offline",
+		Example: `  evac validate steering.yaml
+  evac validate --kind agent agent.yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return usageErr(err)
+			}
+			if kind == "" {
+				kind = fileKind(b)
+			}
+			switch kind {
+			case "steering":
+				_, err = state.ParseConfig(b)
+			case "agent":
+				var ac agent.Config
+				if ac, err = agent.ParseConfig(b); err == nil {
+					err = ac.Validate()
+				}
+			case "server":
+				var f serverFile
+				err = loadYAMLStrict(args[0], &f)
+				if err == nil {
+					_, err = f.controllerConfig()
+				}
+			case "":
+				err = errors.New("cannot tell what kind of file this is: use --kind steering|agent|server")
+			default:
+				err = fmt.Errorf("--kind %q must be steering, agent or server", kind)
+			}
+			if err != nil {
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid %s config\n", args[0], kind)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kind, "kind", "", "steering, agent or server (guessed from the keys when empty)")
+	return cmd
+}

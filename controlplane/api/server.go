@@ -1,0 +1,255 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// maxBody caps request bodies.
+const maxBody = 1 << 20
+
+// writeTimeout bounds how long a write waits for Raft.
+const writeTimeout = 10 * time.Second
+
+// Options configure the handler.
+type Options struct {
+	Logger *zap.Logger
+	// Dev, when set, enables the /v1/dev fault-injection endpoints.
+	Dev DevHooks
+	// Extra lets the caller mount more routes (metrics, UI) on the router.
+	Extra func(r *mux.Router)
+}
+
+type server struct {
+	b      Backend
+	opts   Options
+	logger *zap.Logger
+}
+
+// NewHandler returns the admin API handler.
+func NewHandler(b Backend, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	s := &server{b: b, opts: opts, logger: opts.Logger}
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	})
+	r := mux.NewRouter()
+	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+	// Routes are registered on the root router with their full path: a
+	// gorilla subrouter answers 404 instead of 405 for a wrong method.
+	v := prefixed{r: r, prefix: "/v1"}
+	v.HandleFunc("/status", s.status).Methods(http.MethodGet)
+	v.HandleFunc("/regions", s.regions).Methods(http.MethodGet)
+	v.HandleFunc("/regions/{region}", s.region).Methods(http.MethodGet)
+	v.HandleFunc("/regions/{region}/evacuate", s.evacuate).Methods(http.MethodPost)
+	v.HandleFunc("/regions/{region}/restore", s.restore).Methods(http.MethodPost)
+	v.HandleFunc("/services", s.services).Methods(http.MethodGet)
+	v.HandleFunc("/members", s.members).Methods(http.MethodGet)
+	v.HandleFunc("/config", s.getConfig).Methods(http.MethodGet)
+	v.HandleFunc("/config", s.putConfig).Methods(http.MethodPut)
+	v.HandleFunc("/freeze", s.freeze(true)).Methods(http.MethodPost)
+	v.HandleFunc("/unfreeze", s.freeze(false)).Methods(http.MethodPost)
+	v.HandleFunc("/events", s.events).Methods(http.MethodGet)
+	if opts.Dev != nil {
+		v.HandleFunc("/dev/regions/{region}/{action:fail|heal}", s.devFault).Methods(http.MethodPost)
+	}
+	if opts.Extra != nil {
+		opts.Extra(r)
+	}
+	return s.recoverer(r)
+}
+
+type prefixed struct {
+	r      *mux.Router
+	prefix string
+}
+
+func (p prefixed) HandleFunc(path string, f http.HandlerFunc) *mux.Route {
+	return p.r.HandleFunc(p.prefix+path, f)
+}
+
+// recoverer turns a panic in a handler into a 500, not a dead server.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.Error("panic in API handler", zap.String("path", r.URL.Path), zap.Any("panic", v), zap.Stack("stack"))
+				writeError(w, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, Error{Error: msg, Code: code})
+}
+
+// readBody reads a capped request body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("request body larger than %d bytes", maxBody)
+		}
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	return b, nil
+}
+
+// decodeStrict decodes a JSON body, rejecting unknown fields and trailing data.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return errors.New("request body is empty: JSON expected")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON body: trailing data after the object")
+	}
+	return nil
+}
+
+// actor names who made a request. Without auth every caller is anonymous.
+func actor(r *http.Request) string {
+	if a, ok := r.Context().Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "anonymous"
+}
+
+type actorKey struct{}
+
+// WithActor returns a context naming the authenticated actor (set by the
+// auth middleware).
+func WithActor(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, actorKey{}, name)
+}
+
+// requestID is the client's Idempotency-Key (or X-Request-ID), or a new
+// random id.
+func requestID(r *http.Request) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if k == "" {
+		k = r.Header.Get("X-Request-ID")
+	}
+	if k != "" {
+		if len(k) > 128 {
+			return "", errors.New("Idempotency-Key longer than 128 characters")
+		}
+		return "client:" + k, nil
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]), nil
+}
+
+// propose submits a command and waits for the local replica to apply it.
+func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) (state.Result, bool) {
+	id, err := requestID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return state.Result{}, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	defer cancel()
+	res, err := s.b.Propose(ctx, t, actor(r), id, body)
+	if err != nil {
+		s.logger.Warn("write failed", zap.Stringer("type", t), zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "unavailable",
+			fmt.Sprintf("the write could not be committed (no quorum or no leader?): %v", err))
+		return state.Result{}, false
+	}
+	// Refused commands are committed too: wait either way, so the client's
+	// next read from this controller sees the log at least this far.
+	if err := s.b.WaitApplied(ctx, res.Index); err != nil {
+		s.logger.Warn("write committed but not yet applied locally", zap.Uint64("index", res.Index), zap.Error(err))
+	}
+	if res.Error != "" {
+		writeError(w, statusForCode(res.Code), res.Code, res.Error)
+		return res, false
+	}
+	return res, true
+}
+
+func statusForCode(code string) int {
+	switch code {
+	case state.CodeInvalid:
+		return http.StatusBadRequest
+	case state.CodeNotFound:
+		return http.StatusNotFound
+	case state.CodeConflict, state.CodeRule, state.CodeFrozen, state.CodeNoConfig:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.b.Ready(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *server) devFault(w http.ResponseWriter, r *http.Request) {
+	vars := mux.Vars(r)
+	region := vars["region"]
+	var err error
+	if vars["action"] == "fail" {
+		err = s.opts.Dev.FailRegion(region)
+	} else {
+		err = s.opts.Dev.HealRegion(region)
+	}
+	if err != nil {
+		writeError(w, http.StatusNotFound, state.CodeNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"region": region, "backend": vars["action"]})
+}

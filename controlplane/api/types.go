@@ -1,0 +1,157 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// Backend is what the API needs from a controller.
+type Backend interface {
+	// State is the local replica's current state.
+	State() *state.State
+	// Propose submits a command (forwarded to the leader if need be) and
+	// returns its result once committed and applied on the leader.
+	Propose(ctx context.Context, t state.CommandType, actor, id string, body any) (state.Result, error)
+	// WaitApplied waits until the local replica has applied index.
+	WaitApplied(ctx context.Context, index uint64) error
+	// Status describes this node and the cluster as it sees them.
+	Status() Status
+	// RegionHealth is this controller's gossip view: region -> health.
+	RegionHealth() map[string]RegionHealth
+	// Members lists the gossip pool.
+	Members() []Member
+	// Ready reports whether the node can serve (a leader is known and the
+	// replica has a config).
+	Ready() error
+}
+
+// DevHooks are the fault-injection hooks of `evac dev`.
+type DevHooks interface {
+	FailRegion(region string) error
+	HealRegion(region string) error
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	NodeID        string  `json:"node_id"`
+	Leader        string  `json:"leader"`
+	LeaderAddr    string  `json:"leader_addr"`
+	IsLeader      bool    `json:"is_leader"`
+	Term          uint64  `json:"term"`
+	Frozen        bool    `json:"frozen"`
+	FrozenReason  string  `json:"frozen_reason,omitempty"`
+	ConfigVersion uint64  `json:"config_version"`
+	AppliedIndex  uint64  `json:"applied_index"`
+	CommitIndex   uint64  `json:"commit_index"`
+	Serial        uint32  `json:"serial"`
+	RaftState     string  `json:"raft_state"`
+	Voters        []Voter `json:"voters"`
+}
+
+// Voter is one voting member of the Raft configuration.
+type Voter struct {
+	ID     string `json:"id"`
+	Addr   string `json:"addr"`
+	Leader bool   `json:"leader,omitempty"`
+}
+
+// RegionHealth is one region in a controller's gossip view.
+type RegionHealth struct {
+	AgentsAlive int
+	AgentsTotal int
+	Services    map[string]ServiceHealth
+}
+
+// ServiceHealth is one service in one region.
+type ServiceHealth struct {
+	Share     float64  `json:"share"`
+	Known     bool     `json:"known"`
+	Healthy   bool     `json:"healthy"`
+	Passing   int      `json:"passing"`
+	Reporting int      `json:"reporting"`
+	Failing   []string `json:"failing,omitempty"`
+}
+
+// Region is one element of GET /v1/regions.
+type Region struct {
+	Name        string                   `json:"name"`
+	State       state.Phase              `json:"state"`
+	Weight      int                      `json:"weight"`
+	Health      *float64                 `json:"health"`
+	AgentsAlive int                      `json:"agents_alive"`
+	AgentsTotal int                      `json:"agents_total"`
+	Capacity    int                      `json:"capacity,omitempty"`
+	Since       time.Time                `json:"since"`
+	Reason      string                   `json:"reason,omitempty"`
+	Actor       string                   `json:"actor,omitempty"`
+	Automatic   bool                     `json:"automatic,omitempty"`
+	Ramp        *state.Ramp              `json:"ramp"`
+	Services    map[string]ServiceHealth `json:"services"`
+}
+
+// Service is one element of GET /v1/services.
+type Service struct {
+	Name    string          `json:"name"`
+	FQDN    string          `json:"fqdn"`
+	Policy  string          `json:"policy"`
+	TTL     uint32          `json:"ttl"`
+	Regions []ServiceRegion `json:"regions"`
+}
+
+// ServiceRegion is a service's view of one region.
+type ServiceRegion struct {
+	Region          string   `json:"region"`
+	Endpoints       []string `json:"endpoints"`
+	Weight          int      `json:"weight"`
+	EffectiveWeight int      `json:"effective_weight"`
+	Healthy         bool     `json:"healthy"`
+}
+
+// Member is one element of GET /v1/members.
+type Member struct {
+	Name                 string    `json:"name"`
+	Addr                 string    `json:"addr"`
+	Region               string    `json:"region"`
+	Role                 string    `json:"role"`
+	State                string    `json:"state"`
+	LastChange           time.Time `json:"last_change"`
+	LastReportAgeSeconds float64   `json:"last_report_age_seconds"`
+	Failing              []string  `json:"failing,omitempty"`
+}
+
+// MoveRequest is the body of evacuate and restore.
+type MoveRequest struct {
+	Reason       string         `json:"reason"`
+	Ramp         []int          `json:"ramp,omitempty"`
+	StepInterval state.Duration `json:"step_interval,omitempty"`
+	Force        bool           `json:"force,omitempty"`
+	DryRun       bool           `json:"dry_run,omitempty"`
+}
+
+// WriteResult is the answer to a write.
+type WriteResult struct {
+	Index     uint64   `json:"index"`
+	Events    []uint64 `json:"events,omitempty"`
+	Duplicate bool     `json:"duplicate,omitempty"`
+	Region    *Region  `json:"region,omitempty"`
+	Version   uint64   `json:"version,omitempty"`
+	// DryRun holds what the change would do, for dry runs.
+	DryRun *DryRun `json:"dry_run,omitempty"`
+}
+
+// DryRun shows the outcome of a change without making it.
+type DryRun struct {
+	Allowed bool          `json:"allowed"`
+	Refusal string        `json:"refusal,omitempty"`
+	Code    string        `json:"code,omitempty"`
+	Regions []Region      `json:"regions"`
+	Events  []state.Event `json:"events,omitempty"`
+}
+
+// Error is the JSON body of every error.
+type Error struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}

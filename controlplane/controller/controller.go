@@ -1,0 +1,312 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/fsm"
+	"github.com/evac-sh/evac/controlplane/raftnode"
+	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/controlplane/steering"
+	"github.com/evac-sh/evac/dnsserver"
+)
+
+// Config configures one controller.
+type Config struct {
+	NodeID     string
+	DataDir    string
+	RaftAddr   string
+	GossipAddr string
+	HTTPAddr   string
+	DNSAddr    string
+	Bootstrap  []raftnode.Peer
+	Join       []string
+	GossipKey  []byte
+	// Fast selects short Raft, gossip and steering timings (tests, `evac dev`).
+	Fast bool
+	// Dev enables the /v1/dev fault-injection endpoints.
+	Dev    api.DevHooks
+	Logger *zap.Logger
+}
+
+// Controller is one running controller.
+type Controller struct {
+	cfg    Config
+	logger *zap.Logger
+	fsm    *fsm.FSM
+	raft   *raftnode.Node
+	gossip *gossip.Node
+	dns    *dnsserver.Server
+	http   *http.Server
+	httpLn net.Listener
+	engine *steering.Engine
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Start starts a controller and returns once every listener is bound.
+func Start(cfg Config) (*Controller, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	lg := cfg.Logger.With(zap.String("node", cfg.NodeID))
+	c := &Controller{cfg: cfg, logger: lg, fsm: fsm.New(lg.Named("fsm"))}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	ok := false
+	defer func() {
+		if !ok {
+			_ = c.Close(context.Background())
+		}
+	}()
+
+	timing := raftnode.TimingDefault
+	profile := gossip.ProfileLAN
+	tick := time.Second
+	if cfg.Fast {
+		timing, profile, tick = raftnode.TimingFast, gossip.ProfileFast, 250*time.Millisecond
+	}
+	// The DNS server starts first and learns every state, including the
+	// ones replayed from the log at Raft start-up.
+	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns")})
+	if err := c.dns.Start(); err != nil {
+		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
+	}
+	updates, unsubscribe := c.fsm.Subscribe()
+	c.dns.Update(c.fsm.State())
+	c.goFunc(func() {
+		defer unsubscribe()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-updates:
+				c.dns.Update(c.fsm.State())
+			}
+		}
+	})
+
+	var err error
+	c.raft, err = raftnode.New(raftnode.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap,
+		Timing: timing, Logger: lg.Named("raft"),
+	}, c.fsm)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+
+	c.gossip, err = gossip.New(gossip.Config{
+		NodeName: cfg.NodeID, Region: "control", Role: gossip.RoleController, BindAddr: cfg.GossipAddr,
+		Seeds: cfg.Join, Key: cfg.GossipKey, Profile: profile,
+		Meta: map[string]string{"http": cfg.HTTPAddr, "dns": cfg.DNSAddr}, Logger: lg.Named("gossip"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+	}
+
+	c.engine = steering.NewEngine(steering.EngineConfig{
+		Tick: tick, WarmUp: 10 * tick * 4, Logger: lg.Named("steering"),
+	}, c, c)
+	c.goFunc(func() { c.leadership(ctx) })
+
+	c.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
+	}
+	c.http = &http.Server{
+		Handler:           api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(lg.Named("http")),
+	}
+	c.goFunc(func() {
+		if err := c.http.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			lg.Error("API server stopped", zap.Error(err))
+		}
+	})
+	lg.Info("controller started", zap.String("raft", cfg.RaftAddr), zap.String("gossip", cfg.GossipAddr),
+		zap.String("http", c.httpLn.Addr().String()), zap.String("dns", cfg.DNSAddr))
+	ok = true
+	return c, nil
+}
+
+func (c *Controller) goFunc(f func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
+// leadership runs the steering engine while this node leads.
+func (c *Controller) leadership(ctx context.Context) {
+	var run *engineRun
+	defer func() { run.stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader, ok := <-c.raft.LeaderCh():
+			if !ok {
+				return // raft shut down
+			}
+			switch {
+			case leader && run == nil:
+				run = startEngine(ctx, c.engine)
+			case !leader:
+				run.stop()
+				run = nil
+			}
+		}
+	}
+}
+
+// engineRun is one term of leadership's engine goroutine.
+type engineRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startEngine(ctx context.Context, e *steering.Engine) *engineRun {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &engineRun{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		e.Run(ctx)
+	}()
+	return r
+}
+
+// stop cancels the run and waits for it; nil is a no-op.
+func (r *engineRun) stop() {
+	if r == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+}
+
+// Close stops the controller. It is safe to call more than once.
+func (c *Controller) Close(ctx context.Context) error {
+	var errs []error
+	c.once.Do(func() {
+		if c.http != nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := c.http.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop API: %w", err))
+			}
+			cancel()
+		} else if c.httpLn != nil {
+			_ = c.httpLn.Close()
+		}
+		c.cancel()
+		if c.gossip != nil {
+			_ = c.gossip.Leave(2 * time.Second)
+			if err := c.gossip.Shutdown(); err != nil {
+				errs = append(errs, fmt.Errorf("stop gossip: %w", err))
+			}
+		}
+		if c.raft != nil {
+			if err := c.raft.Shutdown(); err != nil {
+				errs = append(errs, fmt.Errorf("stop raft: %w", err))
+			}
+		}
+		c.wg.Wait()
+		if c.dns != nil {
+			if err := c.dns.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop DNS: %w", err))
+			}
+		}
+		c.logger.Info("controller stopped")
+	})
+	return errors.Join(errs...)
+}
+
+// HTTPAddr is the bound API address.
+func (c *Controller) HTTPAddr() string { return c.httpLn.Addr().String() }
+
+// State is the local replica's current state.
+func (c *Controller) State() *state.State { return c.fsm.State() }
+
+// IsLeader reports whether this node leads.
+func (c *Controller) IsLeader() bool { return c.raft.IsLeader() }
+
+// Propose implements api.Backend and steering.Proposer.
+func (c *Controller) Propose(ctx context.Context, t state.CommandType, actor, id string, body any) (state.Result, error) {
+	data, err := state.Encode(t, id, actor, time.Now(), body)
+	if err != nil {
+		return state.Result{}, err
+	}
+	resp, _, err := c.raft.Apply(ctx, data)
+	if err != nil {
+		return state.Result{}, fmt.Errorf("apply %s: %w", t, err)
+	}
+	var res state.Result
+	if err := json.Unmarshal(resp, &res); err != nil {
+		return state.Result{}, fmt.Errorf("decode %s result: %w", t, err)
+	}
+	return res, nil
+}
+
+// WaitApplied waits until the local replica has applied index.
+func (c *Controller) WaitApplied(ctx context.Context, index uint64) error {
+	updates, cancel := c.fsm.Subscribe()
+	defer cancel()
+	for c.fsm.State().Index < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (at %d): %w", index, c.fsm.State().Index, ctx.Err())
+		case <-updates:
+		}
+	}
+	return nil
+}
+
+// Ready reports whether this controller can serve writes and answers.
+func (c *Controller) Ready() error {
+	if id, _ := c.raft.Leader(); id == "" {
+		return errors.New("no Raft leader known")
+	}
+	if c.fsm.State().Config == nil {
+		return errors.New("no steering config applied")
+	}
+	return nil
+}
+
+// Status implements api.Backend.
+func (c *Controller) Status() api.Status {
+	st := c.fsm.State()
+	rs := c.raft.Stats()
+	return api.Status{
+		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
+		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, ConfigVersion: st.ConfigVersion,
+		AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
+		Voters: c.voters(),
+	}
+}
+
+func (c *Controller) voters() []api.Voter {
+	peers, err := c.raft.Peers()
+	if err != nil {
+		c.logger.Debug("read raft configuration", zap.Error(err))
+		return []api.Voter{}
+	}
+	out := make([]api.Voter, 0, len(peers))
+	for _, p := range peers {
+		if p.Suffrage == "Voter" {
+			out = append(out, api.Voter{ID: p.ID, Addr: p.Addr, Leader: p.Leader})
+		}
+	}
+	return out
+}

@@ -1,0 +1,157 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// regionDef is one simulated region: its loopback subnet and the
+// documentation-range endpoints that appear in DNS answers.
+type regionDef struct {
+	name      string
+	subnet    int // region i lives on 127.0.<subnet>.0/24
+	endpoints []string
+}
+
+var testRegions = []regionDef{
+	{"us-east", 1, []string{"192.0.2.11", "192.0.2.12"}},
+	{"us-west", 2, []string{"198.51.100.11", "198.51.100.12"}},
+	{"eu-west", 3, []string{"203.0.113.11", "203.0.113.12"}},
+}
+
+// regionOf maps an answer address back to its region.
+func regionOf(ip string) string {
+	for _, r := range testRegions {
+		for _, e := range r.endpoints {
+			if e == ip {
+				return r.name
+			}
+		}
+	}
+	return "?" + ip
+}
+
+// testSteering is the steering config with a fast test policy.
+func testSteering() string {
+	s := "zone: example.com.\nttl: 30\nnameservers: {ns1: 192.0.2.53}\nregions:\n"
+	for _, r := range testRegions {
+		s += fmt.Sprintf("  - {name: %s, capacity: 100}\n", r.name)
+	}
+	s += "services:\n  - name: api\n    policy: weighted\n    endpoints:\n"
+	for _, r := range testRegions {
+		s += fmt.Sprintf("      %s: [%s]\n", r.name, strings.Join(r.endpoints, ", "))
+	}
+	s += `policy:
+  unhealthy_below: 0.5
+  detect_after: 2s
+  ramp: [50, 0]
+  step_interval: 2s
+  max_evacuated: 1
+  hold_down: 1s
+  budget: {per_day: 100, cooldown: 1s}
+`
+	return s
+}
+
+// backend is a region's health endpoint, flipped by the test.
+type backend struct {
+	healthy atomic.Bool
+	url     string
+}
+
+func startBackend(t *testing.T, ip string) *backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{url: "http://" + ln.Addr().String() + "/health"}
+	b.healthy.Store(true)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if b.healthy.Load() {
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return b
+}
+
+// controllerProc is one `evac server` process and its addresses.
+type controllerProc struct {
+	*proc
+	id, http, dns, raft, gossip string
+}
+
+// testCluster is 3 controllers and 2 agents per region, each its own process.
+type testCluster struct {
+	t           *testing.T
+	controllers []*controllerProc
+	agents      []*proc
+	backends    map[string]*backend
+}
+
+func startCluster(t *testing.T) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, backends: map[string]*backend{}}
+	dir := t.TempDir()
+	var peers, seeds []string
+	for i := 0; i < 3; i++ {
+		ip := fmt.Sprintf("127.0.9.%d", i+11)
+		c := &controllerProc{
+			id:     fmt.Sprintf("c%d", i+1),
+			raft:   fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
+			gossip: fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
+			http:   fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
+			dns:    fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
+		}
+		peers = append(peers, c.id+"="+c.raft)
+		seeds = append(seeds, c.gossip)
+		tc.controllers = append(tc.controllers, c)
+	}
+	for _, c := range tc.controllers {
+		c.proc = startProc(t, c.id, "server", "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
+			"--raft-addr", c.raft, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
+			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
+			"--fast", "--log-level", "debug")
+	}
+	for _, r := range testRegions {
+		b := startBackend(t, fmt.Sprintf("127.0.%d.100", r.subnet))
+		tc.backends[r.name] = b
+		for k := 1; k <= 2; k++ {
+			ip := fmt.Sprintf("127.0.%d.%d", r.subnet, k)
+			name := fmt.Sprintf("%s-a%d", r.name, k)
+			cfg := fmt.Sprintf(`region: %s
+node_name: %s
+gossip_addr: %s:%d
+join: [%s]
+refresh_interval: 5s
+checks:
+  - {name: http, service: api, type: http, target: "%s", interval: 1s, timeout: 500ms, rise: 2, fall: 2}
+`, r.name, name, ip, freePort(t, ip), strings.Join(seeds, ", "), b.url)
+			path := filepath.Join(dir, name+".yaml")
+			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tc.agents = append(tc.agents, startProc(t, name, "agent", "--config", path, "--fast", "--log-level", "debug"))
+		}
+	}
+	return tc
+}
+
+// evac runs the CLI against controller c.
+func (tc *testCluster) evac(c *controllerProc, args ...string) (string, error) {
+	cmd := exec.Command(evacBin, append([]string{"--addr", "http://" + c.http}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
