@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("time.Sleep"),
 		// net/http's keep-alive connections of the test client.
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		// memberlist's probe in flight at Shutdown waits out its probe
+		// timeout (at most a second) before it sees the shutdown.
+		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
 	)
 }
 
@@ -53,6 +56,7 @@ policy:
   ramp: [50, 0]
   step_interval: 500ms
   hold_down: 1s
+  flap_window: 1s
   budget: {per_day: 100, cooldown: 1s}
 `
 

@@ -317,9 +317,9 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 		return refuse(CodeConflict, "region %s is already %s", b.Region, r.Phase)
 	}
 	p := a.s.Config.Policy
-	ramp := b.Ramp
+	ramp := slices.Clone(b.Ramp)
 	if len(ramp) == 0 {
-		ramp = p.Ramp
+		ramp = slices.Clone(p.Ramp)
 	}
 	if e := ValidateRamp(ramp, 0); e != nil {
 		return refuse(CodeInvalid, "ramp: %v", e)
@@ -339,6 +339,24 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 		if e := a.checkServing(b.Region, 0, false); e != nil {
 			return e
 		}
+	}
+	// Capacity: the regions taking the traffic must be able to carry it.
+	floor, why := a.s.minWeight(b.Region, b.Capacity)
+	switch {
+	case floor == 0:
+	case b.Automatic:
+		// Shift only what fits, and say why.
+		if floor >= r.Weight {
+			return refuse(CodeRule, "%s", why)
+		}
+		for i := range ramp {
+			ramp[i] = max(ramp[i], floor)
+		}
+		a.event(Event{Kind: "capacity.limited", Region: b.Region, Reason: b.Reason, Detail: why})
+	case !b.Force:
+		return refuse(CodeRule, "refused: %s (use force to override)", why)
+	default:
+		a.event(Event{Kind: "capacity.override", Region: b.Region, Reason: b.Reason, Detail: why + "; forced"})
 	}
 	if b.Automatic {
 		evs := append(slices.Clone(a.s.AutoEvacuations), a.cmd.Time)
@@ -507,6 +525,14 @@ func (a *applier) setHealth(b SetHealth) *refusal {
 	}
 	unhealthy[b.Region] = svcs
 	a.s.Unhealthy = unhealthy
+	r := a.s.Regions[b.Region]
+	switch {
+	case !b.Healthy:
+		r.HealthySince = time.Time{}
+	case len(svcs) == 0:
+		r.HealthySince = a.cmd.Time
+	}
+	a.setRegion(r)
 	a.answersChanged()
 	detail := fmt.Sprintf("share %.2f", b.Share)
 	if b.Detail != "" {

@@ -399,3 +399,36 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		t.Fatalf("json config: %v", err)
 	}
 }
+
+func TestHealthIgnoredOutsideAutoMode(t *testing.T) {
+	for _, mode := range []string{"shadow", "off"} {
+		c := newCluster(t, false)
+		cfg, err := ParseConfig([]byte(testConfigYAML + "  mode: " + mode + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mustApply(CmdApplyConfig, ApplyConfig{Config: cfg})
+		c.mustApply(CmdSetHealth, SetHealth{Region: "us-east", Service: "api", Healthy: false})
+		for _, rw := range c.s.EffectiveWeights(c.s.Config.Service("api")) {
+			if rw.Weight != 100 {
+				t.Fatalf("mode %s: %s has effective weight %d; answers must follow the weights alone", mode, rw.Region, rw.Weight)
+			}
+		}
+	}
+}
+
+func TestHealthySince(t *testing.T) {
+	c := newCluster(t, true)
+	c.mustApply(CmdSetHealth, SetHealth{Region: "us-east", Service: "api", Healthy: false})
+	c.mustApply(CmdSetHealth, SetHealth{Region: "us-east", Service: "solo", Healthy: false})
+	c.now = c.now.Add(time.Minute)
+	c.mustApply(CmdSetHealth, SetHealth{Region: "us-east", Service: "api", Healthy: true})
+	if r := c.region("us-east"); !r.HealthySince.IsZero() {
+		t.Fatal("healthy since set while solo is still unhealthy")
+	}
+	c.now = c.now.Add(time.Minute)
+	c.mustApply(CmdSetHealth, SetHealth{Region: "us-east", Service: "solo", Healthy: true})
+	if r := c.region("us-east"); !r.HealthySince.Equal(c.now) {
+		t.Fatalf("healthy since %v, want %v", r.HealthySince, c.now)
+	}
+}

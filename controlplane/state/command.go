@@ -76,6 +76,9 @@ type Evacuate struct {
 	StepInterval Duration `json:"step_interval,omitempty"`
 	Force        bool     `json:"force,omitempty"`
 	Automatic    bool     `json:"automatic,omitempty"`
+	// Capacity is the regions' capacity as the proposer saw it (agents'
+	// reports); it overrides the steering config's figures where set.
+	Capacity map[string]int `json:"capacity,omitempty"`
 }
 
 // Restore starts bringing a region's traffic back through a ramp.

@@ -67,6 +67,16 @@ type Policy struct {
 	Budget           Budget   `yaml:"budget,omitempty" json:"budget,omitempty"`
 	HoldDown         Duration `yaml:"hold_down,omitempty" json:"hold_down,omitempty"`
 	AutoRestoreAfter Duration `yaml:"auto_restore_after,omitempty" json:"auto_restore_after,omitempty"`
+	// Demand is the total traffic, in the units of regions' capacity, that
+	// the weights split between regions. 0 turns the capacity check off.
+	Demand int `yaml:"demand,omitempty" json:"demand,omitempty"`
+	// MaxUtilization is the share of a region's capacity the capacity check
+	// lets it take (default 1).
+	MaxUtilization float64 `yaml:"max_utilization,omitempty" json:"max_utilization,omitempty"`
+	// FlapThreshold unhealthy verdicts for a region within FlapWindow count
+	// as sustained ill health even when none lasted detect_after.
+	FlapThreshold int      `yaml:"flap_threshold,omitempty" json:"flap_threshold,omitempty"`
+	FlapWindow    Duration `yaml:"flap_window,omitempty" json:"flap_window,omitempty"`
 }
 
 // Budget limits automatic evacuations.
@@ -268,6 +278,24 @@ func (p *Policy) normalize() []error {
 	}
 	if p.Budget.Cooldown == 0 {
 		p.Budget.Cooldown = Duration(30 * 60e9)
+	}
+	if p.Demand < 0 {
+		fail("demand", "must not be negative")
+	}
+	if p.MaxUtilization == 0 {
+		p.MaxUtilization = 1
+	}
+	if p.MaxUtilization < 0 || p.MaxUtilization > 1 {
+		fail("max_utilization", "must be between 0 and 1, got %v", p.MaxUtilization)
+	}
+	if p.FlapThreshold == 0 {
+		p.FlapThreshold = 3
+	}
+	if p.FlapThreshold < 2 {
+		fail("flap_threshold", "must be at least 2")
+	}
+	if p.FlapWindow == 0 {
+		p.FlapWindow = Duration(10 * p.DetectAfter)
 	}
 	if p.HoldDown == 0 {
 		p.HoldDown = Duration(10 * 60e9)

@@ -79,6 +79,10 @@ type RegionState struct {
 	// RestoredAt is when the region last became active after a restore (for
 	// the hold-down period).
 	RestoredAt time.Time `json:"restored_at,omitempty"`
+	// HealthySince is when the last of the region's unhealthy services was
+	// found healthy again (zero while any is unhealthy); automatic restore
+	// counts from it.
+	HealthySince time.Time `json:"healthy_since,omitempty"`
 }
 
 // Ramp is a stepped weight change in progress. Steps[Next-1] is the weight
@@ -186,7 +190,8 @@ type RegionWeight struct {
 // EffectiveWeights returns, in config order, the effective weight of each
 // region that has endpoints for service svc: the region's traffic weight,
 // or 0 where the service is marked unhealthy there while another region with
-// weight is healthy. It never returns all zeros while the service has
+// weight is healthy. Health counts only in policy mode auto: in shadow and
+// off modes the answers follow the traffic weights alone. It never returns all zeros while the service has
 // endpoints: when every weighted region is unhealthy health is ignored, and
 // when every weight is 0 (only possible by a forced change) every region
 // gets weight 1. An empty DNS answer is worse than a degraded one.
@@ -195,6 +200,7 @@ func (s *State) EffectiveWeights(svc *Service) []RegionWeight {
 	if s.Config == nil {
 		return out
 	}
+	useHealth := s.Config.Policy.Mode == ModeAuto
 	healthyWeighted := false
 	for _, r := range s.Config.Regions {
 		if _, ok := svc.Endpoints[r.Name]; !ok {
@@ -208,7 +214,7 @@ func (s *State) EffectiveWeights(svc *Service) []RegionWeight {
 	}
 	total := 0
 	for i := range out {
-		if healthyWeighted && s.IsUnhealthy(out[i].Region, svc.Name) {
+		if useHealth && healthyWeighted && s.IsUnhealthy(out[i].Region, svc.Name) {
 			out[i].Weight = 0
 		}
 		total += out[i].Weight

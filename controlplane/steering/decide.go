@@ -56,8 +56,89 @@ func Decide(in Input) []Proposal {
 	var out []Proposal
 	out = append(out, rampSteps(s, in.Now)...)
 	out = append(out, verdicts(in)...)
+	if f, ok := massFailure(in); ok {
+		// Freezing pre-empts every automatic evacuation this tick.
+		return append(out, f)
+	}
 	out = append(out, evacuations(in)...)
+	out = append(out, restores(in)...)
 	return out
+}
+
+// massFailure freezes automatic action when more regions turned unhealthy
+// within the flap window than max_evacuated allows: that pattern is more
+// often a bad check or the observers' own fault than a real multi-region
+// outage, and evacuating everything would make it worse.
+func massFailure(in Input) (Proposal, bool) {
+	s := in.State
+	p := s.Config.Policy
+	if p.Mode == state.ModeOff || s.Frozen {
+		return Proposal{}, false
+	}
+	var recent []string
+	for _, r := range s.RegionList() {
+		for _, since := range s.Unhealthy[r.Name] {
+			if in.Now.Sub(since) <= p.FlapWindow.D() {
+				recent = append(recent, r.Name)
+				break
+			}
+		}
+	}
+	if len(recent) <= *p.MaxEvacuated || len(recent) < 2 {
+		return Proposal{}, false
+	}
+	reason := fmt.Sprintf("automatic freeze: %d regions (%v) turned unhealthy within %s, more than max_evacuated %d; "+
+		"likely a bad check or an observer fault: investigate, then unfreeze", len(recent), recent, p.FlapWindow, *p.MaxEvacuated)
+	if p.Mode == state.ModeShadow {
+		return Proposal{Type: state.CmdRecordEvent, Body: state.RecordEvent{Kind: "shadow.freeze", Reason: reason},
+			Key: fmt.Sprintf("freeze/%v", recent)}, true
+	}
+	return Proposal{Type: state.CmdFreeze, Body: state.Freeze{Reason: reason}, Key: fmt.Sprintf("freeze/%v", recent)}, true
+}
+
+// restores proposes automatic restores of regions that were evacuated
+// automatically and have been healthy for auto_restore_after.
+func restores(in Input) []Proposal {
+	s := in.State
+	p := s.Config.Policy
+	if p.AutoRestoreAfter == 0 || p.Mode == state.ModeOff || s.Frozen {
+		return nil
+	}
+	var out []Proposal
+	for _, r := range s.RegionList() {
+		if r.Phase != state.PhaseEvacuated || !r.Automatic || r.HealthySince.IsZero() || len(s.Unhealthy[r.Name]) > 0 ||
+			in.Now.Sub(r.HealthySince) < p.AutoRestoreAfter.D() {
+			continue
+		}
+		reason := fmt.Sprintf("automatic: %s healthy since %s (auto_restore_after %s)",
+			r.Name, r.HealthySince.UTC().Format(time.RFC3339), p.AutoRestoreAfter)
+		key := fmt.Sprintf("restore/%s/%d", r.Name, r.HealthySince.UnixNano())
+		if p.Mode == state.ModeShadow {
+			out = append(out, Proposal{Type: state.CmdRecordEvent, Key: key, Body: state.RecordEvent{
+				Kind: "shadow.restore", Region: r.Name, Reason: reason, Detail: "shadow mode: this restore would have started now"}})
+			continue
+		}
+		out = append(out, Proposal{Type: state.CmdRestore, Key: key, Automatic: true,
+			Body: state.Restore{Region: r.Name, Reason: reason, Automatic: true}})
+	}
+	return out
+}
+
+// flapping returns how many times region was found unhealthy within the
+// flap window, from the audit log.
+func flapping(s *state.State, region string, now time.Time) int {
+	window := s.Config.Policy.FlapWindow.D()
+	n := 0
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		e := s.Events[i]
+		if now.Sub(e.Time) > window {
+			break
+		}
+		if e.Kind == state.EventHealthLost && e.Region == region {
+			n++
+		}
+	}
+	return n
 }
 
 func rampSteps(s *state.State, now time.Time) []Proposal {
@@ -130,11 +211,21 @@ func evacuations(in Input) []Proposal {
 			continue
 		}
 		since, svc, ok := unhealthyFor(s, r.Name, in)
-		if !ok || in.Now.Sub(since) < p.DetectAfter.D() {
+		if !ok {
 			continue
 		}
 		reason := fmt.Sprintf("automatic: %s unhealthy in %s since %s (detect_after %s)",
 			svc, r.Name, since.UTC().Format(time.RFC3339), p.DetectAfter)
+		if in.Now.Sub(since) < p.DetectAfter.D() {
+			// Not sustained; but a region that keeps failing is as bad as
+			// one that stays failed.
+			n := flapping(s, r.Name, in.Now)
+			if n < p.FlapThreshold {
+				continue
+			}
+			reason = fmt.Sprintf("automatic: %s in %s flapping: unhealthy %d times within %s (flap_threshold %d)",
+				svc, r.Name, n, p.FlapWindow, p.FlapThreshold)
+		}
 		key := fmt.Sprintf("evacuate/%s/%d", r.Name, since.UnixNano())
 		if p.Mode == state.ModeShadow {
 			out = append(out, Proposal{

@@ -130,10 +130,31 @@ func TestDetectAfterHysteresis(t *testing.T) {
 	}
 }
 
+func TestMassFailureFreezes(t *testing.T) {
+	l := newLog(t, cfgYAML)
+	e := newEngine(l)
+	l.set("a", 0)
+	l.set("b", 0)
+	run(l, e, 30*time.Second)
+	if !l.s.Frozen || !strings.Contains(l.s.FrozenReason, "2 regions") {
+		t.Fatalf("not frozen on a mass failure: frozen %v %q", l.s.Frozen, l.s.FrozenReason)
+	}
+	for _, r := range l.s.RegionList() {
+		if r.Weight != 100 {
+			t.Fatalf("evacuated during a mass failure: %+v", r)
+		}
+	}
+	// Manual changes still work while frozen.
+	if res, _ := l.Propose(context.Background(), state.CmdEvacuate, "op", "", state.Evacuate{Region: "a", Reason: "by hand"}); res.Error != "" {
+		t.Fatal(res.Error)
+	}
+}
+
 func TestMaxEvacuatedAndLastRegion(t *testing.T) {
 	l := newLog(t, cfgYAML)
 	e := newEngine(l)
 	l.set("a", 0)
+	run(l, e, 120*time.Second) // past the flap window: a is old news
 	l.set("b", 0)
 	run(l, e, 30*time.Second)
 	out := 0
@@ -199,6 +220,82 @@ func TestModes(t *testing.T) {
 				t.Fatalf("%d shadow events, want %d", shadow, want)
 			}
 		})
+	}
+}
+
+func TestFlappingRegionIsEvacuatedOnce(t *testing.T) {
+	l := newLog(t, cfgYAML)
+	e := newEngine(l)
+	// Unhealthy 3 s, healthy 3 s, for two minutes: never detect_after (10 s)
+	// in a row, but flap_threshold (3) verdicts within the flap window.
+	for i := 0; i < 20; i++ {
+		l.set("a", 0)
+		run(l, e, 3*time.Second)
+		l.set("a", 1)
+		run(l, e, 3*time.Second)
+	}
+	evacuations := 0
+	for _, ev := range l.s.Events {
+		if ev.Kind == state.EventEvacuate {
+			evacuations++
+			if !strings.Contains(ev.Reason, "flapping") {
+				t.Errorf("reason does not say flapping: %q", ev.Reason)
+			}
+		}
+	}
+	if r, _ := l.s.Region("a"); evacuations != 1 || r.Phase != state.PhaseEvacuated {
+		t.Fatalf("%d evacuations, a is %s: %v", evacuations, r.Phase, l.kinds())
+	}
+}
+
+func TestAutoRestore(t *testing.T) {
+	l := newLog(t, cfgYAML+"  auto_restore_after: 20s\n")
+	e := newEngine(l)
+	l.set("a", 0)
+	run(l, e, 20*time.Second)
+	if r, _ := l.s.Region("a"); r.Phase != state.PhaseEvacuated {
+		t.Fatalf("not evacuated: %+v", r)
+	}
+	l.set("a", 1)
+	run(l, e, 15*time.Second)
+	if r, _ := l.s.Region("a"); r.Phase != state.PhaseEvacuated {
+		t.Fatalf("restored before auto_restore_after: %+v", r)
+	}
+	run(l, e, 20*time.Second)
+	if r, _ := l.s.Region("a"); r.Phase != state.PhaseActive || r.Weight != 100 {
+		t.Fatalf("not restored after a sustained healthy period: %+v %v", r, l.kinds())
+	}
+}
+
+func TestCapacityLimitsAutomaticShift(t *testing.T) {
+	yaml := strings.Replace(cfgYAML, "regions: [{name: a}, {name: b}, {name: c}]",
+		"regions: [{name: a, capacity: 100}, {name: b, capacity: 100}, {name: c, capacity: 100}]", 1) + "  demand: 240\n"
+	l := newLog(t, yaml)
+	e := newEngine(l)
+	l.set("a", 0)
+	run(l, e, 30*time.Second)
+	// b and c can carry 200 of 240: a keeps the share that does not fit.
+	r, _ := l.s.Region("a")
+	if r.Weight == 0 || r.Weight == 100 {
+		t.Fatalf("capacity ignored: %+v", r)
+	}
+	share := float64(r.Weight) / float64(r.Weight+200)
+	if load := 240 * (1 - share) / 2; load > 100 {
+		t.Fatalf("b and c each carry %.0f > 100", load)
+	}
+	found := false
+	for _, ev := range l.s.Events {
+		found = found || ev.Kind == "capacity.limited"
+	}
+	if !found {
+		t.Fatal("partial shift not recorded")
+	}
+	// A manual evacuation that does not fit is refused, and allowed with force.
+	if res, _ := l.Propose(context.Background(), state.CmdEvacuate, "op", "", state.Evacuate{Region: "b", Reason: "x"}); res.Code != state.CodeRule {
+		t.Fatalf("manual over capacity: %+v", res)
+	}
+	if res, _ := l.Propose(context.Background(), state.CmdEvacuate, "op", "", state.Evacuate{Region: "b", Reason: "x", Force: true}); res.Error != "" {
+		t.Fatalf("forced: %+v", res)
 	}
 }
 
