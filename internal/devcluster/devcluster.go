@@ -39,6 +39,8 @@ type Options struct {
 	DNSPort     int // and DNS on 127.0.0.1:DNSPort+i
 	DataDir     string
 	Logger      *zap.Logger
+	// Steering, when set, is applied instead of SteeringYAML(Regions).
+	Steering string
 }
 
 // Cluster is a running dev system.
@@ -211,7 +213,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 // applyConfig waits for a leader and applies the dev steering config unless
 // the data dir already holds one.
 func (c *Cluster) applyConfig(ctx context.Context) error {
-	cfg, err := state.ParseConfig([]byte(SteeringYAML(c.opts.Regions)))
+	yaml := c.opts.Steering
+	if yaml == "" {
+		yaml = SteeringYAML(c.opts.Regions)
+	}
+	cfg, err := state.ParseConfig([]byte(yaml))
 	if err != nil {
 		return fmt.Errorf("dev steering config: %w", err)
 	}
