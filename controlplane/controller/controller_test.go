@@ -401,3 +401,50 @@ func TestHealthDrivesEvacuation(t *testing.T) {
 	}
 	t.Logf("event log:\n%s", buf.String())
 }
+
+// TestDNSFollowsCommit measures how soon every controller's DNS reflects a
+// committed change (the goal is within 1 s; asserted generously).
+func TestDNSFollowsCommit(t *testing.T) {
+	c := startCluster(t, 3)
+	cfg, _ := state.ParseConfig([]byte(steeringYAML))
+	ctx := context.Background()
+	if res, err := c.ctls[0].Propose(ctx, state.CmdApplyConfig, "test", "cfg", state.ApplyConfig{Config: cfg}); err != nil || res.Error != "" {
+		t.Fatal(err, res.Error)
+	}
+	answers := func(ctl *Controller, ip string) bool {
+		for i := 0; i < 40; i++ {
+			m := new(dns.Msg)
+			m.SetQuestion("api.example.com.", dns.TypeA)
+			o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+			o.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.IPv4(10, 1, byte(i), 0).To4()}}
+			m.Extra = []dns.RR{o}
+			r, err := dns.Exchange(m, ctl.cfg.DNSAddr)
+			if err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == ip {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ctl := range c.ctls {
+		eventually(t, 10*time.Second, func() error {
+			if !answers(ctl, "198.51.100.11") {
+				return fmt.Errorf("%s never answers us-west", ctl.cfg.NodeID)
+			}
+			return nil
+		})
+	}
+	res, err := c.ctls[1].Propose(ctx, state.CmdSetWeight, "test", "w0", state.SetWeight{Region: "us-west", Weight: 0, Reason: "t"})
+	committed := time.Now()
+	if err != nil || res.Error != "" {
+		t.Fatal(err, res.Error)
+	}
+	for _, ctl := range c.ctls {
+		eventually(t, 5*time.Second, func() error {
+			if answers(ctl, "198.51.100.11") {
+				return fmt.Errorf("%s still answers us-west", ctl.cfg.NodeID)
+			}
+			return nil
+		})
+		t.Logf("FIGURE %s's DNS reflects the commit %s after Propose returned", ctl.cfg.NodeID, time.Since(committed).Round(time.Millisecond))
+	}
+}
