@@ -41,6 +41,10 @@ type Options struct {
 	Logger      *zap.Logger
 	// Steering, when set, is applied instead of SteeringYAML(Regions).
 	Steering string
+	// SubnetOffset moves every node's loopback subnet up by this much
+	// (controllers on 127.0.9+off.0/24, region i on 127.0.i+1+off.0/24), so
+	// that two dev systems can run side by side.
+	SubnetOffset int
 }
 
 // Cluster is a running dev system.
@@ -148,7 +152,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 	for i, r := range opts.Regions {
 		c.Endpoints[r] = endpoints(i)
-		b, err := startBackend(fmt.Sprintf("127.0.%d.100:0", i+1))
+		b, err := startBackend(fmt.Sprintf("127.0.%d.100:0", i+1+opts.SubnetOffset))
 		if err != nil {
 			return nil, fmt.Errorf("start demo backend for %s: %w", r, err)
 		}
@@ -158,12 +162,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	var peers []raftnode.Peer
 	var seeds []string
 	for i := 0; i < opts.Controllers; i++ {
-		ip := fmt.Sprintf("127.0.9.%d", i+1)
+		ip := fmt.Sprintf("127.0.%d.%d", 9+opts.SubnetOffset, i+1)
 		peers = append(peers, raftnode.Peer{ID: fmt.Sprintf("c%d", i+1), Addr: ip + ":7300"})
 		seeds = append(seeds, ip+":7946")
 	}
 	for i := 0; i < opts.Controllers; i++ {
-		ip := fmt.Sprintf("127.0.9.%d", i+1)
+		ip := fmt.Sprintf("127.0.%d.%d", 9+opts.SubnetOffset, i+1)
 		ctl, err := controller.Start(controller.Config{
 			NodeID: peers[i].ID, DataDir: fmt.Sprintf("%s/%s", c.opts.DataDir, peers[i].ID),
 			RaftAddr: peers[i].Addr, GossipAddr: ip + ":7946",
@@ -179,7 +183,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 	for i, r := range opts.Regions {
 		for k := 0; k < opts.AgentsPer; k++ {
-			ip := fmt.Sprintf("127.0.%d.%d", i+1, k+1)
+			ip := fmt.Sprintf("127.0.%d.%d", i+1+opts.SubnetOffset, k+1)
 			cfg := agent.Config{
 				Region: r, NodeName: fmt.Sprintf("%s-agent-%d", r, k+1), GossipAddr: ip + ":7946", Join: seeds,
 				Checks: []checks.Check{{
