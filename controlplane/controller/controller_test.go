@@ -81,6 +81,13 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith starts n controllers, letting edit change each config
+// (by index) first.
+func startClusterWith(t *testing.T, n int, edit func(i int, cfg *Config)) *cluster {
+	t.Helper()
 	c := &cluster{t: t}
 	var peers []raftnode.Peer
 	cfgs := make([]Config, n)
@@ -96,6 +103,9 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	for i := range cfgs {
 		cfgs[i].Bootstrap, cfgs[i].Join = peers, c.seed
+		if edit != nil {
+			edit(i, &cfgs[i])
+		}
 		ctl, err := Start(cfgs[i])
 		if err != nil {
 			t.Fatal(err)
