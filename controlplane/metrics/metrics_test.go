@@ -2,8 +2,12 @@ package metrics
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +194,34 @@ func TestRegistriesAreSeparate(t *testing.T) {
 	}
 	if got := value(t, scrape(t, a), "evac_dns_queries_total", "qtype", "A", "rcode", "NOERROR"); got != 1 {
 		t.Fatalf("a: %v", got)
+	}
+}
+
+// TestDashboardSeries: every evac_ series the Grafana dashboard queries is
+// one this package exports.
+func TestDashboardSeries(t *testing.T) {
+	b, err := os.ReadFile("../../docs/grafana-evac.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct{ Panels []json.RawMessage }
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("dashboard is not JSON: %v", err)
+	}
+	cfg, err := state.ParseConfig([]byte(steering))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(fakeSource{st: apply(t, state.Empty(), state.CmdApplyConfig, state.ApplyConfig{Config: cfg})})
+	fams := scrape(t, m)
+	names := regexp.MustCompile(`evac_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 10 {
+		t.Fatalf("only %d series in the dashboard", len(names))
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(n, "_bucket")
+		if _, ok := fams[base]; !ok {
+			t.Errorf("dashboard queries %s, which is not exported", n)
+		}
 	}
 }
