@@ -103,9 +103,21 @@ func (s securityFlags) apply(cfg *controller.Config, lg *zap.Logger, stderr io.W
 	return errors.Join(errs...)
 }
 
+// check loads every file s names, as apply does, but needs no auth
+// decision: --tokens-file or --insecure-no-auth may come as a flag.
+func (s securityFlags) check() error {
+	if s.TokensFile == "" {
+		s.InsecureNoAuth = true
+	}
+	var cfg controller.Config
+	return s.apply(&cfg, zap.NewNop(), io.Discard)
+}
+
 // reloadOnSIGHUP re-reads the tokens file on every SIGHUP until stop is
-// called. A bad file is logged by Reload and the old tokens stay.
-func reloadOnSIGHUP(st *auth.Store) (stop func()) {
+// called; a bad file is logged by Reload and the old tokens stay. Without a
+// tokens file (st nil) SIGHUP is logged and otherwise ignored, rather than
+// ending the process.
+func reloadOnSIGHUP(st *auth.Store, lg *zap.Logger) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -117,6 +129,10 @@ func reloadOnSIGHUP(st *auth.Store) (stop func()) {
 			case <-done:
 				return
 			case <-ch:
+				if st == nil {
+					lg.Info("SIGHUP: no tokens file to reload")
+					continue
+				}
 				_ = st.Reload()
 			}
 		}

@@ -87,9 +87,7 @@ func newServerCmd() *cobra.Command {
 			if err := f.securityFlags.apply(&cfg, lg, cmd.ErrOrStderr()); err != nil {
 				return usageErr(err)
 			}
-			if cfg.Auth != nil {
-				defer reloadOnSIGHUP(cfg.Auth)()
-			}
+			defer reloadOnSIGHUP(cfg.Auth, lg)()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			c, err := controller.Start(cfg)
