@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -227,10 +228,17 @@ func hintFor(err error, code int, cmd *cobra.Command) string {
 		return fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
 	}
 	var ce *client.ConnError
+	var unknownCA x509.UnknownAuthorityError
+	if errors.As(err, &ce) && errors.As(err, &unknownCA) {
+		return "hint: the controller's certificate is not signed by a CA you trust: set --ca-cert or " + EnvCACert + "."
+	}
 	if errors.As(err, &ce) && !errors.Is(err, context.Canceled) {
 		return "hint: is an evac controller listening there? Set --addr or " + EnvAddr + "."
 	}
 	var ae *client.APIError
+	if errors.As(err, &ae) && strings.Contains(ae.Message, "HTTP request to an HTTPS server") {
+		return "hint: that controller serves HTTPS: use an https:// --addr."
+	}
 	if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
 		return "hint: set --token or " + EnvToken + " to a token with the needed role."
 	}
