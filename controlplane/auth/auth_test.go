@@ -202,6 +202,25 @@ func checkJSONError(t *testing.T, name string, rec *httptest.ResponseRecorder, c
 	}
 }
 
+func TestRequiredCleansPaths(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         Role
+	}{
+		{"GET", "/ui/../v1/status", RoleViewer},
+		{"GET", "/healthz/../v1/events", RoleViewer},
+		{"POST", "/v1/regions/x/../../config", RoleAdmin},
+		{"POST", "/v1//freeze", RoleOperator},
+		{"POST", "/v1/regions/us-east/evacuate/", RoleOperator},
+		{"GET", "//healthz", RoleNone},
+		{"DELETE", "/ui/app.js", RoleAdmin},
+	} {
+		if got := Required(c.method, c.path); got != c.want {
+			t.Errorf("Required(%s %s) = %s, want %s", c.method, c.path, got, c.want)
+		}
+	}
+}
+
 func TestBearerParsing(t *testing.T) {
 	s, _ := newStore(t)
 	h := Middleware(s, Options{}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/http"
+	pathpkg "path"
 	"strings"
 )
 
@@ -16,8 +17,10 @@ import (
 //   - admin: every other write (config, runbooks, schedules, cluster, dev).
 //
 // Unknown paths follow the same rules, so a new route is never open by
-// accident: a new write is admin-only until listed here.
-func Required(method, path string) Role {
+// accident: a new write is admin-only until listed here. The path is
+// cleaned first ("/ui/../v1/status" is /v1/status), as the router would.
+func Required(method, urlPath string) Role {
+	path := pathpkg.Clean("/" + urlPath)
 	switch {
 	case path == "/healthz" || path == "/readyz":
 		return RoleNone
