@@ -57,14 +57,14 @@ func Middleware(s *Store, opts Options, next http.Handler) http.Handler {
 		}
 		token, ok := bearer(r)
 		if !ok {
-			unauthorized(w, "missing bearer token: send Authorization: Bearer TOKEN")
+			unauthorized(w, "", "missing bearer token: send Authorization: Bearer TOKEN")
 			return
 		}
 		id, ok := s.Authenticate(token)
 		if !ok {
 			log.Info("request with an unknown token refused", zap.String("remote-addr", r.RemoteAddr),
 				zap.String("method", r.Method), zap.String("path", r.URL.Path))
-			unauthorized(w, "unknown or revoked token")
+			unauthorized(w, "invalid_token", "unknown or revoked token")
 			return
 		}
 		if id.Role < need {
@@ -96,8 +96,14 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
-func unauthorized(w http.ResponseWriter, msg string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="evac"`)
+// unauthorized answers 401 with the RFC 6750 challenge; oauthErr is its
+// error attribute, empty when no token was sent.
+func unauthorized(w http.ResponseWriter, oauthErr, msg string) {
+	challenge := `Bearer realm="evac"`
+	if oauthErr != "" {
+		challenge += `, error="` + oauthErr + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
 	writeErr(w, http.StatusUnauthorized, "unauthorized", msg)
 }
 
