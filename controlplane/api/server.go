@@ -162,6 +162,9 @@ func actor(r *http.Request) string {
 
 type actorKey struct{}
 
+// ActorOf names who made r, as the audit log will record it.
+func ActorOf(r *http.Request) string { return actor(r) }
+
 // WithActor returns a context naming the authenticated actor (set by the
 // auth middleware).
 func WithActor(ctx context.Context, name string) context.Context {

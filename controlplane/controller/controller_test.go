@@ -85,6 +85,13 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith starts n controllers, letting edit change each config
+// (by index) first.
+func startClusterWith(t *testing.T, n int, edit func(i int, cfg *Config)) *cluster {
+	t.Helper()
 	c := &cluster{t: t}
 	var peers []raftnode.Peer
 	cfgs := make([]Config, n)
@@ -100,6 +107,9 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	for i := range cfgs {
 		cfgs[i].Bootstrap, cfgs[i].Join = peers, c.seed
+		if edit != nil {
+			edit(i, &cfgs[i])
+		}
 		ctl, err := Start(cfgs[i])
 		if err != nil {
 			t.Fatal(err)
@@ -215,6 +225,10 @@ func TestAPIThroughFollowers(t *testing.T) {
 		{"wrong method", "DELETE", "/v1/regions", "", nil, 405, "method_not_allowed"},
 		{"dev hooks off", "POST", "/v1/dev/regions/us-east/fail", "", nil, 404, "not_found"},
 		{"unfreeze when not frozen", "POST", "/v1/unfreeze", "", nil, 409, "conflict"},
+		{"body over 1 MiB", "POST", "/v1/regions/eu-west/evacuate", `{"reason":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 400, "invalid"},
+		{"config over 1 MiB", "PUT", "/v1/config", strings.Repeat("#", 1<<20+1), nil, 400, "invalid"},
+		{"config unknown key", "PUT", "/v1/config", "zone: example.com.\nbogus: 1\n", nil, 400, "invalid"},
+		{"freeze unknown field", "POST", "/v1/freeze", `{"reason":"x","until":"never"}`, nil, 400, "invalid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
