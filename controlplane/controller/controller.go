@@ -10,14 +10,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/openapi"
 	"github.com/evac-sh/evac/controlplane/fsm"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/steering"
+	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
 )
 
@@ -126,7 +129,7 @@ func Start(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
 	}
 	c.http = &http.Server{
-		Handler:           api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev}),
+		Handler:           api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev, Extra: func(r *mux.Router) { ui.Mount(r); openapi.Mount(r) }}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(lg.Named("http")),
 	}
