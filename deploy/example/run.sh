@@ -28,17 +28,21 @@ dir="${EVAC_EXAMPLE_DIR:-/tmp/evac-example}"
 regions=(us-east us-west eu-west)
 endpoints=("192.0.2.11, 192.0.2.12" "198.51.100.11, 198.51.100.12" "203.0.113.11, 203.0.113.12")
 
-stop() {
-  local n=0
+stop() { # SIGTERM to every process started here, then wait up to 30 s
+  local pids=() pid f
   for f in "$dir"/pids/*.pid; do
     [ -e "$f" ] || continue
     pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" && n=$((n + 1))
-    fi
+    if kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"; then pids+=("$pid"); fi
     rm -f "$f"
   done
-  echo "stopped $n processes"
+  for _ in $(seq 1 60); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  echo "stopped ${#pids[@]} processes"
 }
 
 case "${1:-start}" in
