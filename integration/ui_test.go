@@ -31,10 +31,11 @@ func TestDashboard(t *testing.T) {
 		}
 		t.Fatalf("%s not found and CI is set: the dashboard test must run in CI (.ci/run installs chromium)", chromiumPath)
 	}
-	checkDevAddrsFree(t)
 	httpPort := freePortRun(t, 3, false)
 	dnsPort := freePortRun(t, 3, true)
-	startProc(t, "dev", "dev", "--http-port", fmt.Sprint(httpPort), "--dns-port", fmt.Sprint(dnsPort), "--log-level", "info")
+	raftPort, gossipPort := devPorts(t)
+	startProc(t, "dev", "dev", "--http-port", fmt.Sprint(httpPort), "--dns-port", fmt.Sprint(dnsPort),
+		"--raft-port", fmt.Sprint(raftPort), "--gossip-port", fmt.Sprint(gossipPort), "--log-level", "info")
 	api := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	cl := newClient(api)
 	eventually(t, 60*time.Second, "evac dev serves three regions", func() error {
@@ -142,12 +143,26 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("API says %s is %s (reason %q), want evacuating/evacuated with %q", target, r.State, r.Reason, reason)
 	}
 
+	// The screenshot shows the evacuation under way.
 	shotCtx, cancelShot := context.WithTimeout(browser, 30*time.Second)
 	defer cancelShot()
 	png, err := chromedp.Run(shotCtx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
+
+	const restoreReason = "ui test: maintenance over"
+	do("restore the region",
+		chromedp.Click(chromedp.CSS(`.region[data-region="`+target+`"] button.restore`)),
+		chromedp.WaitVisible(chromedp.ID("reason")),
+		chromedp.SendKeys(chromedp.ID("reason"), restoreReason),
+		chromedp.Click(chromedp.ID("confirm-ok")),
+		chromedp.WaitNotVisible(chromedp.ID("confirm")),
+	)
+	waitJS("the restore event appears with its reason",
+		`[...document.querySelectorAll('#events tr[data-kind="`+state.EventRestore+`"][data-region="`+target+`"] .reason')].some(e => e.textContent.includes('`+restoreReason+`'))`)
+	waitJS("the region is restoring or active again",
+		`['restoring','active'].includes(document.querySelector('.region[data-region="`+target+`"]').dataset.state)`)
 	dir := os.Getenv("EVAC_ARTIFACTS")
 	if dir == "" {
 		dir = t.TempDir()
@@ -167,18 +182,49 @@ func TestDashboard(t *testing.T) {
 	}
 }
 
-// checkDevAddrsFree fails early, with a clear message, when another `evac
-// dev` (or anything else) holds the fixed Raft address evac dev binds.
-func checkDevAddrsFree(t *testing.T) {
+// devPorts finds a Raft and a gossip port free on every address evac dev
+// binds them on (controllers 127.0.9.1-3, agents 127.0.R.1-2 for its three
+// regions), so the test runs beside another evac dev or a test using one.
+func devPorts(t *testing.T) (raftPort, gossipPort int) {
 	t.Helper()
-	for i := 1; i <= 3; i++ {
-		addr := fmt.Sprintf("127.0.9.%d:7300", i)
+	ctl := []string{"127.0.9.1", "127.0.9.2", "127.0.9.3"}
+	all := append([]string{}, ctl...)
+	for r := 1; r <= 3; r++ {
+		for k := 1; k <= 2; k++ {
+			all = append(all, fmt.Sprintf("127.0.%d.%d", r, k))
+		}
+	}
+	pick := func(ips []string, udp bool, not int) int {
+		for try := 0; try < 100; try++ {
+			p := freePort(t, ips[0])
+			if p != not && portFreeOn(ips, p, udp) {
+				return p
+			}
+		}
+		t.Fatalf("no port free on all of %v", ips)
+		return 0
+	}
+	raftPort = pick(ctl, false, 0)
+	return raftPort, pick(all, true, raftPort)
+}
+
+func portFreeOn(ips []string, port int, udp bool) bool {
+	for _, ip := range ips {
+		addr := fmt.Sprintf("%s:%d", ip, port)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatalf("evac dev binds %s, which is in use (is another `evac dev` running?): %v", addr, err)
+			return false
 		}
 		l.Close()
+		if udp {
+			u, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return false
+			}
+			u.Close()
+		}
 	}
+	return true
 }
 
 // freePortRun finds n consecutive ports on 127.0.0.1 free for TCP (and UDP
