@@ -44,7 +44,7 @@ async function api(method, path, body) {
   if (!res.ok) {
     const msg = data && data.error ? data.error : res.status + " " + res.statusText;
     const err = new APIError(res.status, data && data.code, msg);
-    if (res.status === 401) signOut("session refused by the controller: " + msg);
+    if (res.status === 401 && !$("dash").hidden) signOut("signed out: the controller refused the token: " + msg);
     throw err;
   }
   return data;
@@ -288,7 +288,10 @@ async function signIn(ev) {
   try {
     await api("GET", "/v1/status");
   } catch (e) {
-    if (e.status !== 401) $("signin-error").textContent = "cannot reach the admin API: " + e.message;
+    $("signin-error").textContent = e.status === 401
+      ? "token refused: " + e.message
+      : "cannot reach the admin API: " + e.message;
+    $("token").value = "";
     token = "";
     return;
   }
