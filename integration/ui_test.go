@@ -5,19 +5,93 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/mux"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/controlplane/ui"
 )
 
 // chromiumPath is Debian's chromium (package `chromium`).
 const chromiumPath = "/usr/bin/chromium"
+
+// needChromium skips the test when chromium is missing, unless CI is set:
+// in CI the browser tests must run.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s not found: install Debian's chromium (apt-get install chromium, or `make deps` as root) to run the dashboard tests; in CI (env CI set) they fail instead", chromiumPath)
+		}
+		t.Fatalf("%s not found and CI is set: the dashboard tests must run in CI (.ci/run installs chromium)", chromiumPath)
+	}
+}
+
+// browser is one headless Chromium with one tab, stopped at the test's end.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 768),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first call starts the browser and binds it to this context: no
+	// timeout on it; each later step gets its own.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return &browser{t: t, ctx: ctx}
+}
+
+// do runs steps, failing the test after 45 s.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitJS evaluates expr in the page until it is true.
+func (b *browser) waitJS(what, expr string) {
+	b.t.Helper()
+	eventually(b.t, 45*time.Second, what, func() error {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("false: " + expr)
+		}
+		return nil
+	})
+}
 
 // TestDashboard drives the /ui dashboard of a real `evac dev` in headless
 // Chromium: sign in, see the three regions, evacuate one with a reason, and
@@ -25,12 +99,7 @@ const chromiumPath = "/usr/bin/chromium"
 // $EVAC_ARTIFACTS (or the test's temp dir); with EVAC_UPDATE_SCREENSHOT=1 it
 // also rewrites docs/ui.png.
 func TestDashboard(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not found: install Debian's chromium (apt-get install chromium, or `make deps` as root) to run the dashboard test; in CI (env CI set) this test fails instead", chromiumPath)
-		}
-		t.Fatalf("%s not found and CI is set: the dashboard test must run in CI (.ci/run installs chromium)", chromiumPath)
-	}
+	needChromium(t)
 	httpPort := freePortRun(t, 3, false)
 	dnsPort := freePortRun(t, 3, true)
 	raftPort, gossipPort := devPorts(t)
@@ -49,50 +118,9 @@ func TestDashboard(t *testing.T) {
 		return nil
 	})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 768),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	// The first call starts the browser and binds it to this context: no
-	// timeout on it; each later step gets its own.
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(browser, 45*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// waitJS evaluates expr in the page until it is true.
-	waitJS := func(what, expr string) {
-		t.Helper()
-		eventually(t, 45*time.Second, what, func() error {
-			ctx, cancel := context.WithTimeout(browser, 5*time.Second)
-			defer cancel()
-			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errors.New("false: " + expr)
-			}
-			return nil
-		})
-	}
+	b := newBrowser(t)
+	do, waitJS := b.do, b.waitJS
+	browser := b.ctx
 
 	base := "http://" + api
 	do("open the dashboard and sign in",
@@ -260,4 +288,98 @@ func freePortRun(t *testing.T, n int, udp bool) int {
 	}
 	t.Fatalf("no run of %d free ports", n)
 	return 0
+}
+
+// TestDashboardToken checks the dashboard's sign-in against a stand-in admin
+// API that enforces Bearer tokens (evac dev runs without auth): a wrong token
+// is refused with the server's message, the right one is sent on every call
+// and survives a reload, a token the server stops accepting signs the user
+// out, and a drills endpoint that answers 200 is listed.
+func TestDashboardToken(t *testing.T) {
+	needChromium(t)
+	const good = "good-token"
+	var (
+		mu      sync.Mutex
+		seen    = map[string]int{} // Authorization header -> requests
+		revoked bool
+	)
+	r := mux.NewRouter()
+	ui.Mount(r)
+	r.PathPrefix("/v1/").HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		auth := req.Header.Get("Authorization")
+		seen[auth]++
+		ok := auth == "Bearer "+good && !revoked
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"invalid or missing token","code":"unauthorized"}`)
+			return
+		}
+		switch req.URL.Path {
+		case "/v1/status":
+			fmt.Fprint(w, `{"node_id":"c1","leader":"c1","is_leader":true,"term":7,"config_version":3,"serial":9}`)
+		case "/v1/regions":
+			fmt.Fprint(w, `[{"name":"r1","state":"active","weight":100,"health":null,"agents_alive":0,"agents_total":0,"since":"2026-01-01T00:00:00Z"},
+			  {"name":"r2","state":"evacuated","weight":0,"health":0.25,"agents_alive":1,"agents_total":2,"since":"2026-01-01T00:00:00Z","reason":"drill"}]`)
+		case "/v1/services":
+			fmt.Fprint(w, `[{"name":"api","fqdn":"api.example.com.","policy":"failover","ttl":30,"regions":[
+			  {"region":"r2","endpoints":["192.0.2.1"],"weight":0,"effective_weight":0,"healthy":false},
+			  {"region":"r1","endpoints":["192.0.2.2"],"weight":100,"effective_weight":100,"healthy":true}]}]`)
+		case "/v1/members", "/v1/events":
+			fmt.Fprint(w, `[]`)
+		case "/v1/drills":
+			fmt.Fprint(w, `[{"id":"d-1","runbook":"region-loss","state":"running","started":"2026-01-01T00:00:00Z"}]`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"error":"no such endpoint","code":"not_found"}`)
+		}
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	b := newBrowser(t)
+	b.do("a wrong token",
+		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), "wrong"),
+		chromedp.Click(chromedp.ID("signin-submit")),
+	)
+	b.waitJS("the server's refusal is shown and the dashboard stays hidden",
+		`document.getElementById('signin-error').textContent === 'token refused: invalid or missing token' &&
+		 document.getElementById('dash').hidden && document.getElementById('token').value === ''`)
+	b.do("the right token",
+		chromedp.SendKeys(chromedp.ID("token"), good),
+		chromedp.Click(chromedp.ID("signin-submit")),
+		chromedp.WaitVisible(chromedp.ID("regions")),
+	)
+
+	b.waitJS("regions and the failover share shown",
+		`document.querySelectorAll('#regions .region').length === 2 &&
+		 document.querySelector('.region[data-region="r1"] .share').textContent === '100%' &&
+		 document.querySelector('.region[data-region="r2"] .share').textContent === '0%'`)
+	b.waitJS("a drills endpoint that answers is listed",
+		`document.getElementById('drills').textContent.includes('region-loss')`)
+	b.waitJS("the token is kept in session storage", `sessionStorage.getItem('evac.token') === '`+good+`'`)
+	b.do("reload", chromedp.Navigate(srv.URL+"/ui/"))
+	b.waitJS("still signed in after a reload", `!document.getElementById('dash').hidden && document.getElementById('signin').hidden`)
+
+	mu.Lock()
+	revoked = true
+	mu.Unlock()
+	b.waitJS("a revoked token signs the user out",
+		`!document.getElementById('signin').hidden && document.getElementById('dash').hidden && sessionStorage.getItem('evac.token') === null &&
+		 document.getElementById('signin-error').textContent.startsWith('signed out: the controller refused the token')`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	for auth, n := range seen {
+		if auth != "Bearer wrong" && auth != "Bearer "+good {
+			t.Errorf("%d API requests with Authorization %q", n, auth)
+		}
+	}
+	if seen["Bearer wrong"] != 1 || seen["Bearer "+good] < 5 {
+		t.Errorf("requests by Authorization header: %v", seen)
+	}
 }
