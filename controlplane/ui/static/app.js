@@ -172,7 +172,7 @@ function eventRow(ev) {
   if (ev.weight !== undefined && ev.weight !== null) text += (text ? " " : "") + "(weight " + ev.weight + ")";
   return el("tr", { "data-seq": ev.seq, "data-kind": ev.kind, "data-region": ev.region || "" },
     el("td", { class: "num" }, ev.seq), el("td", { class: "nowrap" }, new Date(ev.time).toLocaleTimeString([], { hour12: false })),
-    el("td", {}, ev.kind), el("td", {}, ev.region || ""), el("td", {}, ev.actor), el("td", { class: "reason" }, text));
+    el("td", {}, ev.kind), el("td", { class: "nowrap" }, ev.region || ""), el("td", {}, ev.actor), el("td", { class: "reason" }, text));
 }
 
 async function pollEvents() {
