@@ -34,7 +34,7 @@ test-integration: build
 	$(GO) test -count=1 -timeout 15m -parallel 4 -v ./integration/
 
 # Debian packages some tests need; installed only when missing and when root.
-DEB_PKGS := nftables
+DEB_PKGS := nftables chromium
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

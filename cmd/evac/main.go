@@ -35,6 +35,7 @@ Try it: evac dev`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	cli.AddClientCommands(root)
 	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd(), newTokenCmd())
+	addCompletion(root)
 	return root
 }
 

@@ -82,7 +82,8 @@ func Middleware(s *Store, opts Options, next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(api.WithActor(r.Context(), id.Name)))
+		ctx := api.WithActor(r.Context(), id.Name)
+		next.ServeHTTP(w, r.WithContext(api.WithAdmin(ctx, id.Role >= RoleAdmin)))
 	})
 }
 

@@ -16,12 +16,14 @@ import (
 
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/openapi"
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/fsm"
 	"github.com/evac-sh/evac/controlplane/metrics"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/steering"
+	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
 )
 
@@ -153,6 +155,8 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	handler := api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev, Extra: func(r *mux.Router) {
 		r.Handle("/metrics", c.metrics.Handler()).Methods(http.MethodGet)
+		ui.Mount(r)
+		openapi.Mount(r)
 	}})
 	if cfg.Auth != nil {
 		handler = auth.Middleware(cfg.Auth, auth.Options{Logger: lg.Named("auth")}, handler)

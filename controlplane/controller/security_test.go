@@ -118,6 +118,12 @@ func TestSecureCluster(t *testing.T) {
 	if _, err := cl("secret-operator").Evacuate(ctx, "us-west", client.MoveRequest{Reason: "drill", Ramp: []int{0}}); err != nil {
 		t.Fatalf("operator evacuate: %v", err)
 	}
+	// Overriding a safety rule takes an admin.
+	_, err = cl("secret-operator").Evacuate(ctx, "us-east", client.MoveRequest{Reason: "x", Force: true, DryRun: true})
+	wantStatus("operator evacuate --force", err, http.StatusForbidden)
+	if _, err := cl("secret-admin").Evacuate(ctx, "us-east", client.MoveRequest{Reason: "x", Force: true, DryRun: true}); err != nil {
+		t.Fatalf("admin evacuate --force: %v", err)
+	}
 	evs, err := cl("secret-viewer").Events(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
