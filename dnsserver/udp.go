@@ -1,0 +1,100 @@
+package dnsserver
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+)
+
+// serveUDP reads queries from conn and answers them on the same goroutine:
+// the fast path (fast.go) first, else the general one (ServeDNS). Several
+// of these run on one socket. It returns when conn is closed.
+func (s *Server) serveUDP(conn *net.UDPConn) {
+	buf := make([]byte, udpReadSize)
+	out := make([]byte, 0, packBufSize)
+	for {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
+				return
+			}
+			s.log.Debug("UDP read", zap.Error(err))
+			continue
+		}
+		if reply := s.handleUDP(buf[:n], from, out[:0]); reply != nil {
+			if _, err := conn.WriteToUDPAddrPort(reply, from); err != nil {
+				s.log.Debug("cannot write DNS answer", zap.Stringer("client", from), zap.Error(err))
+			}
+		}
+	}
+}
+
+// handleUDP returns the reply to one UDP packet, nil for none. It never
+// panics: a bug in the fast path costs that query, not the server.
+func (s *Server) handleUDP(pkt []byte, from netip.AddrPort, out []byte) (reply []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic while answering a DNS query", zap.Any("panic", p), zap.Stack("stack"))
+			reply = nil
+		}
+	}()
+	if r, ok := s.fast(pkt, from, out); ok {
+		return r
+	}
+	return s.general(pkt, from, out)
+}
+
+// general unpacks the query with miekg/dns and answers it with ServeDNS,
+// as miekg's own server would: responses are ignored, a query that does
+// not unpack gets FORMERR with its ID and opcode.
+func (s *Server) general(pkt []byte, from netip.AddrPort, out []byte) []byte {
+	if len(pkt) < headerLen || pkt[2]&0x80 != 0 {
+		return nil
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(pkt); err != nil {
+		m := new(dns.Msg)
+		m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
+		m.Response = true
+		m.Opcode = int(pkt[2]>>3) & 0xf
+		m.Rcode = dns.RcodeFormatError
+		b, err := m.PackBuffer(out)
+		if err != nil {
+			return nil
+		}
+		return b
+	}
+	w := &udpWriter{remote: net.UDPAddrFromAddrPort(from), out: out}
+	s.ServeDNS(w, r)
+	return w.reply
+}
+
+// udpWriter is the ResponseWriter of the general path under serveUDP: it
+// keeps the reply for the loop to send.
+type udpWriter struct {
+	remote *net.UDPAddr
+	out    []byte
+	reply  []byte
+}
+
+func (w *udpWriter) LocalAddr() net.Addr  { return nil }
+func (w *udpWriter) RemoteAddr() net.Addr { return w.remote }
+func (w *udpWriter) Write(b []byte) (int, error) {
+	w.reply = append(w.out[:0], b...)
+	return len(b), nil
+}
+func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.PackBuffer(w.out)
+	if err != nil {
+		return err
+	}
+	w.reply = b
+	return nil
+}
+func (w *udpWriter) Close() error        { return nil }
+func (w *udpWriter) TsigStatus() error   { return nil }
+func (w *udpWriter) TsigTimersOnly(bool) {}
+func (w *udpWriter) Hijack()             {}
