@@ -207,13 +207,13 @@ func validECS(d []byte) bool {
 	if len(d) < 4 {
 		return false
 	}
-	family, source := binary.BigEndian.Uint16(d), int(d[2])
+	family, source, scope := binary.BigEndian.Uint16(d), int(d[2]), int(d[3])
 	alen := len(d) - 4
 	switch family {
 	case 1:
-		return source <= 32 && alen <= 4 && alen == (source+7)/8
+		return source <= 32 && scope <= 32 && alen == (source+7)/8
 	case 2:
-		return source <= 128 && alen <= 16 && alen == (source+7)/8
+		return source <= 128 && scope <= 128 && alen == (source+7)/8
 	}
 	return false
 }

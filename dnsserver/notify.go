@@ -17,10 +17,11 @@ import (
 // (duplicates from several primaries cost one SOA query each), and no
 // leadership hand-off can lose one. A newer serial cancels the retries of
 // an older one.
-const (
-	notifyAttempts = 5
-	notifyTimeout  = time.Second // first wait for the answer; doubles per attempt
-)
+const notifyAttempts = 5
+
+// notifyTimeout is the first wait for an answer; it doubles per attempt
+// (a variable for tests).
+var notifyTimeout = time.Second
 
 type notifier struct {
 	s     *Server
