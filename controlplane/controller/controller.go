@@ -29,7 +29,10 @@ type Config struct {
 	GossipAddr string
 	HTTPAddr   string
 	DNSAddr    string
-	Bootstrap  []raftnode.Peer
+	// DNSRateLimit limits UDP DNS responses per client subnet and second
+	// (dnsserver.Config.RateLimit); 0 is off.
+	DNSRateLimit int
+	Bootstrap    []raftnode.Peer
 	Join       []string
 	GossipKey  []byte
 	// Fast selects short Raft, gossip and steering timings (tests, `evac dev`).
@@ -80,7 +83,7 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	// The DNS server starts first and learns every state, including the
 	// ones replayed from the log at Raft start-up.
-	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns")})
+	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit})
 	if err := c.dns.Start(); err != nil {
 		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
 	}
