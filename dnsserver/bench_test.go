@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -66,3 +67,31 @@ func BenchmarkServeDNSParallel(b *testing.B) {
 		}
 	})
 }
+
+// benchFast is the UDP fast path (fast.go) from the packed query to the
+// packed answer: what serveUDP does between reading and writing a packet.
+func benchFast(b *testing.B, q *dns.Msg) {
+	s := New(Config{})
+	s.Update(withWeights(b, configured(b, testConfig()), 50, 30, 20))
+	pkt, err := q.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	from := netip.MustParseAddrPort("198.51.100.7:5353")
+	out := make([]byte, 0, packBufSize)
+	if r, ok := s.fast(pkt, from, out); !ok || len(r) == 0 {
+		b.Fatal("not answered by the fast path")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.fast(pkt, from, out)
+	}
+}
+
+func BenchmarkFastWeightedA(b *testing.B) { benchFast(b, query("api.example.com.", dns.TypeA)) }
+func BenchmarkFastWeightedAECS(b *testing.B) {
+	benchFast(b, withEDNS(query("Api.Example.com.", dns.TypeA), 1232, "10.1.2.0/24"))
+}
+func BenchmarkFastFailoverA(b *testing.B) { benchFast(b, query("fo.example.com.", dns.TypeA)) }
+func BenchmarkFastNXDOMAIN(b *testing.B)  { benchFast(b, query("nope.example.com.", dns.TypeA)) }
