@@ -33,8 +33,8 @@ type Config struct {
 	// (dnsserver.Config.RateLimit); 0 is off.
 	DNSRateLimit int
 	Bootstrap    []raftnode.Peer
-	Join       []string
-	GossipKey  []byte
+	Join         []string
+	GossipKey    []byte
 	// Fast selects short Raft, gossip and steering timings (tests, `evac dev`).
 	Fast bool
 	// Dev enables the /v1/dev fault-injection endpoints.
