@@ -7,16 +7,43 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
-// serveUDP reads queries from conn and answers them on the same goroutine:
-// the fast path (fast.go) first, else the general one (ServeDNS). Several
-// of these run on one socket. It returns when conn is closed.
+// udpBatch is how many datagrams one recvmmsg/sendmmsg moves at most.
+const udpBatch = 32
+
+// batchConn reads and writes several datagrams per system call
+// (recvmmsg, sendmmsg on Linux); ipv4.Message and ipv6.Message are one type.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// serveUDP reads queries from conn in batches and answers them on the same
+// goroutine: the fast path (fast.go) first, else the general one
+// (ServeDNS). Several of these run on one socket. It returns when conn is
+// closed.
 func (s *Server) serveUDP(conn *net.UDPConn) {
-	buf := make([]byte, udpReadSize)
-	out := make([]byte, 0, packBufSize)
+	var bc batchConn = ipv4.NewPacketConn(conn)
+	if a := conn.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil {
+		bc = ipv6.NewPacketConn(conn)
+	}
+	var (
+		in   = make([]ipv4.Message, udpBatch)
+		out  = make([]ipv4.Message, 0, udpBatch)
+		bufs = make([][]byte, udpBatch)
+		outs = make([][]byte, udpBatch)
+		wbuf = make([][1][]byte, udpBatch)
+	)
+	for i := range in {
+		bufs[i] = make([]byte, udpReadSize)
+		outs[i] = make([]byte, 0, packBufSize)
+		in[i].Buffers = [][]byte{bufs[i]}
+	}
 	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
 				return
@@ -24,10 +51,31 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			s.log.Debug("UDP read", zap.Error(err))
 			continue
 		}
-		if reply := s.handleUDP(buf[:n], from, out[:0]); reply != nil {
-			if _, err := conn.WriteToUDPAddrPort(reply, from); err != nil {
-				s.log.Debug("cannot write DNS answer", zap.Stringer("client", from), zap.Error(err))
+		out = out[:0]
+		for i := range n {
+			ua, ok := in[i].Addr.(*net.UDPAddr)
+			if !ok {
+				continue
 			}
+			reply := s.handleUDP(bufs[i][:in[i].N], ua.AddrPort(), outs[i][:0])
+			if reply == nil {
+				continue
+			}
+			wbuf[i][0] = reply
+			out = append(out, ipv4.Message{Buffers: wbuf[i][:], Addr: ua})
+		}
+		for len(out) > 0 {
+			k, err := bc.WriteBatch(out, 0)
+			if err != nil {
+				// One bad destination must not cost the others their answers.
+				s.log.Debug("cannot write DNS answer", zap.Stringer("client", out[0].Addr), zap.Error(err))
+				k = max(k, 1)
+			}
+			out = out[k:]
+		}
+		for i := range n {
+			wbuf[i][0] = nil
+			in[i].Addr = nil
 		}
 	}
 }
