@@ -70,6 +70,9 @@ func TestRecords(t *testing.T) {
 		{name: "empty non-terminal of a record", qname: "sub.example.com.", qtype: dns.TypeA, ns: []string{soaLine}},
 		{name: "record below it", qname: "host.sub.example.com.", qtype: dns.TypeA, answer: []string{"host.sub.example.com. 30 IN A 192.0.2.98"}},
 		{name: "below a CNAME", qname: "x.www.example.com.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{soaLine}},
+		// No wildcards: "*" is a name like any other, and it does not exist.
+		{name: "no wildcard", qname: "*.example.com.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{soaLine}},
+		{name: "no wildcard below", qname: "nope.sub.example.com.", qtype: dns.TypeTXT, rcode: dns.RcodeNameError, ns: []string{soaLine}},
 	}
 	for _, tt := range tests {
 		for _, network := range []string{"udp", "tcp"} {
