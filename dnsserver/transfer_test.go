@@ -1,8 +1,10 @@
 package dnsserver
 
 import (
+	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,5 +240,36 @@ func TestNotify(t *testing.T) {
 	case m := <-sec.msgs:
 		t.Fatalf("NOTIFY without a change: %v", m)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func TestAXFRManyMessages(t *testing.T) {
+	c := testConfig()
+	c.TransferAllow = []string{"127.0.0.0/8"}
+	for i := range 600 {
+		c.Records = append(c.Records, state.Record{Name: fmt.Sprintf("t%d", i), Type: "TXT", Value: strings.Repeat("x", 100)})
+	}
+	srv := startServer(t, configured(t, c))
+	m := new(dns.Msg)
+	m.SetQuestion("example.com.", dns.TypeAXFR)
+	tr := &dns.Transfer{DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second}
+	ch, err := tr.In(m, srv.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, txt := 0, 0
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatal(env.Error)
+		}
+		msgs++
+		for _, rr := range env.RR {
+			if rr.Header().Rrtype == dns.TypeTXT {
+				txt++
+			}
+		}
+	}
+	if msgs < 3 || txt != 600 {
+		t.Fatalf("%d messages, %d TXT records; want several messages and 600", msgs, txt)
 	}
 }
