@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Copied from ../shared/bench/dns-peers.sh (the team's shared harness), unchanged but for this
-# note; bench/dns.sh drives it. Keep in sync with the shared copy.
+# Copied from ../shared/bench/dns-peers.sh (the team's shared harness); changed only to
+# take a second candidate (candidate2: CANDIDATE2_ADDR, CANDIDATE2_CMD, started like
+# CANDIDATE_CMD), so that bench/dns.sh interleaves evac weighted and static with the peers.
 # dns-peers.sh - side-by-side authoritative DNS throughput on loopback (dnsperf).
 #
 # Peers (each skipped, with a note, when its binary env var is unset or missing):
@@ -57,6 +58,8 @@ GOMIEKG=${GOMIEKG:-}
 CANDIDATE_ADDR=${CANDIDATE_ADDR:-}
 CANDIDATE_CMD=${CANDIDATE_CMD:-}
 CANDIDATE_PID=${CANDIDATE_PID:-}
+CANDIDATE2_ADDR=${CANDIDATE2_ADDR:-}
+CANDIDATE2_CMD=${CANDIDATE2_CMD:-}
 DNSPERF=${DNSPERF:-$(command -v dnsperf || true)}
 DIG=${DIG:-$(command -v dig || true)}
 MODES=${MODES:-"pinned unpinned"}
@@ -89,9 +92,16 @@ port_of() {
     knot) echo 5301;; nsd) echo 5302;; coredns) echo 5303;; coredns-lb) echo 5304;;
     pdns) echo 5305;; pdns-lua) echo 5306;; gomiekg) echo 5307;; pdns-lua-fresh) echo 5308;;
     candidate) echo "${CANDIDATE_ADDR##*:}";;
+    candidate2) echo "${CANDIDATE2_ADDR##*:}";;
   esac
 }
-host_of() { if [ "$1" = candidate ]; then echo "${CANDIDATE_ADDR%:*}"; else echo 127.0.0.1; fi; }
+host_of() {
+  case $1 in
+    candidate) echo "${CANDIDATE_ADDR%:*}";;
+    candidate2) echo "${CANDIDATE2_ADDR%:*}";;
+    *) echo 127.0.0.1;;
+  esac
+}
 
 have_peer() {
   local b=
@@ -99,6 +109,7 @@ have_peer() {
     knot) b=$KNOTD;; nsd) b=$NSD;; coredns|coredns-lb) b=$COREDNS;;
     pdns|pdns-lua|pdns-lua-fresh) b=$PDNS_SERVER;; gomiekg) b=$GOMIEKG;;
     candidate) [ -n "$CANDIDATE_ADDR" ]; return;;
+    candidate2) [ -n "$CANDIDATE2_ADDR" ] && [ -n "$CANDIDATE2_CMD" ]; return;;
     *) return 1;;
   esac
   [ -n "$b" ] && [ -x "$b" ]
@@ -243,6 +254,9 @@ start_peer() { # peer mode
              PID[coredns]=${PID[$peer]} ;;
     pdns|pdns-lua|pdns-lua-fresh) setsid "${pre[@]}" "$PDNS_SERVER" --config-dir="$d/$peer" >"$log" 2>&1 & PID[$peer]=$! ;;
     gomiekg) setsid "${pre[@]}" "$GOMIEKG" -addr 127.0.0.1:5307 -zone "$ZONE" >"$log" 2>&1 & PID[$peer]=$! ;;
+    candidate2)
+      ZONE_FILE=$ZONE CANDIDATE_ADDR=$CANDIDATE2_ADDR setsid "${pre[@]}" bash -c "exec $CANDIDATE2_CMD" >"$log" 2>&1 &
+      PID[$peer]=$! ;;
     candidate)
       if [ -n "$CANDIDATE_CMD" ]; then
         ZONE_FILE=$ZONE CANDIDATE_ADDR=$CANDIDATE_ADDR setsid "${pre[@]}" bash -c "exec $CANDIDATE_CMD" >"$log" 2>&1 &

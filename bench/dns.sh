@@ -3,12 +3,12 @@
 # pickwrandom), a bare miekg/dns map server (bench/dnsmap) and, with COREDNS set,
 # CoreDNS, under dnsperf on loopback: server pinned to one core, dnsperf to the other.
 #
-# It drives bench/dns-peers.sh (a copy of the team's shared harness) twice:
-#   1. weighted: every peer, interleaved, plus evac (`evac dnsbench`) serving svc0..svc99
-#      as weighted services over 3 regions with weights 50/30/20 (one region's
-#      address per answer, chosen per client subnet);
-#   2. static: evac alone serving the same names with the `all` policy (the 3
-#      addresses of every answer, as the peers' zone has them).
+# It drives bench/dns-peers.sh (a copy of the team's shared harness, with a second
+# candidate) once, every server interleaved, with evac (`evac dnsbench`) twice:
+#   candidate:  svc0..svc99 as weighted services over 3 regions with weights 50/30/20
+#               (one region's address per answer, chosen per client subnet);
+#   candidate2: the same names with the `all` policy (the 3 addresses of every
+#               answer, as the peers' zone has them),
 # and prints qps, latency, loss and the ratios evac/peer for both.
 #
 # Knobs: DURATION [10] REPS [2] WARMUP [3] MODES [pinned] WORKDIR [$TMPDIR/evac-dns-bench]
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORKDIR=${WORKDIR:-${TMPDIR:-/tmp}/evac-dns-bench}
+export WORKDIR=${WORKDIR:-${TMPDIR:-/tmp}/evac-dns-bench}
 export DURATION=${DURATION:-10} REPS=${REPS:-2} WARMUP=${WARMUP:-3} MODES=${MODES:-pinned}
 export KNOTD=${KNOTD:-$(command -v knotd || true)} NSD=${NSD:-$(command -v nsd || true)}
 export PDNS_SERVER=${PDNS_SERVER:-$(command -v pdns_server || true)} COREDNS=${COREDNS:-}
@@ -49,18 +49,17 @@ export CANDIDATE_ADDR=127.0.0.1:5310
 BASE=$WORKDIR
 cand() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE_ADDR --weights 50,30,20 --log-level warn"; }
 
-echo "# run 1: peers and evac (weighted 50/30/20)" >&2
-PEERS=${PEERS:-"knot nsd coredns pdns pdns-lua gomiekg candidate"} WORKDIR=$WORKDIR/weighted \
-  CANDIDATE_CMD=$(cand weighted) bench/dns-peers.sh run
-echo "# run 2: evac (static: the all policy)" >&2
-PEERS=candidate WORKDIR=$WORKDIR/static CANDIDATE_CMD=$(cand static) bench/dns-peers.sh run >/dev/null
+export CANDIDATE2_ADDR=127.0.0.1:5311
+cand2() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE2_ADDR --weights 50,30,20 --log-level warn"; }
+PEERS=${PEERS:-"knot nsd coredns pdns pdns-lua gomiekg candidate candidate2"} \
+  CANDIDATE_CMD=$(cand weighted) CANDIDATE2_CMD=$(cand2 static) bench/dns-peers.sh run
 
 # ---------------------------------------------------------------- summary
 median() { sort -g | awk '{v[NR] = $1} END{if (NR == 0) {print "NA"; exit} if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 col() { awk -F'\t' -v m="$2" -v p="$3" -v c="$4" '$1 == m && $2 == p && $c != "NA" {print $c}' "$1" | median; }
 for mode in $MODES; do
-  W=$WORKDIR/weighted/results.tsv S=$WORKDIR/static/results.tsv
-  ew=$(col "$W" "$mode" candidate 4); es=$(col "$S" "$mode" candidate 4)
+  W=$WORKDIR/results.tsv
+  ew=$(col "$W" "$mode" candidate 4); es=$(col "$W" "$mode" candidate2 4)
   printf '\n%s: server on cpu %s, dnsperf on cpu %s; medians of %s runs of %ss\n' "$mode" 0 1 "$REPS" "$DURATION"
   printf '%-22s %10s %8s %7s %12s %12s\n' server qps lat_ms lost% evacW/peer evacS/peer
   row() { # label file peer
@@ -72,7 +71,7 @@ for mode in $MODES; do
       "$(awk -v a="$es" -v b="$q" 'BEGIN{if (b > 0 && a != "NA") printf "%.2f", a / b; else print "NA"}')"
   }
   row "evac weighted" "$W" candidate
-  row "evac static (all)" "$S" candidate
+  row "evac static (all)" "$W" candidate2
   row "knot" "$W" knot
   row "nsd" "$W" nsd
   row "coredns file" "$W" coredns
@@ -81,4 +80,4 @@ for mode in $MODES; do
   row "miekg/dns map" "$W" gomiekg
   [ -z "$COREDNS" ] && echo "# coredns: not run (set COREDNS=/path/to/coredns)"
 done
-echo "# per-run rows: $WORKDIR/{weighted,static}/results.tsv"
+echo "# per-run rows: $WORKDIR/results.tsv"
