@@ -20,7 +20,7 @@ func axfr(t *testing.T, addr, zone string, qtype uint16) []dns.RR {
 	m := new(dns.Msg)
 	m.SetQuestion(zone, qtype)
 	if qtype == dns.TypeIXFR {
-		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns.", Mbox: "mbox.", Serial: 1}}
+		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns.", Mbox: "mbox.", Serial: 0}} // older than ours
 		r := exchange(t, "tcp", addr, m)
 		if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
 			t.Fatalf("IXFR: %v", r)
@@ -107,6 +107,17 @@ func TestAXFR(t *testing.T) {
 	if r := exchange(t, "udp", srv.udp, q); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 ||
 		r.Answer[0].(*dns.SOA).Serial != st2.Serial {
 		t.Errorf("IXFR over UDP: %v", r)
+	}
+	// IXFR over TCP from a client that is up to date (or, by serial
+	// arithmetic, ahead): our SOA alone.
+	for _, serial := range []uint32{st2.Serial, st2.Serial + 5} {
+		q := query("example.com.", dns.TypeIXFR)
+		q.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeSOA, Class: dns.ClassINET},
+			Ns: "ns.", Mbox: "mbox.", Serial: serial}}
+		if r := exchange(t, "tcp", srv.tcp, q); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 ||
+			r.Answer[0].(*dns.SOA).Serial != st2.Serial {
+			t.Errorf("IXFR from serial %d: %v", serial, r)
+		}
 	}
 	if r := exchange(t, "udp", srv.udp, query("example.com.", dns.TypeAXFR)); r.Rcode != dns.RcodeRefused {
 		t.Errorf("AXFR over UDP: %v", r)
