@@ -15,6 +15,7 @@ import (
 // transfers, opcodes other than QUERY, answers needing truncation), which
 // the general path then answers. handled with a nil out means: send nothing.
 func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, handled bool) {
+	out = out[:0] // out is only a buffer to reuse
 	if len(pkt) < headerLen+5 {
 		return nil, false
 	}
@@ -150,14 +151,6 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, ha
 	if hasOpt {
 		limit = min(max(udpSize, dns.MinMsgSize), maxUDPSize)
 	}
-	action := rrlOK
-	if s.rrl != nil {
-		action = s.rrl.check(from.Addr())
-		if action == rrlDrop {
-			return nil, true
-		}
-	}
-
 	// Header: ID; QR, AA, RD and CD; the rcode; the counts.
 	out = append(out, pkt[0], pkt[1])
 	f := uint16(0x8000) | flags&(1<<8|1<<4) | uint16(rcode&0xf)
@@ -166,8 +159,6 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, ha
 	}
 	var counts [3]uint16
 	switch {
-	case action == rrlSlip:
-		f |= 1 << 9 // TC: retry over TCP
 	case p != nil:
 		counts = p.counts
 	case nx:
@@ -184,7 +175,7 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, ha
 	out = binary.BigEndian.AppendUint16(out, arOut)
 	out = append(out, pkt[headerLen:qEnd]...) // the question as asked
 	switch {
-	case action == rrlSlip || refused:
+	case refused:
 	case p != nil:
 		out = append(out, p.wire...)
 	case nx:
@@ -197,7 +188,23 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, ha
 		out = appendOPT(out, do, ecs, scope)
 	}
 	if len(out) > limit {
-		return nil, false // the general path truncates
+		return nil, false // the general path truncates (and rate-limits)
+	}
+	if s.rrl != nil {
+		switch s.rrl.check(from.Addr()) {
+		case rrlDrop:
+			return nil, true
+		case rrlSlip:
+			// Empty, with TC: a real client retries over TCP.
+			out = out[:qEnd] // the header and the question
+			binary.BigEndian.PutUint16(out[2:], f|1<<9)
+			clear(out[6:10]) // no answer, no authority
+			out[10], out[11] = 0, 0
+			if hasOpt {
+				out[11] = 1
+				out = appendOPT(out, do, ecs, scope)
+			}
+		}
 	}
 	return out, true
 }

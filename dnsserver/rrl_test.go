@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,5 +107,41 @@ func TestRRLOverSockets(t *testing.T) {
 		if r := exchange(t, "tcp", tc.String(), query("fo.example.com.", dns.TypeA)); r.Truncated || len(r.Answer) != 2 {
 			t.Fatalf("TCP query %d limited: %v", i, r)
 		}
+	}
+}
+
+func TestRRLFastPathSlip(t *testing.T) {
+	s := New(Config{RateLimit: 1})
+	s.Update(configured(t, testConfig()))
+	pkt, err := withEDNS(query("api.example.com.", dns.TypeA), 1232, "10.1.2.0/24").Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := netip.MustParseAddrPort("192.0.2.1:5300")
+	var got []string
+	for range 3 {
+		out, ok := s.fast(pkt, from, nil)
+		if !ok {
+			t.Fatal("declined by the fast path")
+		}
+		if out == nil {
+			got = append(got, "drop")
+			continue
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(out); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case r.Truncated && len(r.Answer) == 0 && len(r.Ns) == 0 && r.IsEdns0() != nil && len(r.Question) == 1:
+			got = append(got, "slip")
+		case !r.Truncated && len(r.Answer) == 2:
+			got = append(got, "ok")
+		default:
+			t.Fatalf("unexpected %v", r)
+		}
+	}
+	if want := []string{"ok", "drop", "slip"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }
