@@ -23,8 +23,10 @@
 //     question, other EDNS options or versions, transfers, NOTIFY, answers
 //     to truncate) falls back to the general path: miekg/dns unpacks and
 //     ServeDNS answers from the same view's records. TCP always takes the
-//     general path. A test asks both paths thousands of queries and compares
-//     the answers; FuzzServeDNS does the same on arbitrary packets.
+//     general path, and so does UDP on a wildcard address (0.0.0.0, ::),
+//     where miekg/dns's server picks the source address of each answer. A
+//     test asks both paths thousands of queries and compares the answers;
+//     FuzzServeDNS does the same on arbitrary packets.
 //   - Weighted answers use weighted rendezvous hashing over a deterministic
 //     hash of (region, client subnet) (subnet.go): every controller gives a
 //     subnet the same region, the split over many subnets follows the weights,
