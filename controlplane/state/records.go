@@ -3,8 +3,22 @@ package state
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 )
+
+// recordLabelRE is a label of a static record's name: a host name label,
+// or one with underscores (_dmarc, _acme-challenge, _sip._tcp).
+var recordLabelRE = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
+
+func validRecordName(s string) bool {
+	for _, l := range strings.Split(s, ".") {
+		if !recordLabelRE.MatchString(l) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Record is a static record of the zone, served as is beside the steered
 // services: `records: [{name: www, type: CNAME, value: api.example.com.}]`.
@@ -70,8 +84,8 @@ func (c *Config) normalizeRecords(services map[string]bool) []error {
 			}
 			r.Name = strings.TrimSuffix(r.Name, "."+c.Zone)
 		}
-		if r.Name != "@" && !validHost(r.Name) {
-			fail(i, "name", "%q is not a valid name (labels of a-z, 0-9, -)", r.Name)
+		if r.Name != "@" && !validRecordName(r.Name) {
+			fail(i, "name", "%q is not a valid name (labels of a-z, 0-9, - and _)", r.Name)
 			continue
 		}
 		if r.TTL == 0 {

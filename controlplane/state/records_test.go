@@ -22,6 +22,7 @@ records:
   - {name: mail.example.com., type: A, value: 192.0.2.25}
   - {name: mail, type: AAAA, value: "2001:db8::25", ttl: 300}
   - {name: out, type: CNAME, value: Host.Other.NET.}
+  - {name: _dmarc, type: TXT, value: "v=DMARC1; p=none"}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ records:
 		{Name: "mail", Type: "A", Value: "192.0.2.25", TTL: 30},
 		{Name: "mail", Type: "AAAA", Value: "2001:db8::25", TTL: 300},
 		{Name: "out", Type: "CNAME", Value: "host.other.net.", TTL: 30},
+		{Name: "_dmarc", Type: "TXT", Value: "v=DMARC1; p=none", TTL: 30},
 	}
 	for i, r := range c.Records {
 		if r != want[i] {
@@ -58,6 +60,7 @@ func TestRecordsInvalid(t *testing.T) {
 		{`records: [{name: a, type: A, value: "2001:db8::1"}]`, `records[0].value: "2001:db8::1" is not an IPv4 address`},
 		{`records: [{name: a, type: AAAA, value: 192.0.2.1}]`, `records[0].value: "192.0.2.1" is not an IPv6 address`},
 		{`records: [{name: "a b", type: A, value: 192.0.2.1}]`, `records[0].name: "a b" is not a valid name`},
+		{`records: [{name: "*", type: A, value: 192.0.2.1}]`, `records[0].name: "*" is not a valid name`},
 		{`records: [{name: a.example.org., type: A, value: 192.0.2.1}]`, `records[0].name: "a.example.org." is not in the zone`},
 		{`records: [{name: a, type: A, value: 192.0.2.1}, {name: a, type: A, value: 192.0.2.1}]`, "records[1].value: duplicate of records[0]"},
 		{`records: [{name: a, type: CNAME, value: "-x-"}]`, `records[0].value: "-x-" is not a valid host name`},
