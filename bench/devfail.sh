@@ -30,8 +30,9 @@ for t in $(seq 1 "$TRIES"); do
   while [ "$(answers "$r")" != 0 ]; do :; done
   end=$(date +%s.%N)
   printf 'try %d %-8s out of every controller'"'"'s answers after %.2f s\n' "$t" "$r" "$(echo "$end - $start" | bc)"
-  $EVAC dev heal "$r" >/dev/null
+  # Let the evacuation finish before healing (healing first would cancel it).
   until $EVAC regions -o json | tr -d ' \n' | grep -q "\"name\":\"$r\",\"state\":\"evacuated\""; do sleep 0.5; done
+  $EVAC dev heal "$r" >/dev/null
   until $EVAC restore "$r" --reason "devfail.sh: next try" --ramp 100 >/dev/null 2>&1; do sleep 1; done
   until [ "$(answers "$r")" -gt 0 ]; do sleep 0.5; done
   sleep 3
