@@ -88,12 +88,17 @@ func newFake(t *testing.T) *fakeAPI {
 		"POST /v1/unfreeze":                 `{"index":44,"events":[13],"duplicate":false}`,
 		"POST /v1/dev/regions/us-east/fail": `{}`,
 		"POST /v1/dev/regions/us-east/heal": `{}`,
+		"GET /healthz":                      `{"status":"ok"}`,
 	} {
 		f.routes[k] = func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) }
 	}
 	f.routes["GET /v1/events"] = func(w http.ResponseWriter, r *http.Request) {
 		since, _ := strconv.Atoi(r.URL.Query().Get("since"))
 		io.WriteString(w, eventsAfter(since, 3))
+	}
+	f.routes["GET /readyz"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":"no steering config applied","code":"not_ready"}`)
 	}
 	f.routes["POST /v1/regions/eu-west/evacuate"] = func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusConflict)
@@ -297,6 +302,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"evacuate", "eu-west", "--reason", "x"}, 1, "error: eu-west is the last serving region (rule, HTTP 409)\n", false},
 		{[]string{"regions", "nowhere"}, 1, "error: no such endpoint (not_found, HTTP 404)\n", false},
 		{[]string{"status", "--addr", closed}, 1, "connection refused", true},
+		{[]string{"healthz"}, 1, "error: no steering config applied (not_ready, HTTP 503)", false},
 		// Bad usage: nothing sent.
 		{[]string{"status", "--bogus"}, 2, "error: unknown flag: --bogus", true},
 		{[]string{"bogus"}, 2, `error: unknown command "bogus" for "evac"`, true},

@@ -66,3 +66,26 @@ func devHealCmd() *cobra.Command {
 		},
 	}
 }
+
+func healthzCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "healthz",
+		Short: "Check that a controller is up (/healthz) and ready to serve (/readyz)",
+		Example: `  evac healthz
+  evac healthz --addr http://127.0.0.1:8081 && echo ready`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := newSession(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.Healthz(cmd.Context()); err != nil {
+				return err
+			}
+			if err := s.Readyz(cmd.Context()); err != nil {
+				return err
+			}
+			return writeLine(cmd.OutOrStdout(), "%s: up and ready\n", s.Addr())
+		},
+	}
+}

@@ -123,3 +123,9 @@ func (c *Client) DevHeal(ctx context.Context, region string) error {
 func (c *Client) Healthz(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, "", nil)
 }
+
+// Readyz asks whether the controller can serve: a leader is known and a
+// steering config is applied.
+func (c *Client) Readyz(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/readyz", nil, "", nil)
+}
