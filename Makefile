@@ -40,8 +40,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime $(FUZZTIME) ./dnsserver/
 
 # Debian packages some tests need; installed only when missing and when root.
-# knot, knot-dnsutils: the secondary and kdig of integration/knot_test.go; chromium: integration/ui_test.go.
-DEB_PKGS := nftables chromium knot knot-dnsutils
+# knot, knot-dnsutils: integration/knot_test.go; chromium: ui_test.go; openssl, python3: deploy_test.go.
+DEB_PKGS := nftables chromium knot knot-dnsutils openssl python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
