@@ -122,6 +122,22 @@ func (a *applier) apply() *refusal {
 		}
 		a.event(Event{Kind: b.Kind, Region: b.Region, Service: b.Service, Reason: b.Reason, Detail: b.Detail})
 		return nil
+	case CmdPutRunbook:
+		return decodeAnd(a, a.putRunbook)
+	case CmdDeleteRunbook:
+		return decodeAnd(a, a.deleteRunbook)
+	case CmdDrillStart:
+		return decodeAnd(a, a.drillStart)
+	case CmdDrillStep:
+		return decodeAnd(a, a.drillStep)
+	case CmdDrillAbort:
+		return decodeAnd(a, a.drillAbort)
+	case CmdScheduleAdd:
+		return decodeAnd(a, a.scheduleAdd)
+	case CmdScheduleRemove:
+		return decodeAnd(a, a.scheduleRemove)
+	case CmdScheduleFire:
+		return decodeAnd(a, a.scheduleFire)
 	}
 	if a.cmd.Type&IgnoreUnknownFlag != 0 {
 		return nil
@@ -359,6 +375,7 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 		a.event(Event{Kind: "capacity.override", Region: b.Region, Reason: b.Reason, Detail: why + "; forced"})
 	}
 	if b.Automatic {
+		a.preemptDrills(b.Region, b.Reason)
 		evs := append(slices.Clone(a.s.AutoEvacuations), a.cmd.Time)
 		// Keep only what the budget can still look at.
 		keep := 0
