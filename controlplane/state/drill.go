@@ -46,7 +46,7 @@ type Drill struct {
 	Schedule string `json:"schedule,omitempty"`
 	Status   string `json:"status"`
 	// Outcome says why the drill ended the way it did.
-	Outcome string      `json:"outcome,omitempty"`
+	Outcome string       `json:"outcome,omitempty"`
 	Steps   []StepRecord `json:"steps"`
 	// Current is the index of the step in progress (len(Steps) when done).
 	Current int `json:"current"`

@@ -51,10 +51,10 @@ type State struct {
 	// Drills are the running and recent drills by id.
 	Drills map[string]Drill `json:"drills,omitempty"`
 	// Schedules are the scheduled drills by id.
-	Schedules map[string]Schedule `json:"schedules,omitempty"`
-	NextSeq         uint64      `json:"next_seq"`
-	Requests        []string    `json:"requests,omitempty"`
-	RequestPos      int         `json:"request_pos"`
+	Schedules  map[string]Schedule `json:"schedules,omitempty"`
+	NextSeq    uint64              `json:"next_seq"`
+	Requests   []string            `json:"requests,omitempty"`
+	RequestPos int                 `json:"request_pos"`
 }
 
 // ConfigRecord is one applied version of the steering config.
