@@ -85,6 +85,7 @@ func AddClientCommands(root *cobra.Command) {
 		applyCmd(), configCmd(),
 		evacuateCmd(), restoreCmd(), freezeCmd(), unfreezeCmd(),
 		keygenCmd(),
+		drillCmd(), scheduleCmd(), runbookCmd(),
 	)
 }
 
