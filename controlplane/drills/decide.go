@@ -21,7 +21,8 @@ type Proposal struct {
 }
 
 // Decide returns the next command of every running drill, in drill id order.
-func Decide(st *state.State, health steering.Health, now time.Time) []Proposal {
+// health is called only when a gate is due.
+func Decide(st *state.State, health func() steering.Health, now time.Time) []Proposal {
 	if st == nil || st.Config == nil {
 		return nil
 	}
@@ -40,7 +41,7 @@ func Decide(st *state.State, health steering.Health, now time.Time) []Proposal {
 	return out
 }
 
-func next(st *state.State, health steering.Health, d state.Drill, now time.Time) (Proposal, bool) {
+func next(st *state.State, health func() steering.Health, d state.Drill, now time.Time) (Proposal, bool) {
 	i := d.Current
 	step := d.Steps[i]
 	if step.StartedAt.IsZero() {
@@ -55,7 +56,7 @@ func next(st *state.State, health steering.Health, d state.Drill, now time.Time)
 		}
 		return stepProposal(d.ID, i, state.PhaseEnd, state.OutcomeDone, ""), true
 	case runbooks.KindGate:
-		ok, detail := Gate(st, health, d, step.Action)
+		ok, detail := Gate(st, health(), d, step.Action)
 		outcome := state.OutcomePass
 		if !ok {
 			outcome = state.OutcomeFail

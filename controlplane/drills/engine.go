@@ -87,7 +87,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	for _, err := range errs {
 		e.cfg.Logger.Warn("schedule cannot be evaluated", zap.Error(err))
 	}
-	props = append(props, Decide(st, e.src.Health(), now)...)
+	props = append(props, Decide(st, e.src.Health, now)...)
 	for _, p := range props {
 		if last, ok := e.attempted[p.Key]; ok && now.Sub(last) < e.cfg.Retry {
 			continue

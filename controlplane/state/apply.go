@@ -374,8 +374,8 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 	default:
 		a.event(Event{Kind: "capacity.override", Region: b.Region, Reason: b.Reason, Detail: why + "; forced"})
 	}
+	a.preemptDrills(b.Region, b.Reason)
 	if b.Automatic {
-		a.preemptDrills(b.Region, b.Reason)
 		evs := append(slices.Clone(a.s.AutoEvacuations), a.cmd.Time)
 		// Keep only what the budget can still look at.
 		keep := 0

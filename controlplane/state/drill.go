@@ -388,12 +388,13 @@ func (a *applier) drillAbort(b DrillAbort) *refusal {
 }
 
 // preemptDrills ends the running drill holding region, if any: a real
-// incident takes precedence. The drill's other regions go back to their
-// weights from before it; region is left to the incident.
+// incident (an evacuation, automatic or an operator's) takes precedence.
+// The drill's other regions go back to their weights from before it; region
+// is left to the incident.
 func (a *applier) preemptDrills(region, reason string) {
 	d, ok := a.s.DrillHolding(region)
 	if !ok {
 		return
 	}
-	a.endDrill(d, DrillPreempted, fmt.Sprintf("pre-empted by the automatic evacuation of %s: %s", region, reason), region)
+	a.endDrill(d, DrillPreempted, fmt.Sprintf("pre-empted by the evacuation of %s: %s", region, reason), region)
 }

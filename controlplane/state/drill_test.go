@@ -301,6 +301,18 @@ func TestIncidentPreemptsDrill(t *testing.T) {
 	if r := dc.region("eu-west"); r.Phase != PhaseEvacuating {
 		t.Errorf("eu-west %s", r.Phase)
 	}
+
+	// An operator's evacuation of a held region pre-empts a drill too.
+	dc.must(CmdPutRunbook, PutRunbook{Source: "name: west\nsteps:\n  - shift: {region: us-west, weight: 70}\n  - wait: {duration: 1h}\n"})
+	dc.must(CmdDrillStart, DrillStart{ID: "d-7", Runbook: "west"})
+	dc.mustStep("d-7", 0, PhaseStart, "")
+	dc.must(CmdEvacuate, Evacuate{Region: "us-west", Reason: "INC-9"})
+	if d := dc.s.Drills["d-7"]; d.Status != DrillPreempted {
+		t.Errorf("drill after a manual evacuation: %s", d.Status)
+	}
+	if r := dc.region("us-west"); r.Phase != PhaseEvacuating || r.Weight != 50 {
+		t.Errorf("us-west: %+v", r)
+	}
 }
 
 // A shift the safety rules refuse fails the drill and changes nothing.
