@@ -347,8 +347,8 @@ func (p *parser) steps(rb *Runbook, v *yaml.Node) {
 				p.errf(fv.Line, f, "must be a scalar or a list")
 			}
 		}
-		for name, req := range allowed {
-			if _, ok := st.Fields[name]; req && !ok {
+		for _, name := range sortedKeys(allowed) {
+			if _, ok := st.Fields[name]; allowed[name] && !ok {
 				p.errf(body.Line, field+"."+name, "required")
 			}
 		}
