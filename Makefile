@@ -25,16 +25,16 @@ demo: build
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
-	$(GO) test -count=1 -timeout 15m -v ./integration/
+	$(GO) test -count=1 -timeout 15m -parallel 4 -v ./integration/
 
 test-unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 test-integration: build
-	$(GO) test -count=1 -timeout 15m -v ./integration/
+	$(GO) test -count=1 -timeout 15m -parallel 4 -v ./integration/
 
 # Debian packages some tests need; installed only when missing and when root.
-DEB_PKGS := nftables
+DEB_PKGS := nftables chromium
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

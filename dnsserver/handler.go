@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"net"
+	"time"
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
@@ -11,9 +12,14 @@ import (
 // dns.Handler (no global mux) and may also be called directly, e.g. by
 // tests or another listener. A panic becomes SERVFAIL.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	var start time.Time
+	if s.cfg.Observer != nil {
+		start = time.Now()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.recovered(w, r, p)
+			s.observe(r, dns.RcodeServerFailure, start)
 		}
 	}()
 	rep := getReply()
@@ -24,12 +30,26 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if err != nil {
 		s.log.Error("cannot pack DNS answer", zap.String("qname", qname(r)), zap.Error(err))
 		servfail(w, r)
+		s.observe(r, dns.RcodeServerFailure, start)
 		return
 	}
 	// Write's buffer is ours again once it returns (the io.Writer contract).
 	if _, err := w.Write(out); err != nil {
 		s.log.Debug("cannot write DNS answer", zap.Stringer("client", w.RemoteAddr()), zap.Error(err))
 	}
+	s.observe(r, rep.msg.Rcode, start)
+}
+
+// observe reports one reply to the Observer, if any.
+func (s *Server) observe(r *dns.Msg, rcode int, start time.Time) {
+	if s.cfg.Observer == nil {
+		return
+	}
+	var qtype uint16
+	if len(r.Question) > 0 {
+		qtype = r.Question[0].Qtype
+	}
+	s.cfg.Observer(qtype, rcode, time.Since(start))
 }
 
 // answer fills rep with the reply to r from client remote and returns the

@@ -119,8 +119,9 @@ func startCluster(t *testing.T) *testCluster {
 		seeds = append(seeds, c.gossip)
 		tc.controllers = append(tc.controllers, c)
 	}
+	tokens := writeTokens(t, filepath.Join(dir, "tokens.yaml"))
 	for _, c := range tc.controllers {
-		c.proc = startProc(t, c.id, "server", "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
+		c.proc = startProc(t, c.id, "server", "--tokens-file", tokens, "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
 			"--raft-addr", c.raft, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
 			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
 			"--fast", "--log-level", "debug")
@@ -149,9 +150,11 @@ checks:
 	return tc
 }
 
-// evac runs the CLI against controller c.
+// evac runs the CLI against controller c, with the admin token in
+// EVAC_TOKEN.
 func (tc *testCluster) evac(c *controllerProc, args ...string) (string, error) {
 	cmd := exec.Command(evacBin, append([]string{"--addr", "http://" + c.http}, args...)...)
+	cmd.Env = append(os.Environ(), "EVAC_TOKEN="+adminToken)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -3,8 +3,6 @@ package integration
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -61,34 +59,10 @@ func TestEndToEnd(t *testing.T) {
 	tc := startCluster(t)
 	c0 := tc.controllers[0]
 
-	// Apply the steering config through the CLI on a follower or leader alike.
-	steering := filepath.Join(t.TempDir(), "steering.yaml")
-	if err := os.WriteFile(steering, []byte(testSteering()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "apply steering config", func() error {
-		out, err := tc.evac(c0, "apply", "-f", steering)
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return nil
-	})
-
-	// Every agent is seen by every controller and every region is healthy.
-	eventually(t, 60*time.Second, "all regions healthy with 2 live agents on every controller", func() error {
-		for _, c := range tc.controllers {
-			regions, err := newClient(c.http).Regions(ctxT(t, 5*time.Second))
-			if err != nil {
-				return err
-			}
-			for _, r := range regions {
-				if r.AgentsAlive != 2 || r.Health < 1 {
-					return fmt.Errorf("%s sees %s with %d agents, health %v", c.id, r.Name, r.AgentsAlive, r.Health)
-				}
-			}
-		}
-		return nil
-	})
+	// Apply the steering config through the CLI; every agent is then seen by
+	// every controller and every region is healthy.
+	tc.applySteering(testSteering())
+	tc.waitHealthy()
 
 	// All three controllers split answers across the regions by weight.
 	const subnets = 600

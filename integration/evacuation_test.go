@@ -187,6 +187,7 @@ func TestShadowModeChangesNothing(t *testing.T) {
 // TestFlappingRegionEvacuatedOnce: a backend flapping every 3 s for 2 minutes
 // gets its region evacuated exactly once.
 func TestFlappingRegionEvacuatedOnce(t *testing.T) {
+	t.Parallel() // two minutes of mostly waiting: overlap it with the other long tests
 	tc := startCluster(t)
 	tc.applySteering(steeringWith(`  detect_after: 10s
   ramp: [0]

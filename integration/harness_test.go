@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/internal/client"
 )
 
@@ -175,8 +176,31 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 	return 0
 }
 
+// adminToken is this test run's admin API token; every cluster's tokens
+// file lists it (see writeTokens).
+var adminToken, adminTokenSum = mustToken()
+
+func mustToken() (string, string) {
+	tok, sum, err := auth.NewToken()
+	if err != nil {
+		panic(err)
+	}
+	return tok, sum
+}
+
+// writeTokens writes a tokens file holding adminToken and the given extra
+// lines, and returns its path.
+func writeTokens(t *testing.T, path string, extra ...string) string {
+	t.Helper()
+	lines := append([]string{"tokens:", auth.FileLine("ci-admin", auth.RoleAdmin, adminTokenSum)}, extra...)
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func newClient(addr string) *client.Client {
-	return client.New("http://"+addr, "", client.WithTimeout(5*time.Second))
+	return client.New("http://"+addr, adminToken, client.WithTimeout(5*time.Second))
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

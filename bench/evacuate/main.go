@@ -62,24 +62,25 @@ func main() {
 	reps := flag.Int("reps", 20, "repetitions")
 	httpPort := flag.Int("http-port", 18080, "base admin API port")
 	dnsPort := flag.Int("dns-port", 15353, "base DNS port")
+	offset := flag.Int("subnet-offset", 20, "loopback subnet offset (keeps clear of a running `evac dev`)")
 	flag.Parse()
 	pol, ok := policies[*policy]
 	if !ok {
 		fmt.Fprintln(os.Stderr, "-policy must be dev or default")
 		os.Exit(2)
 	}
-	if err := run(pol, *policy, *reps, *httpPort, *dnsPort); err != nil {
+	if err := run(pol, *policy, *reps, *httpPort, *dnsPort, *offset); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(pol, name string, reps, httpPort, dnsPort int) error {
+func run(pol, name string, reps, httpPort, dnsPort, offset int) error {
 	steering := devcluster.SteeringYAML(regions)
 	steering = steering[:strings.LastIndex(steering, "\npolicy:")] + "\npolicy:\n" + pol
 	ctx := context.Background()
 	c, err := devcluster.Start(ctx, devcluster.Options{Regions: regions, HTTPPort: httpPort, DNSPort: dnsPort,
-		Logger: zap.NewNop(), Steering: steering})
+		Logger: zap.NewNop(), Steering: steering, SubnetOffset: offset})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ func newDevCmd() *cobra.Command {
 	var (
 		regions           string
 		httpPort, dnsPort int
+		raftPort, gossip  int
 		dataDir           string
 		logLevel, logFmt  string
 	)
@@ -29,6 +30,7 @@ for zone example.com. with service api, and waits for Ctrl-C. Auth is off.
 Break a region with 'evac dev fail REGION' and watch it leave the DNS answers.`,
 		Example: `  evac dev
   evac dev --regions us-east,eu-west,ap-south --http-port 9080 --dns-port 6353
+  evac dev --http-port 9080 --dns-port 6353 --raft-port 7400 --gossip-port 8046   # beside another evac dev
   evac dev fail us-east
   evac dev heal us-east`,
 		Args: cobra.NoArgs,
@@ -47,7 +49,7 @@ Break a region with 'evac dev fail REGION' and watch it leave the DNS answers.`,
 				}
 			}
 			c, err := devcluster.Start(ctx, devcluster.Options{
-				Regions: rs, HTTPPort: httpPort, DNSPort: dnsPort, DataDir: dataDir, Logger: lg,
+				Regions: rs, HTTPPort: httpPort, DNSPort: dnsPort, RaftPort: raftPort, GossipPort: gossip, DataDir: dataDir, Logger: lg,
 			})
 			if err != nil {
 				return err
@@ -63,6 +65,8 @@ Break a region with 'evac dev fail REGION' and watch it leave the DNS answers.`,
 	fl.StringVar(&regions, "regions", "us-east,us-west,eu-west", "regions to simulate, comma-separated")
 	fl.IntVar(&httpPort, "http-port", 8080, "admin API port of controller 0 (controller i uses port+i)")
 	fl.IntVar(&dnsPort, "dns-port", 5353, "DNS port of controller 0 (controller i uses port+i)")
+	fl.IntVar(&raftPort, "raft-port", 7300, "Raft port on each controller's address 127.0.9.N")
+	fl.IntVar(&gossip, "gossip-port", 7946, "gossip port on each node's address (controllers 127.0.9.N, agents 127.0.R.N)")
 	fl.StringVar(&dataDir, "data-dir", "", "keep controller state here (default: a temp dir removed on exit)")
 	addLogFlags(fl, &logLevel, &logFmt)
 	// Quieter by default: the banner is what a first-time user reads.

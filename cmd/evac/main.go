@@ -34,7 +34,8 @@ Try it: evac dev`,
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	cli.AddClientCommands(root)
-	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd())
+	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd(), newTokenCmd())
+	addCompletion(root)
 	return root
 }
 

@@ -36,6 +36,7 @@ type serverFile struct {
 	Fast          bool     `yaml:"fast"`
 	LogLevel      string   `yaml:"log_level"`
 	LogFormat     string   `yaml:"log_format"`
+	securityFlags `yaml:",inline"`
 }
 
 // loadYAMLStrict decodes a YAML file, rejecting unknown keys.
@@ -83,6 +84,10 @@ func newServerCmd() *cobra.Command {
 			}
 			defer func() { _ = lg.Sync() }()
 			cfg.Logger = lg
+			if err := f.securityFlags.apply(&cfg, lg, cmd.ErrOrStderr()); err != nil {
+				return usageErr(err)
+			}
+			defer reloadOnSIGHUP(cfg.Auth, lg)()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			c, err := controller.Start(cfg)
@@ -106,6 +111,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip key (evac keygen)")
 	fl.BoolVar(&f.Fast, "fast", false, "short Raft/gossip timeouts (all nodes on one host; tests)")
+	addSecurityFlags(fl, &f.securityFlags)
 	addLogFlags(fl, &f.LogLevel, &f.LogFormat)
 	return cmd
 }
@@ -139,6 +145,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	if file.Fast {
 		set("fast", func() { dst.Fast = true })
 	}
+	mergeSecurity(fl, &dst.securityFlags, file.securityFlags)
 }
 
 func (f serverFile) controllerConfig() (controller.Config, error) {

@@ -66,6 +66,7 @@ func newValidateCmd() *cobra.Command {
 				err = loadYAMLStrict(args[0], &f)
 				if err == nil {
 					_, err = f.controllerConfig()
+					err = errors.Join(err, f.securityFlags.check())
 				}
 			case "":
 				err = errors.New("cannot tell what kind of file this is: use --kind steering|agent|server|runbook")

@@ -163,6 +163,24 @@ func actor(r *http.Request) string {
 
 type actorKey struct{}
 
+type adminKey struct{}
+
+// WithAdmin records whether the authenticated caller holds the admin role
+// (set by the auth middleware).
+func WithAdmin(ctx context.Context, admin bool) context.Context {
+	return context.WithValue(ctx, adminKey{}, admin)
+}
+
+// mayForce reports whether the caller may override safety rules: admins
+// only, when auth is on; anyone when auth is off (evac dev).
+func mayForce(r *http.Request) bool {
+	admin, authenticated := r.Context().Value(adminKey{}).(bool)
+	return !authenticated || admin
+}
+
+// ActorOf names who made r, as the audit log will record it.
+func ActorOf(r *http.Request) string { return actor(r) }
+
 // WithActor returns a context naming the authenticated actor (set by the
 // auth middleware).
 func WithActor(ctx context.Context, name string) context.Context {

@@ -44,6 +44,10 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 	if !validReason(w, req.Reason, true) {
 		return
 	}
+	if req.Force && !mayForce(r) {
+		writeError(w, http.StatusForbidden, "forbidden", "force overrides safety rules: it needs the admin role")
+		return
+	}
 	if !state.ValidName(region) {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, fmt.Sprintf("%q is not a valid region name", region))
 		return

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,15 +11,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/openapi"
+	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/drills"
 	"github.com/evac-sh/evac/controlplane/fsm"
+	"github.com/evac-sh/evac/controlplane/metrics"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/steering"
+	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
 )
 
@@ -38,6 +44,16 @@ type Config struct {
 	// Dev enables the /v1/dev fault-injection endpoints.
 	Dev    api.DevHooks
 	Logger *zap.Logger
+
+	// Auth, when set, requires a bearer token from it on every API request
+	// but /healthz and /readyz. Nil means no auth (evac dev, or
+	// --insecure-no-auth).
+	Auth *auth.Store
+	// TLS, when set, serves the admin API over TLS.
+	TLS *tls.Config
+	// RaftTLS, when set, is mutual TLS for Raft and leader forwarding
+	// (raftnode.Config.TLS).
+	RaftTLS *tls.Config
 }
 
 // Controller is one running controller.
@@ -52,6 +68,8 @@ type Controller struct {
 	httpLn net.Listener
 	engine *steering.Engine
 	drills *drills.Engine
+
+	metrics *metrics.Metrics
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -82,7 +100,8 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	// The DNS server starts first and learns every state, including the
 	// ones replayed from the log at Raft start-up.
-	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns")})
+	c.metrics = metrics.New(c)
+	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), Observer: c.metrics.DNSObserver()})
 	if err := c.dns.Start(); err != nil {
 		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
 	}
@@ -90,12 +109,18 @@ func Start(cfg Config) (*Controller, error) {
 	c.dns.Update(c.fsm.State())
 	c.goFunc(func() {
 		defer unsubscribe()
+		var seenEvents uint64
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-updates:
-				c.dns.Update(c.fsm.State())
+				st := c.fsm.State()
+				c.dns.Update(st)
+				if evs := st.EventsSince(seenEvents, 0); len(evs) > 0 {
+					c.metrics.ObserveEvents(evs)
+					seenEvents = evs[len(evs)-1].Seq
+				}
 			}
 		}
 	})
@@ -103,7 +128,7 @@ func Start(cfg Config) (*Controller, error) {
 	var err error
 	c.raft, err = raftnode.New(raftnode.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap,
-		Timing: timing, Logger: lg.Named("raft"),
+		Timing: timing, Logger: lg.Named("raft"), TLS: cfg.RaftTLS,
 	}, c.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -128,8 +153,19 @@ func Start(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
 	}
+	if cfg.TLS != nil {
+		c.httpLn = tls.NewListener(c.httpLn, cfg.TLS)
+	}
+	handler := api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev, Extra: func(r *mux.Router) {
+		r.Handle("/metrics", c.metrics.Handler()).Methods(http.MethodGet)
+		ui.Mount(r)
+		openapi.Mount(r)
+	}})
+	if cfg.Auth != nil {
+		handler = auth.Middleware(cfg.Auth, auth.Options{Logger: lg.Named("auth")}, handler)
+	}
 	c.http = &http.Server{
-		Handler:           api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(lg.Named("http")),
 	}
@@ -251,11 +287,13 @@ func (c *Controller) IsLeader() bool { return c.raft.IsLeader() }
 
 // Propose implements api.Backend and steering.Proposer.
 func (c *Controller) Propose(ctx context.Context, t state.CommandType, actor, id string, body any) (state.Result, error) {
-	data, err := state.Encode(t, id, actor, time.Now(), body)
+	start := time.Now()
+	data, err := state.Encode(t, id, actor, start, body)
 	if err != nil {
 		return state.Result{}, err
 	}
 	resp, _, err := c.raft.Apply(ctx, data)
+	c.metrics.ObserveApply(time.Since(start))
 	if err != nil {
 		return state.Result{}, fmt.Errorf("apply %s: %w", t, err)
 	}

@@ -85,6 +85,13 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith starts n controllers, letting edit change each config
+// (by index) first.
+func startClusterWith(t *testing.T, n int, edit func(i int, cfg *Config)) *cluster {
+	t.Helper()
 	c := &cluster{t: t}
 	var peers []raftnode.Peer
 	cfgs := make([]Config, n)
@@ -100,6 +107,9 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	for i := range cfgs {
 		cfgs[i].Bootstrap, cfgs[i].Join = peers, c.seed
+		if edit != nil {
+			edit(i, &cfgs[i])
+		}
 		ctl, err := Start(cfgs[i])
 		if err != nil {
 			t.Fatal(err)
@@ -215,6 +225,10 @@ func TestAPIThroughFollowers(t *testing.T) {
 		{"wrong method", "DELETE", "/v1/regions", "", nil, 405, "method_not_allowed"},
 		{"dev hooks off", "POST", "/v1/dev/regions/us-east/fail", "", nil, 404, "not_found"},
 		{"unfreeze when not frozen", "POST", "/v1/unfreeze", "", nil, 409, "conflict"},
+		{"body over 1 MiB", "POST", "/v1/regions/eu-west/evacuate", `{"reason":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 400, "invalid"},
+		{"config over 1 MiB", "PUT", "/v1/config", strings.Repeat("#", 1<<20+1), nil, 400, "invalid"},
+		{"config unknown key", "PUT", "/v1/config", "zone: example.com.\nbogus: 1\n", nil, 400, "invalid"},
+		{"freeze unknown field", "POST", "/v1/freeze", `{"reason":"x","until":"never"}`, nil, 400, "invalid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -400,4 +414,51 @@ func TestHealthDrivesEvacuation(t *testing.T) {
 		fmt.Fprintf(&buf, "%d %s %s %s %s\n", e.Seq, e.Actor, e.Kind, e.Region, e.Detail)
 	}
 	t.Logf("event log:\n%s", buf.String())
+}
+
+// TestDNSFollowsCommit measures how soon every controller's DNS reflects a
+// committed change (the goal is within 1 s; asserted generously).
+func TestDNSFollowsCommit(t *testing.T) {
+	c := startCluster(t, 3)
+	cfg, _ := state.ParseConfig([]byte(steeringYAML))
+	ctx := context.Background()
+	if res, err := c.ctls[0].Propose(ctx, state.CmdApplyConfig, "test", "cfg", state.ApplyConfig{Config: cfg}); err != nil || res.Error != "" {
+		t.Fatal(err, res.Error)
+	}
+	answers := func(ctl *Controller, ip string) bool {
+		for i := 0; i < 40; i++ {
+			m := new(dns.Msg)
+			m.SetQuestion("api.example.com.", dns.TypeA)
+			o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+			o.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.IPv4(10, 1, byte(i), 0).To4()}}
+			m.Extra = []dns.RR{o}
+			r, err := dns.Exchange(m, ctl.cfg.DNSAddr)
+			if err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == ip {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ctl := range c.ctls {
+		eventually(t, 10*time.Second, func() error {
+			if !answers(ctl, "198.51.100.11") {
+				return fmt.Errorf("%s never answers us-west", ctl.cfg.NodeID)
+			}
+			return nil
+		})
+	}
+	res, err := c.ctls[1].Propose(ctx, state.CmdSetWeight, "test", "w0", state.SetWeight{Region: "us-west", Weight: 0, Reason: "t"})
+	committed := time.Now()
+	if err != nil || res.Error != "" {
+		t.Fatal(err, res.Error)
+	}
+	for _, ctl := range c.ctls {
+		eventually(t, 5*time.Second, func() error {
+			if answers(ctl, "198.51.100.11") {
+				return fmt.Errorf("%s still answers us-west", ctl.cfg.NodeID)
+			}
+			return nil
+		})
+		t.Logf("FIGURE %s's DNS reflects the commit %s after Propose returned", ctl.cfg.NodeID, time.Since(committed).Round(time.Millisecond))
+	}
 }

@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -70,6 +71,12 @@ type Config struct {
 	Timing Timing
 	// Logger receives raft's and this package's logs. Nil means no logs.
 	Logger *zap.Logger
+	// TLS, when set, wraps every Raft and forwarding connection, accepted
+	// and dialled, in mutual TLS with this one config: it presents
+	// Certificates and verifies peers against RootCAs (ClientCAs, if set,
+	// for incoming connections). A peer's certificate must name the IP of
+	// its RaftAddr. Nil means plain TCP.
+	TLS *tls.Config
 	// SnapshotThreshold is the number of log entries between snapshots;
 	// 0 means 8192.
 	SnapshotThreshold uint64

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -107,6 +108,8 @@ type cluster struct {
 	t     *testing.T
 	nodes []*testNode
 	peers []Peer
+	// tlsFor, if set, gives node i's Config.TLS.
+	tlsFor func(i int) *tls.Config
 }
 
 // freeAddr returns ip:port with a port the kernel just handed out on ip.
@@ -167,12 +170,20 @@ func (c *cluster) start(i int) *Node {
 		Bootstrap: boot,
 		Timing:    TimingFast,
 		Logger:    lg,
+		TLS:       c.tlsConfig(i),
 	}, tn.fsm)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", tn.id, err)
 	}
 	tn.node = n
 	return n
+}
+
+func (c *cluster) tlsConfig(i int) *tls.Config {
+	if c.tlsFor == nil {
+		return nil
+	}
+	return c.tlsFor(i)
 }
 
 func (c *cluster) stop(i int) {

@@ -98,6 +98,9 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if n.stream, err = newStreamLayer(addr, n.serveForward, log); err != nil {
 		return nil, err
 	}
+	if cfg.TLS != nil {
+		n.stream.wrapServer, n.stream.wrapClient = tlsWrappers(cfg.TLS)
+	}
 	n.fwd = newForwardPool(n.stream)
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  n.stream,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,12 +14,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/internal/tlsutil"
 )
 
 // Environment variables that stand in for --addr and --token.
 const (
 	EnvAddr  = "EVAC_ADDR"
 	EnvToken = "EVAC_TOKEN"
+	// EnvCACert, EnvClientCert and EnvClientKey stand in for --ca-cert,
+	// --client-cert and --client-key (https addresses).
+	EnvCACert     = "EVAC_CA_CERT"
+	EnvClientCert = "EVAC_CLIENT_CERT"
+	EnvClientKey  = "EVAC_CLIENT_KEY"
 )
 
 // Output formats of -o.
@@ -68,6 +75,11 @@ func AddPersistentFlags(root *cobra.Command) {
 	}
 	if pf.Lookup("token") == nil {
 		pf.String("token", "", "bearer token for the admin API (env "+EnvToken+")")
+	}
+	if pf.Lookup("ca-cert") == nil {
+		pf.String("ca-cert", "", "PEM CA that signed the controller's TLS certificate, for https --addr (env "+EnvCACert+")")
+		pf.String("client-cert", "", "PEM client certificate, when the API requires one (env "+EnvClientCert+")")
+		pf.String("client-key", "", "PEM key of --client-cert (env "+EnvClientKey+")")
 	}
 	if pf.Lookup("output") == nil {
 		pf.StringP("output", "o", OutputTable, "output format: table or json")
@@ -217,10 +229,17 @@ func hintFor(err error, code int, cmd *cobra.Command) string {
 		return fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
 	}
 	var ce *client.ConnError
+	var unknownCA x509.UnknownAuthorityError
+	if errors.As(err, &ce) && errors.As(err, &unknownCA) {
+		return "hint: the controller's certificate is not signed by a CA you trust: set --ca-cert or " + EnvCACert + "."
+	}
 	if errors.As(err, &ce) && !errors.Is(err, context.Canceled) {
 		return "hint: is an evac controller listening there? Set --addr or " + EnvAddr + "."
 	}
 	var ae *client.APIError
+	if errors.As(err, &ae) && strings.Contains(ae.Message, "HTTP request to an HTTPS server") {
+		return "hint: that controller serves HTTPS: use an https:// --addr."
+	}
 	if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
 		return "hint: set --token or " + EnvToken + " to a token with the needed role."
 	}
@@ -229,7 +248,8 @@ func hintFor(err error, code int, cmd *cobra.Command) string {
 
 // opts are the persistent flags as one command sees them.
 type opts struct {
-	addr, token, output string
+	addr, token, output           string
+	caCert, clientCert, clientKey string
 }
 
 // optsOf resolves --addr, --token and -o for cmd: a flag set on the command
@@ -239,6 +259,10 @@ func optsOf(cmd *cobra.Command) (opts, error) {
 		addr:   flagOrEnv(cmd, "addr", EnvAddr, client.DefaultAddr),
 		token:  flagOrEnv(cmd, "token", EnvToken, ""),
 		output: flagOrEnv(cmd, "output", "", OutputTable),
+
+		caCert:     flagOrEnv(cmd, "ca-cert", EnvCACert, ""),
+		clientCert: flagOrEnv(cmd, "client-cert", EnvClientCert, ""),
+		clientKey:  flagOrEnv(cmd, "client-key", EnvClientKey, ""),
 	}
 	if o.output != OutputTable && o.output != OutputJSON {
 		return o, Usagef("-o must be table or json, got %q", o.output)
@@ -274,7 +298,11 @@ func newSession(cmd *cobra.Command) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{Client: client.New(o.addr, o.token), cmd: cmd, output: o.output}, nil
+	tc, err := tlsutil.Client(o.caCert, o.clientCert, o.clientKey)
+	if err != nil {
+		return nil, Usagef("--ca-cert/--client-cert/--client-key: %v", err)
+	}
+	return &session{Client: client.New(o.addr, o.token, client.WithTLSConfig(tc)), cmd: cmd, output: o.output}, nil
 }
 
 func (s *session) json() bool { return s.output == OutputJSON }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,20 @@ func WithHTTPClient(hc *http.Client) Option {
 		if hc != nil {
 			c.hc = hc
 		}
+	}
+}
+
+// WithTLSConfig sends requests to https addresses with cfg: its RootCAs
+// (nil: the system's) verify the server, its Certificates, if any, are the
+// client's certificate.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return func(c *Client) {
+		if cfg == nil {
+			return
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		c.hc = &http.Client{Transport: tr}
 	}
 }
 

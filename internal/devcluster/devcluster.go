@@ -37,10 +37,16 @@ type Options struct {
 	AgentsPer   int
 	HTTPPort    int // controller i serves its API on 127.0.0.1:HTTPPort+i
 	DNSPort     int // and DNS on 127.0.0.1:DNSPort+i
+	RaftPort    int // Raft port on every node's own address (default 7300)
+	GossipPort  int // gossip port on every node's own address (default 7946)
 	DataDir     string
 	Logger      *zap.Logger
 	// Steering, when set, is applied instead of SteeringYAML(Regions).
 	Steering string
+	// SubnetOffset moves every node's loopback subnet up by this much
+	// (controllers on 127.0.9+off.0/24, region i on 127.0.i+1+off.0/24), so
+	// that two dev systems can run side by side.
+	SubnetOffset int
 }
 
 // Cluster is a running dev system.
@@ -122,6 +128,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.HTTPPort == 0 {
 		opts.HTTPPort = 8080
 	}
+	if opts.RaftPort == 0 {
+		opts.RaftPort = 7300
+	}
+	if opts.GossipPort == 0 {
+		opts.GossipPort = 7946
+	}
 	if opts.DNSPort == 0 {
 		opts.DNSPort = 5353
 	}
@@ -148,7 +160,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 	for i, r := range opts.Regions {
 		c.Endpoints[r] = endpoints(i)
-		b, err := startBackend(fmt.Sprintf("127.0.%d.100:0", i+1))
+		b, err := startBackend(fmt.Sprintf("127.0.%d.100:0", i+1+opts.SubnetOffset))
 		if err != nil {
 			return nil, fmt.Errorf("start demo backend for %s: %w", r, err)
 		}
@@ -158,15 +170,15 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	var peers []raftnode.Peer
 	var seeds []string
 	for i := 0; i < opts.Controllers; i++ {
-		ip := fmt.Sprintf("127.0.9.%d", i+1)
-		peers = append(peers, raftnode.Peer{ID: fmt.Sprintf("c%d", i+1), Addr: ip + ":7300"})
-		seeds = append(seeds, ip+":7946")
+		ip := fmt.Sprintf("127.0.%d.%d", 9+opts.SubnetOffset, i+1)
+		peers = append(peers, raftnode.Peer{ID: fmt.Sprintf("c%d", i+1), Addr: fmt.Sprintf("%s:%d", ip, opts.RaftPort)})
+		seeds = append(seeds, fmt.Sprintf("%s:%d", ip, opts.GossipPort))
 	}
 	for i := 0; i < opts.Controllers; i++ {
-		ip := fmt.Sprintf("127.0.9.%d", i+1)
+		ip := fmt.Sprintf("127.0.%d.%d", 9+opts.SubnetOffset, i+1)
 		ctl, err := controller.Start(controller.Config{
 			NodeID: peers[i].ID, DataDir: fmt.Sprintf("%s/%s", c.opts.DataDir, peers[i].ID),
-			RaftAddr: peers[i].Addr, GossipAddr: ip + ":7946",
+			RaftAddr: peers[i].Addr, GossipAddr: fmt.Sprintf("%s:%d", ip, opts.GossipPort),
 			HTTPAddr:  fmt.Sprintf("127.0.0.1:%d", opts.HTTPPort+i),
 			DNSAddr:   fmt.Sprintf("127.0.0.1:%d", opts.DNSPort+i),
 			Bootstrap: peers, Join: seeds, Fast: true, Dev: c, Logger: lg,
@@ -179,9 +191,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 	for i, r := range opts.Regions {
 		for k := 0; k < opts.AgentsPer; k++ {
-			ip := fmt.Sprintf("127.0.%d.%d", i+1, k+1)
+			ip := fmt.Sprintf("127.0.%d.%d", i+1+opts.SubnetOffset, k+1)
 			cfg := agent.Config{
-				Region: r, NodeName: fmt.Sprintf("%s-agent-%d", r, k+1), GossipAddr: ip + ":7946", Join: seeds,
+				Region: r, NodeName: fmt.Sprintf("%s-agent-%d", r, k+1), GossipAddr: fmt.Sprintf("%s:%d", ip, opts.GossipPort), Join: seeds,
 				Checks: []checks.Check{{
 					Name: "http", Service: "api", Type: checks.TypeHTTP, Target: c.backends[r].url,
 					Interval: checks.Duration(time.Second), Timeout: checks.Duration(500 * time.Millisecond),

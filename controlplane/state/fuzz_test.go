@@ -1,0 +1,75 @@
+package state
+
+import (
+	"reflect"
+	"testing"
+)
+
+// FuzzParseConfig: any input either fails with an error or gives a config
+// that survives a round trip through YAML unchanged.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(testConfigYAML))
+	f.Add([]byte(`{"zone":"a.com","nameservers":{"ns1":"192.0.2.1"},"regions":[{"name":"a"}],"services":[{"name":"x","endpoints":{"a":["192.0.2.1"]}}]}`))
+	f.Add([]byte("zone: a.com\npolicy: {ramp: [50, 0], detect_after: 1s}\n"))
+	f.Add([]byte("&a [*a]"))
+	f.Add([]byte("regions: [{name: a, capacity: -1}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("marshal a valid config: %v", err)
+		}
+		again, err := ParseConfig(out)
+		if err != nil {
+			t.Fatalf("re-parse of a valid config failed: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(c, again) {
+			t.Fatalf("round trip changed the config:\n%+v\n%+v", c, again)
+		}
+	})
+}
+
+// FuzzApply: a command of a known type with any body never panics, and a
+// refused command changes nothing but the applied index.
+func FuzzApply(f *testing.F) {
+	for _, tc := range []struct {
+		t    CommandType
+		body string
+	}{
+		{CmdEvacuate, `{"region":"us-west","reason":"x","ramp":[50,0]}`},
+		{CmdRestore, `{"region":"us-west","ramp":[100]}`},
+		{CmdRampStep, `{"region":"us-west","step":1}`},
+		{CmdSetWeight, `{"region":"eu-west","weight":-5}`},
+		{CmdSetHealth, `{"region":"us-east","service":"api","healthy":false}`},
+		{CmdFreeze, `{"reason":"x"}`},
+		{CmdRecordEvent, `{"kind":"note"}`},
+		{CmdApplyConfig, `{"config":{"zone":"x"}}`},
+		{CmdEvacuate, `{"region":"us-west","capacity":{"us-east":1},"ramp":[]}`},
+	} {
+		f.Add(uint8(tc.t), []byte(tc.body))
+	}
+	base := func(t *testing.T) *State {
+		c := newCluster(t, true)
+		return c.s
+	}
+	f.Fuzz(func(t *testing.T, typ uint8, body []byte) {
+		ct := CommandType(typ%uint8(CmdRecordEvent)) + 1 // known types only
+		s := base(t)
+		cmd := Command{Type: ct, Time: t0, Actor: "fuzz", Body: body}
+		next, res := Apply(s, s.Index+1, cmd)
+		if res.Error != "" {
+			if next.Serial != s.Serial || len(next.Events) != len(s.Events) || !reflect.DeepEqual(next.Regions, s.Regions) {
+				t.Fatalf("refused %s changed the state", ct)
+			}
+			return
+		}
+		for _, r := range next.RegionList() {
+			if r.Weight < 0 || r.Weight > 100 {
+				t.Fatalf("%s left %s at weight %d", ct, r.Name, r.Weight)
+			}
+		}
+	})
+}

@@ -1,0 +1,385 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/gorilla/mux"
+
+	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/controlplane/ui"
+)
+
+// chromiumPath is Debian's chromium (package `chromium`).
+const chromiumPath = "/usr/bin/chromium"
+
+// needChromium skips the test when chromium is missing, unless CI is set:
+// in CI the browser tests must run.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s not found: install Debian's chromium (apt-get install chromium, or `make deps` as root) to run the dashboard tests; in CI (env CI set) they fail instead", chromiumPath)
+		}
+		t.Fatalf("%s not found and CI is set: the dashboard tests must run in CI (.ci/run installs chromium)", chromiumPath)
+	}
+}
+
+// browser is one headless Chromium with one tab, stopped at the test's end.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 768),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first call starts the browser and binds it to this context: no
+	// timeout on it; each later step gets its own.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return &browser{t: t, ctx: ctx}
+}
+
+// do runs steps, failing the test after 45 s.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitJS evaluates expr in the page until it is true.
+func (b *browser) waitJS(what, expr string) {
+	b.t.Helper()
+	eventually(b.t, 45*time.Second, what, func() error {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("false: " + expr)
+		}
+		return nil
+	})
+}
+
+// TestDashboard drives the /ui dashboard of a real `evac dev` in headless
+// Chromium: sign in, see the three regions, evacuate one with a reason, and
+// see its state change and the audit event appear. It saves a screenshot to
+// $EVAC_ARTIFACTS (or the test's temp dir); with EVAC_UPDATE_SCREENSHOT=1 it
+// also rewrites docs/ui.png.
+func TestDashboard(t *testing.T) {
+	needChromium(t)
+	httpPort := freePortRun(t, 3, false)
+	dnsPort := freePortRun(t, 3, true)
+	raftPort, gossipPort := devPorts(t)
+	startProc(t, "dev", "dev", "--http-port", fmt.Sprint(httpPort), "--dns-port", fmt.Sprint(dnsPort),
+		"--raft-port", fmt.Sprint(raftPort), "--gossip-port", fmt.Sprint(gossipPort), "--log-level", "info")
+	api := fmt.Sprintf("127.0.0.1:%d", httpPort)
+	cl := newClient(api)
+	eventually(t, 60*time.Second, "evac dev serves three regions", func() error {
+		rs, err := cl.Regions(ctxTimeout(5 * time.Second))
+		if err != nil {
+			return err
+		}
+		if len(rs) != 3 {
+			return fmt.Errorf("%d regions", len(rs))
+		}
+		return nil
+	})
+
+	b := newBrowser(t)
+	do, waitJS := b.do, b.waitJS
+	browser := b.ctx
+
+	base := "http://" + api
+	do("open the dashboard and sign in",
+		chromedp.Navigate(base+"/ui"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), "dev-any-token"),
+		chromedp.Click(chromedp.ID("signin-submit")),
+		chromedp.WaitVisible(chromedp.ID("regions")),
+	)
+	waitJS("three regions shown, all active",
+		`(() => { const rs = [...document.querySelectorAll('#regions .region')];
+		  return rs.length === 3 && rs.every(r => r.dataset.state === 'active') &&
+		    ['us-east','us-west','eu-west'].every(n => rs.some(r => r.dataset.region === n)); })()`)
+	waitJS("each region's DNS share shown (33% each)",
+		`[...document.querySelectorAll('#regions .region .share')].map(e => e.textContent).join() === '33%,33%,33%'`)
+	waitJS("members listed", `document.querySelectorAll('#members tbody tr').length >= 9`)
+	waitJS("drills section says drills are not available",
+		`document.getElementById('drills').textContent === 'drills: not available on this controller'`)
+	waitJS("the event log shows the config being applied",
+		`!!document.querySelector('#events tr[data-kind="`+state.EventConfigApplied+`"]')`)
+
+	const target, reason = "us-west", "ui test: planned maintenance"
+	do("open the evacuate dialog",
+		chromedp.Click(chromedp.CSS(`.region[data-region="`+target+`"] button.evacuate`)),
+		chromedp.WaitVisible(chromedp.ID("reason")),
+	)
+	waitJS("confirm is disabled without a reason", `document.getElementById('confirm-ok').disabled`)
+	do("type a reason and confirm",
+		chromedp.SendKeys(chromedp.ID("reason"), reason),
+		chromedp.Click(chromedp.ID("confirm-ok")),
+		chromedp.WaitNotVisible(chromedp.ID("confirm")),
+	)
+	waitJS("the region's state changes",
+		`['evacuating','evacuated'].includes(document.querySelector('.region[data-region="`+target+`"]').dataset.state)`)
+	waitJS("the evacuation event appears with its reason",
+		`[...document.querySelectorAll('#events tr[data-kind="`+state.EventEvacuate+`"][data-region="`+target+`"] .reason')].some(e => e.textContent.includes('`+reason+`'))`)
+	waitJS(target+"'s weight bar shrinks with its weight",
+		`parseFloat(document.querySelector('.region[data-region="`+target+`"] .bar.weight > span').style.width) < 100`)
+	waitJS(target+"'s DNS share drops as its weight ramps down",
+		`parseInt(document.querySelector('.region[data-region="`+target+`"] .share').textContent) < 33`)
+
+	// The page must agree with the API: the evacuation was really made.
+	r, err := cl.Region(ctxTimeout(5*time.Second), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != string(state.PhaseEvacuating) && r.State != string(state.PhaseEvacuated) || r.Reason != reason {
+		t.Fatalf("API says %s is %s (reason %q), want evacuating/evacuated with %q", target, r.State, r.Reason, reason)
+	}
+
+	// The screenshot shows the evacuation under way.
+	shotCtx, cancelShot := context.WithTimeout(browser, 30*time.Second)
+	defer cancelShot()
+	png, err := chromedp.Run(shotCtx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+
+	const restoreReason = "ui test: maintenance over"
+	do("restore the region",
+		chromedp.Click(chromedp.CSS(`.region[data-region="`+target+`"] button.restore`)),
+		chromedp.WaitVisible(chromedp.ID("reason")),
+		chromedp.SendKeys(chromedp.ID("reason"), restoreReason),
+		chromedp.Click(chromedp.ID("confirm-ok")),
+		chromedp.WaitNotVisible(chromedp.ID("confirm")),
+	)
+	waitJS("the restore event appears with its reason",
+		`[...document.querySelectorAll('#events tr[data-kind="`+state.EventRestore+`"][data-region="`+target+`"] .reason')].some(e => e.textContent.includes('`+restoreReason+`'))`)
+	waitJS("the region is restoring or active again",
+		`['restoring','active'].includes(document.querySelector('.region[data-region="`+target+`"]').dataset.state)`)
+	dir := os.Getenv("EVAC_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(dir, "ui.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+	if os.Getenv("EVAC_UPDATE_SCREENSHOT") == "1" {
+		if err := os.WriteFile(filepath.Join("..", "docs", "ui.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// devPorts finds a Raft and a gossip port free on every address evac dev
+// binds them on (controllers 127.0.9.1-3, agents 127.0.R.1-2 for its three
+// regions), so the test runs beside another evac dev or a test using one.
+func devPorts(t *testing.T) (raftPort, gossipPort int) {
+	t.Helper()
+	ctl := []string{"127.0.9.1", "127.0.9.2", "127.0.9.3"}
+	all := append([]string{}, ctl...)
+	for r := 1; r <= 3; r++ {
+		for k := 1; k <= 2; k++ {
+			all = append(all, fmt.Sprintf("127.0.%d.%d", r, k))
+		}
+	}
+	pick := func(ips []string, udp bool, not int) int {
+		for try := 0; try < 100; try++ {
+			p := freePort(t, ips[0])
+			if p != not && portFreeOn(ips, p, udp) {
+				return p
+			}
+		}
+		t.Fatalf("no port free on all of %v", ips)
+		return 0
+	}
+	raftPort = pick(ctl, false, 0)
+	return raftPort, pick(all, true, raftPort)
+}
+
+func portFreeOn(ips []string, port int, udp bool) bool {
+	for _, ip := range ips {
+		addr := fmt.Sprintf("%s:%d", ip, port)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		l.Close()
+		if udp {
+			u, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return false
+			}
+			u.Close()
+		}
+	}
+	return true
+}
+
+// freePortRun finds n consecutive ports on 127.0.0.1 free for TCP (and UDP
+// when udp is set): evac dev gives controller i port base+i.
+func freePortRun(t *testing.T, n int, udp bool) int {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		base := freePort(t, "127.0.0.1")
+		if base+n > 65535 {
+			continue
+		}
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			addr := fmt.Sprintf("127.0.0.1:%d", base+i)
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+			if udp {
+				u, err := net.ListenPacket("udp", addr)
+				if err != nil {
+					ok = false
+					break
+				}
+				u.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no run of %d free ports", n)
+	return 0
+}
+
+// TestDashboardToken checks the dashboard's sign-in against a stand-in admin
+// API that enforces Bearer tokens (evac dev runs without auth): a wrong token
+// is refused with the server's message, the right one is sent on every call
+// and survives a reload, a token the server stops accepting signs the user
+// out, and a drills endpoint that answers 200 is listed.
+func TestDashboardToken(t *testing.T) {
+	needChromium(t)
+	const good = "good-token"
+	var (
+		mu      sync.Mutex
+		seen    = map[string]int{} // Authorization header -> requests
+		revoked bool
+	)
+	r := mux.NewRouter()
+	ui.Mount(r)
+	r.PathPrefix("/v1/").HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		auth := req.Header.Get("Authorization")
+		seen[auth]++
+		ok := auth == "Bearer "+good && !revoked
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"invalid or missing token","code":"unauthorized"}`)
+			return
+		}
+		switch req.URL.Path {
+		case "/v1/status":
+			fmt.Fprint(w, `{"node_id":"c1","leader":"c1","is_leader":true,"term":7,"config_version":3,"serial":9}`)
+		case "/v1/regions":
+			fmt.Fprint(w, `[{"name":"r1","state":"active","weight":100,"health":null,"agents_alive":0,"agents_total":0,"since":"2026-01-01T00:00:00Z"},
+			  {"name":"r2","state":"evacuated","weight":0,"health":0.25,"agents_alive":1,"agents_total":2,"since":"2026-01-01T00:00:00Z","reason":"drill"}]`)
+		case "/v1/services":
+			fmt.Fprint(w, `[{"name":"api","fqdn":"api.example.com.","policy":"failover","ttl":30,"regions":[
+			  {"region":"r2","endpoints":["192.0.2.1"],"weight":0,"effective_weight":0,"healthy":false},
+			  {"region":"r1","endpoints":["192.0.2.2"],"weight":100,"effective_weight":100,"healthy":true}]}]`)
+		case "/v1/members", "/v1/events":
+			fmt.Fprint(w, `[]`)
+		case "/v1/drills":
+			fmt.Fprint(w, `[{"id":"d-1","runbook":"region-loss","state":"running","started":"2026-01-01T00:00:00Z"}]`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"error":"no such endpoint","code":"not_found"}`)
+		}
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	b := newBrowser(t)
+	b.do("a wrong token",
+		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), "wrong"),
+		chromedp.Click(chromedp.ID("signin-submit")),
+	)
+	b.waitJS("the server's refusal is shown and the dashboard stays hidden",
+		`document.getElementById('signin-error').textContent === 'token refused: invalid or missing token' &&
+		 document.getElementById('dash').hidden && document.getElementById('token').value === ''`)
+	b.do("the right token",
+		chromedp.SendKeys(chromedp.ID("token"), good),
+		chromedp.Click(chromedp.ID("signin-submit")),
+		chromedp.WaitVisible(chromedp.ID("regions")),
+	)
+
+	b.waitJS("regions and the failover share shown",
+		`document.querySelectorAll('#regions .region').length === 2 &&
+		 document.querySelector('.region[data-region="r1"] .share').textContent === '100%' &&
+		 document.querySelector('.region[data-region="r2"] .share').textContent === '0%'`)
+	b.waitJS("a drills endpoint that answers is listed",
+		`document.getElementById('drills').textContent.includes('region-loss')`)
+	b.waitJS("the token is kept in session storage", `sessionStorage.getItem('evac.token') === '`+good+`'`)
+	b.do("reload", chromedp.Navigate(srv.URL+"/ui/"))
+	b.waitJS("still signed in after a reload", `!document.getElementById('dash').hidden && document.getElementById('signin').hidden`)
+
+	mu.Lock()
+	revoked = true
+	mu.Unlock()
+	b.waitJS("a revoked token signs the user out",
+		`!document.getElementById('signin').hidden && document.getElementById('dash').hidden && sessionStorage.getItem('evac.token') === null &&
+		 document.getElementById('signin-error').textContent.startsWith('signed out: the controller refused the token')`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	for auth, n := range seen {
+		if auth != "Bearer wrong" && auth != "Bearer "+good {
+			t.Errorf("%d API requests with Authorization %q", n, auth)
+		}
+	}
+	if seen["Bearer wrong"] != 1 || seen["Bearer "+good] < 5 {
+		t.Errorf("requests by Authorization header: %v", seen)
+	}
+}
