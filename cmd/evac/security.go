@@ -146,8 +146,9 @@ func reloadOnSIGHUP(st *auth.Store, lg *zap.Logger) (stop func()) {
 
 func newTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "Manage admin API tokens",
+		Use:     "token",
+		Short:   "Manage admin API tokens",
+		Example: "  evac token create --name alice --role operator",
 	}
 	var name, role string
 	create := &cobra.Command{
