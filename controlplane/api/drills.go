@@ -82,7 +82,7 @@ type ScheduleReport struct {
 	Next []time.Time `json:"next,omitempty"`
 }
 
-// AbortRequest is the body of POST /v1/drills/{id}/abort.
+// AbortRequest is the body of POST /v1/drills/{id}/abort (optional).
 type AbortRequest struct {
 	Reason string `json:"reason"`
 }
@@ -239,12 +239,15 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) abortDrill(w http.ResponseWriter, r *http.Request) {
 	var req AbortRequest
-	if err := decodeStrict(w, r, &req, false); err != nil {
+	if err := decodeStrict(w, r, &req, true); err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
 	}
-	if !validReason(w, req.Reason, true) {
+	if !validReason(w, req.Reason, false) {
 		return
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		req.Reason = "no reason given"
 	}
 	id := mux.Vars(r)["id"]
 	if _, ok := s.propose(w, r, state.CmdDrillAbort, state.DrillAbort{ID: id, Reason: req.Reason}); !ok {

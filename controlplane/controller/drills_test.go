@@ -92,11 +92,15 @@ func TestDrillThroughAPI(t *testing.T) {
 		}
 		return nil
 	})
-	if code := call(t, f, "POST", "/v1/drills/"+d.ID+"/abort", `{}`, &e); code != 400 {
-		t.Fatalf("abort without reason: %d", code)
+	if code := call(t, f, "POST", "/v1/drills/"+d.ID+"/abort", `{"reason":1}`, &e); code != 400 {
+		t.Fatalf("abort with a bad body: %d", code)
 	}
-	if code := call(t, f, "POST", "/v1/drills/"+d.ID+"/abort", `{"reason":"enough"}`, &d); code != 200 || d.Status != "aborted" {
+	if code := call(t, f, "POST", "/v1/drills/"+d.ID+"/abort", "", &d); code != 200 || d.Status != "aborted" ||
+		!strings.Contains(d.Outcome, "no reason given") {
 		t.Fatalf("abort: %d %+v", code, d)
+	}
+	if code := call(t, f, "POST", "/v1/drills/"+d.ID+"/abort", `{"reason":"again"}`, &e); code != 409 {
+		t.Fatalf("abort an aborted drill: %d %+v", code, e)
 	}
 	for _, ctl := range c.ctls {
 		eventually(t, 5*time.Second, func() error {

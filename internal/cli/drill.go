@@ -330,14 +330,11 @@ func printDrill(w io.Writer, d client.Drill) error {
 func drillAbortCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
-		Use:     "abort ID --reason TEXT",
+		Use:     "abort ID [--reason TEXT]",
 		Short:   "Abort a running drill: its regions go back to their weights from before it",
 		Example: `  evac drill abort d-1764072000-a1b2c3 --reason "error rate up in us-west"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return Usagef("--reason is required: say why (it is recorded in the audit log)")
-			}
 			s, err := newSession(cmd)
 			if err != nil {
 				return err
@@ -355,6 +352,6 @@ func drillAbortCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 	return cmd
 }

@@ -95,7 +95,7 @@ func TestDrillCommands(t *testing.T) {
 		{"drill", "start", "kong", "--param", "region"},
 		{"drill", "start", "kong", "--param", "a=1", "--param", "a=2"},
 		{"drill", "start"},
-		{"drill", "abort", "d-1"},
+		{"drill", "abort"},
 		{"schedule", "add", "--cron", "every day", "--runbook", "kong"},
 		{"schedule", "add", "--cron", "* * * * *"},
 		{"schedule", "add", "--cron", "* * * * *", "--runbook", "kong", "--tz", "Mars/Olympus"},

@@ -108,7 +108,8 @@ func (c *Client) Drill(ctx context.Context, id string) (Drill, error) {
 	return d, err
 }
 
-// AbortDrill sends POST /v1/drills/{id}/abort.
+// AbortDrill sends POST /v1/drills/{id}/abort; an empty reason is recorded
+// as "no reason given".
 func (c *Client) AbortDrill(ctx context.Context, id, reason string) (Drill, error) {
 	var d Drill
 	err := c.Do(ctx, http.MethodPost, "/v1/drills/"+url.PathEscape(id)+"/abort", reasonBody{reason}, &d)
