@@ -67,6 +67,10 @@ type StepRecord struct {
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	Outcome   string    `json:"outcome,omitempty"`
 	Detail    string    `json:"detail,omitempty"`
+	// PrevRestoredAt is the region's RestoredAt before a restore step: a
+	// drill's restore does not start the hold-down that keeps automatic
+	// evacuation away from a region restored after an incident.
+	PrevRestoredAt time.Time `json:"prev_restored_at,omitzero"`
 }
 
 // Running reports whether the drill is still running.
@@ -255,6 +259,9 @@ func (a *applier) drillStep(b DrillStep) *refusal {
 			return refuse(CodeConflict, "%s already started", where)
 		}
 		st.StartedAt = a.cmd.Time
+		if st.Kind == runbooks.KindRestore {
+			st.PrevRestoredAt = a.s.Regions[st.Region].RestoredAt
+		}
 		d.Steps[b.Index] = st
 		a.event(Event{Kind: EventDrillStepStart, Region: st.Region, Reason: d.Reason, Detail: where + ": " + st.Describe()})
 		// The step's effect, applied here once: this command is refused
@@ -278,6 +285,11 @@ func (a *applier) drillStep(b DrillStep) *refusal {
 			if r := a.s.Regions[st.Region]; r.Phase != PhaseActive || r.Ramp != nil {
 				return refuse(CodeConflict, "%s: %s is still %s", where, st.Region, r.Phase)
 			}
+		}
+		if r := a.s.Regions[st.Region]; st.Kind == runbooks.KindRestore && b.Outcome != OutcomeFail &&
+			!r.RestoredAt.Before(st.StartedAt) && !r.RestoredAt.Equal(st.PrevRestoredAt) {
+			r.RestoredAt = st.PrevRestoredAt
+			a.setRegion(r)
 		}
 		st.EndedAt, st.Outcome, st.Detail = a.cmd.Time, b.Outcome, b.Detail
 		d.Steps[b.Index] = st

@@ -170,6 +170,12 @@ func TestDrillEachEffectOnce(t *testing.T) {
 	if d.Status != DrillSucceeded || d.After["eu-west"] != 100 || d.Current != 5 {
 		t.Fatalf("finished drill: %+v", d)
 	}
+	// The drill's restore starts no hold-down: a real incident right after
+	// it is evacuated automatically.
+	if r := dc.region("eu-west"); !r.RestoredAt.IsZero() {
+		t.Errorf("eu-west restored at %s by a drill: hold-down would block a real incident", r.RestoredAt)
+	}
+	beforeIncident, replayFrom := dc.s, len(dc.log)
 	for i := range 5 {
 		for _, kind := range []string{EventDrillStepStart, EventDrillStepEnd} {
 			if n := dc.countEvents(kind, "drill d-1 step "+string(rune('1'+i))+"/5"); n != 1 {
@@ -189,6 +195,10 @@ func TestDrillEachEffectOnce(t *testing.T) {
 	if steps != 3 { // shift to 0, restore step to 50, restore step to 100
 		t.Errorf("%d weight changes, want 3", steps)
 	}
+
+	dc.now = dc.now.Add(time.Second)
+	dc.must(CmdEvacuate, Evacuate{Region: "eu-west", Reason: "real incident", Automatic: true})
+	dc.s, dc.log = beforeIncident, dc.log[:replayFrom]
 
 	// Replaying the whole log onto the final state changes no region and
 	// no drill: every command is refused or a no-op.
