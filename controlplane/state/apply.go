@@ -332,6 +332,8 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 	if r.Phase == PhaseEvacuating || r.Phase == PhaseEvacuated {
 		return refuse(CodeConflict, "region %s is already %s", b.Region, r.Phase)
 	}
+	// Drills give way before the rules are checked (a refusal undoes it).
+	a.preemptDrills(b.Region, b.Reason, b.Automatic)
 	p := a.s.Config.Policy
 	ramp := slices.Clone(b.Ramp)
 	if len(ramp) == 0 {
@@ -374,7 +376,6 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 	default:
 		a.event(Event{Kind: "capacity.override", Region: b.Region, Reason: b.Reason, Detail: why + "; forced"})
 	}
-	a.preemptDrills(b.Region, b.Reason)
 	if b.Automatic {
 		evs := append(slices.Clone(a.s.AutoEvacuations), a.cmd.Time)
 		// Keep only what the budget can still look at.

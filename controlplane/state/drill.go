@@ -399,14 +399,17 @@ func (a *applier) drillAbort(b DrillAbort) *refusal {
 	return nil
 }
 
-// preemptDrills ends the running drill holding region, if any: a real
-// incident (an evacuation, automatic or an operator's) takes precedence.
-// The drill's other regions go back to their weights from before it; region
-// is left to the incident.
-func (a *applier) preemptDrills(region, reason string) {
-	d, ok := a.s.DrillHolding(region)
-	if !ok {
-		return
+// preemptDrills makes running drills give way to an evacuation of region
+// (a real incident): an automatic evacuation ends every running drill, since
+// the capacity they hold out may be needed now; an operator's ends the drill
+// holding region, if any. The drills end as pre-empted and their regions go
+// back to their weights from before them, but region, left to the incident.
+func (a *applier) preemptDrills(region, reason string, all bool) {
+	for _, id := range a.s.DrillIDs() {
+		d := a.s.Drills[id]
+		if !d.Running() || !all && !slices.Contains(d.Regions, region) {
+			continue
+		}
+		a.endDrill(d, DrillPreempted, fmt.Sprintf("pre-empted by the evacuation of %s: %s", region, reason), region)
 	}
-	a.endDrill(d, DrillPreempted, fmt.Sprintf("pre-empted by the evacuation of %s: %s", region, reason), region)
 }

@@ -475,3 +475,26 @@ func TestCronAndBlackouts(t *testing.T) {
 		}
 	}
 }
+
+// An automatic evacuation pre-empts every running drill, not only one
+// holding its region: here it is accepted only because the drill's region
+// comes back.
+func TestIncidentElsewherePreemptsDrill(t *testing.T) {
+	dc := newDrillCluster(t)
+	dc.must(CmdPutRunbook, PutRunbook{Source: "name: west-out\nsteps:\n  - shift: {region: us-west, weight: 0}\n  - wait: {duration: 1h}\n"})
+	dc.must(CmdDrillStart, DrillStart{ID: "d-8", Runbook: "west-out"})
+	dc.mustStep("d-8", 0, PhaseStart, "")
+	// us-east is unhealthy and us-west drilled out: without pre-emption no
+	// healthy region would be left serving api.
+	dc.must(CmdSetHealth, SetHealth{Region: "us-east", Service: "api", Healthy: false})
+	dc.must(CmdEvacuate, Evacuate{Region: "eu-west", Reason: "eu-west down", Automatic: true})
+	if d := dc.s.Drills["d-8"]; d.Status != DrillPreempted {
+		t.Fatalf("drill %s after an incident in eu-west", d.Status)
+	}
+	if r := dc.region("us-west"); r.Weight != 100 {
+		t.Fatalf("us-west %d: the drill must give its region back", r.Weight)
+	}
+	if r := dc.region("eu-west"); r.Phase != PhaseEvacuating {
+		t.Fatalf("eu-west %s", r.Phase)
+	}
+}
