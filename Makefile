@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build demo test test-unit test-integration lint bench deps clean
+.PHONY: all build demo test test-unit test-integration lint bench bench-dns fuzz deps clean
 
 all: build
 
@@ -25,6 +25,7 @@ demo: build
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./dnsserver/
 	$(GO) test -count=1 -timeout 15m -parallel 4 -v ./integration/
 
 test-unit:
@@ -33,8 +34,14 @@ test-unit:
 test-integration: build
 	$(GO) test -count=1 -timeout 15m -parallel 4 -v ./integration/
 
+# The DNS query handler's fuzz target (FUZZTIME=10m make fuzz for longer).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime $(FUZZTIME) ./dnsserver/
+
 # Debian packages some tests need; installed only when missing and when root.
-DEB_PKGS := nftables chromium
+# knot, knot-dnsutils: the secondary and kdig of integration/knot_test.go; chromium: integration/ui_test.go.
+DEB_PKGS := nftables chromium knot knot-dnsutils
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -49,6 +56,11 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+
+# evac's DNS against Knot, NSD, PowerDNS (and CoreDNS with COREDNS=path) under
+# dnsperf; see bench/dns.sh and docs/benchmarks.md.
+bench-dns: build
+	bench/dns.sh
 
 clean:
 	rm -rf bin integration.log

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -127,13 +128,13 @@ func TestAnswers(t *testing.T) {
 						t.Errorf("record %v: owner or TTL", rr)
 					}
 				}
-			} else if got, want := rrStrings(r.Answer), parseRRs(t, tt.answer...); !slices.Equal(got, want) {
+			} else if got, want := lower(rrStrings(r.Answer)), lower(parseRRs(t, tt.answer...)); !slices.Equal(got, want) {
 				t.Errorf("answer\n got %q\nwant %q", got, want)
 			}
-			if got, want := rrStrings(r.Ns), parseRRs(t, tt.ns...); !slices.Equal(got, want) {
+			if got, want := lower(rrStrings(r.Ns)), lower(parseRRs(t, tt.ns...)); !slices.Equal(got, want) {
 				t.Errorf("authority\n got %q\nwant %q", got, want)
 			}
-			if got, want := rrStrings(r.Extra), parseRRs(t, tt.extra...); !slices.Equal(got, want) {
+			if got, want := lower(rrStrings(r.Extra)), lower(parseRRs(t, tt.extra...)); !slices.Equal(got, want) {
 				t.Errorf("additional\n got %q\nwant %q", got, want)
 			}
 			if r.IsEdns0() != nil {
@@ -141,6 +142,16 @@ func TestAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lower lower-cases presentation lines: names in answers may take the case
+// of the question (they are compressed to it), which DNS allows.
+func lower(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToLower(s)
+	}
+	return out
 }
 
 func sameName(a, b string) bool { return dns.CanonicalName(a) == dns.CanonicalName(b) }
@@ -358,7 +369,21 @@ func TestOpcodes(t *testing.T) {
 	notify := new(dns.Msg)
 	notify.SetNotify("example.com.")
 	r = exchange(t, "udp", srv.udp, notify)
-	if r.Rcode != dns.RcodeNotImplemented || r.Opcode != dns.OpcodeNotify || r.Authoritative {
+	// We are the primary: a NOTIFY for the zone is acknowledged, one for
+	// another zone refused.
+	if r.Rcode != dns.RcodeSuccess || r.Opcode != dns.OpcodeNotify || !r.Authoritative {
 		t.Errorf("NOTIFY: rcode %s opcode %d aa %v", dns.RcodeToString[r.Rcode], r.Opcode, r.Authoritative)
+	}
+	notify.SetNotify("example.org.")
+	r = exchange(t, "udp", srv.udp, notify)
+	if r.Rcode != dns.RcodeRefused || r.Opcode != dns.OpcodeNotify {
+		t.Errorf("NOTIFY out of zone: rcode %s opcode %d", dns.RcodeToString[r.Rcode], r.Opcode)
+	}
+	// Other opcodes: NOTIMP.
+	st := new(dns.Msg)
+	st.SetQuestion("example.com.", dns.TypeSOA)
+	st.Opcode = dns.OpcodeStatus
+	if r = exchange(t, "udp", srv.udp, st); r.Rcode != dns.RcodeNotImplemented {
+		t.Errorf("STATUS: rcode %s", dns.RcodeToString[r.Rcode])
 	}
 }

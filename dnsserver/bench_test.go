@@ -2,7 +2,9 @@ package dnsserver
 
 import (
 	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -65,4 +67,63 @@ func BenchmarkServeDNSParallel(b *testing.B) {
 			s.ServeDNS(w, q)
 		}
 	})
+}
+
+// benchFast is the UDP fast path (fast.go) from the packed query to the
+// packed answer: what serveUDP does between reading and writing a packet.
+func benchFast(b *testing.B, q *dns.Msg) {
+	s := New(Config{})
+	s.Update(withWeights(b, configured(b, testConfig()), 50, 30, 20))
+	pkt, err := q.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	from := netip.MustParseAddrPort("198.51.100.7:5353")
+	out := make([]byte, 0, packBufSize)
+	if r, ok := s.fast(pkt, from, out); !ok || len(r) == 0 {
+		b.Fatal("not answered by the fast path")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.fast(pkt, from, out)
+	}
+}
+
+func BenchmarkFastWeightedA(b *testing.B) { benchFast(b, query("api.example.com.", dns.TypeA)) }
+func BenchmarkFastWeightedAECS(b *testing.B) {
+	benchFast(b, withEDNS(query("Api.Example.com.", dns.TypeA), 1232, "10.1.2.0/24"))
+}
+func BenchmarkFastFailoverA(b *testing.B) { benchFast(b, query("fo.example.com.", dns.TypeA)) }
+func BenchmarkFastNXDOMAIN(b *testing.B)  { benchFast(b, query("nope.example.com.", dns.TypeA)) }
+
+// BenchmarkUDPLoop is the whole UDP path through a loopback socket: batches
+// of 32 weighted queries sent, then their answers read, by one client.
+// ns/op and allocs/op are per query, client included.
+func BenchmarkUDPLoop(b *testing.B) {
+	srv := startServer(b, withWeights(b, configured(b, testConfig()), 50, 30, 20))
+	conn, err := net.Dial("udp", srv.udp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	pkt, _ := query("api.example.com.", dns.TypeA).Pack()
+	buf := make([]byte, 1500)
+	const batch = 32
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		n := min(batch, b.N-i)
+		for range n {
+			if _, err := conn.Write(pkt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for range n {
+			if _, err := conn.Read(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

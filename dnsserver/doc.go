@@ -4,21 +4,29 @@
 //
 // Why it is shaped this way:
 //   - Prepared at Update, not per query. Update turns a *state.State into an
-//     immutable view (view.go): per lower-case owner name, the RR sets of the
-//     apex and name-server hosts, and per service either the fixed answer
-//     (failover, all, or weighted with one serving region) or the candidate
-//     regions with their effective weights and records. It rebuilds only when
-//     the serial or the config changed and swaps an atomic.Pointer, like a
-//     CoreDNS zone reload: a query loads the pointer once and sees one
-//     generation throughout. Weights are baked into the view; they change only
-//     with the serial.
-//   - The hot path (handler.go) lower-cases the qname into a stack buffer,
-//     looks it up, hashes the client subnet for weighted services, and points
-//     the reply's sections at the prepared slices. Prepared slices are clipped
-//     so a reply can never append into them. The reply's own parts (header,
-//     question, OPT, ECS) live in one pooled struct and the packing buffer is
-//     pooled too (reply.go). Packing wire format ahead of time would replace
-//     the []dns.RR in rrset/region with bytes and change only reply.pack.
+//     immutable view (view.go): per lower-case owner name and query type, the
+//     complete answer (answer, authority and additional sections, CNAMEs in
+//     the zone already followed) or, for a weighted service, one such answer
+//     per candidate region with its effective weight. Every answer is kept
+//     twice: as records, and packed in wire format after the question of the
+//     owner name. It rebuilds only when the serial or the config changed and
+//     swaps an atomic.Pointer, like a CoreDNS zone reload: a query loads the
+//     pointer once and sees one generation throughout.
+//   - Two paths, one behaviour. UDP queries go to our own read loops
+//     (udp.go: recvmmsg/sendmmsg batches, no goroutine per query) and the
+//     fast path (fast.go): it parses only the header, the question and an
+//     OPT with at most an ECS option, looks the name up, and writes the
+//     header, the question as asked (case kept), the prepared bytes (valid
+//     as they are: the question has the same length in any case, so the
+//     compression pointers into it hold) and the OPT with the ECS scope. No
+//     allocation. Anything else (several questions, compression in the
+//     question, other EDNS options or versions, transfers, NOTIFY, answers
+//     to truncate) falls back to the general path: miekg/dns unpacks and
+//     ServeDNS answers from the same view's records. TCP always takes the
+//     general path, and so does UDP on a wildcard address (0.0.0.0, ::),
+//     where miekg/dns's server picks the source address of each answer. A
+//     test asks both paths thousands of queries and compares the answers;
+//     FuzzServeDNS does the same on arbitrary packets.
 //   - Weighted answers use weighted rendezvous hashing over a deterministic
 //     hash of (region, client subnet) (subnet.go): every controller gives a
 //     subnet the same region, the split over many subnets follows the weights,
@@ -32,8 +40,21 @@
 //     in flight and leaves no goroutine; TCP writes have a deadline.
 //
 // Responses: AA on every answer from the zone (NOERROR, NXDOMAIN), never
-// RA; REFUSED (AA clear) outside the zone, for classes other than IN, for
-// zone transfers (not implemented yet) and before any config; NOTIMP for
-// opcodes other than QUERY; FORMERR for malformed queries (miekg/dns);
-// BADVERS for EDNS versions above 0; SERVFAIL if answering panics.
+// RA; names in answers may take the question's case (compressed to it);
+// REFUSED (AA clear) outside the zone, for classes other than IN, before any
+// config, and for transfers not allowed; NOTIMP for opcodes other than QUERY
+// and NOTIFY (a NOTIFY for our zone is acknowledged and changes nothing: we
+// are the primary); FORMERR for malformed queries; BADVERS for EDNS versions
+// above 0; SERVFAIL if answering panics. ANY gets the RFC 8482 HINFO (the
+// CNAME at a CNAME). The zone has no wildcards: a name exists only if the
+// config puts it, or a name below it, there.
+//
+// Zone transfers (transfer.go): AXFR over TCP, and IXFR answered with the
+// whole zone, to the secondaries' addresses and the transfer_allow networks;
+// IXFR over UDP gets the SOA alone. A transfer cannot steer per client, so a
+// weighted service appears there with the addresses of every serving region.
+// NOTIFY (notify.go) goes to every secondary whenever the served serial
+// changes, from every controller (see notify.go for why).
+//
+// Response-rate limiting (rrl.go) is off unless Config.RateLimit is set.
 package dnsserver

@@ -2,15 +2,17 @@ package dnsserver
 
 import (
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 )
 
-// ServeDNS answers one query from the current view. It is the server's own
-// dns.Handler (no global mux) and may also be called directly, e.g. by
-// tests or another listener. A panic becomes SERVFAIL.
+// ServeDNS answers one query from the current view: the general path, for
+// TCP and for whatever the UDP fast path (fast.go) leaves to it. It is the
+// server's own dns.Handler (no global mux) and may also be called directly,
+// e.g. by tests or another listener. A panic becomes SERVFAIL.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	var start time.Time
 	if s.cfg.Observer != nil {
@@ -22,9 +24,22 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			s.observe(r, dns.RcodeServerFailure, start)
 		}
 	}()
+	remote := w.RemoteAddr()
+	_, tcp := remote.(*net.TCPAddr)
+	if isTransfer(r) && s.transfer(w, r, tcp) {
+		return
+	}
 	rep := getReply()
 	defer rep.release()
-	limit := s.answer(rep, w.RemoteAddr(), r)
+	limit := s.answer(rep, remote, r)
+	if !tcp && s.rrl != nil {
+		switch s.rrl.check(addrOf(remote)) {
+		case rrlDrop:
+			return
+		case rrlSlip:
+			rep.slip()
+		}
+	}
 	out, buf, err := rep.pack(limit)
 	defer putPack(buf)
 	if err != nil {
@@ -55,14 +70,6 @@ func (s *Server) observe(r *dns.Msg, rcode int, start time.Time) {
 // answer fills rep with the reply to r from client remote and returns the
 // size the packed reply must fit in (0: no limit, TCP).
 func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
-	limit, glue := s.resolve(rep, remote, r)
-	rep.setExtra(glue)
-	return limit
-}
-
-// resolve sets the header, answer and authority sections of rep; it returns
-// the size limit and the glue for the additional section.
-func (s *Server) resolve(rep *reply, remote net.Addr, r *dns.Msg) (limit int, glue []dns.RR) {
 	m := rep.start(r)
 	_, tcp := remote.(*net.TCPAddr)
 	if !tcp {
@@ -70,7 +77,7 @@ func (s *Server) resolve(rep *reply, remote net.Addr, r *dns.Msg) (limit int, gl
 	}
 	if len(r.Question) != 1 {
 		m.Rcode = dns.RcodeFormatError
-		return limit, nil
+		return limit
 	}
 	var ecs *dns.EDNS0_SUBNET
 	if opt := r.IsEdns0(); opt != nil {
@@ -80,12 +87,14 @@ func (s *Server) resolve(rep *reply, remote net.Addr, r *dns.Msg) (limit int, gl
 		}
 		if opt.Version() != 0 {
 			m.Rcode = dns.RcodeBadVers
-			return limit, nil
+			rep.setExtra(nil)
+			return limit
 		}
 	}
-	if r.Opcode != dns.OpcodeQuery {
+	defer func() { rep.setExtra(m.Extra) }()
+	if r.Opcode != dns.OpcodeQuery && r.Opcode != dns.OpcodeNotify {
 		m.Rcode = dns.RcodeNotImplemented
-		return limit, nil
+		return limit
 	}
 	v := s.view.Load()
 	if v == nil {
@@ -93,47 +102,46 @@ func (s *Server) resolve(rep *reply, remote net.Addr, r *dns.Msg) (limit int, gl
 			s.log.Warn("refusing DNS queries: no steering config applied yet")
 		}
 		m.Rcode = dns.RcodeRefused
-		return limit, nil
+		return limit
 	}
 	q := r.Question[0]
 	var buf [256]byte
 	name, ok := lowerName(&buf, q.Name)
-	if !ok || !inZone(name, v.zone) || q.Qclass != dns.ClassINET ||
-		q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
+	if !ok || !inZone(name, v.zone) || q.Qclass != dns.ClassINET || isTransfer(r) {
 		m.Rcode = dns.RcodeRefused
-		return limit, nil
+		return limit
 	}
 	m.Authoritative = true
+	if r.Opcode == dns.OpcodeNotify {
+		// We are the primary: a NOTIFY for our zone is acknowledged and
+		// changes nothing (RFC 1996 section 4.7 asks for an answer).
+		if q.Qtype != dns.TypeSOA {
+			m.Authoritative = false
+			m.Rcode = dns.RcodeRefused
+		}
+		return limit
+	}
 	n := v.names[string(name)]
 	if n == nil {
 		m.Rcode = dns.RcodeNameError
 		m.Ns = v.soa
-		return limit, nil
+		return limit
 	}
-	switch {
-	case q.Qtype == dns.TypeANY:
-		m.Answer = n.hinfo // RFC 8482
-	case n.svc != nil && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA):
-		fam := famA
-		if q.Qtype == dns.TypeAAAA {
-			fam = famAAAA
-		}
-		m.Answer = s.steer(rep, n.svc, fam, remote, ecs)
-	default:
-		if set := n.set(q.Qtype); set != nil {
-			m.Answer, glue = set.rrs, set.extra
-		}
+	var p *prepared
+	if q.Qtype == dns.TypeANY {
+		p = n.any // RFC 8482
+	} else {
+		p = s.steer(rep, n.lookup(q.Qtype), remote, ecs)
 	}
-	if len(m.Answer) == 0 {
-		m.Ns = v.soa // NODATA
-	}
-	return limit, glue
+	m.Rcode = p.rcode
+	m.Answer, m.Ns, m.Extra = p.answer, p.ns, p.extra
+	return limit
 }
 
-// steer returns the service's records of one family for this client.
-func (s *Server) steer(rep *reply, svc *service, fam int, remote net.Addr, ecs *dns.EDNS0_SUBNET) []dns.RR {
-	if !svc.tailored() {
-		return svc.fixed[fam]
+// steer returns the answer of c for this client.
+func (s *Server) steer(rep *reply, c *choice, remote net.Addr, ecs *dns.EDNS0_SUBNET) *prepared {
+	if !c.tailored() {
+		return c.fixed
 	}
 	var key subnetKey
 	scoped := false
@@ -143,9 +151,27 @@ func (s *Server) steer(rep *reply, svc *service, fam int, remote net.Addr, ecs *
 		rep.ecs.SourceScope = scope
 	}
 	if !scoped {
-		key = sourceKey(remote)
+		key = sourceKey(addrOf(remote))
 	}
-	return svc.regions[pick(svc.regions, key.bytes())].rrs[fam]
+	return c.regions[pick(c.regions, key.bytes())].ans
+}
+
+// addrOf returns the IP of a UDP or TCP address (invalid otherwise).
+func addrOf(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
+}
+
+func isTransfer(r *dns.Msg) bool {
+	return r != nil && len(r.Question) == 1 && r.Opcode == dns.OpcodeQuery &&
+		(r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR)
 }
 
 // lowerName lower-cases an ASCII name into buf without allocating.
@@ -187,7 +213,7 @@ func (s *Server) recovered(w dns.ResponseWriter, r *dns.Msg, p any) {
 }
 
 // servfail writes a bare SERVFAIL; it may itself fail on a broken writer or
-// request, which must not take the server down either.
+// a nil request, which must not kill the server either.
 func servfail(w dns.ResponseWriter, r *dns.Msg) {
 	defer func() { _ = recover() }()
 	m := new(dns.Msg)

@@ -124,3 +124,11 @@ func (rep *reply) pack(limit int) (out []byte, buf *[]byte, err error) {
 }
 
 func putPack(buf *[]byte) { packPool.Put(buf) }
+
+// slip turns the reply into an empty one with TC set (rate limiting).
+func (rep *reply) slip() {
+	m := &rep.msg
+	m.Truncated = true
+	m.Answer, m.Ns = nil, nil
+	rep.setExtra(nil)
+}

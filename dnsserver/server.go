@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +28,9 @@ type Config struct {
 	// code and the time since the query was read. It runs on the query's
 	// goroutine: keep it cheap and allocation-free.
 	Observer func(qtype uint16, rcode int, d time.Duration)
+	// RateLimit, when above 0, limits UDP responses to each client subnet
+	// (/24, /56) to this many per second (rrl.go); 0 turns it off.
+	RateLimit int
 }
 
 // udpReadSize is the buffer for incoming UDP queries: more than we advertise,
@@ -46,12 +50,15 @@ type Server struct {
 
 	closed atomic.Bool // set by Shutdown or a failed Start; never cleared
 
+	rrl    *rrl // nil: no rate limit
+	notify *notifier
+
 	mu       sync.Mutex // guards the lifecycle below
 	running  bool
-	udp, tcp *dns.Server
+	udp, tcp *dns.Server // udp is nil when our own loops serve UDP (udp.go)
 	pc       net.PacketConn
 	ln       *connListener
-	done     chan struct{} // closed when both serve loops have returned
+	done     chan struct{} // closed when every serve loop has returned
 }
 
 // New returns a server; it answers nothing until Start, and REFUSED until
@@ -61,7 +68,8 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Server{cfg: cfg, log: log.With(zap.String("component", "dns"))}
+	s := &Server{cfg: cfg, log: log.With(zap.String("component", "dns")), rrl: newRRL(cfg.RateLimit)}
+	return s
 }
 
 // Update installs the answers for st. It rebuilds the prepared view only
@@ -86,6 +94,9 @@ func (s *Server) Update(st *state.State) {
 		return
 	}
 	s.view.Store(v)
+	if n := s.notifier(); n != nil && (cur == nil || cur.serial != v.serial) {
+		n.changed()
+	}
 	if cur == nil || cur.cfg != st.Config {
 		s.log.Info("DNS zone loaded", zap.String("zone", v.zone), zap.Uint32("serial", v.serial),
 			zap.Int("names", len(v.names)))
@@ -112,15 +123,29 @@ func (s *Server) Start() error {
 	}
 	s.pc, s.ln = pc, &connListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
 
+	// Our own UDP loops (the fast path) need no per-packet control messages,
+	// which they only can do without when the address is a specific one:
+	// bound to a wildcard, replies must leave from the address the query
+	// came to, which miekg/dns's server handles.
+	udpConn, own := s.pc.(*net.UDPConn)
+	if ip := s.pc.LocalAddr().(*net.UDPAddr).IP; ip.IsUnspecified() {
+		own = false
+	}
 	udpUp, tcpUp := make(chan struct{}), make(chan struct{})
-	s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize,
-		NotifyStartedFunc: func() { close(udpUp) }}
 	s.tcp = &dns.Server{Listener: s.ln, Handler: s,
 		NotifyStartedFunc: func() { close(tcpUp) }}
+	servers := []*dns.Server{s.tcp}
+	if own {
+		close(udpUp)
+	} else {
+		s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize,
+			NotifyStartedFunc: func() { close(udpUp) }}
+		servers = append(servers, s.udp)
+	}
 
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+	for _, srv := range servers {
 		wg.Go(func() {
 			err := srv.ActivateAndServe()
 			errc <- err
@@ -128,6 +153,11 @@ func (s *Server) Start() error {
 				s.log.Error("DNS listener stopped", zap.String("addr", s.cfg.Addr), zap.Error(err))
 			}
 		})
+	}
+	if own {
+		for range udpLoops() {
+			wg.Go(func() { s.serveUDP(udpConn) })
+		}
 	}
 	s.done = make(chan struct{})
 	go func() {
@@ -149,6 +179,15 @@ func (s *Server) Start() error {
 			}
 			return fmt.Errorf("dns server: %w", err)
 		}
+	}
+	var local net.IP
+	if ip := s.pc.LocalAddr().(*net.UDPAddr).IP; !ip.IsUnspecified() {
+		local = ip
+	}
+	s.notify = newNotifier(s, local)
+	s.notify.run()
+	if s.view.Load() != nil {
+		s.notify.changed()
 	}
 	s.running = true
 	udpAddr, tcpAddr := s.pc.LocalAddr(), s.ln.Addr()
@@ -182,10 +221,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	if wasRunning {
 		for _, srv := range []*dns.Server{udp, tcp} {
+			if srv == nil {
+				continue
+			}
 			if err := srv.ShutdownContext(ctx); err != nil && !errors.Is(err, ctx.Err()) {
 				errs = append(errs, err)
 			}
 		}
+		if udp == nil {
+			s.pc.Close() // ends our UDP loops
+		}
+	}
+	if n := s.notifier(); n != nil {
+		n.close()
 	}
 	select {
 	case <-done:
@@ -205,6 +253,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
+
+// notifier returns the NOTIFY sender, nil before Start.
+func (s *Server) notifier() *notifier {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+// udpLoops is how many goroutines read the UDP socket.
+func udpLoops() int { return min(runtime.GOMAXPROCS(0), 4) }
 
 // listen binds UDP then TCP on the same port. With port 0 the kernel picks
 // the UDP port; should TCP be taken on it, another is tried.

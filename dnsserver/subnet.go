@@ -48,16 +48,8 @@ func makeKey(a netip.Addr, bits int) subnetKey {
 }
 
 // sourceKey truncates the source address of the query to /24 or /56.
-func sourceKey(remote net.Addr) subnetKey {
-	var ip net.IP
-	switch a := remote.(type) {
-	case *net.UDPAddr:
-		ip = a.IP
-	case *net.TCPAddr:
-		ip = a.IP
-	}
-	addr, ok := netip.AddrFromSlice(ip)
-	if !ok {
+func sourceKey(addr netip.Addr) subnetKey {
+	if !addr.IsValid() {
 		return makeKey(netip.IPv4Unspecified(), 0)
 	}
 	addr = addr.Unmap()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -18,6 +19,13 @@ const (
 	soaExpire  = 86400
 )
 
+// maxChain bounds CNAME chasing inside the zone (config validation already
+// rejects loops and longer chains).
+const maxChain = 8
+
+// headerLen is the length of the DNS message header.
+const headerLen = 12
+
 // view is one immutable, prepared generation of the zone, built from one
 // *state.State by Update. Queries read it without locks; nothing in it is
 // modified after buildView returns, and every RR slice is clipped (len ==
@@ -27,61 +35,68 @@ type view struct {
 	cfg    *state.Config // the config it was built from (identity, for Update)
 	zone   string        // lower case, absolute
 	soa    []dns.RR      // the SOA alone: apex answer and negative authority
-	names  map[string]*node
+	// soaTail is the SOA record packed without its owner name (type to
+	// RDATA, names uncompressed): the fast path writes a pointer to the zone
+	// inside the question, then this.
+	soaTail []byte
+	zoneLen int // the zone's length in wire format
+	names   map[string]*node
+
+	// Zone transfers: who may, and what they get (SOA first, without the
+	// closing SOA).
+	transferAllow []netip.Prefix
+	secondaries   []netip.AddrPort
+	axfr          []dns.RR
 }
 
-// node is everything at one lower-case owner name of the zone.
+// node is everything at one lower-case owner name of the zone, prepared
+// per query type.
 type node struct {
 	name  string
-	sets  []rrset  // static RR sets: SOA and NS at the apex, A/AAAA of NS hosts
-	hinfo []dns.RR // the RFC 8482 answer to qtype ANY
-	svc   *service // set when a service lives at this name
+	types map[uint16]*choice // qtypes with data (or, at a CNAME, whose chain was followed)
+	other *choice            // any other qtype: NODATA, or the CNAME chain ending there
+	any   *prepared          // the RFC 8482 answer to ANY (HINFO), or the CNAME
 }
 
-// rrset is a prepared answer: the records and what goes with them in the
-// additional section (glue for NS).
-type rrset struct {
-	qtype uint16
-	rrs   []dns.RR
-	extra []dns.RR
-}
-
-// set returns the static RR set of type t, or nil.
-func (n *node) set(t uint16) *rrset {
-	for i := range n.sets {
-		if n.sets[i].qtype == t {
-			return &n.sets[i]
-		}
+// lookup returns the answer to qtype at n.
+func (n *node) lookup(qtype uint16) *choice {
+	if c, ok := n.types[qtype]; ok {
+		return c
 	}
-	return nil
+	return n.other
 }
 
-// Address families, indexes of per-family record sets.
-const (
-	famA    = 0
-	famAAAA = 1
-)
-
-// service is a steered name. For failover and all, and for weighted with a
-// single serving region, the answer does not depend on the client and is
-// prepared whole in fixed; otherwise regions holds the candidates.
-type service struct {
-	name    string
-	policy  string
-	fixed   [2][]dns.RR // by family; used when regions is nil
-	regions []region    // weighted with two or more serving regions
+// choice is the answer to one (name, qtype): fixed, or one per weighted
+// region when it depends on the client's subnet.
+type choice struct {
+	fixed   *prepared
+	regions []region // weighted with two or more serving regions
 }
 
 // tailored reports whether the answer depends on the client's subnet.
-func (s *service) tailored() bool { return s.regions != nil }
+func (c *choice) tailored() bool { return c.regions != nil }
 
 // region is one weighted candidate: its effective weight, the precomputed
-// hash state of its name, and its endpoints as records.
+// hash state of its name, and the answer when it is chosen.
 type region struct {
 	name   string
 	weight float64
 	seed   uint64
-	rrs    [2][]dns.RR
+	ans    *prepared
+}
+
+// prepared is one complete answer: the records (for the general path,
+// which packs them with miekg/dns) and the same sections already packed
+// in wire format after the question of the lower-case owner name (for the
+// fast path, which copies them after the question as asked: the question
+// has the same length in any case, so compression pointers stay valid).
+type prepared struct {
+	rcode  int
+	answer []dns.RR
+	ns     []dns.RR
+	extra  []dns.RR
+	wire   []byte
+	counts [3]uint16 // answer, authority, additional
 }
 
 // buildView prepares the answers for st, which must have a config.
@@ -99,12 +114,12 @@ func buildView(st *state.State) (*view, error) {
 		serial: max(st.Serial, 1),
 		cfg:    c,
 		zone:   zone,
-		names:  make(map[string]*node, len(c.Services)+len(nss)+1),
+		names:  make(map[string]*node, len(c.Services)+len(nss)+len(c.Records)+1),
 	}
-	b := builder{v: v, ttl: c.TTL}
+	b := &builder{v: v, ttl: c.TTL, raw: map[string]*rawNode{}}
 
 	soa := &dns.SOA{
-		Hdr:     b.hdr(zone, dns.TypeSOA, c.TTL),
+		Hdr:     hdr(zone, dns.TypeSOA, c.TTL),
 		Ns:      dns.CanonicalName(nss[0].Host),
 		Mbox:    "hostmaster." + zone,
 		Serial:  v.serial,
@@ -114,13 +129,17 @@ func buildView(st *state.State) (*view, error) {
 		Minttl:  c.TTL,
 	}
 	v.soa = []dns.RR{soa}
-	apex := b.node(zone)
-	apex.sets = append(apex.sets, rrset{qtype: dns.TypeSOA, rrs: v.soa})
+	tail, zoneLen, err := packTail(soa)
+	if err != nil {
+		return nil, err
+	}
+	v.soaTail, v.zoneLen = tail, zoneLen
+	apex := b.rawNode(zone)
+	apex.add(soa)
 
-	var nsRRs, glue []dns.RR
 	for _, ns := range nss {
 		host := dns.CanonicalName(ns.Host)
-		nsRRs = append(nsRRs, &dns.NS{Hdr: b.hdr(zone, dns.TypeNS, c.TTL), Ns: host})
+		apex.add(&dns.NS{Hdr: hdr(zone, dns.TypeNS, c.TTL), Ns: host})
 		if !dns.IsSubDomain(zone, host) {
 			continue // out of zone: no glue, not ours to answer
 		}
@@ -128,78 +147,151 @@ func buildView(st *state.State) (*view, error) {
 		if err != nil {
 			return nil, fmt.Errorf("name server %s: %w", host, err)
 		}
-		rr := b.addrRR(host, addr, c.TTL)
-		glue = append(glue, rr)
-		b.addStatic(b.node(host), rr)
+		rr := addrRR(host, addr, c.TTL)
+		b.glue = append(b.glue, rr)
+		b.rawNode(host).add(rr)
 	}
-	apex.sets = append(apex.sets, rrset{qtype: dns.TypeNS, rrs: slices.Clip(nsRRs), extra: slices.Clip(glue)})
-
+	for i, r := range c.Records {
+		rr, err := recordRR(r, zone)
+		if err != nil {
+			return nil, fmt.Errorf("records[%d]: %w", i, err)
+		}
+		b.rawNode(r.Owner(zone)).add(rr)
+	}
 	for i := range c.Services {
 		svc := &c.Services[i]
 		name := svc.Name + "." + zone
-		n := b.node(name)
 		s, err := b.service(st, svc, name)
 		if err != nil {
 			return nil, err
 		}
-		n.svc = s
+		b.rawNode(name).svc = s
 	}
-
-	for _, n := range v.names {
-		n.hinfo = []dns.RR{&dns.HINFO{Hdr: b.hdr(n.name, dns.TypeHINFO, c.TTL), Cpu: "RFC8482"}}
-		for i := range n.sets {
-			n.sets[i].rrs = slices.Clip(n.sets[i].rrs)
-		}
+	if err := b.prepare(); err != nil {
+		return nil, err
+	}
+	if err := v.transfers(b); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
 
-type builder struct {
-	v   *view
-	ttl uint32
+// recordRR turns a validated static record into its RR.
+func recordRR(r state.Record, zone string) (dns.RR, error) {
+	owner := r.Owner(zone)
+	switch r.Type {
+	case state.RecordA, state.RecordAAAA:
+		a, err := netip.ParseAddr(r.Value)
+		if err != nil {
+			return nil, err
+		}
+		return addrRR(owner, a, r.TTL), nil
+	case state.RecordCNAME:
+		return &dns.CNAME{Hdr: hdr(owner, dns.TypeCNAME, r.TTL), Target: dns.CanonicalName(r.Value)}, nil
+	case state.RecordTXT:
+		var txt []string
+		for s := r.Value; ; s = s[255:] {
+			if len(s) <= 255 {
+				txt = append(txt, s)
+				break
+			}
+			txt = append(txt, s[:255])
+		}
+		return &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, r.TTL), Txt: txt}, nil
+	}
+	return nil, fmt.Errorf("type %q is not supported", r.Type)
 }
 
-func (b *builder) hdr(name string, t uint16, ttl uint32) dns.RR_Header {
+// packTail packs rr without compression and returns what follows its owner
+// name, and the owner name's length.
+func packTail(rr dns.RR) ([]byte, int, error) {
+	buf := make([]byte, dns.Len(rr)+64)
+	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	nameLen, err := dns.PackDomainName(rr.Header().Name, make([]byte, 256), 0, nil, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	return slices.Clip(buf[nameLen:off:off]), nameLen, nil
+}
+
+func hdr(name string, t uint16, ttl uint32) dns.RR_Header {
 	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 }
 
-// node returns the node at name, creating it and the empty non-terminals
-// between it and the apex (which must answer NODATA, not NXDOMAIN).
-func (b *builder) node(name string) *node {
-	if n, ok := b.v.names[name]; ok {
+func addrRR(name string, a netip.Addr, ttl uint32) dns.RR {
+	if a.Is4() {
+		ip := a.As4()
+		return &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: ip[:]}
+	}
+	ip := a.As16()
+	return &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: ip[:]}
+}
+
+// builder holds the zone's data by name while the view is prepared.
+type builder struct {
+	v    *view
+	ttl  uint32
+	raw  map[string]*rawNode
+	glue []dns.RR // A/AAAA of the in-zone name servers
+}
+
+// rawNode is the data at one name before it is prepared.
+type rawNode struct {
+	name  string
+	sets  map[uint16][]dns.RR
+	order []uint16 // types in the order first added
+	svc   *service
+}
+
+func (n *rawNode) add(rr dns.RR) {
+	t := rr.Header().Rrtype
+	if _, ok := n.sets[t]; !ok {
+		n.order = append(n.order, t)
+	}
+	n.sets[t] = append(n.sets[t], rr)
+}
+
+// rawNode returns the node at name, creating it and the empty
+// non-terminals between it and the apex (which answer NODATA, not NXDOMAIN).
+func (b *builder) rawNode(name string) *rawNode {
+	if n, ok := b.raw[name]; ok {
 		return n
 	}
-	n := &node{name: name}
-	b.v.names[name] = n
+	n := &rawNode{name: name, sets: map[uint16][]dns.RR{}}
+	b.raw[name] = n
 	if name != b.v.zone {
 		if i := strings.IndexByte(name, '.'); i >= 0 && i+1 < len(name) {
-			b.node(name[i+1:])
+			b.rawNode(name[i+1:])
 		}
 	}
 	return n
 }
 
-func (b *builder) addStatic(n *node, rr dns.RR) {
-	t := rr.Header().Rrtype
-	if s := n.set(t); s != nil {
-		s.rrs = append(s.rrs, rr)
-		return
-	}
-	n.sets = append(n.sets, rrset{qtype: t, rrs: []dns.RR{rr}})
+// Address families, indexes of per-family record sets.
+const (
+	famA    = 0
+	famAAAA = 1
+)
+
+// service is a steered name: either the answer does not depend on the
+// client (fixed, by family) or regions holds the weighted candidates.
+type service struct {
+	fixed   [2][]dns.RR
+	regions []svcRegion
 }
 
-func (b *builder) addrRR(name string, a netip.Addr, ttl uint32) dns.RR {
-	if a.Is4() {
-		ip := a.As4()
-		return &dns.A{Hdr: b.hdr(name, dns.TypeA, ttl), A: ip[:]}
-	}
-	ip := a.As16()
-	return &dns.AAAA{Hdr: b.hdr(name, dns.TypeAAAA, ttl), AAAA: ip[:]}
+type svcRegion struct {
+	name   string
+	weight float64
+	rrs    [2][]dns.RR
 }
 
 // endpoints returns a region's endpoints as A and AAAA records, in config
 // order, without duplicates.
-func (b *builder) endpoints(name string, ttl uint32, addrs []string, seen map[netip.Addr]bool) ([2][]dns.RR, error) {
+func endpoints(name string, ttl uint32, addrs []string, seen map[netip.Addr]bool) ([2][]dns.RR, error) {
 	var out [2][]dns.RR
 	for _, s := range addrs {
 		a, err := netip.ParseAddr(s)
@@ -214,57 +306,298 @@ func (b *builder) endpoints(name string, ttl uint32, addrs []string, seen map[ne
 		if !a.Is4() {
 			fam = famAAAA
 		}
-		out[fam] = append(out[fam], b.addrRR(name, a, ttl))
+		out[fam] = append(out[fam], addrRR(name, a, ttl))
 	}
 	return out, nil
 }
 
 // service prepares the candidates of one service from the effective weights.
 func (b *builder) service(st *state.State, svc *state.Service, name string) (*service, error) {
-	s := &service{name: name, policy: svc.Policy}
+	s := &service{}
 	ttl := svc.TTL
 	if ttl == 0 {
 		ttl = b.ttl
 	}
-	var serving []region
+	var serving []svcRegion
 	for _, rw := range st.EffectiveWeights(svc) {
 		if rw.Weight <= 0 {
 			continue
 		}
-		rrs, err := b.endpoints(name, ttl, svc.Endpoints[rw.Region], map[netip.Addr]bool{})
+		rrs, err := endpoints(name, ttl, svc.Endpoints[rw.Region], map[netip.Addr]bool{})
 		if err != nil {
 			return nil, err
 		}
-		serving = append(serving, region{name: rw.Region, weight: float64(rw.Weight), seed: regionSeed(rw.Region), rrs: rrs})
+		serving = append(serving, svcRegion{name: rw.Region, weight: float64(rw.Weight), rrs: rrs})
 	}
-	if len(serving) == 0 {
-		return s, nil // no endpoints at all: NODATA
-	}
-	switch svc.Policy {
-	case state.PolicyAll:
+	switch {
+	case len(serving) == 0:
+		// no endpoints at all: NODATA
+	case svc.Policy == state.PolicyAll:
 		seen := map[netip.Addr]bool{}
 		for _, r := range serving {
-			rrs, err := b.endpoints(name, ttl, svc.Endpoints[r.name], seen)
+			rrs, err := endpoints(name, ttl, svc.Endpoints[r.name], seen)
 			if err != nil {
 				return nil, err
 			}
 			s.fixed[famA] = append(s.fixed[famA], rrs[famA]...)
 			s.fixed[famAAAA] = append(s.fixed[famAAAA], rrs[famAAAA]...)
 		}
-	case state.PolicyFailover:
+	case svc.Policy == state.PolicyFailover, len(serving) == 1:
 		s.fixed = serving[0].rrs
-	default: // weighted
-		if len(serving) == 1 {
-			s.fixed = serving[0].rrs
-			break
-		}
-		for i := range serving {
-			serving[i].rrs[famA] = slices.Clip(serving[i].rrs[famA])
-			serving[i].rrs[famAAAA] = slices.Clip(serving[i].rrs[famAAAA])
-		}
-		s.regions = slices.Clip(serving)
+	default: // weighted over two or more regions
+		s.regions = serving
 	}
-	s.fixed[famA] = slices.Clip(s.fixed[famA])
-	s.fixed[famAAAA] = slices.Clip(s.fixed[famAAAA])
 	return s, nil
+}
+
+// prepare turns every raw node into its prepared answers.
+func (b *builder) prepare() error {
+	for name, rn := range b.raw {
+		n := &node{name: name, types: map[uint16]*choice{}}
+		if cn, ok := rn.sets[dns.TypeCNAME]; ok {
+			n.types[dns.TypeCNAME] = &choice{fixed: &prepared{answer: cn}}
+			n.any = &prepared{answer: cn}
+			// Follow the chain for the types its end has, and A/AAAA.
+			types := []uint16{dns.TypeA, dns.TypeAAAA}
+			end := b.chainEnd(name)
+			if end != nil {
+				for _, t := range end.order {
+					if !slices.Contains(types, t) && t != dns.TypeCNAME {
+						types = append(types, t)
+					}
+				}
+			}
+			for _, t := range types {
+				n.types[t] = b.resolve(name, t, 0)
+			}
+			n.other = b.resolve(name, dns.TypeNULL, 0) // a type nothing has
+		} else {
+			for _, t := range rn.order {
+				n.types[t] = b.resolve(name, t, 0)
+			}
+			if rn.svc != nil {
+				n.types[dns.TypeA] = b.resolve(name, dns.TypeA, 0)
+				n.types[dns.TypeAAAA] = b.resolve(name, dns.TypeAAAA, 0)
+			}
+			n.other = &choice{fixed: b.nodata()}
+			n.any = &prepared{answer: []dns.RR{&dns.HINFO{Hdr: hdr(name, dns.TypeHINFO, b.ttl), Cpu: "RFC8482"}}}
+		}
+		if err := n.pack(); err != nil {
+			return fmt.Errorf("prepare %s: %w", name, err)
+		}
+		b.v.names[name] = n
+	}
+	return nil
+}
+
+// chainEnd returns the in-zone node a CNAME chain from name ends at, or nil.
+func (b *builder) chainEnd(name string) *rawNode {
+	for range maxChain + 1 {
+		rn := b.raw[name]
+		if rn == nil {
+			return nil
+		}
+		cn, ok := rn.sets[dns.TypeCNAME]
+		if !ok {
+			return rn
+		}
+		name = cn[0].(*dns.CNAME).Target
+	}
+	return nil
+}
+
+func (b *builder) nodata() *prepared { return &prepared{ns: b.v.soa} }
+
+// resolve computes the answer to (name, qtype) from the raw data,
+// following CNAMEs inside the zone. Every call returns new prepared values,
+// which the caller's node packs for its own name.
+func (b *builder) resolve(name string, qtype uint16, depth int) *choice {
+	rn := b.raw[name]
+	if rn == nil {
+		if depth > 0 && dns.IsSubDomain(b.v.zone, name) {
+			return &choice{fixed: &prepared{rcode: dns.RcodeNameError, ns: b.v.soa}}
+		}
+		return &choice{fixed: &prepared{}} // out of zone: the resolver goes on
+	}
+	if cn, ok := rn.sets[dns.TypeCNAME]; ok && qtype != dns.TypeCNAME {
+		if depth >= maxChain {
+			return &choice{fixed: &prepared{answer: cn}}
+		}
+		return prefixed(cn, b.resolve(cn[0].(*dns.CNAME).Target, qtype, depth+1))
+	}
+	if rn.svc != nil && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
+		fam := famA
+		if qtype == dns.TypeAAAA {
+			fam = famAAAA
+		}
+		if rn.svc.regions == nil {
+			return &choice{fixed: b.rrsOrNodata(rn.svc.fixed[fam])}
+		}
+		c := &choice{}
+		for _, r := range rn.svc.regions {
+			c.regions = append(c.regions, region{name: r.name, weight: r.weight, seed: regionSeed(r.name),
+				ans: b.rrsOrNodata(r.rrs[fam])})
+		}
+		return c
+	}
+	rrs := rn.sets[qtype]
+	if len(rrs) == 0 {
+		return &choice{fixed: b.nodata()}
+	}
+	p := &prepared{answer: rrs}
+	if qtype == dns.TypeNS && name == b.v.zone {
+		p.extra = b.glue
+	}
+	return &choice{fixed: p}
+}
+
+func (b *builder) rrsOrNodata(rrs []dns.RR) *prepared {
+	if len(rrs) == 0 {
+		return b.nodata()
+	}
+	return &prepared{answer: rrs}
+}
+
+// prefixed puts the CNAME in front of every answer of c.
+func prefixed(cn []dns.RR, c *choice) *choice {
+	pre := func(p *prepared) *prepared {
+		return &prepared{rcode: p.rcode, answer: append(slices.Clip(cn), p.answer...), ns: p.ns, extra: p.extra}
+	}
+	if !c.tailored() {
+		return &choice{fixed: pre(c.fixed)}
+	}
+	out := &choice{regions: make([]region, len(c.regions))}
+	for i, r := range c.regions {
+		r.ans = pre(r.ans)
+		out.regions[i] = r
+	}
+	return out
+}
+
+// pack fills the wire form of every answer at n and clips its slices.
+func (n *node) pack() error {
+	all := []*prepared{n.any}
+	for _, c := range n.types {
+		all = append(all, c.all()...)
+	}
+	all = append(all, n.other.all()...)
+	for _, p := range all {
+		if err := p.pack(n.name); err != nil {
+			return err
+		}
+	}
+	for _, c := range n.types {
+		c.regions = slices.Clip(c.regions)
+	}
+	return nil
+}
+
+func (c *choice) all() []*prepared {
+	if !c.tailored() {
+		return []*prepared{c.fixed}
+	}
+	out := make([]*prepared, len(c.regions))
+	for i := range c.regions {
+		out[i] = c.regions[i].ans
+	}
+	return out
+}
+
+// pack renders p after a question for name.
+func (p *prepared) pack(name string) error {
+	if p.wire != nil {
+		return nil // shared by two choices of the node
+	}
+	p.answer, p.ns, p.extra = slices.Clip(p.answer), slices.Clip(p.ns), slices.Clip(p.extra)
+	m := &dns.Msg{Compress: true, Question: []dns.Question{{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET}},
+		Answer: p.answer, Ns: p.ns, Extra: p.extra}
+	m.Rcode = p.rcode
+	w, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	qlen, err := dns.PackDomainName(name, make([]byte, 256), 0, nil, false)
+	if err != nil {
+		return err
+	}
+	p.wire = slices.Clip(w[headerLen+qlen+4:]) // after the header and the question
+	p.counts = [3]uint16{uint16(len(p.answer)), uint16(len(p.ns)), uint16(len(p.extra))}
+	return nil
+}
+
+// transfers prepares the zone transfer and who may ask for it. A transfer
+// cannot steer per client: a weighted service's records there are those of
+// every region serving it (as for the all policy).
+func (v *view) transfers(b *builder) error {
+	for _, s := range v.cfg.Secondaries {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return fmt.Errorf("secondary %q: %w", s, err)
+		}
+		v.secondaries = append(v.secondaries, ap)
+		v.transferAllow = append(v.transferAllow, netip.PrefixFrom(ap.Addr().Unmap(), ap.Addr().Unmap().BitLen()))
+	}
+	for _, s := range v.cfg.TransferAllow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("transfer_allow %q: %w", s, err)
+		}
+		v.transferAllow = append(v.transferAllow, p.Masked())
+	}
+	names := make([]string, 0, len(b.raw))
+	for name := range b.raw {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return canonicalLess(names[i], names[j]) })
+	for _, name := range names {
+		rn := b.raw[name]
+		for _, t := range rn.order {
+			if name == v.zone && t == dns.TypeSOA {
+				continue
+			}
+			v.axfr = append(v.axfr, rn.sets[t]...)
+		}
+		if s := rn.svc; s != nil {
+			for fam := range 2 {
+				if s.regions == nil {
+					v.axfr = append(v.axfr, s.fixed[fam]...)
+					continue
+				}
+				seen := map[string]bool{}
+				for _, r := range s.regions {
+					for _, rr := range r.rrs[fam] {
+						if k := rr.String(); !seen[k] {
+							seen[k] = true
+							v.axfr = append(v.axfr, rr)
+						}
+					}
+				}
+			}
+		}
+	}
+	v.axfr = slices.Clip(append([]dns.RR{v.soa[0]}, v.axfr...))
+	return nil
+}
+
+// canonicalLess orders names by their labels from the right, so the apex
+// comes first and a name's children follow it.
+func canonicalLess(a, b string) bool {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if la[i] != lb[j] {
+			return la[i] < lb[j]
+		}
+	}
+	return len(la) < len(lb)
+}
+
+// mayTransfer reports whether a client at addr may transfer the zone.
+func (v *view) mayTransfer(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range v.transferAllow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

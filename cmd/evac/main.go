@@ -34,7 +34,7 @@ Try it: evac dev`,
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	cli.AddClientCommands(root)
-	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd(), newTokenCmd())
+	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd(), newTokenCmd(), newDNSBenchCmd())
 	addCompletion(root)
 	return root
 }

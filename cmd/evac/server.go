@@ -30,6 +30,7 @@ type serverFile struct {
 	GossipAddr    string   `yaml:"gossip_addr"`
 	HTTPAddr      string   `yaml:"http_addr"`
 	DNSAddr       string   `yaml:"dns_addr"`
+	DNSRateLimit  int      `yaml:"dns_rate_limit"`
 	Bootstrap     string   `yaml:"bootstrap"`
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
@@ -107,6 +108,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.GossipAddr, "gossip-addr", "127.0.0.1:7946", "ip:port for gossip (bound and advertised)")
 	fl.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:8080", "ip:port for the admin API")
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
+	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", 0, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip key (evac keygen)")
@@ -136,6 +138,9 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	str("http-addr", &dst.HTTPAddr, file.HTTPAddr)
 	str("dns-addr", &dst.DNSAddr, file.DNSAddr)
 	str("bootstrap", &dst.Bootstrap, file.Bootstrap)
+	if file.DNSRateLimit != 0 {
+		set("dns-rate-limit", func() { dst.DNSRateLimit = file.DNSRateLimit })
+	}
 	str("gossip-key-file", &dst.GossipKeyFile, file.GossipKeyFile)
 	str("log-level", &dst.LogLevel, file.LogLevel)
 	str("log-format", &dst.LogFormat, file.LogFormat)
@@ -155,6 +160,9 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	}
 	if f.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if f.DNSRateLimit < 0 {
+		errs = append(errs, fmt.Errorf("--dns-rate-limit: must not be negative, got %d", f.DNSRateLimit))
 	}
 	peers, err := raftnode.ParsePeers(f.Bootstrap)
 	if err != nil {
@@ -186,6 +194,6 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	}
 	return controller.Config{
 		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, GossipAddr: f.GossipAddr,
-		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, Bootstrap: peers, Join: join, GossipKey: key, Fast: f.Fast,
+		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, DNSRateLimit: f.DNSRateLimit, Bootstrap: peers, Join: join, GossipKey: key, Fast: f.Fast,
 	}, nil
 }

@@ -36,9 +36,12 @@ type Config struct {
 	GossipAddr string
 	HTTPAddr   string
 	DNSAddr    string
-	Bootstrap  []raftnode.Peer
-	Join       []string
-	GossipKey  []byte
+	// DNSRateLimit limits UDP DNS responses per client subnet and second
+	// (dnsserver.Config.RateLimit); 0 is off.
+	DNSRateLimit int
+	Bootstrap    []raftnode.Peer
+	Join         []string
+	GossipKey    []byte
 	// Fast selects short Raft, gossip and steering timings (tests, `evac dev`).
 	Fast bool
 	// Dev enables the /v1/dev fault-injection endpoints.
@@ -101,7 +104,8 @@ func Start(cfg Config) (*Controller, error) {
 	// The DNS server starts first and learns every state, including the
 	// ones replayed from the log at Raft start-up.
 	c.metrics = metrics.New(c)
-	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), Observer: c.metrics.DNSObserver()})
+	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
+		Observer: c.metrics.DNSObserver()})
 	if err := c.dns.Start(); err != nil {
 		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
 	}

@@ -35,10 +35,15 @@ type Config struct {
 	Nameservers map[string]string `yaml:"nameservers,omitempty" json:"nameservers,omitempty"`
 	// Secondaries are host:port addresses of secondary name servers: they may
 	// transfer the zone and are sent NOTIFY on every change.
-	Secondaries []string  `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
-	Regions     []Region  `yaml:"regions" json:"regions"`
-	Services    []Service `yaml:"services" json:"services"`
-	Policy      Policy    `yaml:"policy" json:"policy"`
+	Secondaries []string `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
+	// TransferAllow lists further networks (CIDR) that may transfer the zone
+	// (AXFR, IXFR); the secondaries' addresses always may.
+	TransferAllow []string `yaml:"transfer_allow,omitempty" json:"transfer_allow,omitempty"`
+	// Records are static records of the zone beside the services (see records.go).
+	Records  []Record  `yaml:"records,omitempty" json:"records,omitempty"`
+	Regions  []Region  `yaml:"regions" json:"regions"`
+	Services []Service `yaml:"services" json:"services"`
+	Policy   Policy    `yaml:"policy" json:"policy"`
 }
 
 // Region is a region as the steering config declares it.
@@ -224,6 +229,15 @@ func (c *Config) Normalize() error {
 			}
 		}
 	}
+	for i, cidr := range c.TransferAllow {
+		p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
+		if err != nil {
+			fail(fmt.Sprintf("transfer_allow[%d]", i), "%q must be a CIDR (e.g. 192.0.2.0/24)", cidr)
+			continue
+		}
+		c.TransferAllow[i] = p.Masked().String()
+	}
+	errs = append(errs, c.normalizeRecords(services)...)
 	errs = append(errs, c.Policy.normalize()...)
 	return errors.Join(errs...)
 }

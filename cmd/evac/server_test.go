@@ -1,0 +1,66 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestServerDNSRateLimit(t *testing.T) {
+	base := serverFile{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:7300", GossipAddr: "127.0.0.1:7946",
+		HTTPAddr: "127.0.0.1:8080", DNSAddr: "127.0.0.1:5353", Bootstrap: "c1=127.0.0.1:7300"}
+
+	f := base
+	f.DNSRateLimit = 50
+	cfg, err := f.controllerConfig()
+	if err != nil || cfg.DNSRateLimit != 50 {
+		t.Fatalf("--dns-rate-limit 50: %v, %d", err, cfg.DNSRateLimit)
+	}
+	f.DNSRateLimit = -1
+	if _, err := f.controllerConfig(); err == nil || !strings.Contains(err.Error(), "--dns-rate-limit") {
+		t.Fatalf("--dns-rate-limit -1: %v", err)
+	}
+
+	// The flag wins over the config file's dns_rate_limit; without it, the file's value.
+	for _, args := range [][]string{{"--dns-rate-limit", "7"}, nil} {
+		cmd := newServerCmd()
+		if err := cmd.Flags().Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		dst := base
+		if args != nil {
+			dst.DNSRateLimit = 7
+		}
+		file := base
+		file.DNSRateLimit = 30
+		mergeFlags(cmd.Flags(), &dst, file)
+		want := 30
+		if args != nil {
+			want = 7
+		}
+		if dst.DNSRateLimit != want {
+			t.Errorf("args %v: %d, want %d", args, dst.DNSRateLimit, want)
+		}
+	}
+}
+
+func TestDNSBenchState(t *testing.T) {
+	path := t.TempDir() + "/steering.yaml"
+	writeFile(t, path, `zone: example.com.
+nameservers: {ns1: 127.0.0.1}
+regions: [{name: a}, {name: b}, {name: c}]
+services:
+  - {name: svc0, endpoints: {a: [10.1.0.0], b: [10.2.0.0], c: [10.3.0.0]}}
+`)
+	st, err := benchState(path, "50,30,20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, w := range map[string]int{"a": 50, "b": 30, "c": 20} {
+		if got := st.Regions[r].Weight; got != w {
+			t.Errorf("region %s weight %d, want %d", r, got, w)
+		}
+	}
+	if _, err := benchState(path, "50,50"); err == nil {
+		t.Error("2 weights for 3 regions accepted")
+	}
+}

@@ -1,0 +1,171 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// udpBatch is how many datagrams one recvmmsg/sendmmsg moves at most.
+const udpBatch = 32
+
+// batchConn reads and writes several datagrams per system call
+// (recvmmsg, sendmmsg on Linux); ipv4.Message and ipv6.Message are one type.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// serveUDP reads queries from conn in batches and answers them on the same
+// goroutine: the fast path (fast.go) first, else the general one
+// (ServeDNS). Several of these run on one socket. It returns when conn is
+// closed.
+func (s *Server) serveUDP(conn *net.UDPConn) {
+	var bc batchConn = ipv4.NewPacketConn(conn)
+	if a := conn.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil {
+		bc = ipv6.NewPacketConn(conn)
+	}
+	var (
+		in   = make([]ipv4.Message, udpBatch)
+		out  = make([]ipv4.Message, 0, udpBatch)
+		bufs = make([][]byte, udpBatch)
+		outs = make([][]byte, udpBatch)
+		wbuf = make([][1][]byte, udpBatch)
+	)
+	for i := range in {
+		bufs[i] = make([]byte, udpReadSize)
+		outs[i] = make([]byte, 0, packBufSize)
+		in[i].Buffers = [][]byte{bufs[i]}
+	}
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
+				return
+			}
+			s.log.Debug("UDP read", zap.Error(err))
+			continue
+		}
+		out = out[:0]
+		for i := range n {
+			ua, ok := in[i].Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			reply := s.handleUDP(bufs[i][:in[i].N], ua.AddrPort(), outs[i][:0])
+			if reply == nil {
+				continue
+			}
+			wbuf[i][0] = reply
+			out = append(out, ipv4.Message{Buffers: wbuf[i][:], Addr: ua})
+		}
+		for len(out) > 0 {
+			k, err := bc.WriteBatch(out, 0)
+			if err != nil {
+				// One bad destination must not cost the others their answers.
+				s.log.Debug("cannot write DNS answer", zap.Stringer("client", out[0].Addr), zap.Error(err))
+				k = max(k, 1)
+			}
+			out = out[k:]
+		}
+		for i := range n {
+			wbuf[i][0] = nil
+			in[i].Addr = nil
+		}
+	}
+}
+
+// handleUDP returns the reply to one UDP packet, nil for none. It never
+// panics: a bug in the fast path costs that query, not the server.
+func (s *Server) handleUDP(pkt []byte, from netip.AddrPort, out []byte) (reply []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic while answering a DNS query", zap.Any("panic", p), zap.Stack("stack"))
+			reply = nil
+		}
+	}()
+	var start time.Time
+	if s.cfg.Observer != nil {
+		start = time.Now()
+	}
+	if r, ok := s.fast(pkt, from, out); ok {
+		if r != nil && s.cfg.Observer != nil {
+			s.observeWire(pkt, r, start)
+		}
+		return r
+	}
+	return s.general(pkt, from, out)
+}
+
+// observeWire reports a fast-path reply to the Observer: the query type from
+// the (uncompressed, already validated) question, the rcode from the reply.
+func (s *Server) observeWire(pkt, reply []byte, start time.Time) {
+	off := headerLen
+	for off < len(pkt) && pkt[off] != 0 {
+		off += int(pkt[off]) + 1
+	}
+	var qtype uint16
+	if off+3 <= len(pkt) {
+		qtype = binary.BigEndian.Uint16(pkt[off+1:])
+	}
+	s.cfg.Observer(qtype, int(reply[3]&0x0f), time.Since(start))
+}
+
+// general unpacks the query with miekg/dns and answers it with ServeDNS,
+// as miekg's own server would: responses are ignored, a query that does
+// not unpack gets FORMERR with its ID and opcode.
+func (s *Server) general(pkt []byte, from netip.AddrPort, out []byte) []byte {
+	if len(pkt) < headerLen || pkt[2]&0x80 != 0 {
+		return nil
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(pkt); err != nil {
+		m := new(dns.Msg)
+		m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
+		m.Response = true
+		m.Opcode = int(pkt[2]>>3) & 0xf
+		m.Rcode = dns.RcodeFormatError
+		b, err := m.PackBuffer(out)
+		if err != nil {
+			return nil
+		}
+		return b
+	}
+	w := &udpWriter{remote: net.UDPAddrFromAddrPort(from), out: out}
+	s.ServeDNS(w, r)
+	return w.reply
+}
+
+// udpWriter is the ResponseWriter of the general path under serveUDP: it
+// keeps the reply for the loop to send.
+type udpWriter struct {
+	remote *net.UDPAddr
+	out    []byte
+	reply  []byte
+}
+
+func (w *udpWriter) LocalAddr() net.Addr  { return nil }
+func (w *udpWriter) RemoteAddr() net.Addr { return w.remote }
+func (w *udpWriter) Write(b []byte) (int, error) {
+	w.reply = append(w.out[:0], b...)
+	return len(b), nil
+}
+func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.PackBuffer(w.out)
+	if err != nil {
+		return err
+	}
+	w.reply = b
+	return nil
+}
+func (w *udpWriter) Close() error        { return nil }
+func (w *udpWriter) TsigStatus() error   { return nil }
+func (w *udpWriter) TsigTimersOnly(bool) {}
+func (w *udpWriter) Hijack()             {}
