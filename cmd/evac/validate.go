@@ -10,6 +10,7 @@ import (
 
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/runbooks"
 )
 
 // fileKind guesses what a YAML file is from its top-level keys.
@@ -19,6 +20,8 @@ func fileKind(b []byte) string {
 		return ""
 	}
 	switch {
+	case top["steps"] != nil:
+		return "runbook"
 	case top["zone"] != nil || top["services"] != nil:
 		return "steering"
 	case top["checks"] != nil || top["region"] != nil:
@@ -33,7 +36,7 @@ func newValidateCmd() *cobra.Command {
 	var kind string
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
-		Short: "Check a steering config, agent config or server config offline",
+		Short: "Check a steering config, agent config, server config or runbook offline",
 		Example: `  evac validate steering.yaml
   evac validate --kind agent agent.yaml`,
 		Args: cobra.ExactArgs(1),
@@ -48,6 +51,11 @@ func newValidateCmd() *cobra.Command {
 			switch kind {
 			case "steering":
 				_, err = state.ParseConfig(b)
+			case "runbook":
+				// Its errors start with FILE:LINE already.
+				if _, err := runbooks.Parse(args[0], b); err != nil {
+					return usageErr(err)
+				}
 			case "agent":
 				var ac agent.Config
 				if ac, err = agent.ParseConfig(b); err == nil {
@@ -61,9 +69,9 @@ func newValidateCmd() *cobra.Command {
 					err = errors.Join(err, f.securityFlags.check())
 				}
 			case "":
-				err = errors.New("cannot tell what kind of file this is: use --kind steering|agent|server")
+				err = errors.New("cannot tell what kind of file this is: use --kind steering|agent|server|runbook")
 			default:
-				err = fmt.Errorf("--kind %q must be steering, agent or server", kind)
+				err = fmt.Errorf("--kind %q must be steering, agent, server or runbook", kind)
 			}
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
@@ -72,6 +80,6 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&kind, "kind", "", "steering, agent or server (guessed from the keys when empty)")
+	cmd.Flags().StringVar(&kind, "kind", "", "steering, agent, server or runbook (guessed from the keys when empty)")
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
 	"github.com/evac-sh/evac/controlplane/auth"
+	"github.com/evac-sh/evac/controlplane/drills"
 	"github.com/evac-sh/evac/controlplane/fsm"
 	"github.com/evac-sh/evac/controlplane/metrics"
 	"github.com/evac-sh/evac/controlplane/raftnode"
@@ -69,6 +70,7 @@ type Controller struct {
 	http   *http.Server
 	httpLn net.Listener
 	engine *steering.Engine
+	drills *drills.Engine
 
 	metrics *metrics.Metrics
 
@@ -148,6 +150,7 @@ func Start(cfg Config) (*Controller, error) {
 	c.engine = steering.NewEngine(steering.EngineConfig{
 		Tick: tick, WarmUp: 10 * tick * 4, Logger: lg.Named("steering"),
 	}, c, c)
+	c.drills = drills.NewEngine(drills.Config{Tick: tick, Logger: lg.Named("drills")}, c, c)
 	c.goFunc(func() { c.leadership(ctx) })
 
 	c.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -189,7 +192,7 @@ func (c *Controller) goFunc(f func()) {
 	}()
 }
 
-// leadership runs the steering engine while this node leads.
+// leadership runs the steering and drill engines while this node leads.
 func (c *Controller) leadership(ctx context.Context) {
 	var run *engineRun
 	defer func() { run.stop() }()
@@ -203,7 +206,7 @@ func (c *Controller) leadership(ctx context.Context) {
 			}
 			switch {
 			case leader && run == nil:
-				run = startEngine(ctx, c.engine)
+				run = startEngine(ctx, c.engine, c.drills)
 			case !leader:
 				run.stop()
 				run = nil
@@ -218,12 +221,16 @@ type engineRun struct {
 	done   chan struct{}
 }
 
-func startEngine(ctx context.Context, e *steering.Engine) *engineRun {
+func startEngine(ctx context.Context, engines ...interface{ Run(context.Context) }) *engineRun {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &engineRun{cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for _, e := range engines {
+		wg.Go(func() { e.Run(ctx) })
+	}
 	go func() {
 		defer close(r.done)
-		e.Run(ctx)
+		wg.Wait()
 	}()
 	return r
 }

@@ -122,6 +122,22 @@ func (a *applier) apply() *refusal {
 		}
 		a.event(Event{Kind: b.Kind, Region: b.Region, Service: b.Service, Reason: b.Reason, Detail: b.Detail})
 		return nil
+	case CmdPutRunbook:
+		return decodeAnd(a, a.putRunbook)
+	case CmdDeleteRunbook:
+		return decodeAnd(a, a.deleteRunbook)
+	case CmdDrillStart:
+		return decodeAnd(a, a.drillStart)
+	case CmdDrillStep:
+		return decodeAnd(a, a.drillStep)
+	case CmdDrillAbort:
+		return decodeAnd(a, a.drillAbort)
+	case CmdScheduleAdd:
+		return decodeAnd(a, a.scheduleAdd)
+	case CmdScheduleRemove:
+		return decodeAnd(a, a.scheduleRemove)
+	case CmdScheduleFire:
+		return decodeAnd(a, a.scheduleFire)
 	}
 	if a.cmd.Type&IgnoreUnknownFlag != 0 {
 		return nil
@@ -316,6 +332,8 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 	if r.Phase == PhaseEvacuating || r.Phase == PhaseEvacuated {
 		return refuse(CodeConflict, "region %s is already %s", b.Region, r.Phase)
 	}
+	// Drills give way before the rules are checked (a refusal undoes it).
+	a.preemptDrills(b.Region, b.Reason, b.Automatic)
 	p := a.s.Config.Policy
 	ramp := slices.Clone(b.Ramp)
 	if len(ramp) == 0 {

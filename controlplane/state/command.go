@@ -22,6 +22,15 @@ const (
 	CmdFreeze      CommandType = 7
 	CmdUnfreeze    CommandType = 8
 	CmdRecordEvent CommandType = 9
+
+	CmdPutRunbook     CommandType = 10
+	CmdDeleteRunbook  CommandType = 11
+	CmdDrillStart     CommandType = 12
+	CmdDrillStep      CommandType = 13
+	CmdDrillAbort     CommandType = 14
+	CmdScheduleAdd    CommandType = 15
+	CmdScheduleRemove CommandType = 16
+	CmdScheduleFire   CommandType = 17
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a
@@ -49,6 +58,22 @@ func (t CommandType) String() string {
 		return "unfreeze"
 	case CmdRecordEvent:
 		return "record-event"
+	case CmdPutRunbook:
+		return "put-runbook"
+	case CmdDeleteRunbook:
+		return "delete-runbook"
+	case CmdDrillStart:
+		return "drill-start"
+	case CmdDrillStep:
+		return "drill-step"
+	case CmdDrillAbort:
+		return "drill-abort"
+	case CmdScheduleAdd:
+		return "schedule-add"
+	case CmdScheduleRemove:
+		return "schedule-remove"
+	case CmdScheduleFire:
+		return "schedule-fire"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }
@@ -126,6 +151,78 @@ type RecordEvent struct {
 	Service string `json:"service,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Detail  string `json:"detail,omitempty"`
+}
+
+// PutRunbook stores a new version of a runbook; Apply parses Source again
+// and refuses an invalid one.
+type PutRunbook struct {
+	Source string `json:"source"`
+}
+
+// DeleteRunbook removes a runbook and its history.
+type DeleteRunbook struct {
+	Name string `json:"name"`
+}
+
+// DrillStart starts a drill of a stored runbook. ID is chosen by the
+// proposer (the API: "d-<unix>-<random>") so that Apply stays deterministic.
+type DrillStart struct {
+	ID      string            `json:"id"`
+	Runbook string            `json:"runbook"`
+	Params  map[string]string `json:"params,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+}
+
+// DrillStep records the start or the end of a drill's step. It is refused
+// unless Index is the drill's current step and Phase the next phase, so a
+// retried or replayed command never applies a step's effect twice.
+type DrillStep struct {
+	ID    string `json:"id"`
+	Index int    `json:"index"`
+	Phase string `json:"phase"` // "start" | "end"
+	// Outcome of an end: "pass", "fail" (a gate or restore), or "done".
+	Outcome string `json:"outcome,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// DrillAbort stops a running drill and returns its regions' weights to what
+// they were before it.
+type DrillAbort struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// ScheduleAdd adds a scheduled drill.
+type ScheduleAdd struct {
+	ID      string            `json:"id"`
+	Cron    string            `json:"cron"`
+	TZ      string            `json:"tz,omitempty"`
+	Runbook string            `json:"runbook"`
+	Params  map[string]string `json:"params,omitempty"`
+	// Blackouts are daily windows (in TZ) in which a run is skipped.
+	Blackouts []Blackout `json:"blackouts,omitempty"`
+	// SkipIf lists conditions under which a run is skipped: any_unhealthy,
+	// frozen, drill_running.
+	SkipIf []string `json:"skip_if,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// ScheduleRemove removes a schedule.
+type ScheduleRemove struct {
+	ID string `json:"id"`
+}
+
+// ScheduleFire is the leader's scheduler firing a schedule for one due time.
+// Apply refuses a ScheduledTime at or before the schedule's last fired time.
+type ScheduleFire struct {
+	ID            string    `json:"id"`
+	ScheduledTime time.Time `json:"scheduled_time"`
+	// Missed, when above 0, records that many runs up to ScheduledTime as
+	// missed (due while no leader could fire them, past the grace period).
+	Missed int `json:"missed,omitempty"`
+	// Skip is a reason the leader found to skip the run (a blackout window,
+	// evaluated in the schedule's time zone).
+	Skip string `json:"skip,omitempty"`
 }
 
 // Encode builds the Raft log bytes of a command: one type byte, then JSON.

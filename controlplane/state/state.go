@@ -49,6 +49,13 @@ type State struct {
 	NextSeq         uint64      `json:"next_seq"`
 	Requests        []string    `json:"requests,omitempty"`
 	RequestPos      int         `json:"request_pos"`
+
+	// Runbooks are the stored drill runbooks by name.
+	Runbooks map[string]RunbookRecord `json:"runbooks,omitempty"`
+	// Drills are the running and recent drills by id.
+	Drills map[string]Drill `json:"drills,omitempty"`
+	// Schedules are the scheduled drills by id.
+	Schedules map[string]Schedule `json:"schedules,omitempty"`
 }
 
 // ConfigRecord is one applied version of the steering config.

@@ -97,6 +97,7 @@ func AddClientCommands(root *cobra.Command) {
 		applyCmd(), configCmd(),
 		evacuateCmd(), restoreCmd(), freezeCmd(), unfreezeCmd(),
 		keygenCmd(), healthzCmd(),
+		drillCmd(), scheduleCmd(), runbookCmd(),
 	)
 }
 

@@ -245,6 +245,9 @@ func (c *Cluster) applyConfig(ctx context.Context) error {
 			if res.Error != "" {
 				return fmt.Errorf("apply dev steering config: %s", res.Error)
 			}
+			if err := putShippedRunbooks(ctx, ctl); err != nil {
+				return err
+			}
 			return ctl.WaitApplied(ctx, res.Index)
 		}
 		select {

@@ -211,10 +211,17 @@ async function loadDrills() {
   }
   const drills = await res.json();
   if (!Array.isArray(drills) || !drills.length) { box.textContent = "no drills"; return; }
-  const cols = ["id", "runbook", "state", "started"];
+  const cols = ["id", "runbook", "status", "step", "started"];
+  const cell = (d, c) => {
+    const n = (d.steps || []).length;
+    if (c === "step") return n ? `${Math.min(d.current + 1, n)}/${n}` : "";
+    if (c === "started") return d.started_at || "";
+    return d[c] === undefined ? "" : String(d[c]);
+  };
   box.replaceChildren(el("table", {},
     el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", {}, c)))),
-    el("tbody", {}, ...drills.map((d) => el("tr", {}, ...cols.map((c) => el("td", {}, d[c] === undefined ? "" : String(d[c]))))))));
+    el("tbody", {}, ...drills.map((d) => el("tr", { "data-runbook": d.runbook, "data-status": d.status },
+      ...cols.map((c) => el("td", {}, cell(d, c))))))));
 }
 
 // ---- evacuate / restore --------------------------------------------------

@@ -1,0 +1,352 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/runbooks"
+)
+
+// drillRoutes mounts runbooks, drills and schedules.
+func (s *server) drillRoutes(v prefixed) {
+	v.HandleFunc("/runbooks", s.listRunbooks).Methods(http.MethodGet)
+	v.HandleFunc("/runbooks/{name}", s.getRunbook).Methods(http.MethodGet)
+	v.HandleFunc("/runbooks/{name}", s.putRunbook).Methods(http.MethodPut)
+	v.HandleFunc("/runbooks/{name}", s.deleteRunbook).Methods(http.MethodDelete)
+	v.HandleFunc("/drills", s.listDrills).Methods(http.MethodGet)
+	v.HandleFunc("/drills", s.startDrill).Methods(http.MethodPost)
+	v.HandleFunc("/drills/{id}", s.getDrill).Methods(http.MethodGet)
+	v.HandleFunc("/drills/{id}/abort", s.abortDrill).Methods(http.MethodPost)
+	v.HandleFunc("/schedules", s.listSchedules).Methods(http.MethodGet)
+	v.HandleFunc("/schedules", s.addSchedule).Methods(http.MethodPost)
+	v.HandleFunc("/schedules/{id}", s.getSchedule).Methods(http.MethodGet)
+	v.HandleFunc("/schedules/{id}", s.removeSchedule).Methods(http.MethodDelete)
+}
+
+// Runbook is an element of GET /v1/runbooks and the body of
+// GET /v1/runbooks/{name} (which adds the source and history).
+type Runbook struct {
+	Name          string                    `json:"name"`
+	Description   string                    `json:"description,omitempty"`
+	Version       uint64                    `json:"version"`
+	Time          time.Time                 `json:"time"`
+	Actor         string                    `json:"actor"`
+	Params        map[string]runbooks.Param `json:"params"`
+	Preconditions []string                  `json:"preconditions"`
+	Steps         int                       `json:"steps"`
+	Source        string                    `json:"source,omitempty"`
+	History       []RunbookVersion          `json:"history,omitempty"`
+}
+
+// RunbookVersion is an earlier version in GET /v1/runbooks/{name}.
+type RunbookVersion struct {
+	Version uint64    `json:"version"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+}
+
+// DrillRequest is the body of POST /v1/drills.
+type DrillRequest struct {
+	Runbook string            `json:"runbook"`
+	Params  map[string]string `json:"params,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+}
+
+// DrillReport is GET /v1/drills/{id}: the replicated drill, each step with
+// its description, and the held regions' weights now.
+type DrillReport struct {
+	state.Drill
+	Steps []StepReport `json:"steps"`
+	// Weights are the held regions' current weights on this controller.
+	Weights map[string]int `json:"weights"`
+}
+
+// StepReport is one step of a drill report.
+type StepReport struct {
+	Index       int    `json:"index"`
+	Description string `json:"description"`
+	state.StepRecord
+}
+
+// ScheduleReport is a schedule with its next due times.
+type ScheduleReport struct {
+	state.Schedule
+	Next []time.Time `json:"next,omitempty"`
+}
+
+// AbortRequest is the body of POST /v1/drills/{id}/abort (optional).
+type AbortRequest struct {
+	Reason string `json:"reason"`
+}
+
+func runbookOf(rec state.RunbookRecord, full bool) Runbook {
+	out := Runbook{Name: rec.Name, Description: rec.Description, Version: rec.Version, Time: rec.Time, Actor: rec.Actor,
+		Params: map[string]runbooks.Param{}, Preconditions: []string{}}
+	if rb, err := rec.Parse(); err == nil {
+		out.Params, out.Steps = rb.Params, len(rb.Steps)
+		if rb.Preconditions != nil {
+			out.Preconditions = rb.Preconditions
+		}
+	}
+	if full {
+		out.Source = rec.Source
+		for _, h := range rec.History {
+			out.History = append(out.History, RunbookVersion{Version: h.Version, Time: h.Time, Actor: h.Actor})
+		}
+	}
+	return out
+}
+
+func (s *server) listRunbooks(w http.ResponseWriter, _ *http.Request) {
+	st := s.b.State()
+	out := make([]Runbook, 0, len(st.Runbooks))
+	for _, n := range st.RunbookNames() {
+		out = append(out, runbookOf(st.Runbooks[n], false))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) getRunbook(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	rec, ok := s.b.State().Runbooks[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no runbook %q", name))
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "yaml") {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write([]byte(rec.Source))
+		return
+	}
+	writeJSON(w, http.StatusOK, runbookOf(rec, true))
+}
+
+func (s *server) putRunbook(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	b, err := readBody(w, r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	// Validated here for a prompt answer, and again when applied.
+	rb, err := runbooks.Parse(name+".yaml", b)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	if rb.Name != name {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, fmt.Sprintf("the runbook is named %q, not %q", rb.Name, name))
+		return
+	}
+	res, ok := s.propose(w, r, state.CmdPutRunbook, state.PutRunbook{Source: string(b)})
+	if !ok {
+		return
+	}
+	rec := s.b.State().Runbooks[name]
+	writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate, Version: rec.Version})
+}
+
+func (s *server) deleteRunbook(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.propose(w, r, state.CmdDeleteRunbook, state.DeleteRunbook{Name: mux.Vars(r)["name"]})
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
+}
+
+func drillReport(st *state.State, d state.Drill) DrillReport {
+	rep := DrillReport{Drill: d, Steps: make([]StepReport, len(d.Steps)), Weights: map[string]int{}}
+	for i, step := range d.Steps {
+		rep.Steps[i] = StepReport{Index: i, Description: step.Describe(), StepRecord: step}
+	}
+	for _, rn := range d.Regions {
+		rep.Weights[rn] = st.Regions[rn].Weight
+	}
+	return rep
+}
+
+func (s *server) listDrills(w http.ResponseWriter, _ *http.Request) {
+	st := s.b.State()
+	out := make([]DrillReport, 0, len(st.Drills))
+	for _, id := range st.DrillIDs() {
+		out = append(out, drillReport(st, st.Drills[id]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) getDrill(w http.ResponseWriter, r *http.Request) {
+	st := s.b.State()
+	id := mux.Vars(r)["id"]
+	d, ok := st.Drills[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no drill %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, drillReport(st, d))
+}
+
+// newDrillID returns "d-<unix seconds>-<6 random hex digits>".
+func newDrillID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("d-%d-%s", now.Unix(), hex.EncodeToString(b[:]))
+}
+
+func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
+	var req DrillRequest
+	if err := decodeStrict(w, r, &req, false); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	if !validReason(w, req.Reason, false) {
+		return
+	}
+	st := s.b.State()
+	rec, ok := st.Runbooks[req.Runbook]
+	if !ok {
+		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no runbook %q", req.Runbook))
+		return
+	}
+	if rb, err := rec.Parse(); err == nil {
+		if _, err := rb.Render(req.Params); err != nil {
+			writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+			return
+		}
+	}
+	id := newDrillID(time.Now())
+	if _, ok := s.propose(w, r, state.CmdDrillStart, state.DrillStart{ID: id, Runbook: req.Runbook, Params: req.Params,
+		Reason: req.Reason}); !ok {
+		return
+	}
+	st = s.b.State()
+	d, ok := st.Drills[id]
+	if !ok {
+		// A retried request (same Idempotency-Key) started its drill
+		// under the id of the first attempt.
+		writeError(w, http.StatusConflict, state.CodeConflict, "duplicate request: the drill was started by the first attempt (evac drill list)")
+		return
+	}
+	writeJSON(w, http.StatusCreated, drillReport(st, d))
+}
+
+func (s *server) abortDrill(w http.ResponseWriter, r *http.Request) {
+	var req AbortRequest
+	if err := decodeStrict(w, r, &req, true); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	if !validReason(w, req.Reason, false) {
+		return
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		req.Reason = "no reason given"
+	}
+	id := mux.Vars(r)["id"]
+	if _, ok := s.propose(w, r, state.CmdDrillAbort, state.DrillAbort{ID: id, Reason: req.Reason}); !ok {
+		return
+	}
+	st := s.b.State()
+	writeJSON(w, http.StatusOK, drillReport(st, st.Drills[id]))
+}
+
+// scheduleReport adds the next due times (up to 3) to a schedule.
+func scheduleReport(sc state.Schedule, now time.Time) ScheduleReport {
+	rep := ScheduleReport{Schedule: sc}
+	loc := time.UTC
+	if sc.TZ != "" {
+		l, err := time.LoadLocation(sc.TZ)
+		if err != nil {
+			return rep
+		}
+		loc = l
+	}
+	cs, err := state.ParseCron(sc.Cron)
+	if err != nil {
+		return rep
+	}
+	t := now.In(loc)
+	for range 3 {
+		if t = cs.Next(t); t.IsZero() {
+			break
+		}
+		rep.Next = append(rep.Next, t)
+	}
+	return rep
+}
+
+func (s *server) listSchedules(w http.ResponseWriter, _ *http.Request) {
+	st := s.b.State()
+	out := make([]ScheduleReport, 0, len(st.Schedules))
+	now := time.Now()
+	for _, id := range st.ScheduleIDs() {
+		out = append(out, scheduleReport(st.Schedules[id], now))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) getSchedule(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	sc, ok := s.b.State().Schedules[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no schedule %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, scheduleReport(sc, time.Now()))
+}
+
+func (s *server) addSchedule(w http.ResponseWriter, r *http.Request) {
+	var req state.ScheduleAdd
+	if err := decodeStrict(w, r, &req, false); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	if req.ID == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		req.ID = "sch-" + hex.EncodeToString(b[:])
+	}
+	err := req.Validate()
+	if req.TZ != "" {
+		if _, tzErr := time.LoadLocation(req.TZ); tzErr != nil {
+			err = errors.Join(err, fmt.Errorf("tz: %q is not a known time zone", req.TZ))
+		}
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	st := s.b.State()
+	if rec, ok := st.Runbooks[req.Runbook]; ok {
+		if rb, perr := rec.Parse(); perr == nil {
+			if _, rerr := rb.Render(req.Params); rerr != nil {
+				writeError(w, http.StatusBadRequest, state.CodeInvalid, "params: "+rerr.Error())
+				return
+			}
+		}
+	}
+	if _, ok := s.propose(w, r, state.CmdScheduleAdd, req); !ok {
+		return
+	}
+	sc, ok := s.b.State().Schedules[req.ID]
+	if !ok {
+		writeError(w, http.StatusConflict, state.CodeConflict, "duplicate request: the schedule was added by the first attempt")
+		return
+	}
+	writeJSON(w, http.StatusCreated, scheduleReport(sc, time.Now()))
+}
+
+func (s *server) removeSchedule(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.propose(w, r, state.CmdScheduleRemove, state.ScheduleRemove{ID: mux.Vars(r)["id"]})
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
+}

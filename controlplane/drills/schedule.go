@@ -1,0 +1,65 @@
+package drills
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// maxCatchUp bounds how many due times Schedule walks for one schedule.
+const maxCatchUp = 100000
+
+// Schedule returns the fire commands due now: for each schedule, its due
+// times after the committed last fired time. The latest, if no more than
+// grace late (a leader change), still runs, once; earlier ones are recorded
+// together as missed first. loc resolves a schedule's time zone.
+func Schedule(st *state.State, now time.Time, grace time.Duration, loc func(string) (*time.Location, error)) ([]Proposal, []error) {
+	if st == nil {
+		return nil, nil
+	}
+	var out []Proposal
+	var errs []error
+	for _, id := range st.ScheduleIDs() {
+		sc := st.Schedules[id]
+		l, err := loc(sc.TZ)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("schedule %s: time zone %q: %w", id, sc.TZ, err))
+			continue
+		}
+		cs, err := state.ParseCron(sc.Cron)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("schedule %s: %w", id, err))
+			continue
+		}
+		from := sc.LastFired
+		if from.IsZero() {
+			from = sc.CreatedAt
+		}
+		var dues []time.Time
+		for due := cs.Next(from.In(l)); !due.IsZero() && !due.After(now) && len(dues) < maxCatchUp; due = cs.Next(due) {
+			dues = append(dues, due)
+		}
+		n := len(dues)
+		switch {
+		case n == 0:
+		case now.Sub(dues[n-1]) > grace:
+			out = append(out, missed(id, dues[n-1], n))
+		case n > 1:
+			// Only the latest due time still runs: a burst of catch-up
+			// drills helps nobody.
+			out = append(out, missed(id, dues[n-2], n-1))
+		default:
+			out = append(out, Proposal{Type: state.CmdScheduleFire,
+				Body: state.ScheduleFire{ID: id, ScheduledTime: dues[0].UTC(), Skip: sc.InBlackout(dues[0], l)},
+				Key:  fmt.Sprintf("schedule:%s:%d", id, dues[0].UnixNano())})
+		}
+	}
+	return out, errs
+}
+
+func missed(id string, last time.Time, n int) Proposal {
+	return Proposal{Type: state.CmdScheduleFire,
+		Body: state.ScheduleFire{ID: id, ScheduledTime: last.UTC(), Missed: n},
+		Key:  fmt.Sprintf("schedule:%s:%d:missed", id, last.UnixNano())}
+}

@@ -1,0 +1,32 @@
+package devcluster
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/evac-sh/evac/controlplane/controller"
+	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/runbooks"
+)
+
+// putShippedRunbooks stores the runbooks evac ships, so that
+// `evac drill start chaos-kong --param region=us-east` works at once.
+func putShippedRunbooks(ctx context.Context, ctl *controller.Controller) error {
+	shipped := runbooks.Shipped()
+	names := make([]string, 0, len(shipped))
+	for n := range shipped {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		res, err := ctl.Propose(ctx, state.CmdPutRunbook, "evac-dev", "dev-runbook-"+n, state.PutRunbook{Source: string(shipped[n])})
+		if err != nil {
+			return fmt.Errorf("store runbook %s: %w", n, err)
+		}
+		if res.Error != "" {
+			return fmt.Errorf("store runbook %s: %s", n, res.Error)
+		}
+	}
+	return nil
+}
