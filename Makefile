@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build demo test test-unit test-integration lint bench deps clean
+.PHONY: all build demo test test-unit test-integration lint bench bench-gossip deps clean
 
 all: build
 
@@ -25,13 +25,13 @@ demo: build
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
-	$(GO) test -count=1 -timeout 15m -v ./integration/
+	$(GO) test -count=1 -timeout 25m -v ./integration/
 
 test-unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 test-integration: build
-	$(GO) test -count=1 -timeout 15m -v ./integration/
+	$(GO) test -count=1 -timeout 25m -v ./integration/
 
 # Debian packages some tests need; installed only when missing and when root.
 DEB_PKGS := nftables
@@ -49,6 +49,11 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+
+# Gossip and health at scale (docs/benchmarks.md): N=100, 300, 1000 over 5 regions.
+bench-gossip:
+	$(GO) build -o bin/bench-gossip ./bench/gossip
+	for n in 100 300 1000; do GOMAXPROCS=$${GOMAXPROCS:-2} ./bin/bench-gossip -n $$n -regions 5 -repeats 20; done
 
 clean:
 	rm -rf bin integration.log

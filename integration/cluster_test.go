@@ -111,6 +111,8 @@ type testCluster struct {
 type clusterOpts struct {
 	regions    []regionDef
 	ctrlSubnet int
+	// agentCapacity, if set, is the static capacity each agent reports.
+	agentCapacity float64
 }
 
 func startCluster(t *testing.T) *testCluster {
@@ -172,6 +174,9 @@ refresh_interval: 5s
 checks:
   - {name: http, service: api, type: http, target: "%s", interval: 1s, timeout: 500ms, rise: 2, fall: 2}
 `, r.name, name, ip, freePort(t, ip), strings.Join(seeds, ", "), tc.keyFile, b.url)
+			if o.agentCapacity > 0 {
+				cfg += fmt.Sprintf("capacity: %g\n", o.agentCapacity)
+			}
 			path := filepath.Join(dir, name+".yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)

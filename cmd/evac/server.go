@@ -35,9 +35,9 @@ type serverFile struct {
 	GossipKeyFile string   `yaml:"gossip_key_file"`
 	Fast          bool     `yaml:"fast"`
 	// InsecureNoGossipKey allows running without a gossip key.
-	InsecureNoGossipKey bool `yaml:"insecure_no_gossip_key"`
-	LogLevel      string   `yaml:"log_level"`
-	LogFormat     string   `yaml:"log_format"`
+	InsecureNoGossipKey bool   `yaml:"insecure_no_gossip_key"`
+	LogLevel            string `yaml:"log_level"`
+	LogFormat           string `yaml:"log_format"`
 }
 
 // loadYAMLStrict decodes a YAML file, rejecting unknown keys.
