@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build demo test test-unit test-integration lint bench bench-dns fuzz deps clean
+.PHONY: all build demo test test-unit test-integration lint bench bench-dns bench-gossip fuzz deps clean
 
 all: build
 
@@ -26,13 +26,13 @@ test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./dnsserver/
-	$(GO) test -count=1 -timeout 15m -parallel 4 -v ./integration/
+	$(GO) test -count=1 -timeout 15m -parallel 6 -v ./integration/
 
 test-unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 test-integration: build
-	$(GO) test -count=1 -timeout 15m -parallel 4 -v ./integration/
+	$(GO) test -count=1 -timeout 15m -parallel 6 -v ./integration/
 
 # The DNS query handler's fuzz target (FUZZTIME=10m make fuzz for longer).
 FUZZTIME ?= 60s
@@ -61,6 +61,11 @@ bench:
 # dnsperf; see bench/dns.sh and docs/benchmarks.md.
 bench-dns: build
 	bench/dns.sh
+
+# Gossip and health at scale (docs/benchmarks.md): N=100, 300, 1000 over 5 regions.
+bench-gossip:
+	$(GO) build -o bin/bench-gossip ./bench/gossip
+	for n in 100 300 1000; do GOMAXPROCS=$${GOMAXPROCS:-2} ./bin/bench-gossip -n $$n -regions 5 -repeats 20; done
 
 clean:
 	rm -rf bin integration.log

@@ -37,13 +37,16 @@ type Agent struct {
 	cfg    Config
 	log    *zap.Logger
 	opts   options
-	key    []byte
+	keys   [][]byte // gossip keyring, primary first; nil: no encryption
 	runner *checks.Runner
 
-	mu      sync.Mutex
-	ran     bool
-	node    *gossip.Node
-	lastPub map[string]time.Time
+	mu       sync.Mutex
+	ran      bool
+	node     *gossip.Node
+	lastPub  map[string]time.Time
+	capKnown bool    // capValue holds a figure from capacity_url
+	capValue float64 // last figure fetched from capacity_url
+	wg       sync.WaitGroup
 }
 
 // New validates cfg, reads the gossip key file and prepares the checks.
@@ -61,11 +64,11 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Agent, error) {
 		o(&a.opts)
 	}
 	if cfg.GossipKeyFile != "" {
-		key, err := ReadKeyFile(cfg.GossipKeyFile)
+		keys, err := ReadKeyring(cfg.GossipKeyFile)
 		if err != nil {
 			return nil, err
 		}
-		a.key = key
+		a.keys = keys
 	}
 	src := defaultSourceIP(cfg.GossipAddr)
 	if a.opts.sourceIP != nil {
@@ -108,15 +111,21 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.ran = true
 	a.mu.Unlock()
 
+	var key []byte
+	var extra [][]byte
+	if len(a.keys) > 0 {
+		key, extra = a.keys[0], a.keys[1:]
+	}
 	node, err := gossip.New(gossip.Config{
-		NodeName: a.cfg.NodeName,
-		Region:   a.cfg.Region,
-		Role:     gossip.RoleAgent,
-		BindAddr: a.cfg.GossipAddr,
-		Seeds:    a.cfg.Join,
-		Key:      a.key,
-		Profile:  a.opts.profile,
-		Logger:   a.log.Named("gossip"),
+		NodeName:  a.cfg.NodeName,
+		Region:    a.cfg.Region,
+		Role:      gossip.RoleAgent,
+		BindAddr:  a.cfg.GossipAddr,
+		Seeds:     a.cfg.Join,
+		Key:       key,
+		ExtraKeys: extra,
+		Profile:   a.opts.profile,
+		Logger:    a.log.Named("gossip"),
 	})
 	if err != nil {
 		return err
@@ -127,12 +136,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", zap.String("region", a.cfg.Region), zap.String("node", a.cfg.NodeName),
 		zap.String("gossip-addr", node.LocalAddr()), zap.Int("checks", len(a.cfg.Checks)))
 
+	if a.cfg.CapacityURL != "" {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.pollCapacity(ctx) }()
+	}
 	if err := a.runner.Start(ctx); err != nil {
 		_ = node.Shutdown()
+		a.wg.Wait()
 		return err
 	}
 	<-ctx.Done()
 	a.runner.Stop()
+	a.wg.Wait()
 	if err := node.Leave(a.opts.leaveTimeout); err != nil {
 		a.log.Warn("gossip leave incomplete", zap.Error(err))
 	}
@@ -141,6 +156,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("agent stopped")
 	return nil
+}
+
+// ReloadKeys re-reads the gossip key file and installs its keys (the first
+// primary) in the running pool; see ReadKeyring for the rotation steps.
+func (a *Agent) ReloadKeys() error {
+	if a.cfg.GossipKeyFile == "" {
+		return errors.New("agent: no gossip key file configured")
+	}
+	keys, err := ReadKeyring(a.cfg.GossipKeyFile)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	node := a.node
+	a.mu.Unlock()
+	if node == nil {
+		return errors.New("agent: not running")
+	}
+	return node.SetKeys(keys)
 }
 
 // publish gossips a result: always on a state change, otherwise at most
@@ -160,10 +194,11 @@ func (a *Agent) publish(r checks.Result, changed bool) {
 	a.lastPub[key] = now
 	a.mu.Unlock()
 	node.Publish(gossip.Report{
-		Service: r.Service,
-		Check:   r.Check,
-		Status:  string(r.Status),
-		Output:  r.Output,
-		Time:    r.Time,
+		Service:  r.Service,
+		Check:    r.Check,
+		Status:   string(r.Status),
+		Output:   r.Output,
+		Time:     r.Time,
+		Capacity: a.capacity(),
 	})
 }

@@ -197,3 +197,80 @@ func TestAgentBindError(t *testing.T) {
 		t.Fatal("Run must fail when it cannot bind")
 	}
 }
+
+// TestAgentCapacityURL: the figure served at capacity_url travels with the
+// agent's reports, and a change reaches the observer.
+func TestAgentCapacityURL(t *testing.T) {
+	var capacity atomic.Value
+	capacity.Store("17\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/capacity" {
+			_, _ = w.Write([]byte(capacity.Load().(string)))
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+
+	observer, err := gossip.New(gossip.Config{NodeName: "controller-0", Region: "control", Role: gossip.RoleController,
+		BindAddr: "127.0.0.1:0", Profile: gossip.ProfileFast, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = observer.Shutdown() }()
+	cfg := Config{
+		Region: "us-east", NodeName: "agent-cap", GossipAddr: "127.0.0.1:0", Join: []string{observer.LocalAddr()},
+		RefreshInterval: checks.Duration(200 * time.Millisecond), CapacityURL: srv.URL + "/capacity",
+		Checks: []checks.Check{{Name: "root", Service: "api", Type: checks.TypeHTTP, Target: srv.URL + "/health",
+			Interval: checks.Duration(100 * time.Millisecond), Timeout: checks.Duration(80 * time.Millisecond)}},
+	}
+	a, err := New(cfg, zap.NewNop(), WithGossipProfile(gossip.ProfileFast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	capOf := func() float64 {
+		r, ok := findReport(observer, "agent-cap")
+		if !ok || r.Capacity == nil {
+			return -1
+		}
+		return *r.Capacity
+	}
+	waitFor(t, "capacity 17 reported", 5*time.Second, func() bool { return capOf() == 17 })
+	capacity.Store("25.5")
+	waitFor(t, "capacity 25.5 reported", 5*time.Second, func() bool { return capOf() == 25.5 })
+	capacity.Store("lots")
+	time.Sleep(300 * time.Millisecond)
+	if got := capOf(); got != 25.5 {
+		t.Fatalf("a bad figure replaced the last good one at once: %v", got)
+	}
+}
+
+func TestConfigCapacityValidation(t *testing.T) {
+	base := Config{Region: "r", NodeName: "n", GossipAddr: "127.0.0.1:1", RefreshInterval: checks.Duration(time.Second),
+		Checks: []checks.Check{{Name: "c", Service: "s", Type: checks.TypeTCP, Target: "127.0.0.1:1"}}}
+	neg, ten := -1.0, 10.0
+	for _, tt := range []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.Capacity = &neg }, "capacity: must be between"},
+		{func(c *Config) { c.CapacityURL = "ftp://x" }, "capacity_url: want an http"},
+		{func(c *Config) { c.Capacity, c.CapacityURL = &ten, "http://x/c" }, "capacity_url: capacity and capacity_url exclude"},
+	} {
+		c := base
+		tt.mutate(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Fatalf("got %v, want %q", err, tt.want)
+		}
+	}
+	c := base
+	c.Capacity = &ten
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

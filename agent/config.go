@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -35,8 +36,17 @@ type Config struct {
 	// Checks to run.
 	Checks []checks.Check `yaml:"checks" json:"checks"`
 	// RefreshInterval: an unchanged result is re-published at most this
-	// often (on the check's runs); default 10s.
+	// often (on the check's runs); default 10s. Controllers treat a report
+	// not refreshed for 60s (20s with --fast) as no evidence, so keep this
+	// and every check's interval well below that.
 	RefreshInterval checks.Duration `yaml:"refresh_interval" json:"refresh_interval"`
+	// Capacity is a static serving capacity this agent reports for its
+	// region (any unit, the same across the region's agents); the
+	// controllers sum it per region (capacity_reported in /v1/regions).
+	Capacity *float64 `yaml:"capacity,omitempty" json:"capacity,omitempty"`
+	// CapacityURL is fetched every refresh_interval; its body must be one
+	// number, reported as the capacity. Exclusive with Capacity.
+	CapacityURL string `yaml:"capacity_url,omitempty" json:"capacity_url,omitempty"`
 }
 
 // LoadConfig reads and decodes a config file; see ParseConfig.
@@ -105,6 +115,16 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshInterval <= 0 {
 		add("refresh_interval", "must be positive")
+	}
+	if c.Capacity != nil && !(*c.Capacity >= 0 && *c.Capacity <= 1e15) {
+		add("capacity", "must be between 0 and 1e15")
+	}
+	if c.CapacityURL != "" {
+		if c.Capacity != nil {
+			add("capacity_url", "capacity and capacity_url exclude each other")
+		} else if u, err := url.Parse(c.CapacityURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("capacity_url", "want an http or https URL, got %q", c.CapacityURL)
+		}
 	}
 	if len(c.Checks) == 0 {
 		add("checks", "at least one check is required")

@@ -96,18 +96,51 @@ type controllerProc struct {
 // testCluster is 3 controllers and 2 agents per region, each its own process.
 type testCluster struct {
 	t           *testing.T
+	regions     []regionDef
 	controllers []*controllerProc
 	agents      []*proc
 	backends    map[string]*backend
+	// keyFile is the gossip key every process was given (`evac keygen`).
+	keyFile string
+	seeds   []string
+}
+
+// clusterOpts places a test cluster: its regions (names and subnets) and
+// the controllers' subnet, so that tests injecting faults on their own
+// subnets do not disturb others running on the same host.
+type clusterOpts struct {
+	regions    []regionDef
+	ctrlSubnet int
+	// agentCapacity, if set, is the static capacity each agent reports.
+	agentCapacity float64
 }
 
 func startCluster(t *testing.T) *testCluster {
+	return startClusterOpts(t, clusterOpts{regions: testRegions, ctrlSubnet: 9})
+}
+
+// keygen writes a fresh gossip key made by `evac keygen` to dir/gossip.key.
+func keygen(t *testing.T, dir string) string {
 	t.Helper()
-	tc := &testCluster{t: t, backends: map[string]*backend{}}
+	out, err := exec.Command(evacBin, "keygen").Output()
+	if err != nil {
+		t.Fatalf("evac keygen: %v", err)
+	}
+	path := filepath.Join(dir, "gossip.key")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, regions: o.regions, backends: map[string]*backend{}}
 	dir := t.TempDir()
+	tc.keyFile = keygen(t, dir)
 	var peers, seeds []string
 	for i := 0; i < 3; i++ {
-		ip := fmt.Sprintf("127.0.9.%d", i+11)
+		ip := fmt.Sprintf("127.0.%d.%d", o.ctrlSubnet, i+11)
 		c := &controllerProc{
 			id:     fmt.Sprintf("c%d", i+1),
 			raft:   fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
@@ -124,9 +157,10 @@ func startCluster(t *testing.T) *testCluster {
 		c.proc = startProc(t, c.id, "server", "--tokens-file", tokens, "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
 			"--raft-addr", c.raft, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
 			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
-			"--fast", "--log-level", "debug")
+			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug")
 	}
-	for _, r := range testRegions {
+	tc.seeds = seeds
+	for _, r := range o.regions {
 		b := startBackend(t, fmt.Sprintf("127.0.%d.100", r.subnet))
 		tc.backends[r.name] = b
 		for k := 1; k <= 2; k++ {
@@ -136,10 +170,14 @@ func startCluster(t *testing.T) *testCluster {
 node_name: %s
 gossip_addr: %s:%d
 join: [%s]
+gossip_key_file: %s
 refresh_interval: 5s
 checks:
   - {name: http, service: api, type: http, target: "%s", interval: 1s, timeout: 500ms, rise: 2, fall: 2}
-`, r.name, name, ip, freePort(t, ip), strings.Join(seeds, ", "), b.url)
+`, r.name, name, ip, freePort(t, ip), strings.Join(seeds, ", "), tc.keyFile, b.url)
+			if o.agentCapacity > 0 {
+				cfg += fmt.Sprintf("capacity: %g\n", o.agentCapacity)
+			}
 			path := filepath.Join(dir, name+".yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)

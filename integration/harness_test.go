@@ -96,6 +96,16 @@ func (p *proc) start() {
 // Restart starts the process again with the same arguments.
 func (p *proc) Restart() { p.start() }
 
+// Signal sends sig to the process.
+func (p *proc) Signal(sig os.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		p.t.Errorf("signal %s: %v", p.name, err)
+	}
+}
+
 // Kill sends SIGKILL and waits for the process to go.
 func (p *proc) Kill() {
 	p.mu.Lock()

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -10,6 +11,7 @@ import (
 const (
 	TypeHTTP = "http"
 	TypeTCP  = "tcp"
+	TypeDNS  = "dns"
 )
 
 // Defaults applied to zero fields by WithDefaults.
@@ -20,6 +22,9 @@ const (
 	DefaultFall         = 1
 	DefaultMethod       = "GET"
 	DefaultExpectStatus = "200-399"
+	DefaultQueryType    = "A"
+	DefaultExpectRcode  = "NOERROR"
+	DefaultDNSProtocol  = "udp"
 )
 
 // Check is one health check of one service, as written in an agent config.
@@ -28,9 +33,10 @@ type Check struct {
 	Name string `yaml:"name" json:"name"`
 	// Service is the steered service this check vouches for (e.g. "api").
 	Service string `yaml:"service" json:"service"`
-	// Type is TypeHTTP or TypeTCP.
+	// Type is TypeHTTP, TypeTCP or TypeDNS.
 	Type string `yaml:"type" json:"type"`
-	// Target is a URL for http checks, host:port for tcp checks.
+	// Target is a URL for http checks, host:port for tcp checks, and the
+	// server's host:port for dns checks (port 53 when omitted).
 	Target string `yaml:"target" json:"target"`
 	// Interval between runs; default 10s.
 	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
@@ -46,6 +52,25 @@ type Check struct {
 	// ExpectStatus lists the passing HTTP statuses (http only), as codes and
 	// ranges separated by commas: "200", "200-299,304". Default "200-399".
 	ExpectStatus string `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
+	// ExpectBody, if set, must occur in the first 4 KiB of the response
+	// body (http only).
+	ExpectBody string `yaml:"expect_body,omitempty" json:"expect_body,omitempty"`
+	// Headers are sent with the request (http only); "Host" sets the
+	// virtual host.
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+
+	// Query is the name asked (dns only), e.g. "api.example.com".
+	Query string `yaml:"query,omitempty" json:"query,omitempty"`
+	// QueryType is the record type asked (dns only); default A.
+	QueryType string `yaml:"query_type,omitempty" json:"query_type,omitempty"`
+	// ExpectRcode is the response code that passes (dns only), by name:
+	// NOERROR (default), NXDOMAIN, ...
+	ExpectRcode string `yaml:"expect_rcode,omitempty" json:"expect_rcode,omitempty"`
+	// ExpectAddress, if set, must be among the A/AAAA records of the
+	// answer (dns only).
+	ExpectAddress string `yaml:"expect_address,omitempty" json:"expect_address,omitempty"`
+	// Protocol is udp (default) or tcp (dns only).
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
 }
 
 // WithDefaults returns a copy of c with every unset optional field filled.
@@ -72,6 +97,25 @@ func (c Check) WithDefaults() Check {
 		c.Method = strings.ToUpper(c.Method)
 		if c.ExpectStatus == "" {
 			c.ExpectStatus = DefaultExpectStatus
+		}
+	}
+	if c.Type == TypeDNS {
+		if c.QueryType == "" {
+			c.QueryType = DefaultQueryType
+		}
+		if c.ExpectRcode == "" {
+			c.ExpectRcode = DefaultExpectRcode
+		}
+		if c.Protocol == "" {
+			c.Protocol = DefaultDNSProtocol
+		}
+		c.QueryType = strings.ToUpper(c.QueryType)
+		c.ExpectRcode = strings.ToUpper(c.ExpectRcode)
+		c.Protocol = strings.ToLower(c.Protocol)
+		if c.Target != "" {
+			if _, _, err := net.SplitHostPort(c.Target); err != nil {
+				c.Target = net.JoinHostPort(strings.Trim(c.Target, "[]"), "53")
+			}
 		}
 	}
 	return c

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,11 @@ import (
 func httpCheck() Check {
 	return Check{Name: "root", Service: "api", Type: TypeHTTP, Target: "http://127.0.0.1:8080/health",
 		Interval: Duration(5 * time.Second), Timeout: Duration(time.Second)}
+}
+
+func dnsCheck() Check {
+	return Check{Name: "dns", Service: "api", Type: TypeDNS, Target: "127.0.0.1:53", Query: "api.example.com",
+		ExpectAddress: "192.0.2.11"}
 }
 
 func TestValidate(t *testing.T) {
@@ -47,6 +53,21 @@ func TestValidate(t *testing.T) {
 		{"expect list ok", func(c *Check) { c.ExpectStatus = "200-299, 304" }, httpCheck(), ""},
 		{"tcp with method", func(c *Check) { c.Method = "GET" }, tcp, "method: only for http"},
 		{"tcp with expect", func(c *Check) { c.ExpectStatus = "200" }, tcp, "expect_status: only for http"},
+		{"tcp with expect_body", func(c *Check) { c.ExpectBody = "ok" }, tcp, "expect_body: only for http"},
+		{"http with headers ok", func(c *Check) { c.Headers = map[string]string{"Host": "api", "X-A": "b"} }, httpCheck(), ""},
+		{"http bad header name", func(c *Check) { c.Headers = map[string]string{"X A": "b"} }, httpCheck(), "headers: invalid header name"},
+		{"http header line break", func(c *Check) { c.Headers = map[string]string{"X-A": "b\r\nX-B: c"} }, httpCheck(), "headers.X-A: value contains"},
+		{"http with query", func(c *Check) { c.Query = "a.example." }, httpCheck(), "query: only for dns"},
+		{"dns ok", func(*Check) {}, dnsCheck(), ""},
+		{"dns default port", func(c *Check) { c.Target = "127.0.0.1" }, dnsCheck(), ""},
+		{"dns no query", func(c *Check) { c.Query = "" }, dnsCheck(), "query: required"},
+		{"dns bad query", func(c *Check) { c.Query = "a..b" }, dnsCheck(), "query: "},
+		{"dns bad type", func(c *Check) { c.QueryType = "AX" }, dnsCheck(), "query_type: unknown"},
+		{"dns bad rcode", func(c *Check) { c.ExpectRcode = "FINE" }, dnsCheck(), "expect_rcode: unknown"},
+		{"dns bad address", func(c *Check) { c.ExpectAddress = "1.2.3" }, dnsCheck(), "expect_address: "},
+		{"dns bad protocol", func(c *Check) { c.Protocol = "quic" }, dnsCheck(), "protocol: "},
+		{"dns with method", func(c *Check) { c.Method = "GET" }, dnsCheck(), "method: only for http"},
+		{"dns bad target", func(c *Check) { c.Target = "127.0.0.1:0" }, dnsCheck(), "target: invalid port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,7 +145,7 @@ expect_status: "200"
 		t.Fatalf("json %s", b)
 	}
 	var back Check
-	if err := json.Unmarshal(b, &back); err != nil || back != c {
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, c) {
 		t.Fatalf("json round trip: %v %+v", err, back)
 	}
 	if err := yaml.Unmarshal([]byte("interval: 5\n"), &c); err == nil {

@@ -1,6 +1,10 @@
 // Package checks defines the health checks an evac agent runs against its
 // region's endpoints, and the Runner that executes them.
 //
+// Kinds: http (status ranges, optional body substring and headers), tcp
+// (connect), dns (one question to one server: expected rcode and,
+// optionally, an address among the A/AAAA answers; udp or tcp).
+//
 // Why it is shaped this way:
 //
 //   - A Check is plain data (YAML/JSON with snake_case keys) so that the agent

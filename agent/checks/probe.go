@@ -2,6 +2,7 @@ package checks
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,9 @@ type httpProber struct {
 	url    string
 	expect StatusRanges
 	raw    string // expect_status as written, for output
+	body   string // expected substring of the body, or ""
+	header http.Header
+	host   string // Host header override, or ""
 }
 
 func newHTTPProber(c Check, dial *sourceDialer) (*httpProber, error) {
@@ -48,7 +52,16 @@ func newHTTPProber(c Check, dial *sourceDialer) (*httpProber, error) {
 		// The endpoint's own answer is what is judged: a redirect is a status.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &httpProber{client: client, method: c.Method, url: c.Target, expect: expect, raw: c.ExpectStatus}, nil
+	p := &httpProber{client: client, method: c.Method, url: c.Target, expect: expect, raw: c.ExpectStatus,
+		body: c.ExpectBody, header: http.Header{}}
+	for k, v := range c.Headers {
+		if strings.EqualFold(k, "Host") {
+			p.host = v
+			continue
+		}
+		p.header.Set(k, v)
+	}
+	return p, nil
 }
 
 func (p *httpProber) probe(ctx context.Context) (Status, string) {
@@ -58,22 +71,32 @@ func (p *httpProber) probe(ctx context.Context) (Status, string) {
 	}
 	req.Header.Set("User-Agent", "evac-agent/health-check")
 	req.Header.Set("Accept", "text/plain, application/json, */*")
+	for k, vs := range p.header {
+		req.Header[k] = vs
+	}
+	if p.host != "" {
+		req.Host = p.host
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return StatusFailing, describeErr(p.method+" "+p.url, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body := firstLine(io.LimitReader(resp.Body, maxBodyRead))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyRead))
+	body := firstLine(bytes.NewReader(raw))
 
 	out := "HTTP " + resp.Status
 	if body != "" {
 		out += ": " + body
 	}
-	if p.expect.Contains(resp.StatusCode) {
-		return StatusPassing, out
+	if !p.expect.Contains(resp.StatusCode) {
+		return StatusFailing, fmt.Sprintf("HTTP %s, want %s", resp.Status, p.raw) + bodySuffix(body)
 	}
-	return StatusFailing, fmt.Sprintf("HTTP %s, want %s", resp.Status, p.raw) + bodySuffix(body)
+	if p.body != "" && !bytes.Contains(raw, []byte(p.body)) {
+		return StatusFailing, fmt.Sprintf("HTTP %s, body lacks %q", resp.Status, p.body) + bodySuffix(body)
+	}
+	return StatusPassing, out
 }
 
 func bodySuffix(body string) string {
@@ -132,4 +155,11 @@ func runProbe(ctx context.Context, p prober, timeout time.Duration) (Status, str
 	start := time.Now()
 	st, out := p.probe(ctx)
 	return st, out, time.Since(start)
+}
+
+func timeUntil(t time.Time) time.Duration {
+	if d := time.Until(t); d > 0 {
+		return d
+	}
+	return time.Millisecond
 }

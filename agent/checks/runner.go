@@ -80,6 +80,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			p = hp
 		case TypeTCP:
 			p = &tcpProber{dial: dial, target: c.Target}
+		case TypeDNS:
+			p = newDNSProber(c, dial)
 		}
 		r.checks = append(r.checks, c)
 		r.probes = append(r.probes, p)

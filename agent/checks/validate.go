@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/miekg/dns"
 )
 
 // maxNameLen bounds check and service names: they travel in every gossip
@@ -47,23 +50,104 @@ func (c Check) Validate() error {
 		if _, err := ParseStatusRanges(c.ExpectStatus); err != nil {
 			return fieldErr("expect_status", "%v", err)
 		}
+		if err := validHeaders(c.Headers); err != nil {
+			return err
+		}
+		if err := c.onlyFor(TypeDNS, map[string]string{"query": c.Query, "query_type": c.QueryType,
+			"expect_rcode": c.ExpectRcode, "expect_address": c.ExpectAddress, "protocol": c.Protocol}); err != nil {
+			return err
+		}
 	case TypeTCP:
 		if err := validTCPTarget(c.Target); err != nil {
 			return err
 		}
-		if c.Method != "" {
-			return fieldErr("method", "only for http checks")
+		if err := c.onlyFor(TypeHTTP, c.httpFields()); err != nil {
+			return err
 		}
-		if c.ExpectStatus != "" {
-			return fieldErr("expect_status", "only for http checks")
+		if err := c.onlyFor(TypeDNS, map[string]string{"query": c.Query, "query_type": c.QueryType,
+			"expect_rcode": c.ExpectRcode, "expect_address": c.ExpectAddress, "protocol": c.Protocol}); err != nil {
+			return err
+		}
+	case TypeDNS:
+		if err := validTCPTarget(c.Target); err != nil {
+			return err
+		}
+		if err := c.onlyFor(TypeHTTP, c.httpFields()); err != nil {
+			return err
+		}
+		if err := validDNS(c); err != nil {
+			return err
 		}
 	case "":
-		return fieldErr("type", "required (http or tcp)")
+		return fieldErr("type", "required (http, tcp or dns)")
 	default:
-		return fieldErr("type", "unknown type %q (want http or tcp)", c.Type)
+		return fieldErr("type", "unknown type %q (want http, tcp or dns)", c.Type)
 	}
 	if c.Timeout >= c.Interval {
 		return fieldErr("timeout", "must be less than interval (%s >= %s)", c.Timeout, c.Interval)
+	}
+	return nil
+}
+
+func (c Check) httpFields() map[string]string {
+	h := ""
+	if len(c.Headers) > 0 {
+		h = "set"
+	}
+	return map[string]string{"method": c.Method, "expect_status": c.ExpectStatus, "expect_body": c.ExpectBody, "headers": h}
+}
+
+// onlyFor returns an error naming the first set field of fields (sorted),
+// which only checks of type typ take.
+func (c Check) onlyFor(typ string, fields map[string]string) error {
+	names := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if v != "" {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	return fieldErr(names[0], "only for %s checks", typ)
+}
+
+func validHeaders(h map[string]string) error {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
+			return fieldErr("headers", "invalid header name %q", k)
+		}
+		if strings.ContainsAny(h[k], "\r\n") {
+			return fieldErr("headers."+k, "value contains a line break")
+		}
+	}
+	return nil
+}
+
+func validDNS(c Check) error {
+	if c.Query == "" {
+		return fieldErr("query", "required for dns checks (the name to ask)")
+	}
+	if _, ok := dns.IsDomainName(c.Query); !ok {
+		return fieldErr("query", "%q is not a domain name", c.Query)
+	}
+	if _, ok := dns.StringToType[c.QueryType]; !ok {
+		return fieldErr("query_type", "unknown record type %q", c.QueryType)
+	}
+	if _, ok := dns.StringToRcode[c.ExpectRcode]; !ok {
+		return fieldErr("expect_rcode", "unknown rcode %q (want e.g. NOERROR, NXDOMAIN)", c.ExpectRcode)
+	}
+	if c.ExpectAddress != "" && net.ParseIP(c.ExpectAddress) == nil {
+		return fieldErr("expect_address", "%q is not an IP address", c.ExpectAddress)
+	}
+	if c.Protocol != "udp" && c.Protocol != "tcp" {
+		return fieldErr("protocol", "%q: want udp or tcp", c.Protocol)
 	}
 	return nil
 }

@@ -53,6 +53,9 @@ type Config struct {
 	Seeds []string
 	// Key is an optional 16, 24 or 32-byte AES key; nil means no encryption.
 	Key []byte
+	// ExtraKeys are further keys accepted to decrypt (a keyring during a
+	// rotation); Key stays the one used to encrypt. Requires Key.
+	ExtraKeys [][]byte
 	// Profile is ProfileLAN (default) or ProfileFast.
 	Profile string
 	// RejoinInterval defaults to 30s (lan) or 3s (fast).
@@ -96,10 +99,8 @@ func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err e
 	if port, err = strconv.Atoi(p); err != nil || port < 0 || port > 65535 {
 		return nil, 0, t, nil, fmt.Errorf("gossip: bind address %q: invalid port", c.BindAddr)
 	}
-	switch len(c.Key) {
-	case 0, 16, 24, 32:
-	default:
-		return nil, 0, t, nil, fmt.Errorf("gossip: key must be 16, 24 or 32 bytes, got %d", len(c.Key))
+	if err := validKeys(c.Key, c.ExtraKeys); err != nil {
+		return nil, 0, t, nil, err
 	}
 	switch c.Profile {
 	case "", ProfileLAN:
@@ -139,6 +140,26 @@ func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err e
 	return ip, port, t, meta, nil
 }
 
+func validKeys(primary []byte, extra [][]byte) error {
+	switch len(primary) {
+	case 0:
+		if len(extra) > 0 {
+			return fmt.Errorf("gossip: extra keys without a primary key")
+		}
+	case 16, 24, 32:
+	default:
+		return fmt.Errorf("gossip: key must be 16, 24 or 32 bytes, got %d", len(primary))
+	}
+	for i, k := range extra {
+		switch len(k) {
+		case 16, 24, 32:
+		default:
+			return fmt.Errorf("gossip: extra key %d must be 16, 24 or 32 bytes, got %d", i+1, len(k))
+		}
+	}
+	return nil
+}
+
 func buildVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
@@ -163,7 +184,9 @@ func (c *Config) memberlistConfig() *memberlist.Config {
 	}
 	conf.Name = c.NodeName
 	if len(c.Key) > 0 {
-		conf.SecretKey = append([]byte(nil), c.Key...)
+		// The keyring is created here so that Node.SetKeys can rotate it.
+		kr, _ := memberlist.NewKeyring(c.ExtraKeys, c.Key) // validated in normalize
+		conf.Keyring = kr
 	}
 	conf.Logger = newStdLogger(c.Logger.Named("memberlist"))
 	return conf

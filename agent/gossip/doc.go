@@ -31,6 +31,13 @@
 //     either: a suspect member shows as alive until declared dead.
 //   - A node restarted with fewer checks withdraws its old reports with
 //     tombstones, so they neither linger nor come back through push-pull.
+//   - Encryption uses memberlist's keyring (AES-GCM, primary key first).
+//     SetKeys installs a new ring in place — add, make primary, remove — so
+//     a key is rotated without restarting any node (see agent.ReadKeyring
+//     for the three steps; `evac server`/`evac agent` reload on SIGHUP).
+//   - Reports may carry the origin's capacity; Received is stamped by the
+//     receiving node's clock so that staleness never depends on the
+//     origin's clock.
 //   - Wire messages are one type byte then JSON. Anything undecodable is
 //     logged and dropped: garbage on the gossip port must never panic.
 //

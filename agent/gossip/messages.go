@@ -41,18 +41,25 @@ type Report struct {
 	Output  string    `json:"output,omitempty"`
 	Seq     uint64    `json:"seq"`
 	Time    time.Time `json:"time"`
+	// Capacity is the origin's reported serving capacity, if it reports
+	// one (agent config `capacity` or `capacity_url`).
+	Capacity *float64 `json:"capacity,omitempty"`
+	// Received is when this node stored the report (by its own clock, so
+	// staleness is judged without trusting the origin's clock). Not gossiped.
+	Received time.Time `json:"-"`
 }
 
 // wireReport is Report with short keys and the time as unix nanoseconds.
 type wireReport struct {
-	Origin  string `json:"o"`
-	Region  string `json:"r,omitempty"`
-	Service string `json:"s"`
-	Check   string `json:"c"`
-	Status  string `json:"st"`
-	Output  string `json:"out,omitempty"`
-	Seq     uint64 `json:"q"`
-	Time    int64  `json:"t"`
+	Origin  string   `json:"o"`
+	Region  string   `json:"r,omitempty"`
+	Service string   `json:"s"`
+	Check   string   `json:"c"`
+	Status  string   `json:"st"`
+	Output  string   `json:"out,omitempty"`
+	Seq     uint64   `json:"q"`
+	Time    int64    `json:"t"`
+	Cap     *float64 `json:"cap,omitempty"`
 }
 
 type wireState struct {
@@ -92,12 +99,12 @@ func decodeLeave(b []byte) (wireLeave, error) {
 
 func toWire(r Report) wireReport {
 	return wireReport{Origin: r.Origin, Region: r.Region, Service: r.Service, Check: r.Check,
-		Status: r.Status, Output: r.Output, Seq: r.Seq, Time: r.Time.UnixNano()}
+		Status: r.Status, Output: r.Output, Seq: r.Seq, Time: r.Time.UnixNano(), Cap: r.Capacity}
 }
 
 func fromWire(w wireReport) (Report, error) {
 	r := Report{Origin: w.Origin, Region: w.Region, Service: w.Service, Check: w.Check,
-		Status: w.Status, Output: w.Output, Seq: w.Seq, Time: time.Unix(0, w.Time)}
+		Status: w.Status, Output: w.Output, Seq: w.Seq, Time: time.Unix(0, w.Time), Capacity: w.Cap}
 	return r, validReport(r)
 }
 
@@ -112,6 +119,8 @@ func validReport(r Report) error {
 		return errors.New("report output too long")
 	case r.Seq == 0:
 		return errors.New("report has no sequence number")
+	case r.Capacity != nil && !(*r.Capacity >= 0 && *r.Capacity <= 1e15):
+		return errors.New("report capacity out of range")
 	}
 	return nil
 }

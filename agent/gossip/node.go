@@ -22,9 +22,10 @@ type Node struct {
 	meta []byte
 	addr string // advertised ip:port
 
-	ml    *memberlist.Memberlist
-	queue *memberlist.TransmitLimitedQueue
-	live  atomic.Int64 // live members, for the queue's retransmit limit
+	ml      *memberlist.Memberlist
+	keyring *memberlist.Keyring // nil without encryption
+	queue   *memberlist.TransmitLimitedQueue
+	live    atomic.Int64 // live members, for the queue's retransmit limit
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -73,6 +74,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	mlc.Transport = tr
+	n.keyring = mlc.Keyring
 	mlc.Delegate = delegate{n}
 	mlc.Events = events{n}
 	n.queue = &memberlist.TransmitLimitedQueue{
@@ -87,7 +89,7 @@ func New(cfg Config) (*Node, error) {
 	n.ml = ml
 	n.addr = ml.LocalNode().Address()
 	n.log.Info("gossip node started", zap.String("addr", n.addr), zap.String("region", cfg.Region),
-		zap.String("role", cfg.Role), zap.String("profile", cfg.Profile), zap.Bool("encrypted", len(cfg.Key) > 0))
+		zap.String("role", cfg.Role), zap.String("profile", cfg.Profile), zap.Bool("encrypted", len(cfg.Key) > 0), zap.Int("keys", n.KeyCount()))
 	n.wg.Add(1)
 	go n.background()
 	return n, nil

@@ -30,6 +30,7 @@ func (n *Node) Publish(r Report) {
 		r.Time = time.Now()
 	}
 	r.Output = capString(r.Output, maxOutput)
+	r.Received = time.Now()
 	n.mu.Lock()
 	r.Seq = n.nextSeqLocked()
 	if err := validReport(r); err != nil {
@@ -94,6 +95,7 @@ func (n *Node) storeLocked(r Report, now time.Time) bool {
 	if old, ok := n.reports[k]; ok && old.Seq >= r.Seq {
 		return false
 	}
+	r.Received = now
 	n.reports[k] = r
 	return true
 }

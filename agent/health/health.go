@@ -19,17 +19,42 @@ type ServiceHealth struct {
 	// Agents of the region: alive, and all known (dead and left included).
 	AgentsAlive int `json:"agents_alive"`
 	AgentsTotal int `json:"agents_total"`
-	// Failing lists "node/check" for every failing or stale report of an
+	// Failing lists "node/check" for every failing fresh report of an
 	// alive agent, sorted.
 	Failing []string `json:"failing,omitempty"`
+	// Stale lists "node/check" for every report of an alive agent older
+	// than the staleness bound: not evidence either way, sorted.
+	Stale []string `json:"stale,omitempty"`
+	// Checks breaks the service down by check name: how many alive agents
+	// pass it, of those reporting it (fresh reports only).
+	Checks map[string]CheckCount `json:"checks,omitempty"`
 	// Known is true when at least one alive agent reports the service.
 	Known bool `json:"known"`
+}
+
+// CheckCount is one check of one service in one region.
+type CheckCount struct {
+	Passing   int `json:"passing"`
+	Reporting int `json:"reporting"`
 }
 
 // agentVerdict is one alive agent's standing for one service.
 type agentVerdict struct {
 	passing bool
 	failing []string
+}
+
+// isStale reports whether r is older than stale (0: never), judged by
+// when this node received it (its own clock) when known.
+func isStale(r gossip.Report, now time.Time, stale time.Duration) bool {
+	if stale <= 0 {
+		return false
+	}
+	t := r.Received
+	if t.IsZero() {
+		t = r.Time
+	}
+	return now.Sub(t) > stale
 }
 
 // Compute returns region -> service -> health for every listed region and
@@ -57,6 +82,8 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 
 	// region -> service -> agent -> verdict, alive agents only.
 	verdicts := map[string]map[string]map[string]*agentVerdict{}
+	checks := map[string]map[string]map[string]CheckCount{} // region -> service -> check
+	staleList := map[string]map[string][]string{}
 	seenServices := map[string]bool{}
 	for _, r := range reports {
 		seenServices[r.Service] = true
@@ -64,6 +91,25 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 		if !ok || !m.Live() {
 			continue
 		}
+		if isStale(r, now, stale) {
+			if staleList[m.Region] == nil {
+				staleList[m.Region] = map[string][]string{}
+			}
+			staleList[m.Region][r.Service] = append(staleList[m.Region][r.Service], r.Origin+"/"+r.Check)
+			continue
+		}
+		if checks[m.Region] == nil {
+			checks[m.Region] = map[string]map[string]CheckCount{}
+		}
+		if checks[m.Region][r.Service] == nil {
+			checks[m.Region][r.Service] = map[string]CheckCount{}
+		}
+		cc := checks[m.Region][r.Service][r.Check]
+		cc.Reporting++
+		if r.Status == gossip.StatusPassing {
+			cc.Passing++
+		}
+		checks[m.Region][r.Service][r.Check] = cc
 		bySvc := verdicts[m.Region]
 		if bySvc == nil {
 			bySvc = map[string]map[string]*agentVerdict{}
@@ -79,8 +125,7 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 			v = &agentVerdict{passing: true}
 			byAgent[r.Origin] = v
 		}
-		isStale := stale > 0 && now.Sub(r.Time) > stale
-		if r.Status != gossip.StatusPassing || isStale {
+		if r.Status != gossip.StatusPassing {
 			v.passing = false
 			v.failing = append(v.failing, r.Origin+"/"+r.Check)
 		}
@@ -105,6 +150,9 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 				h.Failing = append(h.Failing, v.failing...)
 			}
 			sort.Strings(h.Failing)
+			h.Stale = staleList[region][svc]
+			sort.Strings(h.Stale)
+			h.Checks = checks[region][svc]
 			if h.Reporting > 0 {
 				h.Known = true
 				h.Share = float64(h.Passing) / float64(h.Reporting)
@@ -122,5 +170,43 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Capacity sums, per region, the capacity reported by its alive agents:
+// each agent counts once, with the figure of its most recently received
+// fresh report that carries one. Regions where no agent reports capacity
+// are absent.
+func Capacity(members []gossip.Member, reports []gossip.Report, now time.Time, stale time.Duration) map[string]float64 {
+	live := map[string]string{} // agent -> region
+	for _, m := range members {
+		if m.Role == gossip.RoleAgent && m.Live() {
+			live[m.Name] = m.Region
+		}
+	}
+	type latest struct {
+		at  time.Time
+		cap float64
+	}
+	per := map[string]latest{}
+	for _, r := range reports {
+		if r.Capacity == nil || isStale(r, now, stale) {
+			continue
+		}
+		if _, ok := live[r.Origin]; !ok {
+			continue
+		}
+		at := r.Received
+		if at.IsZero() {
+			at = r.Time
+		}
+		if cur, ok := per[r.Origin]; !ok || at.After(cur.at) {
+			per[r.Origin] = latest{at: at, cap: *r.Capacity}
+		}
+	}
+	out := map[string]float64{}
+	for agent, l := range per {
+		out[live[agent]] += l.cap
+	}
 	return out
 }

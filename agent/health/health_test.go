@@ -82,11 +82,38 @@ func TestCompute(t *testing.T) {
 			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true},
 		},
 		{
-			name:    "stale passing report does not pass",
+			name:    "stale report is no evidence: neither passes nor fails",
 			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
-			reports: []gossip.Report{rep("a1", "api", "http", P, 10*time.Second), rep("a2", "api", "http", P, 2*time.Minute)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 10*time.Second), rep("a2", "api", "http", F, 2*time.Minute)},
 			stale:   time.Minute,
-			want:    ServiceHealth{Share: 0.5, Passing: 1, Reporting: 2, AgentsAlive: 2, AgentsTotal: 2, Known: true, Failing: []string{"a2/http"}},
+			want: ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 2, AgentsTotal: 2, Known: true,
+				Stale: []string{"a2/http"}, Checks: map[string]CheckCount{"http": {1, 1}}},
+		},
+		{
+			name:    "only stale reports: unknown",
+			members: []gossip.Member{agent("a1", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", F, 2*time.Minute)},
+			stale:   time.Minute,
+			want:    ServiceHealth{AgentsAlive: 1, AgentsTotal: 1, Stale: []string{"a1/http"}},
+		},
+		{
+			name:    "staleness is judged by the receive time when known",
+			members: []gossip.Member{agent("a1", "east", alive)},
+			reports: []gossip.Report{func() gossip.Report {
+				r := rep("a1", "api", "http", F, time.Hour) // origin clock an hour behind
+				r.Received = now.Add(-time.Second)
+				return r
+			}()},
+			stale: time.Minute,
+			want: ServiceHealth{Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true, Failing: []string{"a1/http"},
+				Checks: map[string]CheckCount{"http": {0, 1}}},
+		},
+		{
+			name:    "per-check counts",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("a1", "api", "dns", F, 0), rep("a2", "api", "http", P, 0), rep("a2", "api", "dns", P, 0)},
+			want: ServiceHealth{Share: 0.5, Passing: 1, Reporting: 2, AgentsAlive: 2, AgentsTotal: 2, Known: true, Failing: []string{"a1/dns"},
+				Checks: map[string]CheckCount{"http": {2, 2}, "dns": {1, 2}}},
 		},
 		{
 			name:    "stale 0 disables staleness",
@@ -119,10 +146,16 @@ func TestCompute(t *testing.T) {
 			got := Compute(tt.members, tt.reports, []string{"east", "west"}, []string{"api"}, now, tt.stale)
 			want := tt.want
 			want.Region, want.Service = "east", "api"
-			if !reflect.DeepEqual(got["east"]["api"], want) {
+			east := got["east"]["api"]
+			if want.Checks == nil {
+				east.Checks = nil // per-check counts are checked in the cases that list them
+			}
+			if !reflect.DeepEqual(east, want) {
 				t.Fatalf("east/api\n got %+v\nwant %+v", got["east"]["api"], want)
 			}
-			if tt.wantWest != nil && !reflect.DeepEqual(got["west"]["api"], *tt.wantWest) {
+			west := got["west"]["api"]
+			west.Checks = nil
+			if tt.wantWest != nil && !reflect.DeepEqual(west, *tt.wantWest) {
 				t.Fatalf("west/api\n got %+v\nwant %+v", got["west"]["api"], *tt.wantWest)
 			}
 			if _, ok := got["west"]["api"]; !ok {
@@ -144,5 +177,28 @@ func TestComputeDerivesRegionsAndServices(t *testing.T) {
 	}
 	if empty := Compute(nil, nil, nil, nil, now, 0); len(empty) != 0 {
 		t.Fatalf("empty input: %+v", empty)
+	}
+}
+
+func TestCapacity(t *testing.T) {
+	c := func(v float64) *float64 { return &v }
+	withCap := func(r gossip.Report, v *float64, received time.Duration) gossip.Report {
+		r.Capacity = v
+		r.Received = now.Add(-received)
+		return r
+	}
+	members := []gossip.Member{agent("a1", "east", gossip.StateAlive), agent("a2", "east", gossip.StateAlive),
+		agent("a3", "east", gossip.StateDead), agent("w1", "west", gossip.StateAlive), agent("w2", "west", gossip.StateAlive)}
+	reports := []gossip.Report{
+		withCap(rep("a1", "api", "http", P, 0), c(10), 5*time.Second),
+		withCap(rep("a1", "api", "dns", P, 0), c(12), time.Second),   // a1's newest figure
+		withCap(rep("a2", "api", "http", F, 0), c(30), time.Second),  // failing agents still report capacity
+		withCap(rep("a3", "api", "http", P, 0), c(100), time.Second), // dead: ignored
+		withCap(rep("w1", "api", "http", P, 0), c(7), 5*time.Minute), // stale: ignored
+		withCap(rep("w2", "api", "http", P, 0), nil, time.Second),    // reports none
+	}
+	got := Capacity(members, reports, now, time.Minute)
+	if len(got) != 1 || got["east"] != 42 {
+		t.Fatalf("got %v, want east 42 only", got)
 	}
 }

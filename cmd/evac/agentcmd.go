@@ -18,7 +18,7 @@ func newAgentCmd() *cobra.Command {
 		region, nodeName, gossipAddr string
 		join                         []string
 		keyFile                      string
-		fast                         bool
+		fast, insecure               bool
 		logLevel, logFormat          string
 	)
 	cmd := &cobra.Command{
@@ -66,11 +66,17 @@ agent.yaml:
 			if err := cfg.Validate(); err != nil {
 				return usageErr(err)
 			}
+			if err := requireGossipKey(cfg.GossipKeyFile, insecure); err != nil {
+				return usageErr(err)
+			}
 			lg, err := newLogger(cmd, logLevel, logFormat)
 			if err != nil {
 				return usageErr(err)
 			}
 			defer func() { _ = lg.Sync() }()
+			if insecure && cfg.GossipKeyFile == "" {
+				lg.Warn("gossip is NOT encrypted (--insecure-no-gossip-key): anyone who reaches the gossip port can join the pool and inject health reports")
+			}
 			var opts []agent.Option
 			if fast {
 				opts = append(opts, agent.WithGossipProfile(gossip.ProfileFast))
@@ -83,6 +89,16 @@ agent.yaml:
 			defer stop()
 			lg.Info("agent starting", zap.String("region", cfg.Region), zap.String("node", cfg.NodeName),
 				zap.String("gossip", cfg.GossipAddr), zap.Int("checks", len(cfg.Checks)))
+			if cfg.GossipKeyFile != "" {
+				stopHUP := onSIGHUP(func() {
+					if err := a.ReloadKeys(); err != nil {
+						lg.Error("gossip key reload failed; keeping the current keys", zap.Error(err))
+						return
+					}
+					lg.Info("gossip keys reloaded", zap.String("file", cfg.GossipKeyFile))
+				})
+				defer stopHUP()
+			}
 			return a.Run(ctx)
 		},
 	}
@@ -92,7 +108,8 @@ agent.yaml:
 	fl.StringVar(&nodeName, "node-name", "", "unique node name in the gossip pool (default: host name)")
 	fl.StringVar(&gossipAddr, "gossip-addr", "", "ip:port for gossip (bound and advertised)")
 	fl.StringSliceVar(&join, "join", nil, "gossip seeds host:port,... (controllers or other agents)")
-	fl.StringVar(&keyFile, "gossip-key-file", "", "file holding the gossip key (evac keygen)")
+	fl.StringVar(&keyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
+	fl.BoolVar(&insecure, "insecure-no-gossip-key", false, "run without a gossip key (unencrypted, unauthenticated gossip)")
 	fl.BoolVar(&fast, "fast", false, "short gossip timeouts (all nodes on one host; tests)")
 	addLogFlags(fl, &logLevel, &logFormat)
 	return cmd

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -118,30 +115,13 @@ func (s securityFlags) check() error {
 // tokens file (st nil) SIGHUP is logged and otherwise ignored, rather than
 // ending the process.
 func reloadOnSIGHUP(st *auth.Store, lg *zap.Logger) (stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-done:
-				return
-			case <-ch:
-				if st == nil {
-					lg.Info("SIGHUP: no tokens file to reload")
-					continue
-				}
-				_ = st.Reload()
-			}
+	return onSIGHUP(func() {
+		if st == nil {
+			lg.Info("SIGHUP: no tokens file to reload")
+			return
 		}
-	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-		<-finished
-	}
+		_ = st.Reload()
+	})
 }
 
 func newTokenCmd() *cobra.Command {

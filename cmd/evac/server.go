@@ -35,9 +35,11 @@ type serverFile struct {
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
 	Fast          bool     `yaml:"fast"`
-	LogLevel      string   `yaml:"log_level"`
-	LogFormat     string   `yaml:"log_format"`
-	securityFlags `yaml:",inline"`
+	// InsecureNoGossipKey allows running without a gossip key.
+	InsecureNoGossipKey bool   `yaml:"insecure_no_gossip_key"`
+	LogLevel            string `yaml:"log_level"`
+	LogFormat           string `yaml:"log_format"`
+	securityFlags       `yaml:",inline"`
 }
 
 // loadYAMLStrict decodes a YAML file, rejecting unknown keys.
@@ -89,11 +91,28 @@ func newServerCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			defer reloadOnSIGHUP(cfg.Auth, lg)()
+			if f.GossipKeyFile == "" {
+				lg.Warn("gossip is NOT encrypted (--insecure-no-gossip-key): anyone who reaches the gossip port can join the pool and inject health reports")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			c, err := controller.Start(cfg)
 			if err != nil {
 				return err
+			}
+			if f.GossipKeyFile != "" {
+				stopHUP := onSIGHUP(func() {
+					keys, err := agent.ReadKeyring(f.GossipKeyFile)
+					if err == nil {
+						err = c.SetGossipKeys(keys)
+					}
+					if err != nil {
+						lg.Error("gossip key reload failed; keeping the current keys", zap.Error(err))
+						return
+					}
+					lg.Info("gossip keys reloaded", zap.String("file", f.GossipKeyFile), zap.Int("keys", len(keys)))
+				})
+				defer stopHUP()
 			}
 			lg.Info("serving; send SIGINT or SIGTERM to stop", zap.String("http", c.HTTPAddr()))
 			<-ctx.Done()
@@ -111,7 +130,8 @@ func newServerCmd() *cobra.Command {
 	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", 0, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
-	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip key (evac keygen)")
+	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
+	fl.BoolVar(&f.InsecureNoGossipKey, "insecure-no-gossip-key", false, "run without a gossip key (unencrypted, unauthenticated gossip)")
 	fl.BoolVar(&f.Fast, "fast", false, "short Raft/gossip timeouts (all nodes on one host; tests)")
 	addSecurityFlags(fl, &f.securityFlags)
 	addLogFlags(fl, &f.LogLevel, &f.LogFormat)
@@ -151,6 +171,9 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 		set("fast", func() { dst.Fast = true })
 	}
 	mergeSecurity(fl, &dst.securityFlags, file.securityFlags)
+	if file.InsecureNoGossipKey {
+		set("insecure-no-gossip-key", func() { dst.InsecureNoGossipKey = true })
+	}
 }
 
 func (f serverFile) controllerConfig() (controller.Config, error) {
@@ -176,15 +199,22 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 		}
 		addrs[a] = flag
 	}
-	var key []byte
-	if f.GossipKeyFile != "" {
-		key, err = agent.ReadKeyFile(f.GossipKeyFile)
+	var keys [][]byte
+	if err := requireGossipKey(f.GossipKeyFile, f.InsecureNoGossipKey); err != nil {
+		errs = append(errs, err)
+	} else if f.GossipKeyFile != "" {
+		keys, err = agent.ReadKeyring(f.GossipKeyFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--gossip-key-file: %w", err))
 		}
 	}
 	if len(errs) > 0 {
 		return controller.Config{}, errors.Join(errs...)
+	}
+	var key []byte
+	var extra [][]byte
+	if len(keys) > 0 {
+		key, extra = keys[0], keys[1:]
 	}
 	join := make([]string, 0, len(f.Join))
 	for _, j := range f.Join {
@@ -194,6 +224,7 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	}
 	return controller.Config{
 		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, GossipAddr: f.GossipAddr,
-		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, DNSRateLimit: f.DNSRateLimit, Bootstrap: peers, Join: join, GossipKey: key, Fast: f.Fast,
+		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, DNSRateLimit: f.DNSRateLimit, Bootstrap: peers, Join: join,
+		GossipKey: key, GossipExtraKeys: extra, Fast: f.Fast,
 	}, nil
 }

@@ -32,6 +32,7 @@ func buildRegions(st *state.State, health map[string]RegionHealth, list []state.
 			Name: rs.Name, State: rs.Phase, Weight: rs.Weight, Since: rs.Since, Reason: rs.Reason,
 			Actor: rs.Actor, Automatic: rs.Automatic, Ramp: rs.Ramp,
 			AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, Services: map[string]ServiceHealth{},
+			CapacityReported: h.CapacityReported,
 		}
 		for _, r := range st.Config.Regions {
 			if r.Name == rs.Name {

@@ -61,7 +61,10 @@ type Voter struct {
 type RegionHealth struct {
 	AgentsAlive int
 	AgentsTotal int
-	Services    map[string]ServiceHealth
+	// CapacityReported is the sum of the capacity the region's alive
+	// agents report; nil when none reports one.
+	CapacityReported *float64
+	Services         map[string]ServiceHealth
 }
 
 // ServiceHealth is one service in one region.
@@ -72,23 +75,36 @@ type ServiceHealth struct {
 	Passing   int      `json:"passing"`
 	Reporting int      `json:"reporting"`
 	Failing   []string `json:"failing,omitempty"`
+	// Stale lists node/check reports too old to count either way.
+	Stale []string `json:"stale,omitempty"`
+	// Checks breaks the service down by check name.
+	Checks map[string]CheckHealth `json:"checks,omitempty"`
+}
+
+// CheckHealth is one check of one service in one region: alive agents
+// passing it, of those reporting it.
+type CheckHealth struct {
+	Passing   int `json:"passing"`
+	Reporting int `json:"reporting"`
 }
 
 // Region is one element of GET /v1/regions.
 type Region struct {
-	Name        string                   `json:"name"`
-	State       state.Phase              `json:"state"`
-	Weight      int                      `json:"weight"`
-	Health      *float64                 `json:"health"`
-	AgentsAlive int                      `json:"agents_alive"`
-	AgentsTotal int                      `json:"agents_total"`
-	Capacity    int                      `json:"capacity,omitempty"`
-	Since       time.Time                `json:"since"`
-	Reason      string                   `json:"reason,omitempty"`
-	Actor       string                   `json:"actor,omitempty"`
-	Automatic   bool                     `json:"automatic,omitempty"`
-	Ramp        *state.Ramp              `json:"ramp"`
-	Services    map[string]ServiceHealth `json:"services"`
+	Name        string      `json:"name"`
+	State       state.Phase `json:"state"`
+	Weight      int         `json:"weight"`
+	Health      *float64    `json:"health"`
+	AgentsAlive int         `json:"agents_alive"`
+	AgentsTotal int         `json:"agents_total"`
+	Capacity    int         `json:"capacity,omitempty"`
+	// CapacityReported is the capacity the region's agents report, summed.
+	CapacityReported *float64                 `json:"capacity_reported,omitempty"`
+	Since            time.Time                `json:"since"`
+	Reason           string                   `json:"reason,omitempty"`
+	Actor            string                   `json:"actor,omitempty"`
+	Automatic        bool                     `json:"automatic,omitempty"`
+	Ramp             *state.Ramp              `json:"ramp"`
+	Services         map[string]ServiceHealth `json:"services"`
 }
 
 // Service is one element of GET /v1/services.

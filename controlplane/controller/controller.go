@@ -42,8 +42,14 @@ type Config struct {
 	Bootstrap    []raftnode.Peer
 	Join         []string
 	GossipKey    []byte
+	// GossipExtraKeys are further keys accepted during a key rotation.
+	GossipExtraKeys [][]byte
 	// Fast selects short Raft, gossip and steering timings (tests, `evac dev`).
 	Fast bool
+	// ReportStaleAfter: an agent's report not refreshed for this long is no
+	// evidence; default DefaultReportStaleAfter (FastReportStaleAfter with
+	// Fast).
+	ReportStaleAfter time.Duration
 	// Dev enables the /v1/dev fault-injection endpoints.
 	Dev    api.DevHooks
 	Logger *zap.Logger
@@ -140,7 +146,7 @@ func Start(cfg Config) (*Controller, error) {
 
 	c.gossip, err = gossip.New(gossip.Config{
 		NodeName: cfg.NodeID, Region: "control", Role: gossip.RoleController, BindAddr: cfg.GossipAddr,
-		Seeds: cfg.Join, Key: cfg.GossipKey, Profile: profile,
+		Seeds: cfg.Join, Key: cfg.GossipKey, ExtraKeys: cfg.GossipExtraKeys, Profile: profile,
 		Meta: map[string]string{"http": cfg.HTTPAddr, "dns": cfg.DNSAddr}, Logger: lg.Named("gossip"),
 	})
 	if err != nil {

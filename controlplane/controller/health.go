@@ -18,8 +18,32 @@ func (c *Controller) view(st *state.State) map[string]map[string]health.ServiceH
 		return nil
 	}
 	return health.Compute(c.gossip.Members(), c.gossip.Reports(), st.Config.RegionNames(),
-		st.Config.ServiceNames(), time.Now(), 0)
+		st.Config.ServiceNames(), time.Now(), c.staleAfter())
 }
+
+// Report staleness: an agent re-publishes every result at least every
+// refresh_interval (default 10 s; 5 s or less in tests and `evac dev`), and
+// gossip delivers it within a second or two, so a report not refreshed for
+// several intervals means its agent stopped reporting. Stale reports are
+// no evidence either way (see agent/health).
+const (
+	DefaultReportStaleAfter = 60 * time.Second
+	FastReportStaleAfter    = 20 * time.Second
+)
+
+func (c *Controller) staleAfter() time.Duration {
+	switch {
+	case c.cfg.ReportStaleAfter > 0:
+		return c.cfg.ReportStaleAfter
+	case c.cfg.Fast:
+		return FastReportStaleAfter
+	}
+	return DefaultReportStaleAfter
+}
+
+// SetGossipKeys replaces the gossip keyring (keys[0] primary); see
+// gossip.Node.SetKeys.
+func (c *Controller) SetGossipKeys(keys [][]byte) error { return c.gossip.SetKeys(keys) }
 
 // Health implements steering.Source.
 func (c *Controller) Health() steering.Health {
@@ -41,12 +65,29 @@ func (c *Controller) Health() steering.Health {
 // RegionHealth implements api.Backend.
 func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 	out := map[string]api.RegionHealth{}
-	for region, svcs := range c.view(c.fsm.State()) {
+	st := c.fsm.State()
+	if st.Config == nil {
+		return out
+	}
+	members, reports, now := c.gossip.Members(), c.gossip.Reports(), time.Now()
+	view := health.Compute(members, reports, st.Config.RegionNames(), st.Config.ServiceNames(), now, c.staleAfter())
+	capacity := health.Capacity(members, reports, now, c.staleAfter())
+	for region, svcs := range view {
 		rh := api.RegionHealth{Services: map[string]api.ServiceHealth{}}
+		if v, ok := capacity[region]; ok {
+			rh.CapacityReported = &v
+		}
 		for svc, h := range svcs {
 			rh.AgentsAlive, rh.AgentsTotal = h.AgentsAlive, h.AgentsTotal
+			var checks map[string]api.CheckHealth
+			if len(h.Checks) > 0 {
+				checks = make(map[string]api.CheckHealth, len(h.Checks))
+				for name, cc := range h.Checks {
+					checks[name] = api.CheckHealth{Passing: cc.Passing, Reporting: cc.Reporting}
+				}
+			}
 			rh.Services[svc] = api.ServiceHealth{Share: h.Share, Known: h.Known, Passing: h.Passing,
-				Reporting: h.Reporting, Failing: h.Failing}
+				Reporting: h.Reporting, Failing: h.Failing, Stale: h.Stale, Checks: checks}
 		}
 		out[region] = rh
 	}
@@ -59,8 +100,12 @@ func (c *Controller) Members() []api.Member {
 	last := map[string]time.Time{}
 	failing := map[string][]string{}
 	for _, r := range c.gossip.Reports() {
-		if r.Time.After(last[r.Origin]) {
-			last[r.Origin] = r.Time
+		t := r.Received // this node's clock: immune to the origin's skew
+		if t.IsZero() {
+			t = r.Time
+		}
+		if t.After(last[r.Origin]) {
+			last[r.Origin] = t
 		}
 		if r.Status != gossip.StatusPassing {
 			failing[r.Origin] = append(failing[r.Origin], r.Service+"/"+r.Check)

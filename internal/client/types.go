@@ -89,6 +89,9 @@ type Region struct {
 	Ramp *Ramp `json:"ramp"`
 	// Services is the health of each service in this region, by name.
 	Services map[string]RegionService `json:"services"`
+	// CapacityReported is the capacity the region's live agents report,
+	// summed; nil when none reports one.
+	CapacityReported *float64 `json:"capacity_reported,omitempty"`
 }
 
 // Ramp is a stepped weight change in progress: Steps[Next] is due at NextAt.
@@ -108,6 +111,17 @@ type RegionService struct {
 	Reporting int     `json:"reporting"`
 	// Failing lists the failing checks as "node/check".
 	Failing []string `json:"failing"`
+	// Stale lists "node/check" reports too old to count either way.
+	Stale []string `json:"stale,omitempty"`
+	// Checks breaks the service down by check name.
+	Checks map[string]CheckHealth `json:"checks,omitempty"`
+}
+
+// CheckHealth is one check of a service in a region: live agents passing
+// it, of those reporting it.
+type CheckHealth struct {
+	Passing   int `json:"passing"`
+	Reporting int `json:"reporting"`
 }
 
 // Service is one entry of GET /v1/services.

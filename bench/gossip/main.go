@@ -1,0 +1,415 @@
+// Command gossip benchmarks evac's health path at scale: N real memberlist
+// agents on loopback (one 127.41.R.N address each) over R regions, and 3
+// controller-role gossip nodes in a child process that computes the
+// leader's health view (agent/health.Compute, as a controller does). It
+// flips one region's health (all its agents report failing, then passing
+// again), measures the time until the leader's view shows the flip (the
+// region's share crosses 0.5, the default unhealthy_below), and the
+// controller process's CPU share and peak RSS.
+//
+//	go run ./bench/gossip -n 1000 -regions 5
+//
+// The controllers run in a child process (this binary with -controllers)
+// so that their CPU time and memory are measured apart from the agents':
+// CPU from /proc/PID/stat (utime+stime) over the measurement window, peak
+// RSS from /proc/PID/status (VmHWM).
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/agent/health"
+)
+
+func main() {
+	var (
+		n           = flag.Int("n", 100, "agents")
+		regions     = flag.Int("regions", 5, "regions")
+		repeats     = flag.Int("repeats", 10, "health flips to time (alternately failing and passing)")
+		profile     = flag.String("profile", gossip.ProfileLAN, "gossip profile: lan or fast")
+		refresh     = flag.Duration("refresh", 10*time.Second, "agents re-publish their report this often (agent refresh_interval)")
+		warmup      = flag.Duration("warmup", 30*time.Second, "steady state before measuring: the join's membership gossip has drained")
+		controllers = flag.Bool("controllers", false, "internal: run the controllers (child process)")
+		keyHex      = flag.String("key", "", "internal: gossip key (hex)")
+	)
+	flag.Parse()
+	if *controllers {
+		if err := runControllers(*keyHex, *profile); err != nil {
+			fmt.Fprintln(os.Stderr, "controllers:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*n, *regions, *repeats, *profile, *refresh, *warmup); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// ---- controller process ----
+
+// runControllers starts 3 controller-role nodes on 127.41.0.1-3, prints
+// "READY addr,addr,addr", then "ALIVE n" every second and
+// "SHARE region share unixnano" whenever the leader's (node 0's) view of a
+// region's share changes. The view is recomputed on every gossip
+// notification, at most every 20 ms.
+func runControllers(keyHex, profile string) error {
+	key, err := hex.DecodeString(keyHex)
+	if err != nil {
+		return err
+	}
+	var nodes []*gossip.Node
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		cfg := gossip.Config{NodeName: fmt.Sprintf("c%d", i), Region: "control", Role: gossip.RoleController,
+			BindAddr: fmt.Sprintf("127.41.0.%d:0", i+1), Key: key, Profile: profile, Seeds: addrs, Logger: zap.NewNop()}
+		node, err := gossip.New(cfg)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = node.Shutdown() }()
+		nodes = append(nodes, node)
+		addrs = append(addrs, node.LocalAddr())
+	}
+	out := bufio.NewWriter(os.Stdout)
+	var mu sync.Mutex
+	emit := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(out, format+"\n", args...)
+		_ = out.Flush()
+		mu.Unlock()
+	}
+	emit("READY %s", strings.Join(addrs, ","))
+	leader := nodes[0]
+	updates, cancel := leader.Subscribe()
+	defer cancel()
+	go func() {
+		for range time.Tick(time.Second) {
+			alive := 0
+			for _, m := range leader.Members() {
+				if m.Role == gossip.RoleAgent && m.Live() {
+					alive++
+				}
+			}
+			emit("ALIVE %d", alive)
+		}
+	}()
+	last := map[string]float64{}
+	for range updates {
+		view := health.Compute(leader.Members(), leader.Reports(), nil, []string{"api"}, time.Now(), 60*time.Second)
+		now := time.Now().UnixNano()
+		for region, svcs := range view {
+			h := svcs["api"]
+			if !h.Known {
+				continue
+			}
+			if old, ok := last[region]; !ok || old != h.Share {
+				last[region] = h.Share
+				emit("SHARE %s %.4f %d", region, h.Share, now)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// ---- agents and measurement ----
+
+type shareEvent struct {
+	region string
+	share  float64
+	at     time.Time
+}
+
+func run(n, regions, repeats int, profile string, refresh, warmup time.Duration) error {
+	if n/regions > 250 {
+		return fmt.Errorf("at most 250 agents per region (one 127.41.R.x address each)")
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	child := exec.Command(self, "-controllers", "-key", hex.EncodeToString(key), "-profile", profile)
+	child.Stderr = os.Stderr
+	// The child writes a line every second: once this process is gone its
+	// stdout is a broken pipe and SIGPIPE ends it.
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "READY ") {
+		return errors.New("controllers did not start")
+	}
+	seeds := strings.Split(strings.TrimPrefix(lines.Text(), "READY "), ",")
+
+	var aliveMu sync.Mutex
+	alive := 0
+	shares := make(chan shareEvent, 4096)
+	go func() {
+		for lines.Scan() {
+			f := strings.Fields(lines.Text())
+			switch {
+			case len(f) == 2 && f[0] == "ALIVE":
+				v, _ := strconv.Atoi(f[1])
+				aliveMu.Lock()
+				alive = v
+				aliveMu.Unlock()
+			case len(f) == 4 && f[0] == "SHARE":
+				s, _ := strconv.ParseFloat(f[2], 64)
+				ns, _ := strconv.ParseInt(f[3], 10, 64)
+				shares <- shareEvent{f[1], s, time.Unix(0, ns)}
+			}
+		}
+		close(shares)
+	}()
+
+	// Agents: region r on 127.41.(r+1).x, joined in batches.
+	start := time.Now()
+	agents := make([]*benchAgent, 0, n)
+	for i := 0; i < n; i++ {
+		r := i % regions
+		a, err := startAgent(fmt.Sprintf("a%04d", i), fmt.Sprintf("r%d", r),
+			fmt.Sprintf("127.41.%d.%d:0", r+1, i/regions+1), key, profile, seeds)
+		if err != nil {
+			return err
+		}
+		defer a.node.Shutdown() //nolint:errcheck
+		agents = append(agents, a)
+		if i%25 == 24 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	stopRefresh := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, a := range agents {
+		wg.Add(1)
+		go func(a *benchAgent) { defer wg.Done(); a.refreshLoop(refresh, stopRefresh) }(a)
+	}
+	defer func() { close(stopRefresh); wg.Wait() }()
+
+	waitAll := func(what string, timeout time.Duration) error {
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			aliveMu.Lock()
+			a := alive
+			aliveMu.Unlock()
+			if a == n {
+				return nil
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return fmt.Errorf("%s: the leader sees %d of %d agents alive after %s", what, alive, n, timeout)
+	}
+	if err := waitAll("join", 5*time.Minute); err != nil {
+		return err
+	}
+	fmt.Printf("n=%d regions=%d profile=%s refresh=%s GOMAXPROCS=%d: all agents alive at the leader %.1fs after the first started\n",
+		n, regions, profile, refresh, runtime.GOMAXPROCS(0), time.Since(start).Seconds())
+	// Settle: every region's share known and 1.
+	current := map[string]float64{}
+	settle := time.After(2 * time.Minute)
+	for len(current) < regions || !allOne(current) {
+		select {
+		case e, ok := <-shares:
+			if !ok {
+				return errors.New("controllers exited")
+			}
+			current[e.region] = e.share
+		case <-settle:
+			return fmt.Errorf("shares did not settle at 1: %v", current)
+		}
+	}
+
+	fmt.Printf("shares settled at 1 in every region %.1fs after start; warming up %s\n", time.Since(start).Seconds(), warmup)
+	time.Sleep(warmup)
+	for drained := false; !drained; { // share events from the warm-up
+		select {
+		case <-shares:
+		default:
+			drained = true
+		}
+	}
+	cpu0, wall0, self0 := procCPU(child.Process.Pid), time.Now(), procCPU(os.Getpid())
+	var flips, fulls []time.Duration
+	for i := 0; i < repeats; i++ {
+		region := fmt.Sprintf("r%d", i%regions)
+		fail := (i/regions)%2 == 0 // first round fails each region, the next heals them
+		status := gossip.StatusFailing
+		if !fail {
+			status = gossip.StatusPassing
+		}
+		t0 := time.Now()
+		for _, a := range agents {
+			if a.region == region {
+				a.set(status)
+			}
+		}
+		var flip, full time.Duration
+		timeout := time.After(60 * time.Second)
+		for full == 0 {
+			select {
+			case e, ok := <-shares:
+				if !ok {
+					return errors.New("controllers exited")
+				}
+				if e.region != region || e.at.Before(t0) {
+					continue
+				}
+				crossed := (fail && e.share < 0.5) || (!fail && e.share >= 0.5)
+				if flip == 0 && crossed {
+					flip = e.at.Sub(t0)
+				}
+				if (fail && e.share == 0) || (!fail && e.share == 1) {
+					full = e.at.Sub(t0)
+				}
+			case <-timeout:
+				aliveMu.Lock()
+				a := alive
+				aliveMu.Unlock()
+				return fmt.Errorf("repeat %d: region %s not seen %s within 60s (flip at %s; leader sees %d agents alive)",
+					i, region, status, flip, a)
+			}
+		}
+		flips, fulls = append(flips, flip), append(fulls, full)
+		fmt.Printf("  flip %2d: %s -> %s: verdict flip %4.0f ms, every agent's report %4.0f ms (controllers: CPU so far %.1f%%, peak RSS %.1f MiB)\n",
+			i, region, status, ms(flip), ms(full), 100*(procCPU(child.Process.Pid)-cpu0)/time.Since(wall0).Seconds(),
+			float64(procHWM(child.Process.Pid))/1024)
+		time.Sleep(2 * time.Second)
+	}
+	cpu1, wall1, self1 := procCPU(child.Process.Pid), time.Now(), procCPU(os.Getpid())
+	hwm := procHWM(child.Process.Pid)
+	fmt.Printf("RESULT n=%d regions=%d profile=%s: verdict flip median %.0f ms p99 %.0f ms; all reports median %.0f ms p99 %.0f ms; "+
+		"controller process (3 nodes) CPU %.1f%% of one core, peak RSS %.1f MiB; agents' process CPU %.0f%% of one core\n",
+		n, regions, profile, ms(pct(flips, 50)), ms(pct(flips, 99)), ms(pct(fulls, 50)), ms(pct(fulls, 99)),
+		100*(cpu1-cpu0)/wall1.Sub(wall0).Seconds(), float64(hwm)/1024, 100*(self1-self0)/wall1.Sub(wall0).Seconds())
+	return nil
+}
+
+func allOne(m map[string]float64) bool {
+	for _, v := range m {
+		if v != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pct is the nearest-rank percentile.
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	k := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, k)]
+}
+
+type benchAgent struct {
+	node   *gossip.Node
+	region string
+	mu     sync.Mutex
+	status string
+}
+
+func startAgent(name, region, bind string, key []byte, profile string, seeds []string) (*benchAgent, error) {
+	node, err := gossip.New(gossip.Config{NodeName: name, Region: region, Role: gossip.RoleAgent, BindAddr: bind,
+		Key: key, Profile: profile, Seeds: seeds, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	a := &benchAgent{node: node, region: region, status: gossip.StatusPassing}
+	a.publish()
+	return a, nil
+}
+
+func (a *benchAgent) publish() {
+	a.mu.Lock()
+	st := a.status
+	a.mu.Unlock()
+	a.node.Publish(gossip.Report{Service: "api", Check: "http", Status: st})
+}
+
+func (a *benchAgent) set(status string) {
+	a.mu.Lock()
+	a.status = status
+	a.mu.Unlock()
+	a.publish()
+}
+
+// refreshLoop re-publishes the current status like an agent's refresh,
+// starting at a random phase.
+func (a *benchAgent) refreshLoop(every time.Duration, stop <-chan struct{}) {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	phase := time.Duration(int(b[0])<<8|int(b[1])) * every / 65536
+	select {
+	case <-stop:
+		return
+	case <-time.After(phase):
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			a.publish()
+		}
+	}
+}
+
+// procCPU is the user+system CPU time of pid in seconds (/proc/PID/stat).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
+	ut, _ := strconv.ParseFloat(f[11], 64)                   // field 14
+	st, _ := strconv.ParseFloat(f[12], 64)                   // field 15
+	return (ut + st) / 100                                   // USER_HZ is 100 on Linux
+}
+
+// procHWM is the peak RSS of pid in KiB (VmHWM).
+func procHWM(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			v, _ := strconv.Atoi(strings.Fields(l)[1])
+			return v
+		}
+	}
+	return 0
+}
