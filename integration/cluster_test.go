@@ -103,6 +103,8 @@ type testCluster struct {
 	// keyFile is the gossip key every process was given (`evac keygen`).
 	keyFile string
 	seeds   []string
+	// ctrlSubnet: the controllers live on 127.0.ctrlSubnet.0/24.
+	ctrlSubnet int
 }
 
 // clusterOpts places a test cluster: its regions (names and subnets) and
@@ -135,7 +137,7 @@ func keygen(t *testing.T, dir string) string {
 
 func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, regions: o.regions, backends: map[string]*backend{}}
+	tc := &testCluster{t: t, regions: o.regions, backends: map[string]*backend{}, ctrlSubnet: o.ctrlSubnet}
 	dir := t.TempDir()
 	tc.keyFile = keygen(t, dir)
 	var peers, seeds []string

@@ -17,7 +17,7 @@ import (
 // the pool or get a (failing) report in, and junk sent to the gossip ports
 // crashes nothing.
 func TestGossipIntruders(t *testing.T) {
-	tc := startPartitionCluster(t, true)
+	tc := startPartitionCluster(t, true, 60)
 	east := tc.regions[0]
 	dir := t.TempDir()
 	wrongKey := keygen(t, dir)
@@ -96,7 +96,7 @@ checks:
 // checks that no agent drops out and that only the new key admits a
 // newcomer at the end.
 func TestGossipKeyRotation(t *testing.T) {
-	tc := startPartitionCluster(t, false)
+	tc := startPartitionCluster(t, false, 70)
 	oldKey, err := os.ReadFile(tc.keyFile)
 	if err != nil {
 		t.Fatal(err)

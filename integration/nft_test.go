@@ -5,10 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
-// nftPartition is a private nftables table (inet evac_test_<pid>) dropping
+// nftPartition is a private nftables table (inet evac_test_<pid>_<n>) dropping
 // traffic between pairs of subnets on lo, in the INPUT hook only (a drop in
 // OUTPUT would make UDP sendto fail, which no real partition does). It is
 // removed in t.Cleanup.
@@ -36,10 +37,13 @@ func needNFT(t *testing.T) {
 	t.Skip(why)
 }
 
+var nftTables atomic.Int64
+
 func newPartition(t *testing.T) *nftPartition {
 	t.Helper()
 	needNFT(t)
-	p := &nftPartition{t: t, table: fmt.Sprintf("evac_test_%d", os.Getpid())}
+	// One table per test: tests in parallel must not flush each other's cuts.
+	p := &nftPartition{t: t, table: fmt.Sprintf("evac_test_%d_%d", os.Getpid(), nftTables.Add(1))}
 	_ = exec.Command("nft", "delete", "table", "inet", p.table).Run() // a leftover of ours
 	p.nft(fmt.Sprintf(`table inet %s {
   set pairs { type ipv4_addr . ipv4_addr; flags interval; }

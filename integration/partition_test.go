@@ -12,12 +12,13 @@ import (
 // Partition tests run on their own loopback subnets (regions on
 // 127.0.41-43.0/24, controllers on 127.0.49.0/24) so that their nftables
 // rules touch nothing else running on the host.
-const partCtrlNet = "127.0.49.0/24"
 
-func partRegions() []regionDef {
+// partRegions places the regions on 127.0.base+1..base+3; the controllers
+// go on 127.0.base+9. Tests that may run in parallel use different bases.
+func partRegions(base int) []regionDef {
 	out := make([]regionDef, len(testRegions))
 	for i, r := range testRegions {
-		r.subnet = 41 + i
+		r.subnet = base + 1 + i
 		out[i] = r
 	}
 	return out
@@ -28,9 +29,9 @@ func subnetCIDR(n int) string { return fmt.Sprintf("127.0.%d.0/24", n) }
 // startPartitionCluster starts the cluster on the partition subnets, applies
 // the fast test policy and waits until every controller sees every region
 // healthy with both agents alive.
-func startPartitionCluster(t *testing.T, applyConfig bool) *testCluster {
+func startPartitionCluster(t *testing.T, applyConfig bool, base int) *testCluster {
 	t.Helper()
-	tc := startClusterOpts(t, clusterOpts{regions: partRegions(), ctrlSubnet: 49, agentCapacity: 40})
+	tc := startClusterOpts(t, clusterOpts{regions: partRegions(base), ctrlSubnet: base + 9, agentCapacity: 40})
 	if applyConfig {
 		steering := filepath.Join(t.TempDir(), "steering.yaml")
 		if err := os.WriteFile(steering, []byte(testSteering()), 0o644); err != nil {
@@ -75,7 +76,8 @@ func (tc *testCluster) allAgentsAlive() error {
 // it; once every other region loses it too, it is evacuated.
 func TestPartitionVantagePoints(t *testing.T) {
 	part := newPartition(t)
-	tc := startPartitionCluster(t, true)
+	t.Parallel() // minutes of waiting; its own subnets and nft table
+	tc := startPartitionCluster(t, true, 40)
 	east := tc.regions[0]
 
 	// The health view carries capacity and the per-check breakdown.
@@ -96,7 +98,7 @@ func TestPartitionVantagePoints(t *testing.T) {
 
 	// 1. The controllers lose their link to us-east; us-west and eu-west
 	// still reach it.
-	part.Cut(partCtrlNet, subnetCIDR(east.subnet))
+	part.Cut(subnetCIDR(tc.ctrlSubnet), subnetCIDR(east.subnet))
 	const hold = 3 * time.Minute
 	minAlive, checks := 2, 0
 	for end := time.Now().Add(hold); time.Now().Before(end); time.Sleep(2 * time.Second) {
@@ -151,9 +153,10 @@ func TestPartitionVantagePoints(t *testing.T) {
 // us-east against us-west and eu-west — for two minutes, heals, and checks
 // that the halves merge again.
 func TestPartitionRemerge(t *testing.T) {
+	t.Parallel() // minutes of waiting; its own subnets and nft table
 	part := newPartition(t)
-	tc := startPartitionCluster(t, false)
-	a := []string{partCtrlNet, subnetCIDR(tc.regions[0].subnet)}
+	tc := startPartitionCluster(t, false, 50)
+	a := []string{subnetCIDR(tc.ctrlSubnet), subnetCIDR(tc.regions[0].subnet)}
 	b := []string{subnetCIDR(tc.regions[1].subnet), subnetCIDR(tc.regions[2].subnet)}
 	for _, x := range a {
 		for _, y := range b {

@@ -25,7 +25,8 @@ func TestServerNeedsAuthDecision(t *testing.T) {
 	ip := "127.0.9.31"
 	out, err := exec.CommandContext(ctx, evacBin, "server", "--node-id", "c1", "--data-dir", t.TempDir(),
 		"--raft-addr", fmt.Sprintf("%s:%d", ip, freePort(t, ip)), "--http-addr", fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
-		"--gossip-addr", fmt.Sprintf("%s:%d", ip, freePort(t, ip)), "--dns-addr", fmt.Sprintf("%s:%d", ip, freePort(t, ip))).CombinedOutput()
+		"--gossip-addr", fmt.Sprintf("%s:%d", ip, freePort(t, ip)), "--dns-addr", fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
+		"--insecure-no-gossip-key").CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--tokens-file") ||
 		!strings.Contains(string(out), "--insecure-no-auth") {
@@ -46,6 +47,7 @@ func TestTLSClusterProcesses(t *testing.T) {
 	opTok, opSum, _ := auth.NewToken()
 	viewTok, viewSum, _ := auth.NewToken()
 	tokens := writeTokens(t, filepath.Join(dir, "tokens.yaml"), auth.FileLine("vera", auth.RoleViewer, viewSum))
+	gossipKey := keygen(t, dir)
 
 	type node struct {
 		*proc
@@ -69,7 +71,7 @@ func TestTLSClusterProcesses(t *testing.T) {
 			"--dns-addr", fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
 			"--tokens-file", tokens, "--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca.CAFile,
 			"--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", ca.CAFile,
-			"--fast", "--log-level", "debug"})
+			"--gossip-key-file", gossipKey, "--fast", "--log-level", "debug"})
 		nodes = append(nodes, n)
 	}
 	for i, n := range nodes {
