@@ -20,6 +20,8 @@ type Backend interface {
 	Status() Status
 	// RegionHealth is this controller's gossip view: region -> health.
 	RegionHealth() map[string]RegionHealth
+	// ReportedCapacity is the capacity each region's agents report, summed.
+	ReportedCapacity() map[string]int
 	// Members lists the gossip pool.
 	Members() []Member
 	// Ready reports whether the node can serve (a leader is known and the

@@ -76,8 +76,9 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 		body any
 	)
 	if evacuate {
+		// The capacity rule uses the agents' reports where they exist.
 		t, body = state.CmdEvacuate, state.Evacuate{Region: region, Reason: req.Reason, Ramp: req.Ramp,
-			StepInterval: req.StepInterval, Force: req.Force}
+			StepInterval: req.StepInterval, Force: req.Force, Capacity: s.b.ReportedCapacity()}
 	} else {
 		if req.Force {
 			writeError(w, http.StatusBadRequest, state.CodeInvalid, "force applies to evacuations only")

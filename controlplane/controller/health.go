@@ -45,6 +45,18 @@ func (c *Controller) staleAfter() time.Duration {
 // gossip.Node.SetKeys.
 func (c *Controller) SetGossipKeys(keys [][]byte) error { return c.gossip.SetKeys(keys) }
 
+// ReportedCapacity implements steering.Source: the capacity the regions'
+// agents report, summed and rounded.
+func (c *Controller) ReportedCapacity() map[string]int {
+	out := map[string]int{}
+	for region, rh := range c.RegionHealth() {
+		if rh.CapacityReported != nil {
+			out[region] = int(*rh.CapacityReported + 0.5)
+		}
+	}
+	return out
+}
+
 // Health implements steering.Source.
 func (c *Controller) Health() steering.Health {
 	out := steering.Health{}

@@ -62,6 +62,8 @@ func (f *fake) State() *state.State {
 
 func (f *fake) Health() steering.Health { return f.health }
 
+func (f *fake) ReportedCapacity() map[string]int { return nil }
+
 func (f *fake) Propose(_ context.Context, t state.CommandType, actor, id string, body any) (state.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -29,7 +29,10 @@ type Health map[string]map[string]Observed
 type Input struct {
 	State  *state.State
 	Health Health
-	Now    time.Time
+	// Capacity is the capacity the regions' agents report; it goes into
+	// automatic evacuations for the capacity rule (state.minWeight).
+	Capacity map[string]int
+	Now      time.Time
 	// WarmedUp is false for a while after this node became leader: until
 	// gossip has converged, missing reports are not evidence of failure.
 	WarmedUp bool
@@ -238,7 +241,7 @@ func evacuations(in Input) []Proposal {
 		}
 		out = append(out, Proposal{
 			Type:      state.CmdEvacuate,
-			Body:      state.Evacuate{Region: r.Name, Reason: reason, Automatic: true},
+			Body:      state.Evacuate{Region: r.Name, Reason: reason, Automatic: true, Capacity: in.Capacity},
 			Key:       key,
 			Automatic: true,
 		})

@@ -17,6 +17,9 @@ const Actor = "steering"
 type Source interface {
 	State() *state.State
 	Health() Health
+	// ReportedCapacity is the capacity each region's agents report, summed;
+	// regions without reports are absent.
+	ReportedCapacity() map[string]int
 }
 
 // Proposer submits a command through Raft and returns its result.
@@ -95,7 +98,8 @@ func (e *Engine) Tick(ctx context.Context, warmedUp bool) {
 		e.attempted, e.recorded, e.done = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
 	}
 	now := e.cfg.Now()
-	props := Decide(Input{State: e.src.State(), Health: e.src.Health(), Now: now, WarmedUp: warmedUp})
+	props := Decide(Input{State: e.src.State(), Health: e.src.Health(), Capacity: e.src.ReportedCapacity(),
+		Now: now, WarmedUp: warmedUp})
 	for _, p := range props {
 		if last, ok := e.attempted[p.Key]; e.done[p.Key] || ok && now.Sub(last) < e.cfg.Retry {
 			continue

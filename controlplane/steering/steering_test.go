@@ -28,10 +28,11 @@ policy:
 
 // log is the real state machine without Raft: commands apply in order.
 type log struct {
-	t      *testing.T
-	s      *state.State
-	now    *time.Time
-	health Health
+	t        *testing.T
+	s        *state.State
+	now      *time.Time
+	health   Health
+	capacity map[string]int
 }
 
 func newLog(t *testing.T, yaml string) *log {
@@ -66,6 +67,8 @@ func (l *log) Propose(_ context.Context, t state.CommandType, actor, id string, 
 
 func (l *log) State() *state.State { return l.s }
 func (l *log) Health() Health      { return l.health }
+
+func (l *log) ReportedCapacity() map[string]int { return l.capacity }
 
 func (l *log) set(region string, share float64) {
 	l.health[region] = map[string]Observed{"api": {Share: share, Known: true, AgentsAlive: 2, AgentsTotal: 2}}
@@ -341,5 +344,17 @@ func TestRampStepsContinueAfterLeaderChange(t *testing.T) {
 	newEngine(l).Tick(context.Background(), false) // a second new leader in the same instant
 	if r, _ := l.s.Region("b"); r.Weight != 30 {
 		t.Fatalf("after due step: %+v", r)
+	}
+}
+
+func TestReportedCapacityLimitsAutomaticShift(t *testing.T) {
+	// No capacity in the config: the agents' reports alone limit the shift.
+	l := newLog(t, cfgYAML+"  demand: 240\n")
+	l.capacity = map[string]int{"b": 100, "c": 100}
+	e := newEngine(l)
+	l.set("a", 0)
+	run(l, e, 30*time.Second)
+	if r, _ := l.s.Region("a"); r.Weight == 0 || r.Weight == 100 {
+		t.Fatalf("reported capacity ignored: %+v", r)
 	}
 }

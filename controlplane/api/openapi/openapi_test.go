@@ -28,6 +28,7 @@ func (backend) Propose(context.Context, state.CommandType, string, string, any) 
 func (backend) WaitApplied(context.Context, uint64) error { return nil }
 func (backend) Status() api.Status                        { return api.Status{} }
 func (backend) RegionHealth() map[string]api.RegionHealth { return nil }
+func (backend) ReportedCapacity() map[string]int          { return nil }
 func (backend) Members() []api.Member                     { return nil }
 func (backend) Ready() error                              { return nil }
 func (backend) FailRegion(string) error                   { return nil }
