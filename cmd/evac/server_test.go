@@ -7,7 +7,7 @@ import (
 
 func TestServerDNSRateLimit(t *testing.T) {
 	base := serverFile{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:7300", GossipAddr: "127.0.0.1:7946",
-		HTTPAddr: "127.0.0.1:8080", DNSAddr: "127.0.0.1:5353", Bootstrap: "c1=127.0.0.1:7300"}
+		HTTPAddr: "127.0.0.1:8080", DNSAddr: "127.0.0.1:5353", Bootstrap: "c1=127.0.0.1:7300", InsecureNoGossipKey: true}
 
 	f := base
 	f.DNSRateLimit = 50
