@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,19 +83,13 @@ func configCmd() *cobra.Command {
   evac config -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ci, err := s.Config(client.CaptureRaw(cmd.Context(), &raw))
-			if err != nil {
+			s, ci, err := fetch(cmd, func(s *session, ctx context.Context) (client.ConfigInfo, error) {
+				return s.Config(ctx)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, ci)
-			}
 			fmt.Fprintf(w, "# evac steering config, version %d\n", ci.Version)
 			if ci.Config == nil {
 				fmt.Fprintln(w, "# no config applied yet")

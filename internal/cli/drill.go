@@ -207,19 +207,13 @@ func drillListCmd() *cobra.Command {
 		Example: `  evac drill list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ds, err := s.Drills(client.CaptureRaw(cmd.Context(), &raw))
-			if err != nil {
+			s, ds, err := fetch(cmd, func(s *session, ctx context.Context) ([]client.Drill, error) {
+				return s.Drills(ctx)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, ds)
-			}
 			now := time.Now()
 			tw := newTable(w)
 			row(tw, "ID", "RUNBOOK", "STATUS", "STEP", "REGIONS", "STARTED", "REASON")
@@ -250,19 +244,13 @@ answers for up to the TTL. (This does not measure drain from DNS query logs.)`,
   evac drill show d-1764072000-a1b2c3 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			d, err := s.Drill(client.CaptureRaw(cmd.Context(), &raw), args[0])
-			if err != nil {
+			s, d, err := fetch(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
+				return s.Drill(ctx, args[0])
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, d)
-			}
 			return printDrill(w, d)
 		},
 	}
@@ -335,19 +323,13 @@ func drillAbortCmd() *cobra.Command {
 		Example: `  evac drill abort d-1764072000-a1b2c3 --reason "error rate up in us-west"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			d, err := s.AbortDrill(client.CaptureRaw(cmd.Context(), &raw), args[0], reason)
-			if err != nil {
+			s, d, err := fetch(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
+				return s.AbortDrill(ctx, args[0], reason)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, d)
-			}
 			fmt.Fprintf(w, "drill %s %s; weights: %s\n", d.ID, d.Status, weightsLine(d))
 			return nil
 		},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evac-sh/evac/internal/client"
+	"github.com/spf13/cobra"
 )
 
 // newTable returns a tabwriter for aligned columns; Flush it when done.
@@ -128,4 +130,24 @@ func rampLine(rp *client.Ramp, now time.Time) string {
 		s += fmt.Sprintf(": next step %d/%d (weight %d) %s", rp.Next+1, len(rp.Steps), rp.Steps[rp.Next], when)
 	}
 	return s
+}
+
+// fetch opens a session for cmd and makes one request with get. With -o json
+// it prints the server's answer as sent, and the returned session's json()
+// is true: the caller stops there. Otherwise the caller renders v.
+func fetch[T any](cmd *cobra.Command, get func(s *session, ctx context.Context) (T, error)) (*session, T, error) {
+	var zero T
+	s, err := newSession(cmd)
+	if err != nil {
+		return nil, zero, err
+	}
+	var raw json.RawMessage
+	v, err := get(s, client.CaptureRaw(cmd.Context(), &raw))
+	if err != nil {
+		return s, zero, err
+	}
+	if s.json() {
+		return s, v, printJSON(cmd.OutOrStdout(), raw, v)
+	}
+	return s, v, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -21,19 +22,13 @@ func statusCmd() *cobra.Command {
   evac status --addr http://127.0.0.1:8081 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			st, err := s.Status(client.CaptureRaw(cmd.Context(), &raw))
-			if err != nil {
+			s, st, err := fetch(cmd, func(s *session, ctx context.Context) (client.Status, error) {
+				return s.Status(ctx)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, st)
-			}
 			leader := dash(st.Leader)
 			if st.LeaderAddr != "" {
 				leader += " (" + st.LeaderAddr + ")"
@@ -137,19 +132,13 @@ func servicesCmd() *cobra.Command {
   evac services -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ss, err := s.Services(client.CaptureRaw(cmd.Context(), &raw))
-			if err != nil {
+			s, ss, err := fetch(cmd, func(s *session, ctx context.Context) ([]client.Service, error) {
+				return s.Services(ctx)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, ss)
-			}
 			tw := newTable(w)
 			row(tw, "SERVICE", "FQDN", "POLICY", "TTL", "REGION", "WEIGHT", "EFFECTIVE", "HEALTHY", "ENDPOINTS")
 			for _, sv := range ss {

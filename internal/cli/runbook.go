@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -46,19 +46,13 @@ func runbookPutCmd() *cobra.Command {
 			if err != nil {
 				return &UsageError{Err: err}
 			}
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			wr, err := s.PutRunbook(client.CaptureRaw(cmd.Context(), &raw), rb.Name, b)
-			if err != nil {
+			s, wr, err := fetch(cmd, func(s *session, ctx context.Context) (client.WriteResult, error) {
+				return s.PutRunbook(ctx, rb.Name, b)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, wr)
-			}
 			fmt.Fprintf(w, "runbook %s stored: version %d, %d steps\n", rb.Name, wr.Version, len(rb.Steps))
 			return nil
 		},
@@ -72,19 +66,13 @@ func runbookListCmd() *cobra.Command {
 		Example: `  evac runbook list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			rbs, err := s.Runbooks(client.CaptureRaw(cmd.Context(), &raw))
-			if err != nil {
+			s, rbs, err := fetch(cmd, func(s *session, ctx context.Context) ([]client.Runbook, error) {
+				return s.Runbooks(ctx)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, rbs)
-			}
 			now := time.Now()
 			tw := newTable(w)
 			row(tw, "NAME", "VERSION", "STEPS", "PARAMS", "UPDATED", "DESCRIPTION")
@@ -126,19 +114,13 @@ func runbookShowCmd() *cobra.Command {
 		Example: `  evac runbook show chaos-kong`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			rb, err := s.Runbook(client.CaptureRaw(cmd.Context(), &raw), args[0])
-			if err != nil {
+			s, rb, err := fetch(cmd, func(s *session, ctx context.Context) (client.Runbook, error) {
+				return s.Runbook(ctx, args[0])
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, rb)
-			}
 			fmt.Fprintf(w, "runbook %s version %d, stored %s by %s\n", rb.Name, rb.Version,
 				rb.Time.Local().Format(time.RFC3339), rb.Actor)
 			if len(rb.Params) > 0 {

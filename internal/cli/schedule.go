@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -80,19 +80,13 @@ func scheduleAddCmd() *cobra.Command {
 				}
 				req.Blackouts = append(req.Blackouts, bo)
 			}
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			sc, err := s.AddSchedule(client.CaptureRaw(cmd.Context(), &raw), req)
-			if err != nil {
+			s, sc, err := fetch(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
+				return s.AddSchedule(ctx, req)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, sc)
-			}
 			fmt.Fprintf(w, "schedule %s added: %q %s runbook %s; next %s\n", sc.ID, sc.Cron, tzName(sc.TZ), sc.Runbook, nextLine(sc))
 			return nil
 		},
@@ -145,19 +139,13 @@ func scheduleListCmd() *cobra.Command {
 		Example: `  evac schedule list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			scs, err := s.Schedules(client.CaptureRaw(cmd.Context(), &raw))
-			if err != nil {
+			s, scs, err := fetch(cmd, func(s *session, ctx context.Context) ([]client.Schedule, error) {
+				return s.Schedules(ctx)
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, scs)
-			}
 			tw := newTable(w)
 			row(tw, "ID", "CRON", "TZ", "RUNBOOK", "NEXT", "LAST RUN")
 			for _, sc := range scs {
@@ -175,19 +163,13 @@ func scheduleShowCmd() *cobra.Command {
 		Example: `  evac schedule show tick`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			sc, err := s.Schedule(client.CaptureRaw(cmd.Context(), &raw), args[0])
-			if err != nil {
+			s, sc, err := fetch(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
+				return s.Schedule(ctx, args[0])
+			})
+			if err != nil || s.json() {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if s.json() {
-				return printJSON(w, raw, sc)
-			}
 			fmt.Fprintf(w, "schedule %s: %q %s, runbook %s; next %s\n", sc.ID, sc.Cron, tzName(sc.TZ), sc.Runbook, nextLine(sc))
 			tw := newTable(w)
 			row(tw, "DUE", "FIRED", "OUTCOME", "DRILL", "REASON")
