@@ -83,7 +83,7 @@ func configCmd() *cobra.Command {
   evac config -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, ci, err := fetch(cmd, func(s *session, ctx context.Context) (client.ConfigInfo, error) {
+			s, ci, err := call(cmd, func(s *session, ctx context.Context) (client.ConfigInfo, error) {
 				return s.Config(ctx)
 			})
 			if err != nil || s.json() {

@@ -207,7 +207,7 @@ func drillListCmd() *cobra.Command {
 		Example: `  evac drill list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, ds, err := fetch(cmd, func(s *session, ctx context.Context) ([]client.Drill, error) {
+			s, ds, err := call(cmd, func(s *session, ctx context.Context) ([]client.Drill, error) {
 				return s.Drills(ctx)
 			})
 			if err != nil || s.json() {
@@ -244,7 +244,7 @@ answers for up to the TTL. (This does not measure drain from DNS query logs.)`,
   evac drill show d-1764072000-a1b2c3 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, d, err := fetch(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
+			s, d, err := call(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
 				return s.Drill(ctx, args[0])
 			})
 			if err != nil || s.json() {
@@ -323,7 +323,7 @@ func drillAbortCmd() *cobra.Command {
 		Example: `  evac drill abort d-1764072000-a1b2c3 --reason "error rate up in us-west"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, d, err := fetch(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
+			s, d, err := call(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
 				return s.AbortDrill(ctx, args[0], reason)
 			})
 			if err != nil || s.json() {

@@ -132,10 +132,10 @@ func rampLine(rp *client.Ramp, now time.Time) string {
 	return s
 }
 
-// fetch opens a session for cmd and makes one request with get. With -o json
+// call opens a session for cmd and makes one request with get. With -o json
 // it prints the server's answer as sent, and the returned session's json()
 // is true: the caller stops there. Otherwise the caller renders v.
-func fetch[T any](cmd *cobra.Command, get func(s *session, ctx context.Context) (T, error)) (*session, T, error) {
+func call[T any](cmd *cobra.Command, get func(s *session, ctx context.Context) (T, error)) (*session, T, error) {
 	var zero T
 	s, err := newSession(cmd)
 	if err != nil {

@@ -22,7 +22,7 @@ func statusCmd() *cobra.Command {
   evac status --addr http://127.0.0.1:8081 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, st, err := fetch(cmd, func(s *session, ctx context.Context) (client.Status, error) {
+			s, st, err := call(cmd, func(s *session, ctx context.Context) (client.Status, error) {
 				return s.Status(ctx)
 			})
 			if err != nil || s.json() {
@@ -132,7 +132,7 @@ func servicesCmd() *cobra.Command {
   evac services -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, ss, err := fetch(cmd, func(s *session, ctx context.Context) ([]client.Service, error) {
+			s, ss, err := call(cmd, func(s *session, ctx context.Context) ([]client.Service, error) {
 				return s.Services(ctx)
 			})
 			if err != nil || s.json() {

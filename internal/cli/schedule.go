@@ -80,7 +80,7 @@ func scheduleAddCmd() *cobra.Command {
 				}
 				req.Blackouts = append(req.Blackouts, bo)
 			}
-			s, sc, err := fetch(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
+			s, sc, err := call(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
 				return s.AddSchedule(ctx, req)
 			})
 			if err != nil || s.json() {
@@ -139,7 +139,7 @@ func scheduleListCmd() *cobra.Command {
 		Example: `  evac schedule list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, scs, err := fetch(cmd, func(s *session, ctx context.Context) ([]client.Schedule, error) {
+			s, scs, err := call(cmd, func(s *session, ctx context.Context) ([]client.Schedule, error) {
 				return s.Schedules(ctx)
 			})
 			if err != nil || s.json() {
@@ -163,7 +163,7 @@ func scheduleShowCmd() *cobra.Command {
 		Example: `  evac schedule show tick`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, sc, err := fetch(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
+			s, sc, err := call(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
 				return s.Schedule(ctx, args[0])
 			})
 			if err != nil || s.json() {
