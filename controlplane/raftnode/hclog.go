@@ -44,6 +44,17 @@ var quietInfo = map[string]bool{
 	"duplicate requestVote for same term": true,
 }
 
+// peerErrors lists raft ERROR messages about one unreachable peer, demoted to
+// Warn: the leader logs them at every retry while a follower is down or
+// partitioned, which the cluster survives (and which a controller's own
+// shutdown causes on its peers). Losing quorum still shows: the leader steps
+// down and elections are logged.
+var peerErrors = map[string]bool{
+	"failed to heartbeat to":         true,
+	"failed to appendEntries to":     true,
+	"failed to make requestVote RPC": true,
+}
+
 func newHclogZap(z *zap.Logger) *hclogZap {
 	lv := new(atomic.Int32)
 	lv.Store(int32(hclog.Trace))
@@ -64,6 +75,9 @@ func (l *hclogZap) Log(level hclog.Level, msg string, args ...any) {
 		zl = zapcore.WarnLevel
 	case hclog.Error:
 		zl = zapcore.ErrorLevel
+		if peerErrors[msg] {
+			zl = zapcore.WarnLevel
+		}
 	default: // Info, NoLevel
 		zl = zapcore.InfoLevel
 		if quietInfo[msg] {

@@ -24,6 +24,7 @@ func TestHclogZap(t *testing.T) {
 	l.Info("pipelining replication", "peer", "n2")
 	l.Error("failed to decode incoming command", "error", &net.OpError{Op: "read", Err: net.ErrClosed})
 	l.Error("failed to heartbeat to", "error", errors.New("EOF"), "odd")
+	l.Error("failed to take snapshot", "error", errors.New("disk full"))
 	l.Trace("trace")
 
 	want := []struct {
@@ -34,7 +35,9 @@ func TestHclogZap(t *testing.T) {
 		{zapcore.InfoLevel, "entering leader state", map[string]any{"node": "n1", "leader": "node-x", "term": uint64(3)}},
 		{zapcore.DebugLevel, "pipelining replication", map[string]any{"peer": "n2"}},
 		{zapcore.DebugLevel, "failed to decode incoming command", nil},
-		{zapcore.ErrorLevel, "failed to heartbeat to", map[string]any{"error": "EOF", "extra-value-at-end": "odd"}},
+		// One unreachable peer is a warning; other errors stay errors.
+		{zapcore.WarnLevel, "failed to heartbeat to", map[string]any{"error": "EOF", "extra-value-at-end": "odd"}},
+		{zapcore.ErrorLevel, "failed to take snapshot", map[string]any{"error": "disk full"}},
 		{zapcore.DebugLevel, "trace", nil},
 	}
 	got := logs.All()
