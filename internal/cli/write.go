@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,20 +88,7 @@ unless --force is given.`,
   evac evacuate us-east --reason "check" --dry-run`,
 		Args: exactRegion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := m.request(0)
-			if err != nil {
-				return err
-			}
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			wr, err := s.Evacuate(client.CaptureRaw(cmd.Context(), &raw), args[0], req)
-			if err != nil {
-				return err
-			}
-			return printMove(s, raw, wr, "evacuation of "+args[0], req.DryRun)
+			return runMove(cmd, m, 0, (*client.Client).Evacuate, "evacuation of "+args[0], args[0])
 		},
 	}
 	m.register(cmd, "50,0", true)
@@ -116,20 +104,7 @@ func restoreCmd() *cobra.Command {
   evac restore us-east --reason "after drill" --ramp 10,50,100 --step-interval 2m`,
 		Args: exactRegion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := m.request(100)
-			if err != nil {
-				return err
-			}
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			wr, err := s.Restore(client.CaptureRaw(cmd.Context(), &raw), args[0], req)
-			if err != nil {
-				return err
-			}
-			return printMove(s, raw, wr, "restore of "+args[0], req.DryRun)
+			return runMove(cmd, m, 100, (*client.Client).Restore, "restore of "+args[0], args[0])
 		},
 	}
 	m.register(cmd, "50,100", false)
@@ -146,11 +121,23 @@ func exactRegion(_ *cobra.Command, args []string) error {
 	return nil
 }
 
-func printMove(s *session, raw json.RawMessage, wr client.WriteResult, what string, dryRun bool) error {
-	w := s.cmd.OutOrStdout()
-	if s.json() {
-		return printJSON(w, raw, wr)
+// runMove sends an evacuate or restore request for region and prints the
+// outcome (the server's JSON as sent with -o json).
+func runMove(cmd *cobra.Command, m moveFlags, target int,
+	send func(*client.Client, context.Context, string, client.MoveRequest) (client.WriteResult, error),
+	what, region string) error {
+	req, err := m.request(target)
+	if err != nil {
+		return err
 	}
+	s, wr, err := call(cmd, func(s *session, ctx context.Context) (client.WriteResult, error) {
+		return send(s.Client, ctx, region, req)
+	})
+	if err != nil || s.json() {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	dryRun := req.DryRun
 	switch {
 	case dryRun:
 		fmt.Fprintf(w, "dry run: %s would be accepted; nothing changed\n", what)
