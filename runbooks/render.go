@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 )
 
@@ -168,7 +169,13 @@ func sortedFieldNames(st Step) []string {
 	return names
 }
 
-// expand renders s as a template over vals when it contains one.
+// maxRendered caps what one templated field may expand to.
+const maxRendered = 4096
+
+// expand renders s as a template over vals when it contains one. Only
+// parameter references ({{ .name }}) are allowed: the full template language
+// has loops ({{ range 1000000000 }}) and printf widths that would let one
+// runbook pin a CPU or exhaust memory inside every controller's Apply.
 func expand(s string, vals map[string]string) (string, bool, error) {
 	if !strings.Contains(s, "{{") {
 		return s, false, nil
@@ -177,11 +184,47 @@ func expand(s string, vals map[string]string) (string, bool, error) {
 	if err != nil {
 		return "", true, fmt.Errorf("bad template %q: %v", s, trimTemplateErr(err))
 	}
-	var b strings.Builder
-	if err := t.Execute(&b, vals); err != nil {
+	if err := onlyParamRefs(t.Root); err != nil {
+		return "", true, fmt.Errorf("bad template %q: %v", s, err)
+	}
+	b := &cappedBuilder{max: maxRendered}
+	if err := t.Execute(b, vals); err != nil {
 		return "", true, fmt.Errorf("template %q: %v", s, trimTemplateErr(err))
 	}
 	return b.String(), true, nil
+}
+
+// onlyParamRefs accepts text and {{ .name }} actions, nothing else.
+func onlyParamRefs(root *parse.ListNode) error {
+	for _, n := range root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+		case *parse.ActionNode:
+			p := n.Pipe
+			if len(p.Decl) == 0 && len(p.Cmds) == 1 && len(p.Cmds[0].Args) == 1 {
+				if f, ok := p.Cmds[0].Args[0].(*parse.FieldNode); ok && len(f.Ident) == 1 {
+					continue
+				}
+			}
+			return fmt.Errorf("only parameter references like {{ .region }} are allowed, not %s", n)
+		default:
+			return fmt.Errorf("only parameter references like {{ .region }} are allowed, not %s", n)
+		}
+	}
+	return nil
+}
+
+// cappedBuilder is a strings.Builder that refuses to grow past max bytes.
+type cappedBuilder struct {
+	strings.Builder
+	max int
+}
+
+func (c *cappedBuilder) Write(p []byte) (int, error) {
+	if c.Len()+len(p) > c.max {
+		return 0, fmt.Errorf("renders to more than %d bytes", c.max)
+	}
+	return c.Builder.Write(p)
 }
 
 // trimTemplateErr drops text/template's "template: field:1:5: " prefix.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -134,8 +135,16 @@ type lineError struct {
 func (e *lineError) Error() string { return e.msg }
 
 func (p *parser) errf(line int, field, format string, args ...any) {
+	if !fieldRE.MatchString(field) {
+		// A key as written ("a b: c") is quoted so the message still parses
+		// as FILE:LINE: FIELD: problem.
+		field = strconv.Quote(field)
+	}
 	p.errs = append(p.errs, &lineError{line, fmt.Sprintf("%s:%d: %s: %s", p.file, line, field, fmt.Sprintf(format, args...))})
 }
+
+// fieldRE matches field paths printed as they are, e.g. steps[2].shift.weight.
+var fieldRE = regexp.MustCompile(`^[A-Za-z0-9_.\[\]-]+$`)
 
 func (p *parser) sorted() Errors {
 	slices.SortStableFunc(p.errs, func(a, b error) int {

@@ -170,3 +170,36 @@ steps:
 		t.Errorf("unknown param: %v", err)
 	}
 }
+
+// Templates may only reference parameters: the full template language lets
+// one runbook loop a billion times or printf a gigabyte inside every
+// controller's Apply.
+func TestTemplatesOnlyReferenceParams(t *testing.T) {
+	for _, tmpl := range []string{
+		`{{ range 1000000000 }}{{ end }}`,
+		`{{ printf "%0999999999d" 1 }}`,
+		`{{ if .region }}x{{ end }}`,
+		`{{ $x := .region }}{{ $x }}`,
+		`{{ .region | len }}`,
+		`{{ . }}`,
+		`{{ "us-east" }}`,
+		`{{ block "b" . }}{{ end }}`,
+		`{{ define "field" }}{{ range 1000000000 }}{{ end }}{{ end }}`,
+		`{{ define "x" }}{{ range 1000000000 }}{{ end }}{{ end }}{{ template "x" }}`,
+	} {
+		src := "name: t\nparams: {region: {default: us-east}}\nsteps:\n  - notify: {message: '" + tmpl + "'}\n"
+		_, err := Parse("t.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), "t.yaml:4: steps[0].notify.message: bad template") ||
+			!strings.Contains(err.Error(), "only parameter references") {
+			t.Errorf("%s: %v", tmpl, err)
+		}
+	}
+	// A parameter value cannot blow a field up either.
+	rb, err := Parse("t.yaml", []byte("name: t\nparams: {m: {required: true}}\nsteps:\n  - notify: {message: '{{.m}}{{.m}}{{.m}}'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Render(map[string]string{"m": strings.Repeat("x", 2000)}); err == nil || !strings.Contains(err.Error(), "renders to more than") {
+		t.Errorf("6000-byte rendering: %v", err)
+	}
+}
