@@ -147,7 +147,9 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("invalid JSON body: %w", err)
 	}
-	if dec.More() {
+	// dec.More is not enough: it reports no more values before a stray
+	// ']' or '}', so `{"reason":"x"}]` would pass.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("invalid JSON body: trailing data after the object")
 	}
 	return nil
