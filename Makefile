@@ -34,10 +34,25 @@ test-unit:
 test-integration: build
 	$(GO) test -count=1 -timeout 15m -parallel 6 -v ./integration/
 
-# The DNS query handler's fuzz target (FUZZTIME=10m make fuzz for longer).
+# Every fuzz target, package:function, each run for FUZZTIME (one
+# `go test -fuzz` per target: Go fuzzes one target per run). FUZZTIME=10m
+# make fuzz for longer; failures land in the package's testdata/fuzz.
 FUZZTIME ?= 60s
+FUZZ_TARGETS := \
+	./dnsserver:FuzzServeDNS \
+	./controlplane/state:FuzzParseConfig \
+	./controlplane/state:FuzzApply \
+	./controlplane/state:FuzzDrillCommands \
+	./controlplane/api:FuzzDecodeStrict \
+	./controlplane/api:FuzzHandler \
+	./agent:FuzzAgentConfig \
+	./agent/gossip:FuzzDelegate \
+	./runbooks:FuzzParseRunbook
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime $(FUZZTIME) ./dnsserver/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*} fn=$${t##*:}; echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # Debian packages some tests need; installed only when missing and when root.
 # knot, knot-dnsutils: integration/knot_test.go; chromium: ui_test.go; openssl, python3: deploy_test.go.
