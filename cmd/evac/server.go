@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,6 +20,13 @@ import (
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/controlplane/controller"
 	"github.com/evac-sh/evac/controlplane/raftnode"
+)
+
+// Raft snapshot defaults: hashicorp/raft's own (raft.DefaultConfig).
+const (
+	defaultSnapshotThreshold = 8192
+	defaultSnapshotInterval  = 2 * time.Minute
+	defaultTrailingLogs      = 10240
 )
 
 // serverFile is the controller's config file; every key is also a flag
@@ -35,6 +43,11 @@ type serverFile struct {
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
 	Fast          bool     `yaml:"fast"`
+	// Raft snapshots: every SnapshotThreshold entries, checked every
+	// SnapshotInterval, keeping TrailingLogs entries after each.
+	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
+	SnapshotInterval  time.Duration `yaml:"snapshot_interval"`
+	TrailingLogs      uint64        `yaml:"snapshot_trailing_logs"`
 	// InsecureNoGossipKey allows running without a gossip key.
 	InsecureNoGossipKey bool   `yaml:"insecure_no_gossip_key"`
 	LogLevel            string `yaml:"log_level"`
@@ -133,6 +146,9 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
 	fl.BoolVar(&f.InsecureNoGossipKey, "insecure-no-gossip-key", false, "run without a gossip key (unencrypted, unauthenticated gossip)")
 	fl.BoolVar(&f.Fast, "fast", false, "short Raft/gossip timeouts (all nodes on one host; tests)")
+	fl.Uint64Var(&f.SnapshotThreshold, "snapshot-threshold", defaultSnapshotThreshold, "take a Raft snapshot (and compact the log) after this many new log entries")
+	fl.DurationVar(&f.SnapshotInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check --snapshot-threshold (a random wait of 1 to 2 times this)")
+	fl.Uint64Var(&f.TrailingLogs, "snapshot-trailing-logs", defaultTrailingLogs, "log entries kept after a snapshot, so a lagging follower catches up without a snapshot transfer")
 	addSecurityFlags(fl, &f.securityFlags)
 	addLogFlags(fl, &f.LogLevel, &f.LogFormat)
 	return cmd
@@ -170,6 +186,15 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	if file.Fast {
 		set("fast", func() { dst.Fast = true })
 	}
+	if file.SnapshotThreshold != 0 {
+		set("snapshot-threshold", func() { dst.SnapshotThreshold = file.SnapshotThreshold })
+	}
+	if file.SnapshotInterval != 0 {
+		set("snapshot-interval", func() { dst.SnapshotInterval = file.SnapshotInterval })
+	}
+	if file.TrailingLogs != 0 {
+		set("snapshot-trailing-logs", func() { dst.TrailingLogs = file.TrailingLogs })
+	}
 	mergeSecurity(fl, &dst.securityFlags, file.securityFlags)
 	if file.InsecureNoGossipKey {
 		set("insecure-no-gossip-key", func() { dst.InsecureNoGossipKey = true })
@@ -183,6 +208,10 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	}
 	if f.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	// Zero (a config file without the key) means raft's default.
+	if f.SnapshotInterval != 0 && f.SnapshotInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--snapshot-interval: must be at least 10ms, got %s", f.SnapshotInterval))
 	}
 	if f.DNSRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--dns-rate-limit: must not be negative, got %d", f.DNSRateLimit))
@@ -226,5 +255,6 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, GossipAddr: f.GossipAddr,
 		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, DNSRateLimit: f.DNSRateLimit, Bootstrap: peers, Join: join,
 		GossipKey: key, GossipExtraKeys: extra, Fast: f.Fast,
+		SnapshotThreshold: f.SnapshotThreshold, SnapshotInterval: f.SnapshotInterval, TrailingLogs: f.TrailingLogs,
 	}, nil
 }

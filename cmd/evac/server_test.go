@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServerDNSRateLimit(t *testing.T) {
@@ -62,5 +63,32 @@ services:
 	}
 	if _, err := benchState(path, "50,50"); err == nil {
 		t.Error("2 weights for 3 regions accepted")
+	}
+}
+
+func TestServerSnapshotFlags(t *testing.T) {
+	base := serverFile{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:7300", GossipAddr: "127.0.0.1:7946",
+		HTTPAddr: "127.0.0.1:8080", DNSAddr: "127.0.0.1:5353", Bootstrap: "c1=127.0.0.1:7300", InsecureNoGossipKey: true}
+	cmd := newServerCmd()
+	if err := cmd.Flags().Parse([]string{"--snapshot-threshold", "64", "--snapshot-interval", "200ms"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := base
+	dst.SnapshotThreshold, dst.SnapshotInterval = 64, 200*time.Millisecond
+	file := base
+	file.SnapshotThreshold, file.SnapshotInterval, file.TrailingLogs = 1000, time.Minute, 50
+	mergeFlags(cmd.Flags(), &dst, file)
+	cfg, err := dst.controllerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flags win; the file fills what no flag set.
+	if cfg.SnapshotThreshold != 64 || cfg.SnapshotInterval != 200*time.Millisecond || cfg.TrailingLogs != 50 {
+		t.Errorf("snapshot settings %d %s %d", cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs)
+	}
+	bad := base
+	bad.SnapshotInterval = time.Millisecond
+	if _, err := bad.controllerConfig(); err == nil || !strings.Contains(err.Error(), "--snapshot-interval") {
+		t.Errorf("--snapshot-interval 1ms: %v", err)
 	}
 }

@@ -46,6 +46,11 @@ type Config struct {
 	GossipExtraKeys [][]byte
 	// Fast selects short Raft, gossip and steering timings (tests, `evac dev`).
 	Fast bool
+	// SnapshotThreshold, SnapshotInterval and TrailingLogs tune Raft
+	// snapshots (raftnode.Config); zero values take raft's defaults.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
 	// ReportStaleAfter: an agent's report not refreshed for this long is no
 	// evidence; default DefaultReportStaleAfter (FastReportStaleAfter with
 	// Fast).
@@ -139,6 +144,7 @@ func Start(cfg Config) (*Controller, error) {
 	c.raft, err = raftnode.New(raftnode.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap,
 		Timing: timing, Logger: lg.Named("raft"), TLS: cfg.RaftTLS,
+		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 	}, c.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)

@@ -80,6 +80,14 @@ type Config struct {
 	// SnapshotThreshold is the number of log entries between snapshots;
 	// 0 means 8192.
 	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks whether SnapshotThreshold
+	// entries have accumulated (it waits a random time between one and two
+	// intervals); 0 means 2 minutes.
+	SnapshotInterval time.Duration
+	// TrailingLogs is how many entries stay in the log after a snapshot, so
+	// that a follower slightly behind catches up from the log rather than
+	// by a full snapshot transfer; 0 means 10240.
+	TrailingLogs uint64
 }
 
 // Peer is one initial voter: its Raft server ID and address.
@@ -238,6 +246,12 @@ func (cfg *Config) raftConfig(logger *hclogZap) (*raft.Config, error) {
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	if rc.SnapshotThreshold == 0 {
 		rc.SnapshotThreshold = defaultSnapshotThreshold
+	}
+	if cfg.SnapshotInterval != 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if cfg.TrailingLogs != 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
 	}
 	if cfg.Timing == TimingFast {
 		rc.HeartbeatTimeout = fastHeartbeat

@@ -5,6 +5,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
 )
 
 func TestParsePeers(t *testing.T) {
@@ -77,6 +80,26 @@ func TestConfigValidate(t *testing.T) {
 		tt.mut(&c)
 		if _, err := c.validate(); err == nil || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%s: validate() = %v; want ErrInvalidConfig containing %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestRaftConfigSnapshots(t *testing.T) {
+	for _, tc := range []struct {
+		cfg                 Config
+		threshold, trailing uint64
+		interval            time.Duration
+	}{
+		{Config{}, 8192, 10240, 120 * time.Second},
+		{Config{SnapshotThreshold: 64, SnapshotInterval: 200 * time.Millisecond, TrailingLogs: 32}, 64, 32, 200 * time.Millisecond},
+	} {
+		tc.cfg.NodeID = "n1"
+		rc, err := tc.cfg.raftConfig(newHclogZap(zap.NewNop()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc.SnapshotThreshold != tc.threshold || rc.TrailingLogs != tc.trailing || rc.SnapshotInterval != tc.interval {
+			t.Errorf("%+v: threshold %d, trailing %d, interval %s", tc.cfg, rc.SnapshotThreshold, rc.TrailingLogs, rc.SnapshotInterval)
 		}
 	}
 }
