@@ -179,6 +179,15 @@ func TestRestartRecoversState(t *testing.T) {
 	c.waitFSMs(want...)
 
 	c.stopAll()
+	// A kill -9 mid-snapshot leaves "<id>.tmp" with a partial state: the
+	// node restarts from the last complete snapshot and removes it.
+	torn := filepath.Join(c.nodes[0].dir, "raft", "snapshots", "99-1000-1.tmp")
+	if err := os.MkdirAll(torn, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(torn, "state.bin"), []byte("half a snap"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for i, tn := range c.nodes {
 		c.start(i)
 		// NewRaft restores the snapshot before returning; the log tail
@@ -186,6 +195,9 @@ func TestRestartRecoversState(t *testing.T) {
 		if got := tn.fsm.list(); tn.fsm.restores != 1 || !equal(got, want[:20]) {
 			t.Fatalf("%s right after restart: %d restores, %d entries; want 1 restore, the 20 snapshotted", tn.id, tn.fsm.restores, len(got))
 		}
+	}
+	if _, err := os.Stat(torn); !os.IsNotExist(err) {
+		t.Fatalf("torn snapshot still there after restart: %v", err)
 	}
 	l = c.leader(10 * time.Second)
 	c.waitFSMs(want...)

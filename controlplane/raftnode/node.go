@@ -86,6 +86,9 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), wal.WithLogger(hl.Named("wal"))); err != nil {
 		return nil, fmt.Errorf("open raft wal %s: %w", walDir, err)
 	}
+	if err := removeTornSnapshots(raftDir, log); err != nil {
+		return nil, err
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hl.Named("snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("open raft snapshot store: %w", err)
