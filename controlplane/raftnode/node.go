@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
@@ -30,7 +31,7 @@ type Node struct {
 	stream *streamLayer
 	fwd    *forwardPool
 	wal    *wal.WAL
-	meta   *metadb.BoltMetaDB // raft-wal's Close does not close it
+	meta   *metadb.BoltMetaDB // closed by the WAL's Close, and by ours when wal.Open fails
 
 	leaderCh chan bool // capacity 1, latest value wins; closed by Shutdown
 
@@ -82,9 +83,8 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if err := os.MkdirAll(walDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft wal dir: %w", err)
 	}
-	n.meta = &metadb.BoltMetaDB{}
-	if n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), wal.WithLogger(hl.Named("wal"))); err != nil {
-		return nil, fmt.Errorf("open raft wal %s: %w", walDir, err)
+	if n.wal, n.meta, err = openWAL(walDir, hl.Named("wal")); err != nil {
+		return nil, err
 	}
 	if err := removeTornSnapshots(raftDir, log); err != nil {
 		return nil, err
@@ -135,6 +135,24 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	n.goFunc(n.pumpLeadership)
 	ok = true
 	return n, nil
+}
+
+// openWAL opens the raft-wal log and stable store in dir.
+//
+// raft-wal must be v0.4.1 or later: v0.4.0 marked the tail segment sealed
+// when raft truncated the log's tail (a follower dropping entries an old
+// leader never committed, the usual sequel to a leader's crash) without
+// writing its index block, and the next start then failed for good with
+// "sealed segment has no index block" (hashicorp/raft-wal#31). See
+// TestWALTailTruncationSurvivesRestart.
+func openWAL(dir string, logger hclog.Logger) (*wal.WAL, *metadb.BoltMetaDB, error) {
+	meta := &metadb.BoltMetaDB{}
+	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(logger))
+	if err != nil {
+		_ = meta.Close()
+		return nil, nil, fmt.Errorf("open raft wal %s: %w", dir, err)
+	}
+	return w, meta, nil
 }
 
 // LeaderCh delivers true when this node becomes leader and false when it
