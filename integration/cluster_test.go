@@ -105,6 +105,8 @@ type testCluster struct {
 	seeds   []string
 	// ctrlSubnet: the controllers live on 127.0.ctrlSubnet.0/24.
 	ctrlSubnet int
+	// dir holds the key, tokens and each controller's data dir (dir/<id>).
+	dir string
 }
 
 // clusterOpts places a test cluster: its regions (names and subnets) and
@@ -115,6 +117,12 @@ type clusterOpts struct {
 	ctrlSubnet int
 	// agentCapacity, if set, is the static capacity each agent reports.
 	agentCapacity float64
+	// ctrlHost is the first controller's host number (default 11).
+	ctrlHost int
+	// serverArgs are extra `evac server` flags for every controller.
+	serverArgs []string
+	// tokenLines are extra lines for the tokens file (auth.FileLine).
+	tokenLines []string
 }
 
 func startCluster(t *testing.T) *testCluster {
@@ -137,12 +145,15 @@ func keygen(t *testing.T, dir string) string {
 
 func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, regions: o.regions, backends: map[string]*backend{}, ctrlSubnet: o.ctrlSubnet}
 	dir := t.TempDir()
+	tc := &testCluster{t: t, regions: o.regions, backends: map[string]*backend{}, ctrlSubnet: o.ctrlSubnet, dir: dir}
+	if o.ctrlHost == 0 {
+		o.ctrlHost = 11
+	}
 	tc.keyFile = keygen(t, dir)
 	var peers, seeds []string
 	for i := 0; i < 3; i++ {
-		ip := fmt.Sprintf("127.0.%d.%d", o.ctrlSubnet, i+11)
+		ip := fmt.Sprintf("127.0.%d.%d", o.ctrlSubnet, i+o.ctrlHost)
 		c := &controllerProc{
 			id:     fmt.Sprintf("c%d", i+1),
 			raft:   fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
@@ -154,12 +165,13 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 		seeds = append(seeds, c.gossip)
 		tc.controllers = append(tc.controllers, c)
 	}
-	tokens := writeTokens(t, filepath.Join(dir, "tokens.yaml"))
+	tokens := writeTokens(t, filepath.Join(dir, "tokens.yaml"), o.tokenLines...)
 	for _, c := range tc.controllers {
-		c.proc = startProc(t, c.id, "server", "--tokens-file", tokens, "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
+		args := append([]string{"server", "--tokens-file", tokens, "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
 			"--raft-addr", c.raft, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
 			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
-			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug")
+			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug"}, o.serverArgs...)
+		c.proc = startProc(t, c.id, args...)
 	}
 	tc.seeds = seeds
 	for _, r := range o.regions {

@@ -1,0 +1,439 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/evac-sh/evac/controlplane/auth"
+	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/client"
+)
+
+// Crash safety (issue 8, item 3): controllers are killed with SIGKILL while
+// clients write, while snapshots are being written, and all at once; every
+// write a client saw answered 2xx must then be in the state and the event
+// log of every controller, and those event logs must be one sequence.
+//
+// The writes are runbook puts, each a new runbook under its own name and
+// with its own Idempotency-Key: cheap, accepted in any state, and each
+// leaves a record (GET /v1/runbooks) and an event (runbook.put) to look for.
+// A write that failed (a dead controller, no leader, a timeout) is retried
+// with the same key on another controller; only a 2xx counts as
+// acknowledged. The controllers live on 127.0.90.x, each test on its own
+// hosts and free ports.
+
+// writeLoad is a set of clients issuing acknowledged writes until stopped.
+type writeLoad struct {
+	tc      *testCluster
+	tokens  []string
+	prefix  string
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	acked   []string
+	issued  atomic.Int64
+	refused atomic.Int64 // a 4xx: never expected
+	// ackedDuringOutage counts writes acknowledged while a controller was
+	// down (set by the test around each kill).
+	outage            atomic.Bool
+	ackedDuringOutage atomic.Int64
+}
+
+// crashRunbook is the runbook a write stores: a description pads it to about
+// 1 KB so that the state, and each snapshot, grows with the writes.
+func crashRunbook(name string) []byte {
+	return fmt.Appendf(nil, "name: %s\ndescription: %s\nsteps:\n  - notify: {message: \"%s\"}\n",
+		name, strings.Repeat("crash-safety padding ", 48), name)
+}
+
+// writerTokens makes one admin token per client: the API limits each token
+// to 10 writes a second on each controller, which would make the clients,
+// not the cluster, the bottleneck. It returns the tokens and the lines for
+// the tokens file (clusterOpts.tokenLines).
+func writerTokens(t *testing.T, n int) (tokens, lines []string) {
+	for i := range n {
+		tok, sum, err := auth.NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+		lines = append(lines, auth.FileLine(fmt.Sprintf("writer-%d", i), auth.RoleAdmin, sum))
+	}
+	return tokens, lines
+}
+
+// startWriteLoad starts one client per token.
+func startWriteLoad(tc *testCluster, prefix string, tokens []string, seed uint64) *writeLoad {
+	w := &writeLoad{tc: tc, tokens: tokens, prefix: prefix, stop: make(chan struct{})}
+	for i := range tokens {
+		w.wg.Go(func() { w.worker(i, rand.New(rand.NewPCG(seed, uint64(i)))) })
+	}
+	return w
+}
+
+func (w *writeLoad) stopped() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *writeLoad) worker(id int, rng *rand.Rand) {
+	for n := 0; !w.stopped(); n++ {
+		name := fmt.Sprintf("%s-w%d-%d", w.prefix, id, n)
+		src := crashRunbook(name)
+		w.issued.Add(1)
+		for attempt := 0; attempt < 20 && !w.stopped(); attempt++ {
+			c := w.tc.controllers[rng.IntN(len(w.tc.controllers))]
+			ctx, cancel := context.WithTimeout(client.WithRequestID(context.Background(), name), 5*time.Second)
+			cl := client.New("http://"+c.http, w.tokens[id], client.WithTimeout(5*time.Second))
+			_, err := cl.PutRunbook(ctx, name, src)
+			cancel()
+			if err == nil {
+				w.mu.Lock()
+				w.acked = append(w.acked, name)
+				w.mu.Unlock()
+				if w.outage.Load() {
+					w.ackedDuringOutage.Add(1)
+				}
+				break
+			}
+			var apiErr *client.APIError
+			if errors.As(err, &apiErr) && apiErr.Status < 500 && apiErr.Status != http.StatusTooManyRequests {
+				w.refused.Add(1)
+				w.tc.t.Errorf("write %s refused by %s: %v", name, c.id, err)
+				break
+			}
+			time.Sleep(time.Duration(50+rng.IntN(100)) * time.Millisecond)
+		}
+	}
+}
+
+// Stop stops the clients and returns the names of the acknowledged writes.
+func (w *writeLoad) Stop() []string {
+	close(w.stop)
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.acked...)
+}
+
+func (w *writeLoad) ackedSoFar() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// waitLeader waits until c answers and names a leader.
+func (tc *testCluster) waitLeader(c *controllerProc) {
+	tc.t.Helper()
+	eventually(tc.t, 30*time.Second, c.id+" names a leader", func() error {
+		st, err := newClient(c.http).Status(ctxT(tc.t, 3*time.Second))
+		if err != nil {
+			return err
+		}
+		if st.Leader == "" {
+			return errors.New("no leader")
+		}
+		return nil
+	})
+}
+
+// allEvents pages through a controller's whole event log.
+func allEvents(t *testing.T, c *controllerProc) ([]state.Event, error) {
+	var out []state.Event
+	var since uint64
+	for {
+		evs, err := newClient(c.http).Events(ctxT(t, 10*time.Second), since, 10000)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+		if len(evs) < 10000 {
+			return out, nil
+		}
+		since = evs[len(evs)-1].Seq
+	}
+}
+
+// eventKey is what must be the same for one event on every controller.
+func eventKey(e state.Event) string {
+	return fmt.Sprintf("%d/%d/%s/%s/%s", e.Seq, e.Index, e.Kind, e.Detail, e.Time.UTC().Format(time.RFC3339Nano))
+}
+
+// checkAcked waits until every controller's state holds every acknowledged
+// write, with its one runbook.put event, and the controllers' event logs are
+// one gap-free sequence, the same on all.
+func (tc *testCluster) checkAcked(acked []string) {
+	t := tc.t
+	t.Helper()
+	eventually(t, 60*time.Second, "every acknowledged write on every controller, one event log", func() error {
+		var first []string
+		for _, c := range tc.controllers {
+			rbs, err := newClient(c.http).Runbooks(ctxT(t, 10*time.Second))
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.id, err)
+			}
+			have := make(map[string]bool, len(rbs))
+			for _, rb := range rbs {
+				have[rb.Name] = true
+			}
+			evs, err := allEvents(t, c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.id, err)
+			}
+			put := map[string]int{}
+			keys := make([]string, len(evs))
+			for i, e := range evs {
+				if e.Seq != uint64(i+1) {
+					return fmt.Errorf("%s: event %d has seq %d: the log has a gap", c.id, i, e.Seq)
+				}
+				if e.Kind == state.EventRunbookPut {
+					name, _, _ := strings.Cut(e.Detail, " ")
+					put[name]++
+				}
+				keys[i] = eventKey(e)
+			}
+			var missing []string
+			for _, n := range acked {
+				if !have[n] || put[n] != 1 {
+					missing = append(missing, fmt.Sprintf("%s (stored %v, %d events)", n, have[n], put[n]))
+				}
+			}
+			if len(missing) > 0 {
+				sort.Strings(missing)
+				return fmt.Errorf("%s lacks %d of %d acknowledged writes, e.g. %v", c.id, len(missing), len(acked), missing[:min(3, len(missing))])
+			}
+			if first == nil {
+				first = keys
+				continue
+			}
+			if len(keys) != len(first) {
+				return fmt.Errorf("%s has %d events, %s has %d", c.id, len(keys), tc.controllers[0].id, len(first))
+			}
+			for i := range keys {
+				if keys[i] != first[i] {
+					return fmt.Errorf("event %d differs: %s has %s, %s has %s", i+1, c.id, keys[i], tc.controllers[0].id, first[i])
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// crashSeed is the test's random seed, logged so a run can be repeated.
+func crashSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return seed
+}
+
+func sleepRand(rng *rand.Rand, lo, hi time.Duration) {
+	time.Sleep(lo + time.Duration(rng.Int64N(int64(hi-lo))))
+}
+
+// TestCrashDuringWrites kills the leader, then a follower, twice each with
+// kill -9 while 6 clients write, restarting each after a moment.
+func TestCrashDuringWrites(t *testing.T) {
+	t.Parallel()
+	seed := crashSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	tokens, lines := writerTokens(t, 6)
+	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: 90, ctrlHost: 11, tokenLines: lines})
+	tc.waitLeader(tc.controllers[0])
+	load := startWriteLoad(tc, "apply", tokens, seed)
+	kills := map[string]int{}
+	for round := range 4 {
+		sleepRand(rng, 500*time.Millisecond, 1500*time.Millisecond)
+		leader, err := tc.leader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		victim, role := leader, "leader"
+		if round%2 == 1 {
+			victim, role = tc.controllers[(indexOf(tc, leader)+1+rng.IntN(2))%3], "follower"
+		}
+		before := load.ackedSoFar()
+		load.outage.Store(true)
+		victim.Kill()
+		kills[role]++
+		sleepRand(rng, 300*time.Millisecond, time.Second)
+		victim.Restart()
+		tc.waitLeader(victim)
+		load.outage.Store(false)
+		t.Logf("round %d: killed the %s %s after %d acknowledged writes", round, role, victim.id, before)
+	}
+	time.Sleep(time.Second)
+	acked := load.Stop()
+	t.Logf("writes: %d issued, %d acknowledged (%d while a controller was down), %d refused; kills: %v",
+		load.issued.Load(), len(acked), load.ackedDuringOutage.Load(), load.refused.Load(), kills)
+	if len(acked) < 100 {
+		t.Fatalf("only %d writes acknowledged: the load did not run", len(acked))
+	}
+	tc.checkAcked(acked)
+}
+
+func indexOf(tc *testCluster, c *controllerProc) int {
+	for i, d := range tc.controllers {
+		if d == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// logWatch follows a process's log file for a line.
+type logWatch struct {
+	path string
+	off  int64
+}
+
+func newLogWatch(t *testing.T, path string) *logWatch {
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &logWatch{path: path, off: st.Size()}
+}
+
+// waitFor polls the log (every millisecond, to act within a snapshot's
+// lifetime) until text appears past the last position, or timeout.
+func (lw *logWatch) waitFor(text string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	var pending []byte
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(lw.path)
+		if err == nil && int64(len(b)) > lw.off {
+			pending = append(pending, b[lw.off:]...)
+			lw.off = int64(len(b))
+			if bytes.Contains(pending, []byte(text)) {
+				return true
+			}
+			if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
+				pending = pending[i+1:]
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
+}
+
+// tornSnapshots lists the half-written snapshot directories of c.
+func (tc *testCluster) tornSnapshots(c *controllerProc) []string {
+	dirs, _ := filepath.Glob(filepath.Join(tc.dir, c.id, "raft", "snapshots", "*.tmp"))
+	return dirs
+}
+
+// TestCrashDuringSnapshots makes every controller snapshot every 40 entries
+// (checked every 100 ms, keeping 20) and, 8 times, kills one with kill -9 the
+// moment its log says a snapshot is being created; the state is ~1 KB per
+// write, so a snapshot of a few MB is often still being written. The
+// controller must restart from its last whole snapshot (and the log), drop
+// the torn one, and lose no acknowledged write.
+func TestCrashDuringSnapshots(t *testing.T) {
+	t.Parallel()
+	seed := crashSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	tokens, lines := writerTokens(t, 6)
+	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: 90, ctrlHost: 21, tokenLines: lines, serverArgs: []string{
+		"--snapshot-threshold", "40", "--snapshot-interval", "100ms", "--snapshot-trailing-logs", "20"}})
+	tc.waitLeader(tc.controllers[0])
+	load := startWriteLoad(tc, "snap", tokens, seed)
+	kills, torn, missed := 0, 0, 0
+	for round := range 8 {
+		victim := tc.controllers[rng.IntN(3)]
+		lw := newLogWatch(t, victim.logPath)
+		if !lw.waitFor("creating new snapshot", 15*time.Second) {
+			missed++
+			t.Logf("round %d: %s started no snapshot within 15s; killing it anyway", round, victim.id)
+		}
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		load.outage.Store(true)
+		victim.Kill()
+		kills++
+		half := tc.tornSnapshots(victim)
+		if len(half) > 0 {
+			torn++
+		}
+		t.Logf("round %d: killed %s, %d acknowledged writes so far, half-written snapshots left: %d",
+			round, victim.id, load.ackedSoFar(), len(half))
+		sleepRand(rng, 200*time.Millisecond, 800*time.Millisecond)
+		victim.Restart()
+		tc.waitLeader(victim)
+		load.outage.Store(false)
+		for _, d := range half {
+			if _, err := os.Stat(d); err == nil {
+				t.Errorf("%s: torn snapshot %s still there after the restart", victim.id, filepath.Base(d))
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	acked := load.Stop()
+	t.Logf("writes: %d issued, %d acknowledged (%d while a controller was down), %d refused; "+
+		"%d kills, %d of them left a half-written snapshot, %d without a snapshot seen starting",
+		load.issued.Load(), len(acked), load.ackedDuringOutage.Load(), load.refused.Load(), kills, torn, missed)
+	if len(acked) < 100 {
+		t.Fatalf("only %d writes acknowledged: the load did not run", len(acked))
+	}
+	tc.checkAcked(acked)
+	for _, c := range tc.controllers {
+		snaps, _ := filepath.Glob(filepath.Join(tc.dir, c.id, "raft", "snapshots", "*", "meta.json"))
+		if len(snaps) == 0 {
+			t.Errorf("%s has no complete snapshot: the test did not exercise snapshots", c.id)
+		}
+	}
+}
+
+// TestCrashFullCluster kills all three controllers at once, twice, while
+// clients write, and restarts them: everything acknowledged survives.
+func TestCrashFullCluster(t *testing.T) {
+	t.Parallel()
+	seed := crashSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	tokens, lines := writerTokens(t, 6)
+	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: 90, ctrlHost: 31, tokenLines: lines, serverArgs: []string{
+		"--snapshot-threshold", "200", "--snapshot-interval", "500ms"}})
+	tc.waitLeader(tc.controllers[0])
+	load := startWriteLoad(tc, "full", tokens, seed)
+	for round := range 2 {
+		sleepRand(rng, time.Second, 2*time.Second)
+		before := load.ackedSoFar()
+		load.outage.Store(true)
+		var wg sync.WaitGroup
+		for _, c := range tc.controllers {
+			wg.Go(c.Kill)
+		}
+		wg.Wait()
+		t.Logf("round %d: killed all 3 controllers after %d acknowledged writes", round, before)
+		sleepRand(rng, 200*time.Millisecond, time.Second)
+		for _, c := range tc.controllers {
+			c.Restart()
+		}
+		for _, c := range tc.controllers {
+			tc.waitLeader(c)
+		}
+		load.outage.Store(false)
+	}
+	time.Sleep(time.Second)
+	acked := load.Stop()
+	t.Logf("writes: %d issued, %d acknowledged (%d while the cluster was down or electing), %d refused; 2 full-cluster kills",
+		load.issued.Load(), len(acked), load.ackedDuringOutage.Load(), load.refused.Load())
+	if len(acked) < 100 {
+		t.Fatalf("only %d writes acknowledged: the load did not run", len(acked))
+	}
+	tc.checkAcked(acked)
+}
