@@ -390,11 +390,21 @@ func TestCrashDuringSnapshots(t *testing.T) {
 		t.Fatalf("only %d writes acknowledged: the load did not run", len(acked))
 	}
 	tc.checkAcked(acked)
+	restored, installed, removed := 0, 0, 0
 	for _, c := range tc.controllers {
 		snaps, _ := filepath.Glob(filepath.Join(tc.dir, c.id, "raft", "snapshots", "*", "meta.json"))
 		if len(snaps) == 0 {
 			t.Errorf("%s has no complete snapshot: the test did not exercise snapshots", c.id)
 		}
+		b, _ := os.ReadFile(c.logPath)
+		restored += bytes.Count(b, []byte("state restored from snapshot"))
+		installed += bytes.Count(b, []byte("Installed remote snapshot"))
+		removed += bytes.Count(b, []byte("removed a snapshot left half-written"))
+	}
+	t.Logf("snapshots restored (on restart or sent by the leader): %d, of them sent by the leader: %d; torn snapshots removed on restart: %d",
+		restored, installed, removed)
+	if restored == 0 {
+		t.Error("no restart restored a snapshot: the test did not exercise recovery from one")
 	}
 }
 
