@@ -313,21 +313,28 @@ func newLogWatch(t *testing.T, path string) *logWatch {
 // waitFor polls the log (every millisecond, to act within a snapshot's
 // lifetime) until text appears past the last position, or timeout.
 func (lw *logWatch) waitFor(text string, timeout time.Duration) bool {
+	f, err := os.Open(lw.path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
 	deadline := time.Now().Add(timeout)
 	var pending []byte
+	buf := make([]byte, 64<<10)
 	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(lw.path)
-		if err == nil && int64(len(b)) > lw.off {
-			pending = append(pending, b[lw.off:]...)
-			lw.off = int64(len(b))
-			if bytes.Contains(pending, []byte(text)) {
-				return true
-			}
-			if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
-				pending = pending[i+1:]
-			}
+		n, _ := f.ReadAt(buf, lw.off)
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+			continue
 		}
-		time.Sleep(time.Millisecond)
+		lw.off += int64(n)
+		pending = append(pending, buf[:n]...)
+		if bytes.Contains(pending, []byte(text)) {
+			return true
+		}
+		if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
+			pending = pending[i+1:]
+		}
 	}
 	return false
 }
