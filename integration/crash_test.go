@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -259,10 +260,11 @@ func TestCrashDuringWrites(t *testing.T) {
 	kills := map[string]int{}
 	for round := range 4 {
 		sleepRand(rng, 500*time.Millisecond, 1500*time.Millisecond)
-		leader, err := tc.leader()
-		if err != nil {
-			t.Fatal(err)
-		}
+		var leader *controllerProc
+		eventually(t, 10*time.Second, "a leader", func() (err error) {
+			leader, err = tc.leader()
+			return err
+		})
 		victim, role := leader, "leader"
 		if round%2 == 1 {
 			victim, role = tc.controllers[(indexOf(tc, leader)+1+rng.IntN(2))%3], "follower"
@@ -415,8 +417,9 @@ func TestCrashDuringSnapshots(t *testing.T) {
 	}
 }
 
-// TestCrashFullCluster kills all three controllers at once, twice, while
-// clients write, and restarts them: everything acknowledged survives.
+// TestCrashFullCluster kills all three controllers at once, twice while
+// clients write and once when quiet, and restarts them: everything
+// acknowledged survives, and the quiet cluster comes back exactly as it was.
 func TestCrashFullCluster(t *testing.T) {
 	t.Parallel()
 	seed := crashSeed(t)
@@ -447,10 +450,56 @@ func TestCrashFullCluster(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	acked := load.Stop()
-	t.Logf("writes: %d issued, %d acknowledged (%d while the cluster was down or electing), %d refused; 2 full-cluster kills",
+	t.Logf("writes: %d issued, %d acknowledged (%d while the cluster was down or electing), %d refused; 3 full-cluster kills",
 		load.issued.Load(), len(acked), load.ackedDuringOutage.Load(), load.refused.Load())
 	if len(acked) < 100 {
 		t.Fatalf("only %d writes acknowledged: the load did not run", len(acked))
 	}
 	tc.checkAcked(acked)
+
+	// A quiet cluster killed whole comes back exactly as it was: the same
+	// event log, to the last field, and the same runbooks.
+	before, err := allEvents(t, tc.controllers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rbsBefore, err := newClient(tc.controllers[0].http).Runbooks(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, c := range tc.controllers {
+		wg.Go(c.Kill)
+	}
+	wg.Wait()
+	for _, c := range tc.controllers {
+		c.Restart()
+	}
+	for _, c := range tc.controllers {
+		tc.waitLeader(c)
+	}
+	eventually(t, 30*time.Second, "the same state after a full restart", func() error {
+		for _, c := range tc.controllers {
+			after, err := allEvents(t, c)
+			if err != nil {
+				return err
+			}
+			if len(after) != len(before) {
+				return fmt.Errorf("%s has %d events, %d before the restart", c.id, len(after), len(before))
+			}
+			for i := range after {
+				if eventKey(after[i]) != eventKey(before[i]) || after[i].Actor != before[i].Actor || after[i].Reason != before[i].Reason {
+					return fmt.Errorf("%s: event %d is %+v, was %+v", c.id, i+1, after[i], before[i])
+				}
+			}
+			rbs, err := newClient(c.http).Runbooks(ctxT(t, 10*time.Second))
+			if err != nil {
+				return err
+			}
+			if !reflect.DeepEqual(rbs, rbsBefore) {
+				return fmt.Errorf("%s: %d runbooks, %d before the restart (or they differ)", c.id, len(rbs), len(rbsBefore))
+			}
+		}
+		return nil
+	})
 }
