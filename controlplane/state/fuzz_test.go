@@ -9,6 +9,29 @@ import (
 // that survives a round trip through YAML unchanged.
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(testConfigYAML))
+	// What deploy/example/run.sh writes, and the README's records and
+	// secondaries.
+	f.Add([]byte(`zone: example.com.
+ttl: 30
+nameservers: {ns1: 192.0.2.53}
+regions:
+  - {name: us-east, capacity: 100}
+  - {name: us-west, capacity: 100}
+  - {name: eu-west, capacity: 100}
+services:
+  - name: api
+    policy: weighted
+    ttl: 30
+    endpoints:
+      us-east: [192.0.2.11, 192.0.2.12]
+      us-west: [198.51.100.11, 198.51.100.12]
+      eu-west: [203.0.113.11, 203.0.113.12]
+policy: {unhealthy_below: 0.5, detect_after: 20s, ramp: [50, 0], step_interval: 20s, mode: auto, max_evacuated: 1}
+records:
+  - {name: "@", type: TXT, value: "v=spf1 -all"}
+secondaries: ["192.0.2.60:53"]
+transfer_allow: [10.0.0.0/24]
+`))
 	f.Add([]byte(`{"zone":"a.com","nameservers":{"ns1":"192.0.2.1"},"regions":[{"name":"a"}],"services":[{"name":"x","endpoints":{"a":["192.0.2.1"]}}]}`))
 	f.Add([]byte("zone: a.com\npolicy: {ramp: [50, 0], detect_after: 1s}\n"))
 	f.Add([]byte("&a [*a]"))
