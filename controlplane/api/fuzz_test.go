@@ -164,9 +164,9 @@ var fuzzRoutes = []struct{ method, path string }{
 	{http.MethodGet, "/v1/status"},
 }
 
-// comparable is the state as JSON without the applied index: a refused
+// stateWithoutIndex is the state as JSON without the applied index: a refused
 // command is committed (the index moves) but must change nothing else.
-func comparable(t *testing.T, s *state.State) string {
+func stateWithoutIndex(t *testing.T, s *state.State) string {
 	c := *s
 	c.Index = 0
 	b, err := json.Marshal(&c)
@@ -227,9 +227,9 @@ func FuzzHandler(f *testing.F) {
 			h.ServeHTTP(w, req)
 			return w
 		}
-		before := comparable(t, b.State())
+		before := stateWithoutIndex(t, b.State())
 		w := send()
-		after := comparable(t, b.State())
+		after := stateWithoutIndex(t, b.State())
 		if w.Code >= 500 {
 			t.Fatalf("%s %s: %d %s", rt.method, target, w.Code, w.Body)
 		}
@@ -259,7 +259,7 @@ func FuzzHandler(f *testing.F) {
 			return
 		}
 		w2 := send()
-		if again := comparable(t, b.State()); again != after {
+		if again := stateWithoutIndex(t, b.State()); again != after {
 			t.Fatalf("%s %s retried with its Idempotency-Key (answer %d) changed the state again", rt.method, target, w2.Code)
 		}
 	})
