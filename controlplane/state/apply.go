@@ -138,6 +138,8 @@ func (a *applier) apply() *refusal {
 		return decodeAnd(a, a.scheduleRemove)
 	case CmdScheduleFire:
 		return decodeAnd(a, a.scheduleFire)
+	case CmdDrillDrain:
+		return decodeAnd(a, a.drillDrain)
 	}
 	if a.cmd.Type&IgnoreUnknownFlag != 0 {
 		return nil

@@ -31,6 +31,7 @@ const (
 	CmdScheduleAdd    CommandType = 15
 	CmdScheduleRemove CommandType = 16
 	CmdScheduleFire   CommandType = 17
+	CmdDrillDrain     CommandType = 18
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a
@@ -74,6 +75,8 @@ func (t CommandType) String() string {
 		return "schedule-remove"
 	case CmdScheduleFire:
 		return "schedule-fire"
+	case CmdDrillDrain:
+		return "drill-drain"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }

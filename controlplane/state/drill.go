@@ -58,6 +58,9 @@ type Drill struct {
 	After     map[string]int `json:"after,omitempty"`
 	StartedAt time.Time      `json:"started_at"`
 	EndedAt   time.Time      `json:"ended_at,omitzero"`
+	// Drain is what each controller's DNS server measured after each
+	// weight change that lowered a held region (drain.go).
+	Drain []DrainReport `json:"drain,omitempty"`
 }
 
 // StepRecord is a drill's rendered step and what happened to it.
