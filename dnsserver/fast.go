@@ -14,8 +14,11 @@ import (
 // compression in the question, unusual names, other options, EDNS versions,
 // transfers, opcodes other than QUERY, answers needing truncation), which
 // the general path then answers. handled with a nil out means: send nothing.
-func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, handled bool) {
+// It fills sn with the regions a service's answer named, for drain tracking
+// (sn.svc stays 0 for any other reply, and when nothing is sent).
+func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ []byte, handled bool) {
 	out = out[:0] // out is only a buffer to reuse
+	sn.svc = 0
 	if len(pkt) < headerLen+5 {
 		return nil, false
 	}
@@ -131,8 +134,15 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, ha
 		p = n.any
 	default:
 		c := n.lookup(qtype)
-		if !c.tailored() {
+		if !c.tailored() && c.svc == 0 {
 			p = c.fixed
+			break
+		}
+		if !c.tailored() {
+			// The same answer for every subnet: the tracker works out the
+			// subnet only if it records the answer.
+			p = c.fixed
+			sn.svc, sn.mask, sn.ecs, sn.from, sn.keyed = c.svc, c.mask, ecs, from.Addr(), false
 			break
 		}
 		var key subnetKey
@@ -141,7 +151,9 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, ha
 		} else {
 			key = sourceKey(from.Addr())
 		}
-		p = c.regions[pick(c.regions, key.bytes())].ans
+		i := pick(c.regions, key.bytes())
+		p = c.regions[i].ans
+		sn.svc, sn.mask, sn.key, sn.keyed = c.svc, c.regions[i].mask, key, true
 	}
 	if p != nil {
 		rcode = p.rcode
@@ -188,13 +200,16 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte) (_ []byte, ha
 		out = appendOPT(out, do, ecs, scope)
 	}
 	if len(out) > limit {
+		sn.svc = 0
 		return nil, false // the general path truncates (and rate-limits)
 	}
 	if s.rrl != nil {
 		switch s.rrl.check(from.Addr()) {
 		case rrlDrop:
+			sn.svc = 0
 			return nil, true
 		case rrlSlip:
+			sn.svc = 0
 			// Empty, with TC: a real client retries over TCP.
 			out = out[:qEnd] // the header and the question
 			binary.BigEndian.PutUint16(out[2:], f|1<<9)

@@ -77,7 +77,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 				}
 				for _, from := range sources {
 					total++
-					out, ok := s.fast(pkt, from, nil)
+					out, ok := s.fast(pkt, from, nil, &seen{})
 					if !ok {
 						continue
 					}
@@ -132,10 +132,10 @@ func TestFastPathDeclines(t *testing.T) {
 		"trailing byte": trailing,
 		"short":         pack(query("fo.example.com.", dns.TypeA))[:14],
 	} {
-		if _, ok := s.fast(pkt, from, nil); ok {
+		if _, ok := s.fast(pkt, from, nil, &seen{}); ok {
 			t.Errorf("%s: answered by the fast path", name)
 		}
-		if out := s.handleUDP(pkt, from, nil); out != nil {
+		if out := s.handleUDP(pkt, from, nil, &seen{}); out != nil {
 			if err := new(dns.Msg).Unpack(out); err != nil {
 				t.Errorf("%s: reply does not unpack: %v", name, err)
 			}
@@ -144,7 +144,7 @@ func TestFastPathDeclines(t *testing.T) {
 	// A response is never answered.
 	resp := query("fo.example.com.", dns.TypeA)
 	resp.Response = true
-	if out := s.handleUDP(pack(resp), from, nil); out != nil {
+	if out := s.handleUDP(pack(resp), from, nil, &seen{}); out != nil {
 		t.Error("answered a response")
 	}
 }
@@ -171,8 +171,8 @@ func FuzzServeDNS(f *testing.F) {
 	}
 	from := netip.MustParseAddrPort("192.0.2.1:5300")
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		fastOut, handled := s.fast(pkt, from, nil) // no recover: a panic fails
-		out := s.handleUDP(pkt, from, nil)
+		fastOut, handled := s.fast(pkt, from, nil, &seen{}) // no recover: a panic fails
+		out := s.handleUDP(pkt, from, nil, &seen{})
 		if out == nil {
 			if handled && fastOut != nil {
 				t.Fatal("fast path answered, handleUDP did not")

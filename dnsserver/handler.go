@@ -51,6 +51,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	// Write's buffer is ours again once it returns (the io.Writer contract).
 	if _, err := w.Write(out); err != nil {
 		s.log.Debug("cannot write DNS answer", zap.Stringer("client", w.RemoteAddr()), zap.Error(err))
+	} else if !rep.msg.Truncated || len(rep.msg.Answer) > 0 {
+		s.noteGeneral(&rep.seen)
 	}
 	s.observe(r, rep.msg.Rcode, start)
 }
@@ -140,7 +142,7 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 
 // steer returns the answer of c for this client.
 func (s *Server) steer(rep *reply, c *choice, remote net.Addr, ecs *dns.EDNS0_SUBNET) *prepared {
-	if !c.tailored() {
+	if !c.tailored() && c.svc == 0 {
 		return c.fixed
 	}
 	var key subnetKey
@@ -148,12 +150,21 @@ func (s *Server) steer(rep *reply, c *choice, remote net.Addr, ecs *dns.EDNS0_SU
 	if ecs != nil {
 		var scope uint8
 		key, scope, scoped = ecsKey(ecs)
-		rep.ecs.SourceScope = scope
+		if c.tailored() {
+			rep.ecs.SourceScope = scope
+		}
 	}
 	if !scoped {
 		key = sourceKey(addrOf(remote))
 	}
-	return c.regions[pick(c.regions, key.bytes())].ans
+	rep.seen = seen{svc: c.svc, keyed: true, key: key}
+	if !c.tailored() {
+		rep.seen.mask = c.mask
+		return c.fixed
+	}
+	i := pick(c.regions, key.bytes())
+	rep.seen.mask = c.regions[i].mask
+	return c.regions[i].ans
 }
 
 // addrOf returns the IP of a UDP or TCP address (invalid otherwise).

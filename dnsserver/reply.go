@@ -29,6 +29,7 @@ type reply struct {
 	hasECS bool
 	ecs    dns.EDNS0_SUBNET
 	extra  [4]dns.RR // backing array for Extra when the OPT joins glue
+	seen   seen      // the regions the answer names (drain.go)
 }
 
 var replyPool = sync.Pool{New: func() any { return new(reply) }}
@@ -49,6 +50,7 @@ func (rep *reply) release() {
 	rep.opts[0] = nil
 	rep.ecs = dns.EDNS0_SUBNET{}
 	clear(rep.extra[:])
+	rep.seen = seen{}
 	replyPool.Put(rep)
 }
 

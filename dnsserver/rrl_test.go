@@ -120,7 +120,7 @@ func TestRRLFastPathSlip(t *testing.T) {
 	from := netip.MustParseAddrPort("192.0.2.1:5300")
 	var got []string
 	for range 3 {
-		out, ok := s.fast(pkt, from, nil)
+		out, ok := s.fast(pkt, from, nil, &seen{})
 		if !ok {
 			t.Fatal("declined by the fast path")
 		}

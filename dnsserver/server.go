@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +32,12 @@ type Config struct {
 	// RateLimit, when above 0, limits UDP responses to each client subnet
 	// (/24, /56) to this many per second (rrl.go); 0 turns it off.
 	RateLimit int
+	// DrainSlack is added to the TTL after a change before a resolver not
+	// yet drained counts as past the TTL (drain.go); 0: DefaultDrainSlack.
+	DrainSlack time.Duration
+	// DrainMaxPopulation caps the resolver subnets measured per change;
+	// 0: DefaultDrainMaxPopulation.
+	DrainMaxPopulation int
 }
 
 // udpReadSize is the buffer for incoming UDP queries: more than we advertise,
@@ -52,6 +59,14 @@ type Server struct {
 
 	rrl    *rrl // nil: no rate limit
 	notify *notifier
+
+	// Drain tracking (drain.go): the general path's recent answers, the
+	// changes being measured, and when recording began (Unix ns, 0: not
+	// yet). The UDP readers' tables are udpRecs, under mu.
+	generalRec     answerTable
+	watches        atomic.Pointer[[]*DrainWatch]
+	recordingSince atomic.Int64
+	udpRecs        []*answerTable
 
 	mu       sync.Mutex // guards the lifecycle below
 	running  bool
@@ -77,21 +92,42 @@ func New(cfg Config) *Server {
 // atomically: queries never wait for it. Call it with states in apply
 // order. A state without a config changes nothing; a state whose view
 // cannot be built keeps the previous view (static stability).
-func (s *Server) Update(st *state.State) {
+func (s *Server) Update(st *state.State) { s.update(st, nil) }
+
+func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	if st == nil || st.Config == nil {
-		return
+		return nil
 	}
 	s.updateMu.Lock()
 	defer s.updateMu.Unlock()
 	cur := s.view.Load()
-	if cur != nil && cur.cfg == st.Config && cur.serial == max(st.Serial, 1) {
-		return
+	v := cur
+	if cur == nil || cur.cfg != st.Config || cur.serial != max(st.Serial, 1) {
+		var err error
+		if v, err = buildView(st); err != nil {
+			s.log.Error("cannot build DNS answers; keeping the previous ones",
+				zap.Uint32("serial", st.Serial), zap.Error(err))
+			v = cur
+		}
 	}
-	v, err := buildView(st)
-	if err != nil {
-		s.log.Error("cannot build DNS answers; keeping the previous ones",
-			zap.Uint32("serial", st.Serial), zap.Error(err))
-		return
+	if v == nil {
+		return nil
+	}
+	// The watches go live before the new answers: none of them is missed.
+	var added []*DrainWatch
+	for _, ch := range changes {
+		added = append(added, s.watch(v, ch))
+	}
+	if len(added) > 0 {
+		var ws []*DrainWatch
+		if p := s.watches.Load(); p != nil {
+			ws = slices.Clone(*p)
+		}
+		ws = append(ws, added...)
+		s.watches.Store(&ws)
+	}
+	if v == cur {
+		return added
 	}
 	s.view.Store(v)
 	if n := s.notifier(); n != nil && (cur == nil || cur.serial != v.serial) {
@@ -103,6 +139,7 @@ func (s *Server) Update(st *state.State) {
 	} else {
 		s.log.Debug("DNS answers updated", zap.String("zone", v.zone), zap.Uint32("serial", v.serial))
 	}
+	return added
 }
 
 // Start binds UDP and TCP on the configured address and returns once both
@@ -154,9 +191,12 @@ func (s *Server) Start() error {
 			}
 		})
 	}
+	s.recordingSince.Store(time.Now().UnixNano())
 	if own {
 		for range udpLoops() {
-			wg.Go(func() { s.serveUDP(udpConn) })
+			rec := new(answerTable)
+			s.udpRecs = append(s.udpRecs, rec)
+			wg.Go(func() { s.serveUDP(udpConn, rec) })
 		}
 	}
 	s.done = make(chan struct{})

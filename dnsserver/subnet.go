@@ -114,12 +114,18 @@ func unitHash(seed uint64, key []byte) float64 {
 		h ^= uint64(c)
 		h *= fnvPrime
 	}
+	h = mix64(h)
+	return (float64(h>>11) + 0.5) / (1 << 53)
+}
+
+// mix64 is the murmur3 64-bit finaliser.
+func mix64(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
 	h *= 0xc4ceb9fe1a85ec53
 	h ^= h >> 33
-	return (float64(h>>11) + 0.5) / (1 << 53)
+	return h
 }
 
 // pick chooses a region by weighted rendezvous hashing: each region scores

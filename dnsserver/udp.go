@@ -25,9 +25,10 @@ type batchConn interface {
 
 // serveUDP reads queries from conn in batches and answers them on the same
 // goroutine: the fast path (fast.go) first, else the general one
-// (ServeDNS). Several of these run on one socket. It returns when conn is
-// closed.
-func (s *Server) serveUDP(conn *net.UDPConn) {
+// (ServeDNS). Several of these run on one socket, each with its own table
+// of recent answers (drain.go), locked once per batch. It returns when conn
+// is closed.
+func (s *Server) serveUDP(conn *net.UDPConn, rec *answerTable) {
 	var bc batchConn = ipv4.NewPacketConn(conn)
 	if a := conn.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil {
 		bc = ipv6.NewPacketConn(conn)
@@ -38,6 +39,7 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 		bufs = make([][]byte, udpBatch)
 		outs = make([][]byte, udpBatch)
 		wbuf = make([][1][]byte, udpBatch)
+		sns  = make([]seen, udpBatch)
 	)
 	for i := range in {
 		bufs[i] = make([]byte, udpReadSize)
@@ -54,17 +56,33 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			continue
 		}
 		out = out[:0]
+		noted := false
 		for i := range n {
+			sns[i].svc = 0
 			ua, ok := in[i].Addr.(*net.UDPAddr)
 			if !ok {
 				continue
 			}
-			reply := s.handleUDP(bufs[i][:in[i].N], ua.AddrPort(), outs[i][:0])
+			reply := s.handleUDP(bufs[i][:in[i].N], ua.AddrPort(), outs[i][:0], &sns[i])
 			if reply == nil {
+				sns[i].svc = 0
 				continue
 			}
+			noted = noted || sns[i].svc != 0
 			wbuf[i][0] = reply
 			out = append(out, ipv4.Message{Buffers: wbuf[i][:], Addr: ua})
+		}
+		if noted {
+			// One clock read and one lock per batch; before the next read
+			// reuses the buffers sns points into.
+			now := time.Now().UnixNano()
+			rec.mu.Lock()
+			for i := range n {
+				if sns[i].svc != 0 {
+					s.note(rec, &sns[i], now)
+				}
+			}
+			rec.mu.Unlock()
 		}
 		for len(out) > 0 {
 			k, err := bc.WriteBatch(out, 0)
@@ -84,18 +102,18 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 
 // handleUDP returns the reply to one UDP packet, nil for none. It never
 // panics: a bug in the fast path costs that query, not the server.
-func (s *Server) handleUDP(pkt []byte, from netip.AddrPort, out []byte) (reply []byte) {
+func (s *Server) handleUDP(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (reply []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic while answering a DNS query", zap.Any("panic", p), zap.Stack("stack"))
-			reply = nil
+			reply, sn.svc = nil, 0
 		}
 	}()
 	var start time.Time
 	if s.cfg.Observer != nil {
 		start = time.Now()
 	}
-	if r, ok := s.fast(pkt, from, out); ok {
+	if r, ok := s.fast(pkt, from, out, sn); ok {
 		if r != nil && s.cfg.Observer != nil {
 			s.observeWire(pkt, r, start)
 		}

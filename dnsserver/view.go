@@ -47,6 +47,29 @@ type view struct {
 	transferAllow []netip.Prefix
 	secondaries   []netip.AddrPort
 	axfr          []dns.RR
+
+	// For drain tracking (drain.go): each region's bit in an answer's
+	// region mask (the config's first 64 regions), and each service's
+	// steering, indexed by choice.svc-1.
+	regionBits map[string]uint64
+	services   []steered
+}
+
+// steered is how a service's answers pick regions, without the records:
+// what the tracker needs to know which region a client subnet is due.
+type steered struct {
+	name    string
+	ttl     uint32
+	regions []region // weighted over two or more regions (ans unset)
+	fixed   uint64   // otherwise: the regions every client is told
+}
+
+// due returns the regions the client subnet key is told for the service.
+func (st *steered) due(key []byte) uint64 {
+	if st.regions == nil {
+		return st.fixed
+	}
+	return st.regions[pick(st.regions, key)].mask
 }
 
 // node is everything at one lower-case owner name of the zone, prepared
@@ -71,6 +94,11 @@ func (n *node) lookup(qtype uint16) *choice {
 type choice struct {
 	fixed   *prepared
 	regions []region // weighted with two or more serving regions
+	// svc is 1 + the index of the service whose endpoints the answer
+	// holds (0: none, or past the 255th service), and mask the regions a
+	// fixed answer names, for drain tracking.
+	svc  uint8
+	mask uint64
 }
 
 // tailored reports whether the answer depends on the client's subnet.
@@ -83,6 +111,7 @@ type region struct {
 	weight float64
 	seed   uint64
 	ans    *prepared
+	mask   uint64 // the region's bit when ans has addresses, else 0
 }
 
 // prepared is one complete answer: the records (for the general path,
@@ -111,10 +140,15 @@ func buildView(st *state.State) (*view, error) {
 		return nil, fmt.Errorf("zone %s has no name servers", zone)
 	}
 	v := &view{
-		serial: max(st.Serial, 1),
-		cfg:    c,
-		zone:   zone,
-		names:  make(map[string]*node, len(c.Services)+len(nss)+len(c.Records)+1),
+		serial:     max(st.Serial, 1),
+		cfg:        c,
+		zone:       zone,
+		names:      make(map[string]*node, len(c.Services)+len(nss)+len(c.Records)+1),
+		regionBits: map[string]uint64{},
+		services:   make([]steered, len(c.Services)),
+	}
+	for i, r := range c.Regions[:min(len(c.Regions), 64)] {
+		v.regionBits[r.Name] = 1 << i
 	}
 	b := &builder{v: v, ttl: c.TTL, raw: map[string]*rawNode{}}
 
@@ -165,7 +199,14 @@ func buildView(st *state.State) (*view, error) {
 		if err != nil {
 			return nil, err
 		}
+		if i < 255 {
+			s.idx = uint8(i + 1)
+		}
 		b.rawNode(name).svc = s
+		v.services[i] = s.steered(svc.Name, svc.TTL)
+		if v.services[i].ttl == 0 {
+			v.services[i].ttl = c.TTL
+		}
 	}
 	if err := b.prepare(); err != nil {
 		return nil, err
@@ -279,14 +320,37 @@ const (
 // service is a steered name: either the answer does not depend on the
 // client (fixed, by family) or regions holds the weighted candidates.
 type service struct {
-	fixed   [2][]dns.RR
-	regions []svcRegion
+	fixed     [2][]dns.RR
+	fixedMask [2]uint64 // the regions named by fixed, per family
+	regions   []svcRegion
+	idx       uint8 // 1 + the service's index, 0 past 255
 }
 
 type svcRegion struct {
 	name   string
 	weight float64
 	rrs    [2][]dns.RR
+	bit    uint64
+}
+
+// steered returns how s picks regions, for drain tracking.
+func (s *service) steered(name string, ttl uint32) steered {
+	st := steered{name: name, ttl: ttl, fixed: s.fixedMask[famA] | s.fixedMask[famAAAA]}
+	if s.regions != nil {
+		st.fixed = 0
+		for _, r := range s.regions {
+			st.regions = append(st.regions, region{name: r.name, weight: r.weight, seed: regionSeed(r.name), mask: r.bit})
+		}
+	}
+	return st
+}
+
+// familyMask is bit when rrs has records, else 0.
+func familyMask(rrs []dns.RR, bit uint64) uint64 {
+	if len(rrs) == 0 {
+		return 0
+	}
+	return bit
 }
 
 // endpoints returns a region's endpoints as A and AAAA records, in config
@@ -327,7 +391,7 @@ func (b *builder) service(st *state.State, svc *state.Service, name string) (*se
 		if err != nil {
 			return nil, err
 		}
-		serving = append(serving, svcRegion{name: rw.Region, weight: float64(rw.Weight), rrs: rrs})
+		serving = append(serving, svcRegion{name: rw.Region, weight: float64(rw.Weight), rrs: rrs, bit: b.v.regionBits[rw.Region]})
 	}
 	switch {
 	case len(serving) == 0:
@@ -341,9 +405,12 @@ func (b *builder) service(st *state.State, svc *state.Service, name string) (*se
 			}
 			s.fixed[famA] = append(s.fixed[famA], rrs[famA]...)
 			s.fixed[famAAAA] = append(s.fixed[famAAAA], rrs[famAAAA]...)
+			s.fixedMask[famA] |= familyMask(rrs[famA], r.bit)
+			s.fixedMask[famAAAA] |= familyMask(rrs[famAAAA], r.bit)
 		}
 	case svc.Policy == state.PolicyFailover, len(serving) == 1:
 		s.fixed = serving[0].rrs
+		s.fixedMask = [2]uint64{familyMask(s.fixed[famA], serving[0].bit), familyMask(s.fixed[famAAAA], serving[0].bit)}
 	default: // weighted over two or more regions
 		s.regions = serving
 	}
@@ -431,12 +498,12 @@ func (b *builder) resolve(name string, qtype uint16, depth int) *choice {
 			fam = famAAAA
 		}
 		if rn.svc.regions == nil {
-			return &choice{fixed: b.rrsOrNodata(rn.svc.fixed[fam])}
+			return &choice{fixed: b.rrsOrNodata(rn.svc.fixed[fam]), svc: rn.svc.idx, mask: rn.svc.fixedMask[fam]}
 		}
-		c := &choice{}
+		c := &choice{svc: rn.svc.idx}
 		for _, r := range rn.svc.regions {
 			c.regions = append(c.regions, region{name: r.name, weight: r.weight, seed: regionSeed(r.name),
-				ans: b.rrsOrNodata(r.rrs[fam])})
+				ans: b.rrsOrNodata(r.rrs[fam]), mask: familyMask(r.rrs[fam], r.bit)})
 		}
 		return c
 	}
@@ -464,9 +531,9 @@ func prefixed(cn []dns.RR, c *choice) *choice {
 		return &prepared{rcode: p.rcode, answer: append(slices.Clip(cn), p.answer...), ns: p.ns, extra: p.extra}
 	}
 	if !c.tailored() {
-		return &choice{fixed: pre(c.fixed)}
+		return &choice{fixed: pre(c.fixed), svc: c.svc, mask: c.mask}
 	}
-	out := &choice{regions: make([]region, len(c.regions))}
+	out := &choice{regions: make([]region, len(c.regions)), svc: c.svc}
 	for i, r := range c.regions {
 		r.ans = pre(r.ans)
 		out.regions[i] = r
