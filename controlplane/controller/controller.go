@@ -18,6 +18,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
 	"github.com/evac-sh/evac/controlplane/auth"
+	"github.com/evac-sh/evac/controlplane/drain"
 	"github.com/evac-sh/evac/controlplane/drills"
 	"github.com/evac-sh/evac/controlplane/fsm"
 	"github.com/evac-sh/evac/controlplane/metrics"
@@ -82,6 +83,7 @@ type Controller struct {
 	httpLn net.Listener
 	engine *steering.Engine
 	drills *drills.Engine
+	drain  *drain.Measurer
 
 	metrics *metrics.Metrics
 
@@ -120,23 +122,40 @@ func Start(cfg Config) (*Controller, error) {
 	if err := c.dns.Start(); err != nil {
 		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
 	}
+	// Every state reaches DNS through the drain measurer, which starts
+	// measuring a drill's lowered weight with the new answers and closes
+	// each measurement at its deadline (controlplane/drain).
+	c.drain = drain.NewMeasurer(cfg.NodeID, c.dns, c, lg.Named("drain"), 0)
 	updates, unsubscribe := c.fsm.Subscribe()
-	c.dns.Update(c.fsm.State())
+	c.drain.Update(c.fsm.State())
 	c.goFunc(func() {
 		defer unsubscribe()
+		due := time.NewTimer(time.Hour)
+		defer due.Stop()
+		rearm := func() {
+			due.Stop()
+			if next := c.drain.Next(); !next.IsZero() {
+				due.Reset(time.Until(next))
+			}
+		}
+		rearm()
 		var seenEvents uint64
 		for {
 			select {
 			case <-ctx.Done():
+				c.drain.CloseAll()
 				return
 			case <-updates:
 				st := c.fsm.State()
-				c.dns.Update(st)
+				c.drain.Update(st)
 				if evs := st.EventsSince(seenEvents, 0); len(evs) > 0 {
 					c.metrics.ObserveEvents(evs)
 					seenEvents = evs[len(evs)-1].Seq
 				}
+			case <-due.C:
+				c.drain.CloseDue()
 			}
+			rearm()
 		}
 	})
 
@@ -149,6 +168,7 @@ func Start(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	c.goFunc(func() { c.drain.Run(ctx) })
 
 	c.gossip, err = gossip.New(gossip.Config{
 		NodeName: cfg.NodeID, Region: "control", Role: gossip.RoleController, BindAddr: cfg.GossipAddr,
