@@ -67,6 +67,13 @@ type DrillReport struct {
 	Steps []StepReport `json:"steps"`
 	// Weights are the held regions' current weights on this controller.
 	Weights map[string]int `json:"weights"`
+	// DrainSummary condenses the drill's drain reports, for comparing runs.
+	DrainSummary *state.DrainSummary `json:"drain_summary,omitempty"`
+	// Timeline is every held region's weight over the drill, from the
+	// audit log (GET /v1/drills/{id} only); TimelineComplete is false when
+	// the log no longer reaches back to the drill's start.
+	Timeline         []state.WeightPoint `json:"timeline,omitempty"`
+	TimelineComplete bool                `json:"timeline_complete,omitempty"`
 }
 
 // StepReport is one step of a drill report.
@@ -170,6 +177,7 @@ func drillReport(st *state.State, d state.Drill) DrillReport {
 	for _, rn := range d.Regions {
 		rep.Weights[rn] = st.Regions[rn].Weight
 	}
+	rep.DrainSummary = state.SummarizeDrain(d.Drain)
 	return rep
 }
 
@@ -190,7 +198,9 @@ func (s *server) getDrill(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no drill %q", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, drillReport(st, d))
+	rep := drillReport(st, d)
+	rep.Timeline, rep.TimelineComplete = st.DrillTimeline(d)
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // newDrillID returns "d-<unix seconds>-<6 random hex digits>".

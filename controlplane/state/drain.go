@@ -195,3 +195,73 @@ func (a *applier) drillDrain(b DrillDrain) *refusal {
 			d.ID, r.Step+1, r.Region, r.Node, r.From, r.To, r.Drained, r.Population, r.percentiles(), r.PastTTL)})
 	return nil
 }
+
+// DrainSummary is the worst of a drill's drain reports: each percentile
+// the slowest controller's and change's (null when some report never
+// reached it), past-TTL resolvers summed. Reports with no population, and
+// measurements cut short by a later raise, are left out.
+type DrainSummary struct {
+	Reports    int    `json:"reports"`
+	Population int    `json:"population"`
+	P50Ms      *int64 `json:"p50_ms"`
+	P90Ms      *int64 `json:"p90_ms"`
+	P99Ms      *int64 `json:"p99_ms"`
+	PastTTL    int    `json:"past_ttl"`
+}
+
+// WeightPoint is a held region's traffic weight from Time on.
+type WeightPoint struct {
+	Time   time.Time `json:"time"`
+	Region string    `json:"region"`
+	Weight int       `json:"weight"`
+}
+
+// SummarizeDrain returns the worst of a drill's drain reports, nil when
+// none has a population.
+func SummarizeDrain(reports []DrainReport) *DrainSummary {
+	var sum DrainSummary
+	worst := func(cur **int64, v *int64, first bool) {
+		switch {
+		case v == nil:
+			*cur = nil
+		case first || *cur != nil && *v > **cur:
+			x := *v
+			*cur = &x
+		}
+	}
+	for _, r := range reports {
+		if r.Population == 0 || r.Superseded {
+			continue
+		}
+		first := sum.Reports == 0
+		sum.Reports++
+		sum.Population = max(sum.Population, r.Population)
+		sum.PastTTL += r.PastTTL
+		worst(&sum.P50Ms, r.P50Ms, first)
+		worst(&sum.P90Ms, r.P90Ms, first)
+		worst(&sum.P99Ms, r.P99Ms, first)
+	}
+	if sum.Reports == 0 {
+		return nil
+	}
+	return &sum
+}
+
+// DrillTimeline returns the held regions' weights over d: the weights
+// before it at its start, then every weight event of a held region until it
+// ended; false when the audit log no longer reaches back to its start.
+func (s *State) DrillTimeline(d Drill) ([]WeightPoint, bool) {
+	var out []WeightPoint
+	for _, rn := range d.Regions {
+		out = append(out, WeightPoint{Time: d.StartedAt, Region: rn, Weight: d.Before[rn]})
+	}
+	complete := len(s.Events) > 0 && (s.Events[0].Seq == 1 || !s.Events[0].Time.After(d.StartedAt))
+	for _, e := range s.Events {
+		if e.Weight == nil || e.Time.Before(d.StartedAt) || !d.EndedAt.IsZero() && e.Time.After(d.EndedAt) ||
+			!slices.Contains(d.Regions, e.Region) {
+			continue
+		}
+		out = append(out, WeightPoint{Time: e.Time, Region: e.Region, Weight: *e.Weight})
+	}
+	return out, complete
+}

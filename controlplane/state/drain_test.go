@@ -1,7 +1,9 @@
 package state
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +120,65 @@ func TestDrillDrainApply(t *testing.T) {
 	}
 	if !reflect.DeepEqual(replay.s.Drills["d-1"], dc.s.Drills["d-1"]) {
 		t.Fatal("replaying the log gave a different drill")
+	}
+}
+
+func TestSummarizeDrain(t *testing.T) {
+	rep := func(p50, p90, p99 *int64, pop, past int, superseded bool) DrainReport {
+		r := drainReport()
+		r.P50Ms, r.P90Ms, r.P99Ms, r.Population, r.PastTTL, r.Superseded = p50, p90, p99, pop, past, superseded
+		return r
+	}
+	str := func(s *DrainSummary) string {
+		if s == nil {
+			return "nil"
+		}
+		f := func(p *int64) string {
+			if p == nil {
+				return "-"
+			}
+			return strconv.FormatInt(*p, 10)
+		}
+		return fmt.Sprintf("%d reports, pop %d, %s/%s/%s, past %d", s.Reports, s.Population, f(s.P50Ms), f(s.P90Ms), f(s.P99Ms), s.PastTTL)
+	}
+	cases := []struct {
+		name    string
+		reports []DrainReport
+		want    string
+	}{
+		{"none", nil, "nil"},
+		{"only empty or cut short", []DrainReport{rep(nil, nil, nil, 0, 0, false), rep(ms(1), ms(2), ms(3), 5, 0, true)}, "nil"},
+		{"the slowest controller per percentile", []DrainReport{rep(ms(100), ms(900), ms(1000), 200, 1, false),
+			rep(ms(300), ms(500), ms(2000), 180, 2, false)}, "2 reports, pop 200, 300/900/2000, past 3"},
+		{"one never reached 99%", []DrainReport{rep(ms(100), ms(900), nil, 200, 3, false),
+			rep(ms(300), ms(500), ms(2000), 180, 0, false)}, "2 reports, pop 200, 300/900/-, past 3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := str(SummarizeDrain(tc.reports)); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDrillTimeline(t *testing.T) {
+	dc := newDrillCluster(t)
+	dc.must(CmdDrillStart, DrillStart{ID: "d-1", Runbook: "evac-east", Reason: "game day"})
+	dc.now = dc.now.Add(time.Second)
+	dc.mustStep("d-1", 0, PhaseStart, "")
+	dc.must(CmdSetWeight, SetWeight{Region: "us-east", Weight: 70, Reason: "not held by the drill"})
+	dc.now = dc.now.Add(time.Second)
+	dc.must(CmdDrillAbort, DrillAbort{ID: "d-1", Reason: "enough"})
+	dc.now = dc.now.Add(time.Second)
+	dc.must(CmdSetWeight, SetWeight{Region: "eu-west", Weight: 10, Reason: "after the drill"})
+	pts, complete := dc.s.DrillTimeline(dc.s.Drills["d-1"])
+	var got []string
+	for _, p := range pts {
+		got = append(got, fmt.Sprintf("+%s %s %d", p.Time.Sub(t0), p.Region, p.Weight))
+	}
+	want := []string{"+0s eu-west 100", "+1s eu-west 0", "+2s eu-west 100"}
+	if !complete || !reflect.DeepEqual(got, want) {
+		t.Fatalf("timeline %v (complete %v), want %v", got, complete, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -203,7 +204,12 @@ func weightsLine(d client.Drill) string {
 func drillListCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "list",
-		Short:   "List running and recent drills, newest first",
+		Short: "List running and recent drills, newest first",
+		Long: `List running and recent drills, newest first. DRAIN is the slowest controller's
+time, after a lowered weight was committed, until 50, 90 and 99% of the resolvers
+that had been told the region were told an answer without it ("never": some
+controller's resolvers never got there); PAST TTL sums the resolvers not drained by
+the TTL plus the slack. Compare them run over run (evac drill show ID for details).`,
 		Example: `  evac drill list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -216,14 +222,19 @@ func drillListCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			now := time.Now()
 			tw := newTable(w)
-			row(tw, "ID", "RUNBOOK", "STATUS", "STEP", "REGIONS", "STARTED", "REASON")
+			row(tw, "ID", "RUNBOOK", "STATUS", "STEP", "REGIONS", "STARTED", "DRAIN 50/90/99%", "PAST TTL", "REASON")
 			for _, d := range ds {
 				step := fmt.Sprintf("%d/%d", min(d.Current+1, len(d.Steps)), len(d.Steps))
 				reason := d.Reason
 				if d.Schedule != "" {
 					reason = "schedule " + d.Schedule
 				}
-				row(tw, d.ID, d.Runbook, d.Status, step, dash(strings.Join(d.Regions, ",")), age(d.StartedAt, now), dash(reason))
+				drain, past := "-", "-"
+				if s := d.DrainSummary; s != nil {
+					drain, past = drainTimes(s.P50Ms, s.P90Ms, s.P99Ms), strconv.Itoa(s.PastTTL)
+				}
+				row(tw, d.ID, d.Runbook, d.Status, step, dash(strings.Join(d.Regions, ",")), age(d.StartedAt, now),
+					drain, past, dash(reason))
 			}
 			return tw.Flush()
 		},
@@ -233,13 +244,18 @@ func drillListCmd() *cobra.Command {
 func drillShowCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a drill's report: each step's start, end and outcome, and the weights",
+		Short: "Show a drill's report: steps, weights, and how fast resolvers drained on each controller",
 		Long: `Show a drill's timeline. Times are when each step's start and end were committed.
-A shift changes the region's weight in the step's start command, so this
-controller's DNS answers stopped returning (or returned less of) a shifted region at
-that step's start time, and the step ended right after; other controllers apply
-the same command within their replication lag, and resolvers may keep cached
-answers for up to the TTL. (This does not measure drain from DNS query logs.)`,
+
+Drain: after a step lowers a region's weight, every controller's DNS server
+watches the resolver subnets (ECS subnet, else source /24 or /56) it had told the
+region within the TTL before the change and that the change moves off it. A
+resolver is drained when it is first told an answer without the region; 50/90/99%
+are the times after the change's commit by which that share of them was. Those not
+drained by the TTL plus a slack are listed as past TTL: ASKED AFTER counts the
+answers still naming the region they got after the change (0: it never asked
+again, so it may still hold the old answer). Each controller reports once its
+measurement closes, TTL plus slack after the change.`,
 		Example: `  evac drill show d-1764072000-a1b2c3
   evac drill show d-1764072000-a1b2c3 -o json`,
 		Args: cobra.ExactArgs(1),
@@ -311,8 +327,83 @@ func printDrill(w io.Writer, d client.Drill) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "a shift's weight change reached this controller's DNS at its step's start time (see --help)")
-	return nil
+	return printDrain(w, d)
+}
+
+// drainTimes renders 50/90/99% drain times in seconds, "never" for one not
+// reached.
+func drainTimes(ps ...*int64) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		if p == nil {
+			parts[i] = "never"
+			continue
+		}
+		parts[i] = strconv.FormatFloat(float64(*p)/1000, 'f', 1, 64) + "s"
+	}
+	return strings.Join(parts, " / ")
+}
+
+// printDrain prints the drill's drain reports, per step and controller, and
+// the resolvers past the TTL.
+func printDrain(w io.Writer, d client.Drill) error {
+	if len(d.Drain) == 0 {
+		if d.Status == state.DrillRunning {
+			fmt.Fprintln(w, "drain: no report yet (each controller reports TTL + slack after a lowered weight)")
+		} else {
+			fmt.Fprintln(w, "drain: no report (no weight lowered, or no resolver had been told the region)")
+		}
+		return nil
+	}
+	reports := slices.Clone(d.Drain)
+	sort.SliceStable(reports, func(i, j int) bool {
+		a, b := reports[i], reports[j]
+		if a.ChangeIndex != b.ChangeIndex {
+			return a.ChangeIndex < b.ChangeIndex
+		}
+		return a.Node < b.Node
+	})
+	fmt.Fprintln(w, "drain: resolvers told the region before a lowered weight, until told an answer without it")
+	tw := newTable(w)
+	row(tw, "STEP", "CHANGE", "CONTROLLER", "RESOLVERS", "DRAINED", "50% / 90% / 99%", "PAST TTL", "NOTE")
+	for _, r := range reports {
+		step := "end"
+		if r.Step >= 0 {
+			step = strconv.Itoa(r.Step + 1)
+		}
+		var notes []string
+		if r.Capped {
+			notes = append(notes, "capped sample")
+		}
+		if r.Superseded {
+			notes = append(notes, "cut short by a raise")
+		}
+		if !r.WindowComplete {
+			notes = append(notes, "recording began inside the window")
+		}
+		row(tw, step, fmt.Sprintf("%s %d->%d at %s", r.Region, r.From, r.To, r.ChangeAt.Local().Format("15:04:05.000")),
+			r.Node, strconv.Itoa(r.Population), strconv.Itoa(r.Drained), drainTimes(r.P50Ms, r.P90Ms, r.P99Ms),
+			strconv.Itoa(r.PastTTL), dash(strings.Join(notes, ", ")))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var lingering int
+	for _, r := range reports {
+		lingering += len(r.PastTTLResolvers)
+	}
+	if lingering == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "past the TTL (up to 20 per report):")
+	tw = newTable(w)
+	row(tw, "CONTROLLER", "REGION", "SUBNET", "SERVICE", "LAST TOLD THE REGION", "ASKED AFTER")
+	for _, r := range reports {
+		for _, lr := range r.PastTTLResolvers {
+			row(tw, r.Node, r.Region, lr.Subnet, lr.Service, lr.LastAnswered.Local().Format("15:04:05.000"), strconv.Itoa(lr.AskedAfter))
+		}
+	}
+	return tw.Flush()
 }
 
 func drillAbortCmd() *cobra.Command {

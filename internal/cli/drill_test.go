@@ -23,7 +23,12 @@ func drillJSON(current int, status, outcome string) string {
 	}
 	return fmt.Sprintf(`{"id":"d-1","runbook":"kong","runbook_version":2,"params":{"region":"us-east"},"reason":"game day",
 "actor":"alice","status":%q,"outcome":%q,"steps":[%s],"current":%d,"regions":["us-east"],"before":{"us-east":100},
-"after":{"us-east":100},"started_at":"2026-11-25T12:00:00Z","weights":{"us-east":0},"field_we_do_not_know":1}`,
+"after":{"us-east":100},"started_at":"2026-11-25T12:00:00Z","weights":{"us-east":0},"field_we_do_not_know":1,
+"drain":[{"node":"c2","step":0,"region":"us-east","from":100,"to":0,"change_index":9,"change_at":"2026-11-25T12:00:00Z",
+"population":200,"drained":199,"p50_ms":900,"p90_ms":1500,"p99_ms":null,"past_ttl":1,"ttl_seconds":5,"slack_ms":2000,
+"closed_at":"2026-11-25T12:00:07Z","window_complete":true,
+"past_ttl_resolvers":[{"subnet":"10.0.7.0/24","service":"api","last_answered":"2026-11-25T11:59:59Z","asked_after":0}]}],
+"drain_summary":{"reports":1,"population":200,"p50_ms":900,"p90_ms":1500,"p99_ms":null,"past_ttl":1}}`,
 		status, outcome, strings.Join(steps, ","), current)
 }
 
@@ -77,13 +82,14 @@ func TestDrillCommands(t *testing.T) {
 
 	code, out, _ = run(ctx, t, "--addr", f.URL, "drill", "show", "d-1")
 	for _, want := range []string{"drill d-1: runbook kong v2", "region us-east: weight before 100, after 100, now 0",
-		"shift us-east to 0", "250ms", "params: region=us-east", "DNS"} {
+		"shift us-east to 0", "250ms", "params: region=us-east", "us-east 100->0 at", "c2", "200", "0.9s / 1.5s / never",
+		"10.0.7.0/24"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("show: exit %d, missing %q:\n%s", code, want, out)
 		}
 	}
 	code, out, _ = run(ctx, t, "--addr", f.URL, "drill", "list")
-	if code != 0 || !strings.Contains(out, "d-1") || !strings.Contains(out, "2/3") {
+	if code != 0 || !strings.Contains(out, "d-1") || !strings.Contains(out, "2/3") || !strings.Contains(out, "0.9s / 1.5s / never") {
 		t.Errorf("list: %d\n%s", code, out)
 	}
 	code, out, _ = run(ctx, t, "--addr", f.URL, "drill", "abort", "d-1", "--reason", "enough")

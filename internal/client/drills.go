@@ -45,6 +45,12 @@ type Drill struct {
 	state.Drill
 	Steps   []DrillStep    `json:"steps"`
 	Weights map[string]int `json:"weights"`
+	// DrainSummary is the worst of the drill's drain reports.
+	DrainSummary *state.DrainSummary `json:"drain_summary,omitempty"`
+	// Timeline is the held regions' weights over the drill (GET
+	// /v1/drills/{id} only).
+	Timeline         []state.WeightPoint `json:"timeline,omitempty"`
+	TimelineComplete bool                `json:"timeline_complete,omitempty"`
 }
 
 // DrillStep is one step of a drill.
