@@ -203,7 +203,7 @@ func weightsLine(d client.Drill) string {
 
 func drillListCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
+		Use:   "list",
 		Short: "List running and recent drills, newest first",
 		Long: `List running and recent drills, newest first. DRAIN is the slowest controller's
 time, after a lowered weight was committed, until 50, 90 and 99% of the resolvers
