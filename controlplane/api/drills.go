@@ -69,9 +69,9 @@ type DrillReport struct {
 	Weights map[string]int `json:"weights"`
 	// DrainSummary condenses the drill's drain reports, for comparing runs.
 	DrainSummary *state.DrainSummary `json:"drain_summary,omitempty"`
-	// Timeline is every held region's weight over the drill, from the
-	// audit log (GET /v1/drills/{id} only); TimelineComplete is false when
-	// the log no longer reaches back to the drill's start.
+	// Timeline is every region's weight over the drill, from the audit
+	// log (GET /v1/drills/{id} only); TimelineComplete is false when the
+	// log no longer reaches back to the drill's start.
 	Timeline         []state.WeightPoint `json:"timeline,omitempty"`
 	TimelineComplete bool                `json:"timeline_complete,omitempty"`
 }

@@ -247,21 +247,47 @@ func SummarizeDrain(reports []DrainReport) *DrainSummary {
 	return &sum
 }
 
-// DrillTimeline returns the held regions' weights over d: the weights
-// before it at its start, then every weight event of a held region until it
-// ended; false when the audit log no longer reaches back to its start.
+// DrillTimeline returns every region's traffic weight over d: its weight
+// at d's start (a held region's from d.Before), then each change until d
+// ended. It is false when the audit log no longer reaches back to d's
+// start, so a region's changes before it are unknown (its current weight
+// then stands for its weight at the start when nothing changed it since).
 func (s *State) DrillTimeline(d Drill) ([]WeightPoint, bool) {
-	var out []WeightPoint
-	for _, rn := range d.Regions {
-		out = append(out, WeightPoint{Time: d.StartedAt, Region: rn, Weight: d.Before[rn]})
-	}
 	complete := len(s.Events) > 0 && (s.Events[0].Seq == 1 || !s.Events[0].Time.After(d.StartedAt))
+	var names []string
+	if s.Config != nil {
+		names = s.Config.RegionNames()
+	}
+	start := map[string]int{}
+	changedSince := map[string]bool{}
+	var during []WeightPoint
 	for _, e := range s.Events {
-		if e.Weight == nil || e.Time.Before(d.StartedAt) || !d.EndedAt.IsZero() && e.Time.After(d.EndedAt) ||
-			!slices.Contains(d.Regions, e.Region) {
+		if e.Weight == nil || e.Region == "" {
 			continue
 		}
-		out = append(out, WeightPoint{Time: e.Time, Region: e.Region, Weight: *e.Weight})
+		switch {
+		case e.Time.Before(d.StartedAt):
+			start[e.Region] = *e.Weight
+		default:
+			changedSince[e.Region] = true
+			if d.EndedAt.IsZero() || !e.Time.After(d.EndedAt) {
+				during = append(during, WeightPoint{Time: e.Time, Region: e.Region, Weight: *e.Weight})
+			}
+		}
 	}
-	return out, complete
+	var out []WeightPoint
+	for _, rn := range names {
+		w, ok := start[rn]
+		switch {
+		case slices.Contains(d.Regions, rn):
+			w = d.Before[rn]
+		case ok:
+		case !changedSince[rn]:
+			w = s.Regions[rn].Weight
+		default:
+			w = 100 // a region enters the config at full weight
+		}
+		out = append(out, WeightPoint{Time: d.StartedAt, Region: rn, Weight: w})
+	}
+	return append(out, during...), complete
 }

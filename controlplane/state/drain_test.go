@@ -177,7 +177,7 @@ func TestDrillTimeline(t *testing.T) {
 	for _, p := range pts {
 		got = append(got, fmt.Sprintf("+%s %s %d", p.Time.Sub(t0), p.Region, p.Weight))
 	}
-	want := []string{"+0s eu-west 100", "+1s eu-west 0", "+2s eu-west 100"}
+	want := []string{"+0s us-east 100", "+0s us-west 100", "+0s eu-west 100", "+1s eu-west 0", "+1s us-east 70", "+2s eu-west 100"}
 	if !complete || !reflect.DeepEqual(got, want) {
 		t.Fatalf("timeline %v (complete %v), want %v", got, complete, want)
 	}

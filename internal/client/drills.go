@@ -47,7 +47,7 @@ type Drill struct {
 	Weights map[string]int `json:"weights"`
 	// DrainSummary is the worst of the drill's drain reports.
 	DrainSummary *state.DrainSummary `json:"drain_summary,omitempty"`
-	// Timeline is the held regions' weights over the drill (GET
+	// Timeline is every region's weight over the drill (GET
 	// /v1/drills/{id} only).
 	Timeline         []state.WeightPoint `json:"timeline,omitempty"`
 	TimelineComplete bool                `json:"timeline_complete,omitempty"`
