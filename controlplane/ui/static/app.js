@@ -211,17 +211,54 @@ async function loadDrills() {
   }
   const drills = await res.json();
   if (!Array.isArray(drills) || !drills.length) { box.textContent = "no drills"; return; }
-  const cols = ["id", "runbook", "status", "step", "started"];
+  const cols = ["id", "runbook", "status", "step", "started", "drain 50/90/99%"];
   const cell = (d, c) => {
     const n = (d.steps || []).length;
     if (c === "step") return n ? `${Math.min(d.current + 1, n)}/${n}` : "";
-    if (c === "started") return d.started_at || "";
+    if (c === "started") return d.started_at ? new Date(d.started_at).toLocaleTimeString([], { hour12: false }) : "";
+    if (c === "drain 50/90/99%") {
+      const s = d.drain_summary;
+      return s ? [s.p50_ms, s.p90_ms, s.p99_ms].map(fmtMs).join(" / ") : "–";
+    }
     return d[c] === undefined ? "" : String(d[c]);
   };
   box.replaceChildren(el("table", {},
-    el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", {}, c)))),
-    el("tbody", {}, ...drills.map((d) => el("tr", { "data-runbook": d.runbook, "data-status": d.status },
-      ...cols.map((c) => el("td", {}, cell(d, c))))))));
+    el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", {}, c)), el("th", {}, ""))),
+    el("tbody", {}, ...drills.map((d) => el("tr", { "data-runbook": d.runbook, "data-status": d.status, "data-drill": d.id || "" },
+      ...cols.map((c) => el("td", {}, cell(d, c))),
+      el("td", {}, d.id ? el("button", { type: "button", class: "report", onclick: () => showReport(d.id) }, "Report") : null))))));
+  if (openReport) {
+    const cur = drills.find((d) => d.id === openReport.id);
+    if (cur && (cur.status === "running" || cur.status !== openReport.status ||
+        JSON.stringify(cur.drain_summary || null) !== openReport.summary)) showReport(cur.id);
+  }
+}
+
+// The drill whose report is open: refreshed while it runs or gets reports.
+let openReport = null;
+
+async function showReport(id) {
+  const box = $("drill-report");
+  let d;
+  try {
+    d = await api("GET", "/v1/drills/" + encodeURIComponent(id));
+  } catch (e) {
+    box.hidden = false;
+    box.replaceChildren(el("p", { class: "error" }, "report of " + id + ": " + e.message));
+    return;
+  }
+  openReport = { id: d.id, status: d.status, summary: JSON.stringify(d.drain_summary || null) };
+  const [chart, legend] = drillChart(d);
+  box.hidden = false;
+  box.dataset.drill = d.id;
+  box.dataset.status = d.status;
+  box.replaceChildren(
+    el("h3", {}, "Drill " + d.id + " · " + d.runbook + " · " + d.status,
+      el("button", { type: "button", class: "close", onclick: () => { openReport = null; box.hidden = true; } }, "Close")),
+    d.outcome ? el("p", { class: "muted small" }, d.outcome) : null,
+    chart, legend,
+    d.timeline_complete === false ? el("p", { class: "muted small" }, "the audit log no longer reaches back to this drill's start: weights before it may be missing") : null,
+    drainTable(d));
 }
 
 // ---- evacuate / restore --------------------------------------------------
