@@ -229,9 +229,11 @@ func (w *DrainWatch) observe(k *subnetKey, svc uint8, mask uint64, now int64) {
 // before v is published, so no answer from v is missed.
 func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 	w := &DrainWatch{region: ch.Region, bit: v.regionBits[ch.Region], at: ch.At.UnixNano()}
-	for _, st := range v.services {
+	for i, st := range v.services {
 		w.services = append(w.services, st.name)
-		if st.fixed&w.bit != 0 || slices.ContainsFunc(st.regions, func(r region) bool { return r.mask == w.bit }) {
+		// The region's services by their endpoints: the new answers may
+		// no longer name it at all.
+		if _, ok := v.cfg.Services[i].Endpoints[ch.Region]; ok {
 			w.ttl = max(w.ttl, st.ttl)
 		}
 	}

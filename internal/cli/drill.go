@@ -330,16 +330,19 @@ func printDrill(w io.Writer, d client.Drill) error {
 	return printDrain(w, d)
 }
 
-// drainTimes renders 50/90/99% drain times in seconds, "never" for one not
-// reached.
+// drainTimes renders 50/90/99% drain times ("86ms", "12.3s"), "never" for
+// one not reached.
 func drainTimes(ps ...*int64) string {
 	parts := make([]string, len(ps))
 	for i, p := range ps {
-		if p == nil {
+		switch {
+		case p == nil:
 			parts[i] = "never"
-			continue
+		case *p < 1000:
+			parts[i] = strconv.FormatInt(*p, 10) + "ms"
+		default:
+			parts[i] = strconv.FormatFloat(float64(*p)/1000, 'f', 1, 64) + "s"
 		}
-		parts[i] = strconv.FormatFloat(float64(*p)/1000, 'f', 1, 64) + "s"
 	}
 	return strings.Join(parts, " / ")
 }

@@ -82,14 +82,14 @@ func TestDrillCommands(t *testing.T) {
 
 	code, out, _ = run(ctx, t, "--addr", f.URL, "drill", "show", "d-1")
 	for _, want := range []string{"drill d-1: runbook kong v2", "region us-east: weight before 100, after 100, now 0",
-		"shift us-east to 0", "250ms", "params: region=us-east", "us-east 100->0 at", "c2", "200", "0.9s / 1.5s / never",
+		"shift us-east to 0", "250ms", "params: region=us-east", "us-east 100->0 at", "c2", "200", "900ms / 1.5s / never",
 		"10.0.7.0/24"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("show: exit %d, missing %q:\n%s", code, want, out)
 		}
 	}
 	code, out, _ = run(ctx, t, "--addr", f.URL, "drill", "list")
-	if code != 0 || !strings.Contains(out, "d-1") || !strings.Contains(out, "2/3") || !strings.Contains(out, "0.9s / 1.5s / never") {
+	if code != 0 || !strings.Contains(out, "d-1") || !strings.Contains(out, "2/3") || !strings.Contains(out, "900ms / 1.5s / never") {
 		t.Errorf("list: %d\n%s", code, out)
 	}
 	code, out, _ = run(ctx, t, "--addr", f.URL, "drill", "abort", "d-1", "--reason", "enough")

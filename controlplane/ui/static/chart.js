@@ -132,7 +132,11 @@ function drillChart(d) {
   return [chart, legend];
 }
 
-function fmtMs(ms) { return ms === null || ms === undefined ? "never" : (ms / 1000).toFixed(1) + "s"; }
+// fmtMs renders a drain time as the CLI does: "86ms", "12.3s", "never".
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return "never";
+  return ms < 1000 ? ms + "ms" : (ms / 1000).toFixed(1) + "s";
+}
 
 // drainTable lists the drill's drain reports, per change and controller.
 function drainTable(d) {
