@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -10,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/mux"
+	mdns "github.com/miekg/dns"
 
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/ui"
@@ -127,6 +130,7 @@ func TestDashboard(t *testing.T) {
 	if _, err := cl.StartDrill(ctxTimeout(5*time.Second), client.DrillRequest{Runbook: "ui-wait", Reason: "ui test"}); err != nil {
 		t.Fatal(err)
 	}
+	chartID, probed := runChartDrill(t, cl, fmt.Sprintf("127.0.0.1:%d", dnsPort))
 
 	b := newBrowser(t)
 	do, waitJS := b.do, b.waitJS
@@ -151,6 +155,32 @@ func TestDashboard(t *testing.T) {
 		`!!document.querySelector('#drills tr[data-runbook="ui-wait"][data-status="running"]')`)
 	waitJS("the event log shows the config being applied",
 		`!!document.querySelector('#events tr[data-kind="`+state.EventConfigApplied+`"]')`)
+
+	// The finished drill's report: a chart of every region's weight and of
+	// the share of resolvers drained after its shift.
+	do("open the finished drill's report",
+		chromedp.Click(chromedp.CSS(`#drills tr[data-drill="`+chartID+`"] button.report`)),
+		chromedp.WaitVisible(chromedp.ID("drill-chart")),
+	)
+	waitJS("the chart has a weight series per region, eu-west's going to 0 and back",
+		`(() => { const ps = [...document.querySelectorAll('#drill-chart path[data-series="weight"]')];
+		  const eu = ps.find(p => p.dataset.region === 'eu-west');
+		  return ps.length === 3 && ['us-east','us-west','eu-west'].every(n => ps.some(p => p.dataset.region === n)) &&
+		    !!eu && eu.getAttribute('d').includes('V') && parseInt(eu.dataset.points) >= 3 && eu.dataset.last === '100' &&
+		    ps.filter(p => p !== eu).every(p => !p.getAttribute('d').includes('V') && p.dataset.last === '100'); })()`)
+	waitJS("the chart has a drained-share series for c1 on eu-west reaching 50 and 90%",
+		fmt.Sprintf(`(() => { const g = document.querySelector('#drill-chart g[data-series="drain"][data-region="eu-west"][data-node="c1"]');
+		  return !!g && g.dataset.population === '%d' && [...g.querySelectorAll('circle')].map(c => c.dataset.pct).join() .startsWith('50,90') &&
+		    !document.querySelector('#drill-chart g[data-series="drain"]:not([data-region="eu-west"])'); })()`, probed))
+	waitJS("the report lists the drain figures and the legend names the regions",
+		`document.querySelector('#drill-report table.drain tr[data-node="c1"]') !== null &&
+		 document.querySelectorAll('#drill-report .legend .item[data-region]').length === 3`)
+	chartCtx, cancelChart := context.WithTimeout(browser, 30*time.Second)
+	defer cancelChart()
+	chartPNG, err := chromedp.Run(chartCtx, chromedp.Screenshot(chromedp.ID("drill-report")))
+	if err != nil {
+		t.Fatalf("screenshot of the drill report: %v", err)
+	}
 
 	const target, reason = "us-west", "ui test: planned maintenance"
 	do("open the evacuate dialog",
@@ -208,16 +238,109 @@ func TestDashboard(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	shot := filepath.Join(dir, "ui.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
-	if os.Getenv("EVAC_UPDATE_SCREENSHOT") == "1" {
-		if err := os.WriteFile(filepath.Join("..", "docs", "ui.png"), png, 0o644); err != nil {
+	for name, b := range map[string][]byte{"ui.png": png, "ui-drill.png": chartPNG} {
+		shot := filepath.Join(dir, name)
+		if err := os.WriteFile(shot, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("screenshot: %s", shot)
+		if os.Getenv("EVAC_UPDATE_SCREENSHOT") == "1" {
+			if err := os.WriteFile(filepath.Join("..", "docs", name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+}
+
+// runChartDrill runs a drill that shifts eu-west to 0 and back while DNS
+// clients in 60 ECS subnets ask controller 1 (dns) for api with a 2 s TTL,
+// and waits for its drain reports. It returns the drill's id and how many
+// of the subnets were on eu-west (c1's population).
+func runChartDrill(t *testing.T, cl *client.Client, dns string) (string, int) {
+	t.Helper()
+	ci, err := cl.Config(ctxTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *ci.Config
+	cfg.Services = slices.Clone(cfg.Services)
+	for i := range cfg.Services {
+		cfg.Services[i].TTL = 2
+	}
+	body, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.ApplyConfig(ctxTimeout(5*time.Second), body, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutRunbook(ctxTimeout(5*time.Second), "ui-chart", []byte(`name: ui-chart
+steps:
+  - shift: {region: eu-west, weight: 0}
+  - wait: {duration: 6s}
+  - restore: {region: eu-west, ramp: [100], step_interval: 1s}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	subnets := make([]string, 60)
+	for i := range subnets {
+		subnets[i] = fmt.Sprintf("10.88.%d.0", i)
+	}
+	ask := func(sub string) string {
+		r, err := queryA(dns, "api.example.com.", sub)
+		if err != nil || len(r.Answer) == 0 {
+			return ""
+		}
+		a, _ := r.Answer[0].(*mdns.A)
+		if a == nil {
+			return ""
+		}
+		return regionOf(a.A.String())
+	}
+	var eu []string
+	for _, sub := range subnets {
+		if ask(sub) == "eu-west" {
+			eu = append(eu, sub)
+		}
+	}
+	if len(eu) < 5 {
+		t.Fatalf("only %d of %d subnets on eu-west", len(eu), len(subnets))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for _, sub := range subnets[1:] {
+				if sub != eu[0] { // eu[0] stops asking: past the TTL
+					ask(sub)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	d, err := cl.StartDrill(ctxTimeout(5*time.Second), client.DrillRequest{Runbook: "ui-chart", Reason: "ui chart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the chart drill finished with c1's drain report", func() error {
+		d, err = cl.Drill(ctxTimeout(5*time.Second), d.ID)
+		if err != nil {
+			return err
+		}
+		for _, r := range d.Drain {
+			if r.Node == "c1" && d.Status == state.DrillSucceeded {
+				return nil
+			}
+		}
+		return fmt.Errorf("drill %s, %d drain reports", d.Status, len(d.Drain))
+	})
+	for _, r := range d.Drain {
+		t.Logf("chart drill %s: %s %s %d->%d: %d resolvers, %d drained, 50/90/99%% %s/%s/%s ms, %d past TTL",
+			d.ID, r.Node, r.Region, r.From, r.To, r.Population, r.Drained, msOf(r.P50Ms), msOf(r.P90Ms), msOf(r.P99Ms), r.PastTTL)
+	}
+	return d.ID, len(eu)
 }
 
 // devPorts finds a Raft and a gossip port free on every address evac dev

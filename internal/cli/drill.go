@@ -384,8 +384,12 @@ func printDrain(w io.Writer, d client.Drill) error {
 		if !r.WindowComplete {
 			notes = append(notes, "recording began inside the window")
 		}
+		times := drainTimes(r.P50Ms, r.P90Ms, r.P99Ms)
+		if r.Population == 0 {
+			times = "no resolver asked"
+		}
 		row(tw, step, fmt.Sprintf("%s %d->%d at %s", r.Region, r.From, r.To, r.ChangeAt.Local().Format("15:04:05.000")),
-			r.Node, strconv.Itoa(r.Population), strconv.Itoa(r.Drained), drainTimes(r.P50Ms, r.P90Ms, r.P99Ms),
+			r.Node, strconv.Itoa(r.Population), strconv.Itoa(r.Drained), times,
 			strconv.Itoa(r.PastTTL), dash(strings.Join(notes, ", ")))
 	}
 	if err := tw.Flush(); err != nil {

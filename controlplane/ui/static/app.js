@@ -252,13 +252,13 @@ async function showReport(id) {
   box.hidden = false;
   box.dataset.drill = d.id;
   box.dataset.status = d.status;
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("h3", {}, "Drill " + d.id + " · " + d.runbook + " · " + d.status,
       el("button", { type: "button", class: "close", onclick: () => { openReport = null; box.hidden = true; } }, "Close")),
     d.outcome ? el("p", { class: "muted small" }, d.outcome) : null,
     chart, legend,
     d.timeline_complete === false ? el("p", { class: "muted small" }, "the audit log no longer reaches back to this drill's start: weights before it may be missing") : null,
-    drainTable(d));
+    drainTable(d)].filter((n) => n !== null));
 }
 
 // ---- evacuate / restore --------------------------------------------------

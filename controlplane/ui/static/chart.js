@@ -22,17 +22,21 @@ function svgEl(tag, attrs, ...children) {
 }
 
 // drainCurve returns one report's [ms after the change, share drained]
-// points: 0 at the change, then each percentile reached, then the share
-// drained when the measurement closed.
+// points as a step line that never claims more than was measured: 0 from
+// the change, each percentile from the time it was reached, and the share
+// drained when the measurement closed (reached at some time before it).
 function drainCurve(r) {
   const pts = [[0, 0]];
+  let level = 0;
   for (const [t, share] of [[r.p50_ms, 0.5], [r.p90_ms, 0.9], [r.p99_ms, 0.99]]) {
-    if (t !== null && t !== undefined) pts.push([t, share]);
+    if (t === null || t === undefined) continue;
+    pts.push([t, level], [t, share]);
+    level = share;
   }
   const closed = new Date(r.closed_at).getTime() - new Date(r.change_at).getTime();
-  const last = pts[pts.length - 1];
+  const end = Math.max(closed, pts[pts.length - 1][0]);
   const final = r.population ? r.drained / r.population : 0;
-  pts.push([Math.max(closed, last[0]), Math.max(final, last[1])]);
+  pts.push([end, level], [end, Math.max(final, level)]);
   return pts;
 }
 
@@ -88,8 +92,11 @@ function drillChart(d) {
       svgEl("title", {}, `${r.region} ${r.from}→${r.to}`)));
   }
 
-  // Weights: a step line per region.
-  for (const region of regions) {
+  // Weights: a step line per region, each nudged a little so that regions
+  // at the same weight stay visible side by side.
+  for (const [ri, region] of regions.entries()) {
+    const nudge = (ri - (regions.length - 1) / 2) * 2.5;
+    const y = (v) => mt + (1 - v / 100) * ph + nudge;
     const pts = timeline.filter((p) => p.region === region)
       .map((p) => [new Date(p.time).getTime(), p.weight]).sort((a, b) => a[0] - b[0]);
     let dpath = `M${x(t0).toFixed(1)},${y(pts[0][1]).toFixed(1)}`;
@@ -104,6 +111,7 @@ function drillChart(d) {
   const nodes = [];
   for (const r of reports) if (!nodes.includes(r.node)) nodes.push(r.node);
   for (const r of reports) {
+    const y = (v) => mt + (1 - v / 100) * ph;
     const tc = new Date(r.change_at).getTime();
     const pts = drainCurve(r).map(([ms, share]) => [x(tc + ms), y(share * 100)]);
     const g = svgEl("g", { class: "series drain", "data-series": "drain", "data-region": r.region, "data-node": r.node,
@@ -148,7 +156,7 @@ function drainTable(d) {
       el("td", {}, r.step >= 0 ? r.step + 1 : "end"),
       el("td", { class: "nowrap" }, `${r.region} ${r.from}→${r.to}`),
       el("td", {}, r.node), el("td", { class: "num" }, r.population), el("td", { class: "num" }, r.drained),
-      el("td", { class: "nowrap" }, [r.p50_ms, r.p90_ms, r.p99_ms].map(fmtMs).join(" / ")),
+      el("td", { class: "nowrap" }, r.population ? [r.p50_ms, r.p90_ms, r.p99_ms].map(fmtMs).join(" / ") : "no resolver asked"),
       el("td", { class: "num", title: (r.past_ttl_resolvers || []).map((l) => l.subnet + " (asked " + l.asked_after + "×)").join(", ") },
         r.past_ttl)))));
 }
