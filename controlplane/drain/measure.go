@@ -155,7 +155,9 @@ func (m *Measurer) propose(ctx context.Context, r state.DrillDrain) {
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		res, err := m.prop.Propose(pctx, state.CmdDrillDrain, Actor, id, r)
+		// Flagged ignorable: a report only adds information, so a controller
+		// older than the command skips it during a rolling upgrade.
+		res, err := m.prop.Propose(pctx, state.CmdDrillDrain|state.IgnoreUnknownFlag, Actor, id, r)
 		cancel()
 		switch {
 		case err == nil && res.Error != "":
