@@ -80,10 +80,11 @@ func (sn *seen) subnet() subnetKey {
 
 // recSlot is the last answer naming a region that one pair got.
 type recSlot struct {
-	key  subnetKey
-	svc  uint8
+	h    uint64 // pairHash(key, svc): compared before the key
+	at   int64  // Unix nanoseconds; 0: empty slot
 	mask uint64
-	at   int64 // Unix nanoseconds; 0: empty slot
+	svc  uint8
+	key  subnetKey
 }
 
 // answerTable is a table of recent answers. Its owner locks mu around its
@@ -107,21 +108,25 @@ func pairHash(k *subnetKey, svc uint8) uint64 {
 }
 
 // record notes that the pair was told mask at now; r.mu must be held.
-func (r *answerTable) record(k subnetKey, svc uint8, mask uint64, now int64) {
-	h := pairHash(&k, svc)
+func (r *answerTable) record(k *subnetKey, svc uint8, mask uint64, now int64) {
+	h := pairHash(k, svc)
 	victim := -1
 	for p := range recProbe {
 		i := int((h + uint64(p)) & (recSlots - 1))
 		s := &r.slots[i]
-		if s.at == 0 || s.svc == svc && s.key == k {
-			*s = recSlot{key: k, svc: svc, mask: mask, at: now}
+		if s.h == h && s.at != 0 && s.svc == svc && s.key == *k {
+			s.mask, s.at = mask, now
 			return
+		}
+		if s.at == 0 {
+			victim = i
+			break
 		}
 		if victim < 0 || s.at < r.slots[victim].at {
 			victim = i
 		}
 	}
-	r.slots[victim] = recSlot{key: k, svc: svc, mask: mask, at: now}
+	r.slots[victim] = recSlot{h: h, key: *k, svc: svc, mask: mask, at: now}
 }
 
 // note records one reply (sn.mask > 0) and checks it against the changes
@@ -129,7 +134,7 @@ func (r *answerTable) record(k subnetKey, svc uint8, mask uint64, now int64) {
 func (s *Server) note(rec *answerTable, sn *seen, now int64) {
 	k := sn.subnet()
 	if sn.mask != 0 {
-		rec.record(k, sn.svc, sn.mask, now)
+		rec.record(&k, sn.svc, sn.mask, now)
 	}
 	if ws := s.watches.Load(); ws != nil {
 		for _, w := range *ws {
@@ -276,7 +281,7 @@ func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 			switch {
 			case !ok:
 				newest[id] = len(cands)
-				cands = append(cands, cand{sl, pairHash(&sl.key, sl.svc)})
+				cands = append(cands, cand{sl, sl.h})
 			case sl.at > cands[j].at:
 				cands[j].recSlot = sl
 			}

@@ -321,3 +321,19 @@ func TestDrainGeneralPath(t *testing.T) {
 		t.Fatal("the source /24 is not the pair's subnet")
 	}
 }
+
+// TestMakeKeyMasks: the hand-masked IPv4 key is the one netip's Prefix
+// gives (the key is part of the weighted choice's contract).
+func TestMakeKeyMasks(t *testing.T) {
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "10.77.9.200", "192.0.2.129", "1.2.3.4"} {
+		a := netip.MustParseAddr(s)
+		for bits := 0; bits <= 32; bits++ {
+			p, _ := a.Prefix(bits)
+			want := p.Addr().As4()
+			k := makeKey(a, bits)
+			if k.n != 6 || k.b[0] != 4 || k.b[1] != byte(bits) || [4]byte(k.b[2:6]) != want {
+				t.Fatalf("makeKey(%s, %d) = %v, want %v", s, bits, k.b[:k.n], want)
+			}
+		}
+	}
+}

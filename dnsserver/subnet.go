@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"encoding/binary"
 	"math"
 	"net"
 	"net/netip"
@@ -30,16 +31,21 @@ func (k *subnetKey) bytes() []byte { return k.b[:k.n] }
 // makeKey masks a to bits and returns its key; a must be valid and unmapped.
 func makeKey(a netip.Addr, bits int) subnetKey {
 	var k subnetKey
-	p, _ := a.Prefix(bits)
-	m := p.Addr()
 	k.b[1] = byte(bits)
-	if m.Is4() {
+	if a.Is4() {
+		// The common case, masked by hand (as a.Prefix would).
+		ip := a.As4()
+		v := binary.BigEndian.Uint32(ip[:])
+		if bits < 32 {
+			v &^= 1<<(32-bits) - 1
+		}
 		k.b[0] = 4
-		ip := m.As4()
-		copy(k.b[2:], ip[:])
+		binary.BigEndian.PutUint32(k.b[2:], v)
 		k.n = 2 + 4
 		return k
 	}
+	p, _ := a.Prefix(bits)
+	m := p.Addr()
 	k.b[0] = 6
 	ip := m.As16()
 	copy(k.b[2:], ip[:])
