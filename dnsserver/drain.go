@@ -13,7 +13,7 @@ import (
 )
 
 // Drain tracking: how fast resolvers stop being told a region after its
-// weight is lowered (docs/drills.md, "Drain measured").
+// weight is lowered (docs/drain.md).
 //
 // Definition. For a change committed at T that lowers region R, the
 // population is the (resolver subnet, service) pairs this server answered
@@ -107,9 +107,9 @@ func pairHash(k *subnetKey, svc uint8) uint64 {
 	return mix64(h)
 }
 
-// record notes that the pair was told mask at now; r.mu must be held.
-func (r *answerTable) record(k *subnetKey, svc uint8, mask uint64, now int64) {
-	h := pairHash(k, svc)
+// record notes that the pair, of hash h, was told mask at now; r.mu must
+// be held.
+func (r *answerTable) record(k *subnetKey, svc uint8, h, mask uint64, now int64) {
 	victim := -1
 	for p := range recProbe {
 		i := int((h + uint64(p)) & (recSlots - 1))
@@ -133,12 +133,13 @@ func (r *answerTable) record(k *subnetKey, svc uint8, mask uint64, now int64) {
 // being measured. The caller holds rec.mu.
 func (s *Server) note(rec *answerTable, sn *seen, now int64) {
 	k := sn.subnet()
+	h := pairHash(&k, sn.svc)
 	if sn.mask != 0 {
-		rec.record(&k, sn.svc, sn.mask, now)
+		rec.record(&k, sn.svc, h, sn.mask, now)
 	}
 	if ws := s.watches.Load(); ws != nil {
 		for _, w := range *ws {
-			w.observe(&k, sn.svc, sn.mask, now)
+			w.observe(&k, sn.svc, h, sn.mask, now)
 		}
 	}
 }
@@ -196,12 +197,12 @@ func (w *DrainWatch) Deadline() time.Time { return w.deadline }
 // Region is the region whose weight was lowered.
 func (w *DrainWatch) Region() string { return w.region }
 
-func (w *DrainWatch) find(k *subnetKey, svc uint8) *member {
+func (w *DrainWatch) find(k *subnetKey, svc uint8, h uint64) *member {
 	if w.n == 0 {
 		return nil
 	}
 	m := uint64(len(w.members) - 1)
-	for i := pairHash(k, svc) & m; ; i = (i + 1) & m {
+	for i := h & m; ; i = (i + 1) & m {
 		e := &w.members[i]
 		if !e.used {
 			return nil
@@ -213,8 +214,8 @@ func (w *DrainWatch) find(k *subnetKey, svc uint8) *member {
 }
 
 // observe applies one answer to the change's population.
-func (w *DrainWatch) observe(k *subnetKey, svc uint8, mask uint64, now int64) {
-	e := w.find(k, svc)
+func (w *DrainWatch) observe(k *subnetKey, svc uint8, h, mask uint64, now int64) {
+	e := w.find(k, svc, h)
 	if e == nil {
 		return
 	}
@@ -253,11 +254,7 @@ func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 		return w // a region past the 64th: nothing is recorded for it
 	}
 
-	// The newest answer per pair, over every answerTable.
-	type cand struct {
-		recSlot
-		h uint64
-	}
+	// The newest answer per pair, over every table.
 	type pair struct {
 		key subnetKey
 		svc uint8
@@ -268,7 +265,7 @@ func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 		from[i] = ch.At.Add(-time.Duration(st.ttl) * time.Second).UnixNano()
 	}
 	newest := map[pair]int{} // -> index in cands
-	var cands []cand
+	var cands []recSlot
 	for _, rec := range s.answerTables() {
 		rec.mu.Lock()
 		for i := range rec.slots {
@@ -281,14 +278,14 @@ func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 			switch {
 			case !ok:
 				newest[id] = len(cands)
-				cands = append(cands, cand{sl, sl.h})
+				cands = append(cands, sl)
 			case sl.at > cands[j].at:
-				cands[j].recSlot = sl
+				cands[j] = sl
 			}
 		}
 		rec.mu.Unlock()
 	}
-	var pop []cand
+	var pop []recSlot
 	for _, c := range cands {
 		if c.mask&w.bit == 0 {
 			continue // last told another region
@@ -300,7 +297,7 @@ func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 	}
 	if limit := s.drainMaxPopulation(); len(pop) > limit {
 		// Keep a deterministic sample: the lowest hashes.
-		slices.SortFunc(pop, func(a, b cand) int { return cmp.Compare(a.h, b.h) })
+		slices.SortFunc(pop, func(a, b recSlot) int { return cmp.Compare(a.h, b.h) })
 		pop, w.capped = pop[:limit], true
 	}
 	size := 1

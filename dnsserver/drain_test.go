@@ -258,9 +258,9 @@ func TestDrainTracker(t *testing.T) {
 			undrained := 0
 			for i := range want {
 				k := makeKey(netip.MustParseAddr(subnetN(i)), 24)
-				e := w.find(&k, 1)
+				e := w.find(&k, 1, pairHash(&k, 1))
 				if e == nil {
-					e = w.find(&k, 2)
+					e = w.find(&k, 2, pairHash(&k, 2))
 				}
 				if e == nil {
 					t.Fatalf("client %d is not in the population", i)
@@ -317,7 +317,7 @@ func TestDrainGeneralPath(t *testing.T) {
 	if f.Population != 1 || f.Drained != 1 || f.P50Ms == nil || f.WindowComplete {
 		t.Fatalf("figures %+v", f)
 	}
-	if k := makeKey(netip.MustParseAddr("198.51.100.0"), 24); ws[0].find(&k, 2) == nil {
+	if k := makeKey(netip.MustParseAddr("198.51.100.0"), 24); ws[0].find(&k, 2, pairHash(&k, 2)) == nil {
 		t.Fatal("the source /24 is not the pair's subnet")
 	}
 }
