@@ -205,3 +205,39 @@ func BenchmarkUDPLoop(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDrainWatch is starting one change's measurement with every
+// recent-answer table full (the general path's and four readers', 4096
+// pairs each, a third of them on the region): what a state update with a
+// lowered weight adds, under updateMu, before the new answers go live.
+func BenchmarkDrainWatch(b *testing.B) {
+	s := New(Config{})
+	st := withWeights(b, configured(b, testConfig()), 100, 100, 100)
+	s.Update(st)
+	s.udpRecs = []*answerTable{new(answerTable), new(answerTable), new(answerTable), new(answerTable)}
+	now := time.Now()
+	var sn seen
+	pkt, err := query("api.example.com.", dns.TypeA).Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for t, rec := range s.answerTables() {
+		for i := range recSlots {
+			// A distinct /24 per pair and table.
+			s.fast(pkt, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10 + byte(t), byte(i >> 8), byte(i), 0}), 53), nil, &sn)
+			rec.mu.Lock()
+			s.note(rec, &sn, now.UnixNano())
+			rec.mu.Unlock()
+		}
+	}
+	next := withWeights(b, st, 0, 100, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var pop int
+	for b.Loop() {
+		ws := s.UpdateWatching(next, []DrainChange{{Region: "us-east", At: now.Add(time.Millisecond)}})
+		pop = ws[0].n
+		s.CloseDrain(ws[0], now, true)
+	}
+	b.ReportMetric(float64(pop), "population")
+}

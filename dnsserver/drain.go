@@ -264,8 +264,8 @@ func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 	for i, st := range v.services {
 		from[i] = ch.At.Add(-time.Duration(st.ttl) * time.Second).UnixNano()
 	}
-	newest := map[pair]int{} // -> index in cands
-	var cands []recSlot
+	newest := make(map[pair]int, recSlots) // -> index in cands
+	cands := make([]recSlot, 0, recSlots)
 	for _, rec := range s.answerTables() {
 		rec.mu.Lock()
 		for i := range rec.slots {
