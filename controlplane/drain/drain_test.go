@@ -258,3 +258,57 @@ func TestMeasurer(t *testing.T) {
 		t.Fatalf("figures %+v", r.DrainFigures)
 	}
 }
+
+// TestMeasurerSuperseded: a measurement whose region gets weight back
+// before its deadline closes at once as superseded, and a lowered weight
+// undone within the same update is not measured at all.
+func TestMeasurerSuperseded(t *testing.T) {
+	c := newCluster(t)
+	srv := dnsserver.New(dnsserver.Config{Addr: "127.0.0.1:0"})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	m := NewMeasurer("c1", srv, c, nil, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { m.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	m.Update(c.State())
+
+	c.now = time.Now()
+	c.must(state.CmdDrillStart, state.DrillStart{ID: "d-1", Runbook: "kong", Params: map[string]string{"region": "eu-west"}})
+	c.step("d-1", 0, state.PhaseStart)
+	m.Update(c.State())
+	if m.Next().IsZero() {
+		t.Fatal("the shift is not measured")
+	}
+	c.now = c.now.Add(time.Second)
+	c.must(state.CmdDrillAbort, state.DrillAbort{ID: "d-1", Reason: "enough"})
+	m.Update(c.State())
+	if !m.Next().IsZero() {
+		t.Fatal("the measurement is still open after the abort put the weight back")
+	}
+	var r state.DrainReport
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && len(c.State().Drills["d-1"].Drain) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := c.State().Drills["d-1"]; len(d.Drain) == 1 {
+		r = d.Drain[0]
+	}
+	if !r.Superseded || r.PastTTL != 0 || r.Step != 0 || r.ClosedAt.Before(r.ChangeAt) {
+		t.Fatalf("report %+v", r)
+	}
+
+	// Lowered and raised again between two updates: nothing to measure.
+	c.must(state.CmdDrillStart, state.DrillStart{ID: "d-2", Runbook: "kong", Params: map[string]string{"region": "us-west"}})
+	c.step("d-2", 0, state.PhaseStart)
+	c.now = c.now.Add(time.Second)
+	c.must(state.CmdDrillAbort, state.DrillAbort{ID: "d-2", Reason: "at once"})
+	m.Update(c.State())
+	if !m.Next().IsZero() {
+		t.Fatal("a change undone in the same update is measured")
+	}
+}

@@ -68,21 +68,23 @@ func NewMeasurer(node string, dns DNS, prop Proposer, log *zap.Logger, slack tim
 // drill-held region it brings, and closes early (superseded) the
 // measurements of a region whose weight rose again.
 func (m *Measurer) Update(st *state.State) {
-	changes := m.det.Next(st)
 	now := m.now()
 	var lowered []Change
-	var dc []dnsserver.DrainChange
-	for _, c := range changes {
-		// A change replayed at start-up, too old to measure, is skipped.
-		if c.Lowered() && now.Before(c.At.Add(MaxTTL(st.Config)+m.slack)) {
-			lowered = append(lowered, c)
-			dc = append(dc, dnsserver.DrainChange{Region: c.Region, At: c.At})
-		}
-	}
-	for _, c := range changes {
-		if !c.Lowered() {
+	for _, c := range m.det.Next(st) {
+		switch {
+		case !c.Lowered():
+			// The region gets weight back: its measurements stop here,
+			// and one of a change st already undoes never starts.
 			m.closeWhere(now, true, func(x measuring) bool { return x.ch.Region == c.Region })
+			lowered = slices.DeleteFunc(lowered, func(x Change) bool { return x.Region == c.Region })
+		case now.Before(c.At.Add(MaxTTL(st.Config) + m.slack)):
+			lowered = append(lowered, c)
 		}
+		// else: a change replayed at start-up, too old to measure
+	}
+	dc := make([]dnsserver.DrainChange, len(lowered))
+	for i, c := range lowered {
+		dc[i] = dnsserver.DrainChange{Region: c.Region, At: c.At}
 	}
 	ws := m.dns.UpdateWatching(st, dc)
 	for i, w := range ws {
