@@ -38,6 +38,12 @@
 //   - Each Server owns its handler and its UDP and TCP listeners (no global
 //     mux): `evac dev` runs three in one process. Shutdown waits for queries
 //     in flight and leaves no goroutine; TCP writes have a deadline.
+//   - Drain tracking (drain.go): after each UDP batch, the answers that named
+//     a region are recorded per (client subnet, service) in the reader's own
+//     table of recent answers, under one lock and one clock read per batch;
+//     UpdateWatching turns the recent answers into the population of a
+//     lowered weight, published before the new answers, and every later
+//     answer marks its pair drained. Bounded tables, no allocation per query.
 //
 // Responses: AA on every answer from the zone (NOERROR, NXDOMAIN), never
 // RA; names in answers may take the question's case (compressed to it);

@@ -194,9 +194,6 @@ type member struct {
 // the TTL plus the slack.
 func (w *DrainWatch) Deadline() time.Time { return w.deadline }
 
-// Region is the region whose weight was lowered.
-func (w *DrainWatch) Region() string { return w.region }
-
 func (w *DrainWatch) find(k *subnetKey, svc uint8, h uint64) *member {
 	if w.n == 0 {
 		return nil
