@@ -126,6 +126,9 @@ func (m *Measurer) closeWhere(now time.Time, superseded bool, match func(measuri
 			return false
 		}
 		f := m.dns.CloseDrain(x.w, now, superseded)
+		if f.ClosedAt.Before(x.ch.At) {
+			f.ClosedAt = x.ch.At // this clock behind the leader's that stamped the change
+		}
 		r := state.DrillDrain{ID: x.ch.Drill, Report: state.DrainReport{
 			Node: m.node, Step: x.ch.Step, Region: x.ch.Region, From: x.ch.From, To: x.ch.To,
 			ChangeIndex: x.ch.Index, ChangeAt: x.ch.At, DrainFigures: f,
