@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -77,13 +78,18 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 				}
 				for _, from := range sources {
 					total++
-					out, ok := s.fast(pkt, from, nil, &seen{})
+					var sn seen
+					out, ok := s.fast(pkt, from, nil, &sn)
 					if !ok {
 						continue
 					}
 					fast++
+					clear(s.generalRec.slots[:])
 					if d := sameReply(out, s.general(pkt, from, nil)); d != "" {
 						t.Fatalf("%s %s variant %d from %v: %s", qn, dns.TypeToString[qt], variant, from, d)
+					}
+					if d := sameRecord(&sn, &s.generalRec); d != "" {
+						t.Fatalf("%s %s variant %d from %v: drain records differ: %s", qn, dns.TypeToString[qt], variant, from, d)
 					}
 				}
 			}
@@ -93,6 +99,28 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 	if fast < total*3/4 {
 		t.Errorf("fast path answered only %d of %d", fast, total)
 	}
+}
+
+// sameRecord reports how what the fast path would record for drain
+// tracking (sn) differs from what the general path recorded in tbl.
+func sameRecord(sn *seen, tbl *answerTable) string {
+	var got []recSlot
+	for _, sl := range tbl.slots {
+		if sl.at != 0 {
+			got = append(got, sl)
+		}
+	}
+	if sn.svc == 0 || sn.mask == 0 {
+		if len(got) != 0 {
+			return fmt.Sprintf("fast: nothing; general: %+v", got)
+		}
+		return ""
+	}
+	k := sn.subnet()
+	if len(got) != 1 || got[0].svc != sn.svc || got[0].key != k || got[0].mask != sn.mask {
+		return fmt.Sprintf("fast: svc %d subnet %v mask %b; general: %+v", sn.svc, k.bytes(), sn.mask, got)
+	}
+	return ""
 }
 
 // TestFastPathDeclines checks the queries the fast path must leave to the
@@ -171,7 +199,8 @@ func FuzzServeDNS(f *testing.F) {
 	}
 	from := netip.MustParseAddrPort("192.0.2.1:5300")
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		fastOut, handled := s.fast(pkt, from, nil, &seen{}) // no recover: a panic fails
+		var sn seen
+		fastOut, handled := s.fast(pkt, from, nil, &sn) // no recover: a panic fails
 		out := s.handleUDP(pkt, from, nil, &seen{})
 		if out == nil {
 			if handled && fastOut != nil {
@@ -187,8 +216,12 @@ func FuzzServeDNS(f *testing.F) {
 			t.Fatalf("reply header %v", r.MsgHdr)
 		}
 		if handled && fastOut != nil {
+			clear(s.generalRec.slots[:])
 			if d := sameReply(fastOut, s.general(pkt, from, nil)); d != "" {
 				t.Fatalf("paths differ on % x: %s", pkt, d)
+			}
+			if d := sameRecord(&sn, &s.generalRec); d != "" {
+				t.Fatalf("drain records differ on % x: %s", pkt, d)
 			}
 		}
 		// The same query over TCP (no size limit) must answer and pack too.
