@@ -123,6 +123,8 @@ type clusterOpts struct {
 	serverArgs []string
 	// tokenLines are extra lines for the tokens file (auth.FileLine).
 	tokenLines []string
+	// controllers and agentsPerRegion default to 3 and 2.
+	controllers, agentsPerRegion int
 }
 
 func startCluster(t *testing.T) *testCluster {
@@ -152,7 +154,13 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 	}
 	tc.keyFile = keygen(t, dir)
 	var peers, seeds []string
-	for i := 0; i < 3; i++ {
+	if o.controllers == 0 {
+		o.controllers = 3
+	}
+	if o.agentsPerRegion == 0 {
+		o.agentsPerRegion = 2
+	}
+	for i := 0; i < o.controllers; i++ {
 		ip := fmt.Sprintf("127.0.%d.%d", o.ctrlSubnet, i+o.ctrlHost)
 		c := &controllerProc{
 			id:     fmt.Sprintf("c%d", i+1),
@@ -177,7 +185,7 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 	for _, r := range o.regions {
 		b := startBackend(t, fmt.Sprintf("127.0.%d.100", r.subnet))
 		tc.backends[r.name] = b
-		for k := 1; k <= 2; k++ {
+		for k := 1; k <= o.agentsPerRegion; k++ {
 			ip := fmt.Sprintf("127.0.%d.%d", r.subnet, k)
 			name := fmt.Sprintf("%s-a%d", r.name, k)
 			cfg := fmt.Sprintf(`region: %s
