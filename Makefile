@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build demo test test-unit test-integration lint bench bench-dns bench-gossip fuzz deps clean
+.PHONY: all build demo test test-unit test-integration chaos lint bench bench-dns bench-gossip fuzz deps clean
 
 all: build
 
@@ -21,11 +21,13 @@ demo: build
 	./$(BIN) dev
 
 # Everything: vet, unit and in-process cluster tests with -race, then the
-# integration tests that start real evac processes.
+# integration tests that start real evac processes (TestChaos among them: a
+# 75 s chaos run, in parallel with the others; its checker's unit tests first).
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./dnsserver/
+	$(GO) test -race -count=1 ./integration/chaos/
 	$(GO) test -count=1 -timeout 15m -parallel 6 -v ./integration/
 
 test-unit:
@@ -33,6 +35,13 @@ test-unit:
 
 test-integration: build
 	$(GO) test -count=1 -timeout 15m -parallel 6 -v ./integration/
+
+# The chaos suite (docs/reliability.md): a nemesis against a real cluster for
+# CHAOS_DURATION, then a checker; CHAOS_SEED=N reproduces a run's schedule.
+CHAOS_DURATION ?= 10m
+CHAOS_TIMEOUT  ?= 40m
+chaos:
+	CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' -v ./integration/
 
 # Every fuzz target, package:function, each run for FUZZTIME (one
 # `go test -fuzz` per target: Go fuzzes one target per run). FUZZTIME=10m
