@@ -35,6 +35,7 @@ type serverFile struct {
 	NodeID        string   `yaml:"node_id"`
 	DataDir       string   `yaml:"data_dir"`
 	RaftAddr      string   `yaml:"raft_addr"`
+	RaftAdvertise string   `yaml:"raft_advertise_addr"`
 	GossipAddr    string   `yaml:"gossip_addr"`
 	HTTPAddr      string   `yaml:"http_addr"`
 	DNSAddr       string   `yaml:"dns_addr"`
@@ -136,7 +137,8 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&configPath, "config", "", "YAML file with the keys below (node_id, data_dir, ...); flags win")
 	fl.StringVar(&f.NodeID, "node-id", "", "this controller's stable Raft ID")
 	fl.StringVar(&f.DataDir, "data-dir", "", "directory for the Raft log and snapshots")
-	fl.StringVar(&f.RaftAddr, "raft-addr", "127.0.0.1:7300", "ip:port for Raft (bound and advertised)")
+	fl.StringVar(&f.RaftAddr, "raft-addr", "127.0.0.1:7300", "ip:port for Raft (bound, and advertised unless --raft-advertise-addr)")
+	fl.StringVar(&f.RaftAdvertise, "raft-advertise-addr", "", "ip:port the other controllers reach this one's Raft at, when not --raft-addr (a proxy in between)")
 	fl.StringVar(&f.GossipAddr, "gossip-addr", "127.0.0.1:7946", "ip:port for gossip (bound and advertised)")
 	fl.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:8080", "ip:port for the admin API")
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
@@ -170,6 +172,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	str("node-id", &dst.NodeID, file.NodeID)
 	str("data-dir", &dst.DataDir, file.DataDir)
 	str("raft-addr", &dst.RaftAddr, file.RaftAddr)
+	str("raft-advertise-addr", &dst.RaftAdvertise, file.RaftAdvertise)
 	str("gossip-addr", &dst.GossipAddr, file.GossipAddr)
 	str("http-addr", &dst.HTTPAddr, file.HTTPAddr)
 	str("dns-addr", &dst.DNSAddr, file.DNSAddr)
@@ -252,7 +255,7 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 		}
 	}
 	return controller.Config{
-		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, GossipAddr: f.GossipAddr,
+		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, RaftAdvertise: f.RaftAdvertise, GossipAddr: f.GossipAddr,
 		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, DNSRateLimit: f.DNSRateLimit, Bootstrap: peers, Join: join,
 		GossipKey: key, GossipExtraKeys: extra, Fast: f.Fast,
 		SnapshotThreshold: f.SnapshotThreshold, SnapshotInterval: f.SnapshotInterval, TrailingLogs: f.TrailingLogs,

@@ -31,12 +31,15 @@ import (
 
 // Config configures one controller.
 type Config struct {
-	NodeID     string
-	DataDir    string
-	RaftAddr   string
-	GossipAddr string
-	HTTPAddr   string
-	DNSAddr    string
+	NodeID   string
+	DataDir  string
+	RaftAddr string
+	// RaftAdvertise, if set, is where the other controllers reach this
+	// one's Raft (raftnode.Config.AdvertiseAddr).
+	RaftAdvertise string
+	GossipAddr    string
+	HTTPAddr      string
+	DNSAddr       string
 	// DNSRateLimit limits UDP DNS responses per client subnet and second
 	// (dnsserver.Config.RateLimit); 0 is off.
 	DNSRateLimit int
@@ -161,7 +164,7 @@ func Start(cfg Config) (*Controller, error) {
 
 	var err error
 	c.raft, err = raftnode.New(raftnode.Config{
-		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, Bootstrap: cfg.Bootstrap,
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise, Bootstrap: cfg.Bootstrap,
 		Timing: timing, Logger: lg.Named("raft"), TLS: cfg.RaftTLS,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 	}, c.fsm)

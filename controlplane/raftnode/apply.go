@@ -96,7 +96,7 @@ func (n *Node) exec(ctx context.Context, req fwdRequest) ([]byte, uint64, error)
 		return n.execLocal(ctx, req)
 	}
 	addr, id := n.raft.LeaderWithID()
-	if addr == "" || string(addr) == n.cfg.RaftAddr {
+	if addr == "" || string(addr) == n.cfg.advertised() {
 		return nil, 0, ErrNoLeader
 	}
 	req.timeout = forwardDefaultWait

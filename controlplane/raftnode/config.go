@@ -63,6 +63,11 @@ type Config struct {
 	// connections are bound to it too, so per-region loopback partitions
 	// apply to this node's traffic. Port 0 is not supported.
 	RaftAddr string
+	// AdvertiseAddr, if set, is the ip:port the other nodes reach this
+	// node's Raft at instead of RaftAddr (a proxy or a NAT in between); the
+	// Bootstrap list names this node by it. Outbound connections are still
+	// bound to RaftAddr's IP.
+	AdvertiseAddr string
 	// Bootstrap lists the initial voters, the same list on every node. A
 	// node bootstraps only when it has no Raft state yet and finds itself in
 	// the list; otherwise it waits to be added with AddVoter.
@@ -190,8 +195,34 @@ func parseRaftAddr(addr string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// validate checks cfg and returns the parsed RaftAddr.
-func (cfg *Config) validate() (netip.AddrPort, error) {
+// advertised is the address the other nodes reach this node at.
+func (cfg *Config) advertised() string {
+	if cfg.AdvertiseAddr != "" {
+		return cfg.AdvertiseAddr
+	}
+	return cfg.RaftAddr
+}
+
+// validate checks cfg and returns the parsed RaftAddr and advertised address.
+func (cfg *Config) validate() (netip.AddrPort, netip.AddrPort, error) {
+	var adv netip.AddrPort
+	if cfg.AdvertiseAddr != "" {
+		var err error
+		if adv, err = parseRaftAddr(cfg.AdvertiseAddr); err != nil {
+			return netip.AddrPort{}, netip.AddrPort{}, fmt.Errorf("%w: AdvertiseAddr: %w", ErrInvalidConfig, err)
+		}
+	}
+	bind, err := cfg.validateAddrs()
+	if err != nil {
+		return netip.AddrPort{}, netip.AddrPort{}, err
+	}
+	if cfg.AdvertiseAddr == "" {
+		adv = bind
+	}
+	return bind, adv, nil
+}
+
+func (cfg *Config) validateAddrs() (netip.AddrPort, error) {
 	if err := validateID(cfg.NodeID); err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%w: NodeID: %w", ErrInvalidConfig, err)
 	}
@@ -218,11 +249,11 @@ func (cfg *Config) validate() (netip.AddrPort, error) {
 			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap[%d]: duplicate id %q or address %q", ErrInvalidConfig, i, p.ID, p.Addr)
 		}
 		ids[p.ID], addrs[p.Addr] = true, true
-		if p.ID == cfg.NodeID && p.Addr != cfg.RaftAddr {
-			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap lists this node %q at %q but RaftAddr is %q", ErrInvalidConfig, p.ID, p.Addr, cfg.RaftAddr)
+		if p.ID == cfg.NodeID && p.Addr != cfg.advertised() {
+			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap lists this node %q at %q but its advertised Raft address is %q", ErrInvalidConfig, p.ID, p.Addr, cfg.advertised())
 		}
-		if p.Addr == cfg.RaftAddr && p.ID != cfg.NodeID {
-			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap lists RaftAddr %q under id %q, but NodeID is %q", ErrInvalidConfig, p.Addr, p.ID, cfg.NodeID)
+		if p.Addr == cfg.advertised() && p.ID != cfg.NodeID {
+			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap lists this node's Raft address %q under id %q, but NodeID is %q", ErrInvalidConfig, p.Addr, p.ID, cfg.NodeID)
 		}
 	}
 	return ap, nil

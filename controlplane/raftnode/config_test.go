@@ -56,8 +56,14 @@ func TestParsePeers(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	ok := Config{NodeID: "a", DataDir: "/tmp/x", RaftAddr: "127.0.9.1:7301",
 		Bootstrap: []Peer{{"a", "127.0.9.1:7301"}, {"b", "127.0.9.2:7301"}}}
-	if _, err := ok.validate(); err != nil {
+	if _, _, err := ok.validate(); err != nil {
 		t.Fatalf("valid config rejected: %v", err)
+	}
+	adv := ok
+	adv.AdvertiseAddr = "127.0.9.1:7401"
+	adv.Bootstrap = []Peer{{"a", "127.0.9.1:7401"}, {"b", "127.0.9.2:7301"}}
+	if bind, a, err := adv.validate(); err != nil || bind.String() != "127.0.9.1:7301" || a.String() != "127.0.9.1:7401" {
+		t.Fatalf("advertised config: bind %s advertise %s, %v", bind, a, err)
 	}
 	tests := []struct {
 		name    string
@@ -72,13 +78,15 @@ func TestConfigValidate(t *testing.T) {
 		{"timing", func(c *Config) { c.Timing = 7 }, "unknown Timing 7"},
 		{"self addr mismatch", func(c *Config) { c.RaftAddr = "127.0.9.1:7302" }, `lists this node "a" at "127.0.9.1:7301"`},
 		{"addr under other id", func(c *Config) { c.NodeID = "c" }, `under id "a", but NodeID is "c"`},
+		{"advertise hostname", func(c *Config) { c.AdvertiseAddr = "proxy:7301" }, "AdvertiseAddr: "},
+		{"bootstrap names RaftAddr, not the advertised address", func(c *Config) { c.AdvertiseAddr = "127.0.9.1:7401" }, `lists this node "a" at "127.0.9.1:7301"`},
 		{"dup", func(c *Config) { c.Bootstrap = append(c.Bootstrap, Peer{"b", "127.0.9.3:1"}) }, "duplicate id"},
 	}
 	for _, tt := range tests {
 		c := ok
 		c.Bootstrap = append([]Peer(nil), ok.Bootstrap...)
 		tt.mut(&c)
-		if _, err := c.validate(); err == nil || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {
+		if _, _, err := c.validate(); err == nil || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%s: validate() = %v; want ErrInvalidConfig containing %q", tt.name, err, tt.wantErr)
 		}
 	}

@@ -54,7 +54,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if fsm == nil {
 		return nil, fmt.Errorf("%w: nil FSM", ErrInvalidConfig)
 	}
-	addr, err := cfg.validate()
+	addr, adv, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		return nil, fmt.Errorf("check raft state: %w", err)
 	}
 
-	if n.stream, err = newStreamLayer(addr, n.serveForward, log); err != nil {
+	if n.stream, err = newStreamLayer(addr, adv, n.serveForward, log); err != nil {
 		return nil, err
 	}
 	if cfg.TLS != nil {

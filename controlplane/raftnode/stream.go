@@ -71,8 +71,9 @@ type streamLayer struct {
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
-// newStreamLayer binds addr. Call serve to start accepting.
-func newStreamLayer(addr netip.AddrPort, onForward func(net.Conn), log *zap.Logger) (*streamLayer, error) {
+// newStreamLayer binds addr and advertises adv. Call serve to start
+// accepting.
+func newStreamLayer(addr, adv netip.AddrPort, onForward func(net.Conn), log *zap.Logger) (*streamLayer, error) {
 	ln, err := net.Listen("tcp", addr.String())
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -80,7 +81,7 @@ func newStreamLayer(addr netip.AddrPort, onForward func(net.Conn), log *zap.Logg
 	tcpAddr := net.TCPAddrFromAddrPort(addr)
 	return &streamLayer{
 		ln:          ln,
-		advertise:   tcpAddr,
+		advertise:   net.TCPAddrFromAddrPort(adv),
 		dialer:      net.Dialer{LocalAddr: &net.TCPAddr{IP: tcpAddr.IP}},
 		peekTimeout: defaultPeekTimeout,
 		onForward:   onForward,
@@ -175,7 +176,7 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 	}
 }
 
-// Addr is the advertised address: RaftAddr.
+// Addr is the advertised address: AdvertiseAddr, or RaftAddr.
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 // Dial implements raft.StreamLayer. raft writes its RPC type byte first.

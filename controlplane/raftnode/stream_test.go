@@ -16,7 +16,8 @@ import (
 
 func newTestStream(t *testing.T, ip string, onForward func(net.Conn)) *streamLayer {
 	t.Helper()
-	s, err := newStreamLayer(netip.MustParseAddrPort(freeAddr(t, ip)), onForward, zaptest.NewLogger(t))
+	ap := netip.MustParseAddrPort(freeAddr(t, ip))
+	s, err := newStreamLayer(ap, ap, onForward, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
