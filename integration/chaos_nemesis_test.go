@@ -88,6 +88,8 @@ type chaosNemesis struct {
 	deck       []string
 	// all is the prefix every node of the cluster lives in.
 	all netip.Prefix
+	// proxies delay each controller's incoming Raft traffic.
+	proxies map[string]*delayProxy
 	// wg counts writes the nemesis itself sends (the paused-leader
 	// scenario).
 	wg sync.WaitGroup
@@ -96,7 +98,7 @@ type chaosNemesis struct {
 var nemesisKinds = []string{
 	"kill-controller", "kill-leader", "kill-agents", "pause-controller", "pause-agents",
 	"cut-controllers", "cut-leader-alone", "cut-controllers-region", "cut-region-isolated", "cut-one-way",
-	"gossip-loss", "quorum-loss", "backend-fail", "paused-leader-writes",
+	"gossip-loss", "quorum-loss", "backend-fail", "paused-leader-writes", "raft-delay",
 }
 
 func (n *chaosNemesis) next() string {
@@ -291,6 +293,31 @@ func (n *chaosNemesis) inject(kind string) {
 		f.End = time.Now()
 	case "paused-leader-writes":
 		n.pausedLeaderWrites(&f)
+	case "raft-delay":
+		// Every controller's incoming Raft traffic, or one's (the
+		// leader's, half the time), held for 20-250 ms.
+		d := time.Duration(20+n.rng.IntN(231)) * time.Millisecond
+		f.Kind, f.Detail = chaos.FaultDelay, d.String()
+		targets := tc.controllers
+		if n.rng.IntN(2) == 0 {
+			c := chaosLeader(tc, nil)
+			if c == nil {
+				c = randCtrl()
+			}
+			targets = []*controllerProc{c}
+		}
+		for _, c := range targets {
+			f.Nodes = append(f.Nodes, c.id)
+		}
+		f.Start = time.Now()
+		for _, c := range targets {
+			n.proxies[c.id].setDelay(d)
+		}
+		time.Sleep(hold)
+		for _, c := range targets {
+			n.proxies[c.id].setDelay(0)
+		}
+		f.End = time.Now()
 	}
 	n.hist.AddFault(f)
 	n.t.Logf("nemesis: %s", f)

@@ -75,14 +75,22 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: seed %d, duration %s, %d controllers (reproduce: CHAOS_SEED=%d CHAOS_DURATION=%s make chaos)", seed, dur, nCtrl, seed, dur)
 	loadStart := loadAvg()
 	regions := partRegions(chaosBase)
-	tc := startClusterOpts(t, clusterOpts{regions: regions, ctrlSubnet: chaosBase, controllers: nCtrl, agentsPerRegion: 3})
+	// Raft between controllers goes through a delay proxy per controller.
+	proxies := map[string]*delayProxy{}
+	raftVia := func(id, raftAddr string) string {
+		ip, _, _ := strings.Cut(raftAddr, ":")
+		p := startDelayProxy(t, ip, raftAddr)
+		proxies[id] = p
+		return p.addr()
+	}
+	tc := startClusterOpts(t, clusterOpts{regions: regions, ctrlSubnet: chaosBase, controllers: nCtrl, agentsPerRegion: 3, raftVia: raftVia})
 	tc.applySteering(chaosSteering(regions, ""))
 	tc.putRunbook(tc.controllers[0], chaosRunbook)
 	chaosWaitHealthy(t, tc, 3)
 
 	hist := &chaos.History{Seed: seed, Start: time.Now(), Topo: chaosTopology(tc)}
 	w := &chaosWorkload{tc: tc, hist: hist, regions: regions}
-	nem := &chaosNemesis{t: t, tc: tc, nft: nft, rng: rand.New(rand.NewPCG(uint64(seed), 1)), hist: hist, w: w,
+	nem := &chaosNemesis{t: t, tc: tc, nft: nft, rng: rand.New(rand.NewPCG(uint64(seed), 1)), hist: hist, w: w, proxies: proxies,
 		zeroWeight: map[time.Time]map[string][]string{}, all: netip.MustParsePrefix(fmt.Sprintf("127.0.%d.0/22", chaosBase))}
 
 	probeCtx, stopProbes := context.WithCancel(context.Background())

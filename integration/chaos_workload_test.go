@@ -91,7 +91,7 @@ func (w *chaosWorkload) runClient(ctx context.Context, id int, rng *rand.Rand) {
 			sleepCtx(ctx, 300*time.Millisecond)
 		}
 		w.hist.AddOp(op)
-		sleepCtx(ctx, time.Duration(200+rng.IntN(400))*time.Millisecond)
+		sleepCtx(ctx, time.Duration(400+rng.IntN(800))*time.Millisecond)
 	}
 }
 

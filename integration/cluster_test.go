@@ -91,6 +91,9 @@ func startBackend(t *testing.T, ip string) *backend {
 type controllerProc struct {
 	*proc
 	id, http, dns, raft, gossip string
+	// raftAdvertise is where the others reach its Raft: raft unless a
+	// proxy is in between.
+	raftAdvertise string
 }
 
 // testCluster is 3 controllers and 2 agents per region, each its own process.
@@ -125,6 +128,9 @@ type clusterOpts struct {
 	tokenLines []string
 	// controllers and agentsPerRegion default to 3 and 2.
 	controllers, agentsPerRegion int
+	// raftVia, if set, returns the address the other controllers reach a
+	// controller's Raft at (a proxy in front of raftAddr).
+	raftVia func(id, raftAddr string) string
 }
 
 func startCluster(t *testing.T) *testCluster {
@@ -169,14 +175,18 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 			http:   fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
 			dns:    fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
 		}
-		peers = append(peers, c.id+"="+c.raft)
+		c.raftAdvertise = c.raft
+		if o.raftVia != nil {
+			c.raftAdvertise = o.raftVia(c.id, c.raft)
+		}
+		peers = append(peers, c.id+"="+c.raftAdvertise)
 		seeds = append(seeds, c.gossip)
 		tc.controllers = append(tc.controllers, c)
 	}
 	tokens := writeTokens(t, filepath.Join(dir, "tokens.yaml"), o.tokenLines...)
 	for _, c := range tc.controllers {
 		args := append([]string{"server", "--tokens-file", tokens, "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
-			"--raft-addr", c.raft, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
+			"--raft-addr", c.raft, "--raft-advertise-addr", c.raftAdvertise, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
 			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
 			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug"}, o.serverArgs...)
 		c.proc = startProc(t, c.id, args...)
