@@ -29,6 +29,9 @@ import (
 	"github.com/evac-sh/evac/dnsserver"
 )
 
+// The FSM takes the log's committed tail when its node restarts.
+var _ raftnode.ReplayingFSM = (*fsm.FSM)(nil)
+
 // Config configures one controller.
 type Config struct {
 	NodeID   string

@@ -30,6 +30,10 @@ const snapshotFormat = 1
 type FSM struct {
 	cur    atomic.Pointer[state.State]
 	logger *zap.Logger
+	// applyMu orders Apply and Restore: raftnode replays the local log at
+	// start (raftnode.ReplayingFSM) while raft's own FSM goroutine may
+	// already apply the same entries.
+	applyMu sync.Mutex
 
 	mu   sync.Mutex
 	subs map[chan struct{}]struct{}
@@ -75,9 +79,17 @@ func (f *FSM) publish(s *state.State) {
 // state.Result, which raftnode returns to the proposer (also when the
 // proposer is a follower that forwarded the write).
 func (f *FSM) Apply(l *raft.Log) any {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	cur := f.cur.Load()
 	if l.Type != raft.LogCommand {
 		return nil
+	}
+	if l.Index <= cur.Index {
+		// Replayed at start already (raftnode's restore.go), or in the
+		// snapshot: applying it again would record its events twice.
+		b, _ := json.Marshal(state.Result{Index: l.Index, Duplicate: true})
+		return b
 	}
 	cmd, err := state.Decode(l.Data)
 	var res state.Result
@@ -104,6 +116,11 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return b
 }
 
+// AppliedIndex is the Raft index of the last command applied (the state's
+// Index); with Apply's skip of older entries it makes FSM a
+// raftnode.ReplayingFSM.
+func (f *FSM) AppliedIndex() uint64 { return f.cur.Load().Index }
+
 // Snapshot captures the current immutable state.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	return &snapshot{s: f.cur.Load()}, nil
@@ -113,6 +130,8 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // and swapped in whole.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	s, err := ReadSnapshot(rc)
 	if err != nil {
 		return err

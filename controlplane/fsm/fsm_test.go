@@ -142,3 +142,36 @@ func TestConcurrentReadersDuringApply(t *testing.T) {
 	}
 	<-done
 }
+
+// TestReplayedEntriesApplyOnce: entries at or below the applied index (the
+// log tail raftnode replays at start, which raft applies again once a
+// leader tells it the commit index) change nothing the second time.
+func TestReplayedEntriesApplyOnce(t *testing.T) {
+	f := New(zap.NewNop())
+	cfg, err := state.ParseConfig([]byte(cfgYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyCmd(t, f, 3, state.CmdApplyConfig, state.ApplyConfig{Config: cfg})
+	applyCmd(t, f, 5, state.CmdFreeze, state.Freeze{Reason: "hold"})
+	before := f.State()
+	for _, tc := range []struct {
+		index uint64
+		typ   state.CommandType
+		body  any
+	}{
+		{3, state.CmdApplyConfig, state.ApplyConfig{Config: cfg}},
+		{4, state.CmdEvacuate, state.Evacuate{Region: "b", Reason: "replayed"}},
+		{5, state.CmdFreeze, state.Freeze{Reason: "hold"}},
+	} {
+		if res := applyCmd(t, f, tc.index, tc.typ, tc.body); !res.Duplicate || res.Error != "" {
+			t.Errorf("index %d again: %+v, want a duplicate", tc.index, res)
+		}
+	}
+	if f.State() != before || f.AppliedIndex() != 5 {
+		t.Fatalf("replayed entries changed the state (applied index %d)", f.AppliedIndex())
+	}
+	if res := applyCmd(t, f, 6, state.CmdEvacuate, state.Evacuate{Region: "b", Reason: "new"}); res.Duplicate || res.Error != "" || len(res.Events) == 0 {
+		t.Fatalf("the next entry: %+v", res)
+	}
+}

@@ -22,30 +22,44 @@ import (
 
 // listFSM is an append-only list of byte strings. Apply answers with the
 // new length as []byte; commands starting with "reject:" are refused with an
-// error and not stored.
+// error and not stored. It is a ReplayingFSM: entries at or below the
+// applied index are ignored, and snapshots carry that index.
 type listFSM struct {
 	mu       sync.Mutex
 	entries  [][]byte
+	index    uint64
 	restores int
+	skipped  int
 }
 
-var _ raft.FSM = (*listFSM)(nil)
+var _ ReplayingFSM = (*listFSM)(nil)
 
 func (f *listFSM) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l.Index <= f.index {
+		f.skipped++
+		return []byte("skipped")
+	}
+	f.index = l.Index
 	if bytes.HasPrefix(l.Data, []byte("reject:")) {
 		return fmt.Errorf("refusing %q", l.Data)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.entries = append(f.entries, bytes.Clone(l.Data))
 	return []byte(strconv.Itoa(len(f.entries)))
+}
+
+func (f *listFSM) AppliedIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.index
 }
 
 func (f *listFSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// Entries are never mutated, so sharing them is safe.
-	return &listSnapshot{entries: append([][]byte(nil), f.entries...)}, nil
+	return &listSnapshot{index: f.index, entries: append([][]byte(nil), f.entries...)}, nil
 }
 
 func (f *listFSM) Restore(rc io.ReadCloser) error {
@@ -54,6 +68,11 @@ func (f *listFSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	index, k := binary.Uvarint(data)
+	if k <= 0 {
+		return errors.New("corrupt snapshot")
+	}
+	data = data[k:]
 	var entries [][]byte
 	for len(data) > 0 {
 		n, k := binary.Uvarint(data)
@@ -65,7 +84,7 @@ func (f *listFSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.entries = entries
+	f.entries, f.index = entries, index
 	f.restores++
 	return nil
 }
@@ -80,10 +99,13 @@ func (f *listFSM) list() []string {
 	return out
 }
 
-type listSnapshot struct{ entries [][]byte }
+type listSnapshot struct {
+	index   uint64
+	entries [][]byte
+}
 
 func (s *listSnapshot) Persist(sink raft.SnapshotSink) error {
-	var buf []byte
+	buf := binary.AppendUvarint(nil, s.index)
 	for _, e := range s.entries {
 		buf = binary.AppendUvarint(buf, uint64(len(e)))
 		buf = append(buf, e...)

@@ -131,8 +131,12 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if n.raft, err = raft.NewRaft(rc, fsm, n.wal, n.wal, snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	if rf, ok := fsm.(ReplayingFSM); ok && hasState {
+		n.replayCommitted(rf) // restore.go
+	}
 	n.stream.serve()
 	n.goFunc(n.pumpLeadership)
+	n.goFunc(n.persistApplied)
 	ok = true
 	return n, nil
 }
