@@ -324,8 +324,9 @@ func (n *chaosNemesis) inject(kind string) {
 }
 
 // quorumLoss kills or pauses all but a minority of the controllers for
-// 12-18 s, recording each survivor's regions at weight 0 at its start and
-// end for (h).
+// 14-18 s, recording each survivor's regions at weight 0 at its start and
+// end for (h), and sends each survivor a write once the loss is 2 s old
+// (the API gives up on Raft after 10 s: the answer comes within the loss).
 func (n *chaosNemesis) quorumLoss(f *chaos.Fault) {
 	tc := n.tc
 	f.Kind = chaos.FaultQuorum
@@ -353,8 +354,23 @@ func (n *chaosNemesis) quorumLoss(f *chaos.Fault) {
 			c.Signal(syscall.SIGSTOP)
 		}
 	}
+	hold := n.dur(14, 18)
 	before := zeroWeightRegions(survivors)
-	time.Sleep(n.dur(12, 18))
+	time.Sleep(time.Until(f.Start.Add(chaos.QuorumGrace)))
+	seq := int(f.Start.UnixMilli() % 1000000)
+	var writes sync.WaitGroup
+	for k, c := range survivors {
+		op := &chaos.Op{Tag: fmt.Sprintf("chaos no-quorum-%d-%d", seq, k), Client: 98, Kind: chaos.OpEvacuate,
+			Region: tc.regions[n.rng.IntN(len(tc.regions))].name}
+		writes.Add(1)
+		go func() {
+			defer writes.Done()
+			op.Attempts = append(op.Attempts, n.w.attempt(op, c))
+			n.hist.AddOp(op)
+		}()
+	}
+	time.Sleep(time.Until(f.Start.Add(hold)))
+	writes.Wait()
 	after := zeroWeightRegions(survivors)
 	zw := map[string][]string{}
 	for id, rs := range before {

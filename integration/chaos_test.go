@@ -108,17 +108,21 @@ func TestChaos(t *testing.T) {
 	}
 
 	end := time.Now().Add(dur)
-	for time.Now().Before(end) {
+	for {
 		nem.inject(nem.next())
+		if !time.Now().Before(end) {
+			break
+		}
 		time.Sleep(nem.dur(2, 5))
 	}
+	// Every fault is healed when inject returns; the restarted processes
+	// need their moment, which (f)'s bound includes. Writes still in
+	// flight may land while the controllers converge.
+	healed := time.Now()
 	stopClients()
+	converged := chaosConverge(t, tc, 60*time.Second)
 	clients.Wait()
 	nem.wg.Wait()
-	// Every fault is healed when inject returns; the restarted processes
-	// need their moment, which (f)'s bound includes.
-	healed := time.Now()
-	converged := chaosConverge(t, tc, 60*time.Second)
 	logs := chaosFinalLogs(t, tc)
 	stopProbes()
 	probes.Wait()

@@ -51,7 +51,7 @@ func chaosSteering(regions []regionDef, tag string) string {
   ramp: [0]
   step_interval: 1s
   max_evacuated: 1
-  hold_down: 5s
+  hold_down: 1s
   budget: {per_day: 1000, cooldown: 1s}
 `
 }
@@ -72,7 +72,10 @@ func (w *chaosWorkload) runClient(ctx context.Context, id int, rng *rand.Rand) {
 		region := w.regions[rng.IntN(len(w.regions))].name
 		op := &chaos.Op{Tag: fmt.Sprintf("chaos c%d-%d", id, n), Client: id, Region: region}
 		switch x := rng.Float64(); {
-		case x < 0.38:
+		// Restores outnumber evacuations so that regions are mostly in
+		// and a failing one can be evacuated automatically (never the
+		// last serving region).
+		case x < 0.3:
 			op.Kind = chaos.OpEvacuate
 		case x < 0.78:
 			op.Kind = chaos.OpRestore

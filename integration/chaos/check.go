@@ -486,6 +486,7 @@ func (c *checker) checkH() {
 			if p.Time.Before(from) || p.Time.After(to) || p.Rcode != 0 {
 				continue
 			}
+			c.res.Checked["h"]++
 			for _, r := range p.Regions {
 				if contains(zero[p.Controller], r) {
 					c.violate("h", "%s answered %s, at weight 0 in its last state, during the quorum loss at %s", p.Controller, r, clock(p.Time))
