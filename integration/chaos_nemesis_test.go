@@ -246,6 +246,9 @@ func (n *chaosNemesis) inject(kind string) {
 			f.Detail = r.name
 			f.Cuts = both(ctrlNet, regionPrefix(r))
 		case "cut-region-isolated":
+			// Long enough for every node to declare the region's agents
+			// dead (7-10 s) and for detect_after: it should be evacuated.
+			hold = n.dur(14, 24)
 			r := randRegion()
 			f.Detail = r.name
 			f.Cuts = both(ctrlNet, regionPrefix(r))
@@ -288,7 +291,7 @@ func (n *chaosNemesis) inject(kind string) {
 		f.Kind, f.Region = chaos.FaultBackend, r.name
 		f.Start = time.Now()
 		tc.backends[r.name].healthy.Store(false)
-		time.Sleep(n.dur(6, 14))
+		time.Sleep(n.dur(8, 16))
 		tc.backends[r.name].healthy.Store(true)
 		f.End = time.Now()
 	case "paused-leader-writes":
