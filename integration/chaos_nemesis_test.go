@@ -48,11 +48,7 @@ func newChaosNFT(t *testing.T) *chaosNFT {
 
 func (n *chaosNFT) nft(script string) {
 	n.t.Helper()
-	cmd := exec.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(script + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		n.t.Fatalf("nft: %v: %s\n%s", err, out, script)
-	}
+	runNFT(n.t, script)
 }
 
 func (n *chaosNFT) cut(cuts []chaos.Cut) {
@@ -189,26 +185,19 @@ func (n *chaosNemesis) inject(kind string) {
 		for _, a := range agents {
 			f.Nodes = append(f.Nodes, a.name)
 		}
-		f.Start = time.Now()
-		if kind == "kill-agents" {
+		kill := kind == "kill-agents"
+		f.Kind = chaos.FaultPause
+		if kill {
 			f.Kind = chaos.FaultKill
-			for _, a := range agents {
-				a.Kill()
-			}
-		} else {
-			f.Kind = chaos.FaultPause
-			for _, a := range agents {
-				a.Signal(syscall.SIGSTOP)
-			}
+		}
+		f.Start = time.Now()
+		for _, a := range agents {
+			halt(a, kill)
 		}
 		time.Sleep(hold)
 		f.End = time.Now()
 		for _, a := range agents {
-			if kind == "kill-agents" {
-				a.Restart()
-			} else {
-				a.Signal(syscall.SIGCONT)
-			}
+			resume(a, kill)
 		}
 	case "pause-controller":
 		c := randCtrl()
@@ -351,11 +340,7 @@ func (n *chaosNemesis) quorumLoss(f *chaos.Fault) {
 	}
 	f.Start = time.Now()
 	for _, c := range victims {
-		if kill {
-			c.Kill()
-		} else {
-			c.Signal(syscall.SIGSTOP)
-		}
+		halt(c.proc, kill)
 	}
 	hold := n.dur(14, 18)
 	before := zeroWeightRegions(survivors)
@@ -363,14 +348,8 @@ func (n *chaosNemesis) quorumLoss(f *chaos.Fault) {
 	seq := int(f.Start.UnixMilli() % 1000000)
 	var writes sync.WaitGroup
 	for k, c := range survivors {
-		op := &chaos.Op{Tag: fmt.Sprintf("chaos no-quorum-%d-%d", seq, k), Client: 98, Kind: chaos.OpEvacuate,
-			Region: tc.regions[n.rng.IntN(len(tc.regions))].name}
-		writes.Add(1)
-		go func() {
-			defer writes.Done()
-			op.Attempts = append(op.Attempts, n.w.attempt(op, c))
-			n.hist.AddOp(op)
-		}()
+		n.goWrite(&writes, &chaos.Op{Tag: fmt.Sprintf("chaos no-quorum-%d-%d", seq, k), Client: 98, Kind: chaos.OpEvacuate,
+			Region: tc.regions[n.rng.IntN(len(tc.regions))].name}, c)
 	}
 	time.Sleep(time.Until(f.Start.Add(hold)))
 	writes.Wait()
@@ -384,12 +363,36 @@ func (n *chaosNemesis) quorumLoss(f *chaos.Fault) {
 	n.zeroWeight[f.Start] = zw
 	f.End = time.Now()
 	for _, c := range victims {
-		if kill {
-			c.Restart()
-		} else {
-			c.Signal(syscall.SIGCONT)
-		}
+		resume(c.proc, kill)
 	}
+}
+
+// halt kills (kill -9) or pauses (SIGSTOP) p; resume undoes it.
+func halt(p *proc, kill bool) {
+	if kill {
+		p.Kill()
+	} else {
+		p.Signal(syscall.SIGSTOP)
+	}
+}
+
+func resume(p *proc, kill bool) {
+	if kill {
+		p.Restart()
+	} else {
+		p.Signal(syscall.SIGCONT)
+	}
+}
+
+// goWrite sends op's one attempt to c on a goroutine counted in wg and
+// records it.
+func (n *chaosNemesis) goWrite(wg *sync.WaitGroup, op *chaos.Op, c *controllerProc) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		op.Attempts = append(op.Attempts, n.w.attempt(op, c))
+		n.hist.AddOp(op)
+	}()
 }
 
 // zeroWeightRegions reads each controller's own view of the regions at
@@ -436,13 +439,7 @@ func (n *chaosNemesis) pausedLeaderWrites(f *chaos.Fault) {
 		if k == 1 {
 			kind = chaos.OpRestore
 		}
-		op := &chaos.Op{Tag: fmt.Sprintf("chaos old-leader-%d-%d", seq, k), Client: client, Kind: kind, Region: r}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			op.Attempts = append(op.Attempts, n.w.attempt(op, old))
-			n.hist.AddOp(op)
-		}()
+		n.goWrite(&n.wg, &chaos.Op{Tag: fmt.Sprintf("chaos old-leader-%d-%d", seq, k), Client: client, Kind: kind, Region: r}, old)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	var nl *controllerProc

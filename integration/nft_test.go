@@ -61,10 +61,16 @@ func newPartition(t *testing.T) *nftPartition {
 
 func (p *nftPartition) nft(script string) {
 	p.t.Helper()
+	runNFT(p.t, script)
+}
+
+// runNFT runs an nft script, failing the test on error.
+func runNFT(t *testing.T, script string) {
+	t.Helper()
 	cmd := exec.Command("nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(script + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		p.t.Fatalf("nft: %v: %s\n%s", err, out, script)
+		t.Fatalf("nft: %v: %s\n%s", err, out, script)
 	}
 }
 
