@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -25,6 +26,7 @@ import (
 //	CHAOS_DURATION  how long the nemesis runs (default 75s; make chaos: 10m)
 //	CHAOS_SEED      the seed (default: from the clock; printed at the start)
 //	CHAOS_CONTROLLERS  3 (default) or 5
+//	CHAOS_HISTORY   a file to write the history and final logs to (JSON)
 
 const chaosBase = 80 // controllers on 127.0.80.0/24, regions on .81-.83
 
@@ -128,6 +130,13 @@ func TestChaos(t *testing.T) {
 	probes.Wait()
 	hist.End = time.Now()
 
+	if path := os.Getenv("CHAOS_HISTORY"); path != "" {
+		if err := writeChaosHistory(path, hist, logs); err != nil {
+			t.Errorf("CHAOS_HISTORY: %v", err)
+		} else {
+			t.Logf("history written to %s", path)
+		}
+	}
 	res := chaos.Check(hist, chaos.Final{Logs: logs, Healed: healed, Converged: converged, ZeroWeight: nem.zeroWeight, LinTimeout: 2 * time.Minute})
 	sum := chaos.Summarize(hist, logs[tc.controllers[0].id])
 	conv := "did not converge within 60s"
@@ -152,6 +161,22 @@ func TestChaos(t *testing.T) {
 		}
 		t.Errorf("chaos: violations with seed %d (reproduce: CHAOS_SEED=%d CHAOS_DURATION=%s make chaos); faults:\n%s", seed, seed, dur, faultList(hist))
 	}
+}
+
+// writeChaosHistory saves the history and the final logs as JSON, for
+// looking into a failed run.
+func writeChaosHistory(path string, h *chaos.History, logs map[string][]state.Event) error {
+	b, err := json.MarshalIndent(struct {
+		History *chaos.History
+		Logs    map[string][]state.Event
+	}{h, logs}, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode history: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write history: %w", err)
+	}
+	return nil
 }
 
 func faultList(h *chaos.History) string {

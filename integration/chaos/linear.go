@@ -222,7 +222,10 @@ func linOps(h *History, log []state.Event) []porcupine.Operation {
 		default:
 			continue
 		}
-		ops = append(ops, porcupine.Operation{ClientId: len(h.Ops) + 1000, Input: in, Call: e.Time.UnixNano(), Output: outOK, Return: appliedBy(e.Index)})
+		// The bound cannot precede the proposal (one clock for every
+		// process); max only keeps porcupine's Call <= Return.
+		call := e.Time.UnixNano()
+		ops = append(ops, porcupine.Operation{ClientId: len(h.Ops) + 1000, Input: in, Call: call, Output: outOK, Return: max(call, appliedBy(e.Index))})
 	}
 	return ops
 }
