@@ -167,9 +167,7 @@ func (n *chaosNemesis) inject(kind string) {
 	case "kill-controller", "kill-leader":
 		c := randCtrl()
 		if kind == "kill-leader" {
-			if l := chaosLeader(tc, nil); l != nil {
-				c = l
-			}
+			c = leaderOr(tc, c)
 		}
 		f.Kind, f.Nodes = chaos.FaultKill, []string{c.id}
 		f.Start = time.Now()
@@ -209,57 +207,11 @@ func (n *chaosNemesis) inject(kind string) {
 		c.Signal(syscall.SIGCONT)
 	case "cut-controllers", "cut-leader-alone", "cut-controllers-region", "cut-region-isolated", "cut-one-way":
 		f.Kind = chaos.FaultCut
-		ctrlNet := netip.MustParsePrefix(subnetCIDR(tc.ctrlSubnet))
-		switch kind {
-		case "cut-controllers":
-			i := n.rng.IntN(len(tc.controllers))
-			j := (i + 1 + n.rng.IntN(len(tc.controllers)-1)) % len(tc.controllers)
-			f.Cuts = both(ctrlPrefix(tc.controllers[i]), ctrlPrefix(tc.controllers[j]))
-		case "cut-leader-alone":
-			l := chaosLeader(tc, nil)
-			if l == nil {
-				l = randCtrl()
-			}
-			f.Nodes = nil
-			f.Detail = l.id
-			for _, c := range tc.controllers {
-				if c != l {
-					f.Cuts = append(f.Cuts, both(ctrlPrefix(l), ctrlPrefix(c))...)
-				}
-			}
-			for _, r := range tc.regions {
-				f.Cuts = append(f.Cuts, both(ctrlPrefix(l), regionPrefix(r))...)
-			}
-		case "cut-controllers-region":
-			r := randRegion()
-			f.Detail = r.name
-			f.Cuts = both(ctrlNet, regionPrefix(r))
-		case "cut-region-isolated":
+		f.Cuts, f.Detail = n.cutsFor(kind)
+		if kind == "cut-region-isolated" {
 			// Long enough for every node to declare the region's agents
 			// dead (7-10 s) and for detect_after: it should be evacuated.
 			hold = n.dur(14, 24)
-			r := randRegion()
-			f.Detail = r.name
-			f.Cuts = both(ctrlNet, regionPrefix(r))
-			for _, o := range tc.regions {
-				if o.name != r.name {
-					f.Cuts = append(f.Cuts, both(regionPrefix(o), regionPrefix(r))...)
-				}
-			}
-		case "cut-one-way":
-			var ends []netip.Prefix
-			for _, c := range tc.controllers {
-				ends = append(ends, ctrlPrefix(c))
-			}
-			for _, r := range tc.regions {
-				ends = append(ends, regionPrefix(r))
-			}
-			i := n.rng.IntN(len(ends))
-			j := (i + 1 + n.rng.IntN(len(ends)-1)) % len(ends)
-			if ends[i].Overlaps(ends[j]) {
-				j = (j + 1) % len(ends)
-			}
-			f.Cuts = []chaos.Cut{{From: ends[i], To: ends[j]}}
 		}
 		f.Start = time.Now()
 		n.nft.cut(f.Cuts)
@@ -291,12 +243,8 @@ func (n *chaosNemesis) inject(kind string) {
 		d := time.Duration(20+n.rng.IntN(231)) * time.Millisecond
 		f.Kind, f.Detail = chaos.FaultDelay, d.String()
 		targets := tc.controllers
-		if n.rng.IntN(2) == 0 {
-			c := chaosLeader(tc, nil)
-			if c == nil {
-				c = randCtrl()
-			}
-			targets = []*controllerProc{c}
+		if fallback := randCtrl(); n.rng.IntN(2) == 0 {
+			targets = []*controllerProc{leaderOr(tc, fallback)}
 		}
 		for _, c := range targets {
 			f.Nodes = append(f.Nodes, c.id)
@@ -365,6 +313,63 @@ func (n *chaosNemesis) quorumLoss(f *chaos.Fault) {
 	for _, c := range victims {
 		resume(c.proc, kill)
 	}
+}
+
+// cutsFor draws the cuts of a partition fault of kind, and names what it
+// cuts off.
+func (n *chaosNemesis) cutsFor(kind string) ([]chaos.Cut, string) {
+	tc := n.tc
+	ctrlNet := netip.MustParsePrefix(subnetCIDR(tc.ctrlSubnet))
+	r := tc.regions[n.rng.IntN(len(tc.regions))]
+	switch kind {
+	case "cut-controllers":
+		i := n.rng.IntN(len(tc.controllers))
+		j := (i + 1 + n.rng.IntN(len(tc.controllers)-1)) % len(tc.controllers)
+		return both(ctrlPrefix(tc.controllers[i]), ctrlPrefix(tc.controllers[j])), ""
+	case "cut-leader-alone":
+		l := leaderOr(tc, tc.controllers[n.rng.IntN(len(tc.controllers))])
+		var cuts []chaos.Cut
+		for _, c := range tc.controllers {
+			if c != l {
+				cuts = append(cuts, both(ctrlPrefix(l), ctrlPrefix(c))...)
+			}
+		}
+		for _, r := range tc.regions {
+			cuts = append(cuts, both(ctrlPrefix(l), regionPrefix(r))...)
+		}
+		return cuts, l.id
+	case "cut-controllers-region":
+		return both(ctrlNet, regionPrefix(r)), r.name
+	case "cut-region-isolated":
+		cuts := both(ctrlNet, regionPrefix(r))
+		for _, o := range tc.regions {
+			if o.name != r.name {
+				cuts = append(cuts, both(regionPrefix(o), regionPrefix(r))...)
+			}
+		}
+		return cuts, r.name
+	default: // cut-one-way: from one controller or region to another
+		var ends []netip.Prefix
+		for _, c := range tc.controllers {
+			ends = append(ends, ctrlPrefix(c))
+		}
+		for _, r := range tc.regions {
+			ends = append(ends, regionPrefix(r))
+		}
+		i := n.rng.IntN(len(ends))
+		j := (i + 1 + n.rng.IntN(len(ends)-1)) % len(ends)
+		return []chaos.Cut{{From: ends[i], To: ends[j]}}, ""
+	}
+}
+
+// leaderOr returns the leader, or fallback when none is known. (Random
+// draws happen whether or not a leader is found, so that a seed gives the
+// same schedule.)
+func leaderOr(tc *testCluster, fallback *controllerProc) *controllerProc {
+	if l := chaosLeader(tc, nil); l != nil {
+		return l
+	}
+	return fallback
 }
 
 // halt kills (kill -9) or pauses (SIGSTOP) p; resume undoes it.
@@ -449,9 +454,9 @@ func (n *chaosNemesis) pausedLeaderWrites(f *chaos.Fault) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	r := tc.regions[n.rng.IntN(len(tc.regions))].name
 	if nl != nil && nl != old {
 		f.Detail = "new leader " + nl.id
-		r := tc.regions[n.rng.IntN(len(tc.regions))].name
 		op := &chaos.Op{Tag: fmt.Sprintf("chaos new-leader-%d", seq), Client: client, Kind: chaos.OpEvacuate, Region: r}
 		op.Attempts = append(op.Attempts, n.w.attempt(op, nl))
 		n.hist.AddOp(op)
