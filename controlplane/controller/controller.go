@@ -120,14 +120,14 @@ func Start(cfg Config) (*Controller, error) {
 	if cfg.Fast {
 		timing, profile, tick = raftnode.TimingFast, gossip.ProfileFast, 250*time.Millisecond
 	}
-	// The DNS server starts first and learns every state, including the
-	// ones replayed from the log at Raft start-up.
+	// The DNS server follows every state, including the ones Raft restores
+	// and replays at start-up, but listens only once raftnode.New has
+	// brought the last state back: before that it would answer from an
+	// empty state (REFUSED), which the chaos suite caught on restarted
+	// controllers.
 	c.metrics = metrics.New(c)
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		Observer: c.metrics.DNSObserver()})
-	if err := c.dns.Start(); err != nil {
-		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
-	}
 	// Every state reaches DNS through the drain measurer, which starts
 	// measuring a drill's lowered weight with the new answers and closes
 	// each measurement at its deadline (controlplane/drain).
@@ -173,6 +173,12 @@ func Start(cfg Config) (*Controller, error) {
 	}, c.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	// DNS listens only now that Raft has restored and replayed the last
+	// state: a restarted controller never answers from an empty one.
+	c.drain.Update(c.fsm.State())
+	if err := c.dns.Start(); err != nil {
+		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
 	}
 	c.goFunc(func() { c.drain.Run(ctx) })
 
