@@ -178,10 +178,18 @@ func linOps(h *History, log []state.Event) []porcupine.Operation {
 		for _, a := range o.Attempts {
 			switch {
 			case a.OK() && a.Duplicate:
-				// An earlier ambiguous attempt was applied.
-				if amb != nil {
-					amb.Output, amb.Return = outOK, a.Return.UnixNano()
+				// Applied by an earlier ambiguous attempt, or by this one:
+				// the server retries a write itself (a deposed leader
+				// forwards it to the new one), and a retry after its first
+				// try committed finds the id applied. Either way it was
+				// applied once between the first ambiguous call (or this
+				// call) and this answer.
+				if amb == nil {
+					amb = &porcupine.Operation{ClientId: o.Client, Input: in, Call: a.Call.UnixNano()}
 				}
+				amb.Output, amb.Return = outOK, a.Return.UnixNano()
+				ops = append(ops, *amb)
+				amb = nil
 			case a.OK():
 				ops = append(ops, porcupine.Operation{ClientId: o.Client, Input: in, Call: a.Call.UnixNano(), Output: outOK, Return: a.Return.UnixNano()})
 				amb = nil // ids make the retries one application: this one
