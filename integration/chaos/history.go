@@ -142,16 +142,19 @@ type FaultKind string
 
 // Fault kinds.
 const (
-	FaultKill       FaultKind = "kill"         // kill -9, restarted at End
-	FaultPause      FaultKind = "pause"        // SIGSTOP, SIGCONT at End
-	FaultCut        FaultKind = "partition"    // nftables drops, healed at End
-	FaultLoss       FaultKind = "gossip-loss"  // random UDP loss between nodes
-	FaultBackend    FaultKind = "backend-fail" // a region's backend fails its checks
-	FaultQuorum     FaultKind = "quorum-loss"  // a majority of controllers killed or paused
-	FaultOldLeader  FaultKind = "paused-leader-writes"
-	FaultDelay      FaultKind = "raft-delay" // Raft traffic through a delaying proxy
-	restartSettling           = 3 * time.Second
+	FaultKill      FaultKind = "kill"         // kill -9, restarted at End
+	FaultPause     FaultKind = "pause"        // SIGSTOP, SIGCONT at End
+	FaultCut       FaultKind = "partition"    // nftables drops, healed at End
+	FaultLoss      FaultKind = "gossip-loss"  // random UDP loss between nodes
+	FaultBackend   FaultKind = "backend-fail" // a region's backend fails its checks
+	FaultQuorum    FaultKind = "quorum-loss"  // a majority of controllers killed or paused
+	FaultOldLeader FaultKind = "paused-leader-writes"
+	FaultDelay     FaultKind = "raft-delay" // Raft traffic through a delaying proxy
 )
+
+// restartSettling is how long after its restart a killed process still
+// counts as down: it must bind its ports and load its state.
+const restartSettling = 3 * time.Second
 
 // Cut is a one-way drop of packets From -> To.
 type Cut struct{ From, To netip.Prefix }
