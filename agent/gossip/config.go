@@ -33,6 +33,9 @@ const (
 	MetaRegion  = "region"
 	MetaRole    = "role"
 	MetaVersion = "version"
+	// MetaProto is the highest gossip protocol version the member speaks
+	// (wire.go); absent means 1.
+	MetaProto = "proto"
 )
 
 // DefaultRetention is how long dead and left members, and reports no
@@ -60,6 +63,12 @@ type Config struct {
 	Profile string
 	// RejoinInterval defaults to 30s (lan) or 3s (fast).
 	RejoinInterval time.Duration
+	// HeartbeatInterval is how often a node with reports of its own
+	// gossips a refresh (wire.go) while its reports are unchanged; default
+	// 10s (lan) or 2s (fast). Receivers count a report as current as of
+	// the refresh, so it must be well under the controllers' staleness
+	// bound (60s, or 20s with --fast).
+	HeartbeatInterval time.Duration
 	// Meta is extra metadata (e.g. a controller's HTTP address). Region,
 	// role and version are always included and may not be set here. The
 	// JSON encoding of the whole must fit memberlist's 512-byte limit.
@@ -71,12 +80,17 @@ type Config struct {
 	// default DefaultRetention.
 	Retention time.Duration
 	Logger    *zap.Logger
+
+	// protoOverride makes the node speak an older protocol version, so
+	// tests can run a mixed fleet; 0 means protoVersion.
+	protoOverride int
 }
 
 // timings derived from the profile, besides memberlist's own config.
 type timings struct {
-	rejoin time.Duration
-	reap   time.Duration
+	rejoin    time.Duration
+	reap      time.Duration
+	heartbeat time.Duration
 }
 
 func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err error) {
@@ -105,14 +119,17 @@ func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err e
 	switch c.Profile {
 	case "", ProfileLAN:
 		c.Profile = ProfileLAN
-		t = timings{rejoin: 30 * time.Second, reap: time.Minute}
+		t = timings{rejoin: 30 * time.Second, reap: time.Minute, heartbeat: 10 * time.Second}
 	case ProfileFast:
-		t = timings{rejoin: 3 * time.Second, reap: 5 * time.Second}
+		t = timings{rejoin: 3 * time.Second, reap: 5 * time.Second, heartbeat: 2 * time.Second}
 	default:
 		return nil, 0, t, nil, fmt.Errorf("gossip: unknown profile %q (want %q or %q)", c.Profile, ProfileLAN, ProfileFast)
 	}
 	if c.RejoinInterval > 0 {
 		t.rejoin = c.RejoinInterval
+	}
+	if c.HeartbeatInterval > 0 {
+		t.heartbeat = c.HeartbeatInterval
 	}
 	if c.Retention <= 0 {
 		c.Retention = DefaultRetention
@@ -123,14 +140,17 @@ func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err e
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
-	all := make(map[string]string, len(c.Meta)+3)
+	all := make(map[string]string, len(c.Meta)+4)
 	for k, v := range c.Meta {
-		if k == MetaRegion || k == MetaRole || k == MetaVersion {
+		if k == MetaRegion || k == MetaRole || k == MetaVersion || k == MetaProto {
 			return nil, 0, t, nil, fmt.Errorf("gossip: meta key %q is reserved", k)
 		}
 		all[k] = v
 	}
 	all[MetaRegion], all[MetaRole], all[MetaVersion] = c.Region, c.Role, c.Version
+	if c.proto() >= 2 { // a version 1 node advertises nothing
+		all[MetaProto] = strconv.Itoa(c.proto())
+	}
 	if meta, err = json.Marshal(all); err != nil {
 		return nil, 0, t, nil, fmt.Errorf("gossip: encode meta: %v", err)
 	}
@@ -138,6 +158,15 @@ func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err e
 		return nil, 0, t, nil, fmt.Errorf("gossip: metadata is %d bytes encoded, limit %d", len(meta), memberlist.MetaMaxSize)
 	}
 	return ip, port, t, meta, nil
+}
+
+// proto is the protocol version this node advertises: protoVersion, or 1
+// when Config.protoOverride says so (tests of a mixed fleet).
+func (c *Config) proto() int {
+	if c.protoOverride > 0 {
+		return c.protoOverride
+	}
+	return protoVersion
 }
 
 func validKeys(primary []byte, extra [][]byte) error {

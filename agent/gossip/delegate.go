@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
@@ -30,6 +31,14 @@ func (d delegate) NotifyMsg(buf []byte) {
 		d.n.handleReport(buf)
 	case msgLeave:
 		d.n.handleLeave(buf)
+	case msgReportV2:
+		if d.n.cfg.proto() >= 2 {
+			d.n.handleReportV2(buf)
+		}
+	case msgRefresh:
+		if d.n.cfg.proto() >= 2 {
+			d.n.handleRefresh(buf)
+		}
 	default:
 		d.n.log.Debug("dropped message of unknown type", zap.Uint8("type", buf[0]))
 	}
@@ -54,24 +63,31 @@ func (n *Node) recoverInput(what string) {
 	}
 }
 
-// reportBroadcast is one queued report; a newer report for the same key
-// replaces it in the queue (memberlist.NamedBroadcast).
-type reportBroadcast struct {
+// namedBroadcast is one queued message; a newer one with the same name
+// (the same report key, origin of a refresh, or leaving member) replaces
+// it in the queue.
+type namedBroadcast struct {
 	name string
 	msg  []byte
+	done chan struct{} // closed when sent to its limit; nil unless waited for
+	once sync.Once
 }
 
-var _ memberlist.NamedBroadcast = (*reportBroadcast)(nil)
+var _ memberlist.NamedBroadcast = (*namedBroadcast)(nil)
 
-func newReportBroadcast(r Report, msg []byte) *reportBroadcast {
-	return &reportBroadcast{name: "report\x00" + r.Origin + "\x00" + r.Service + "\x00" + r.Check, msg: msg}
+func newReportBroadcast(r Report, msg []byte) *namedBroadcast {
+	return &namedBroadcast{name: "report\x00" + r.Origin + "\x00" + r.Service + "\x00" + r.Check, msg: msg}
 }
 
-func (b *reportBroadcast) Name() string    { return b.name }
-func (b *reportBroadcast) Message() []byte { return b.msg }
-func (b *reportBroadcast) Finished()       {}
+func (b *namedBroadcast) Name() string    { return b.name }
+func (b *namedBroadcast) Message() []byte { return b.msg }
+func (b *namedBroadcast) Finished() {
+	if b.done != nil {
+		b.once.Do(func() { close(b.done) })
+	}
+}
 
-func (b *reportBroadcast) Invalidates(other memberlist.Broadcast) bool {
+func (b *namedBroadcast) Invalidates(other memberlist.Broadcast) bool {
 	o, ok := other.(memberlist.NamedBroadcast)
 	return ok && o.Name() == b.name
 }

@@ -2,10 +2,8 @@ package gossip
 
 import (
 	"errors"
-	"sync"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
 )
 
@@ -34,7 +32,7 @@ func (n *Node) Leave(timeout time.Duration) error {
 	n.mu.Lock()
 	l := wireLeave{Node: n.cfg.NodeName, Seq: n.nextSeqLocked()}
 	n.mu.Unlock()
-	b := &leaveBroadcast{name: "leave\x00" + l.Node, msg: encodeLeave(l), done: make(chan struct{})}
+	b := &namedBroadcast{name: "leave\x00" + l.Node, msg: encodeLeave(l), done: make(chan struct{})}
 	n.queue.QueueBroadcast(b)
 	err := n.ml.Leave(timeout)
 	if n.live.Load() > 1 {
@@ -65,7 +63,7 @@ func (n *Node) handleLeave(raw []byte) {
 	if !fresh {
 		return
 	}
-	n.queue.QueueBroadcast(&leaveBroadcast{name: "leave\x00" + l.Node, msg: append([]byte(nil), raw...)})
+	n.queue.QueueBroadcast(&namedBroadcast{name: "leave\x00" + l.Node, msg: append([]byte(nil), raw...)})
 	n.notify()
 }
 
@@ -99,24 +97,4 @@ func (n *Node) leftIntentsLocked() []wireLeave {
 		}
 	}
 	return out
-}
-
-type leaveBroadcast struct {
-	name string
-	msg  []byte
-	done chan struct{} // closed when sent to its limit; nil when relayed
-	once sync.Once
-}
-
-func (b *leaveBroadcast) Name() string    { return b.name }
-func (b *leaveBroadcast) Message() []byte { return b.msg }
-func (b *leaveBroadcast) Finished() {
-	if b.done != nil {
-		b.once.Do(func() { close(b.done) })
-	}
-}
-
-func (b *leaveBroadcast) Invalidates(other memberlist.Broadcast) bool {
-	o, ok := other.(memberlist.NamedBroadcast)
-	return ok && o.Name() == b.name
 }

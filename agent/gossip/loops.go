@@ -19,6 +19,8 @@ func (n *Node) background() {
 	defer rejoin.Stop()
 	reap := time.NewTicker(n.tm.reap)
 	defer reap.Stop()
+	beat := time.NewTicker(n.tm.heartbeat)
+	defer beat.Stop()
 	for {
 		select {
 		case <-n.stop:
@@ -29,6 +31,8 @@ func (n *Node) background() {
 			n.syncRevived()
 		case <-reap.C:
 			n.reap()
+		case <-beat.C:
+			n.heartbeat()
 		}
 	}
 }
@@ -141,7 +145,6 @@ func (n *Node) reap() {
 	n.mu.Lock()
 	m := n.reapMembersLocked(now)
 	r := n.reapReportsLocked(now)
-	n.countLiveLocked()
 	n.mu.Unlock()
 	if m+r > 0 {
 		n.log.Info("reaped expired gossip state", zap.Int("members", m), zap.Int("reports", r))

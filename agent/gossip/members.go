@@ -3,6 +3,7 @@ package gossip
 import (
 	"encoding/json"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -42,6 +43,16 @@ func (m Member) Live() bool { return m.State == StateAlive || m.State == StateSu
 type member struct {
 	Member
 	leaving bool // a leave intent arrived while it was alive
+	proto   int  // gossip protocol version from its metadata
+}
+
+// memberProto reads MetaProto; a member without it speaks version 1.
+func memberProto(meta map[string]string) int {
+	v, err := strconv.Atoi(meta[MetaProto])
+	if err != nil || v < 1 {
+		return 1
+	}
+	return v
 }
 
 // events is the memberlist.EventDelegate. memberlist calls it with its
@@ -55,17 +66,32 @@ func (e events) NotifyUpdate(node *memberlist.Node) { e.n.memberUp(node) }
 func (e events) NotifyLeave(node *memberlist.Node)  { e.n.memberDown(node) }
 
 func (n *Node) memberUp(node *memberlist.Node) {
+	n.updateMember(node)
+	n.notify()
+}
+
+func (n *Node) updateMember(node *memberlist.Node) {
 	meta := parseMeta(node.Meta)
 	now := time.Now()
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	m, ok := n.members[node.Name]
 	if !ok {
 		m = &member{Member: Member{Name: node.Name}}
 		n.members[node.Name] = m
 	}
+	n.uncountLocked(m)
+	defer n.countLocked(m)
 	m.Addr = node.Address()
 	m.Meta = meta
 	m.Region, m.Role = meta[MetaRegion], meta[MetaRole]
+	m.proto = memberProto(meta)
+	if m.Role == RoleController && node.Name != n.cfg.NodeName {
+		// A copy: memberlist updates its own Node under its lock.
+		n.ctrls[node.Name] = &memberlist.Node{Name: node.Name, Addr: node.Addr, Port: node.Port}
+	} else {
+		delete(n.ctrls, node.Name)
+	}
 	if !m.Live() {
 		if ok && node.Name != n.cfg.NodeName {
 			n.revived[m.Addr] = true // back from dead or left: sync with it
@@ -79,9 +105,6 @@ func (n *Node) memberUp(node *memberlist.Node) {
 		m.LastChange = now
 		n.log.Info("member up", n.memberFields(m)...)
 	}
-	n.countLiveLocked()
-	n.mu.Unlock()
-	n.notify()
 }
 
 func (n *Node) memberDown(node *memberlist.Node) {
@@ -93,6 +116,8 @@ func (n *Node) memberDown(node *memberlist.Node) {
 		m = &member{Member: Member{Name: node.Name, Addr: node.Address(), Meta: meta, Region: meta[MetaRegion], Role: meta[MetaRole]}}
 		n.members[node.Name] = m
 	}
+	n.uncountLocked(m)
+	delete(n.ctrls, node.Name)
 	st := StateDead
 	if m.leaving || (node.Name == n.cfg.NodeName && n.left.Load()) {
 		st = StateLeft
@@ -102,19 +127,32 @@ func (n *Node) memberDown(node *memberlist.Node) {
 		m.LastChange = now
 		n.log.Info("member down", n.memberFields(m)...)
 	}
-	n.countLiveLocked()
+	n.countLocked(m)
 	n.mu.Unlock()
 	n.notify()
 }
 
-func (n *Node) countLiveLocked() {
-	live := 0
-	for _, m := range n.members {
-		if m.Live() {
-			live++
+// uncountLocked and countLocked bracket every change to a member, keeping
+// the count of live members and of those speaking only protocol 1 without
+// a walk over the table (a join at 1,000 members would make that O(N²)).
+func (n *Node) uncountLocked(m *member) {
+	if m.Live() {
+		n.nLive--
+		if m.proto < 2 {
+			n.nOld--
 		}
 	}
-	n.live.Store(int64(live))
+}
+
+func (n *Node) countLocked(m *member) {
+	if m.Live() {
+		n.nLive++
+		if m.proto < 2 {
+			n.nOld++
+		}
+	}
+	n.live.Store(int64(n.nLive))
+	n.v2.Store(n.nOld == 0 && n.cfg.proto() >= 2)
 }
 
 // Members returns every member known, sorted by name: alive ones and, for

@@ -8,11 +8,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// reportRetransmitMult scales memberlist's retransmit limit for reports.
-// With memberlist's own limit (4 transmissions per node in pools under 10)
-// a report missed some node in about a third of 6-node test runs, left to
-// push-pull; twice that makes a miss rare at a few kilobytes per report.
-const reportRetransmitMult = 2
+// retransmitFloorNodes is the smallest pool size the broadcast queue's
+// retransmit limit (RetransmitMult × ⌈log10(N+1)⌉ sends per node) is
+// computed for. Every node re-sends a report on first receipt, so each
+// node receives about that many copies and misses one with probability
+// about e^-limit. memberlist's limit for a small pool (4 sends under 10
+// nodes) missed some node in a third of 6-node test runs; the floor gives
+// 12 sends up to 999 nodes and 16 from 1,000, where the doubled limit used
+// before (32) made every node decode each report twice as often for no
+// measurable gain in delivery.
+const retransmitFloorNodes = 100
 
 // Node is one member of the gossip pool: an agent or a controller.
 type Node struct {
@@ -26,12 +31,17 @@ type Node struct {
 	keyring *memberlist.Keyring // nil without encryption
 	queue   *memberlist.TransmitLimitedQueue
 	live    atomic.Int64 // live members, for the queue's retransmit limit
+	v2      atomic.Bool  // every live member speaks protocol 2 (wire.go)
 
 	mu      sync.Mutex
 	members map[string]*member
 	reports map[reportKey]Report
-	leaves  map[string]uint64 // member -> newest leave intent seen
-	revived map[string]bool   // addresses of members back from dead/left
+	origins map[string]*originState     // index of reports by origin
+	nLive   int                         // live members (countLocked)
+	nOld    int                         // live members speaking protocol 1 only
+	ctrls   map[string]*memberlist.Node // live controllers: changes are also sent to them directly
+	leaves  map[string]uint64           // member -> newest leave intent seen
+	revived map[string]bool             // addresses of members back from dead/left
 	lastSeq uint64
 	kick    chan struct{} // a member came back: push-pull with it
 
@@ -65,6 +75,8 @@ func New(cfg Config) (*Node, error) {
 		revived: make(map[string]bool),
 		kick:    make(chan struct{}, 1),
 		reports: make(map[reportKey]Report),
+		origins: make(map[string]*originState),
+		ctrls:   make(map[string]*memberlist.Node),
 		subs:    make(map[int]chan struct{}),
 		stop:    make(chan struct{}),
 	}
@@ -78,8 +90,8 @@ func New(cfg Config) (*Node, error) {
 	mlc.Delegate = delegate{n}
 	mlc.Events = events{n}
 	n.queue = &memberlist.TransmitLimitedQueue{
-		NumNodes:       func() int { return int(max(1, n.live.Load())) },
-		RetransmitMult: reportRetransmitMult * mlc.RetransmitMult,
+		NumNodes:       func() int { return int(max(retransmitFloorNodes, n.live.Load())) },
+		RetransmitMult: mlc.RetransmitMult,
 	}
 	ml, err := memberlist.Create(mlc)
 	if err != nil {

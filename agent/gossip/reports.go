@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
 )
 
@@ -17,11 +18,20 @@ type reportKey struct{ origin, service, check string }
 
 func keyOf(r Report) reportKey { return reportKey{r.Origin, r.Service, r.Check} }
 
-// Publish stamps r with this node's name as Origin and the next sequence
-// number, fills Region (the node's) and Time (now) when unset, caps
-// Output, stores it and queues it for broadcast. A report lacking Service,
-// Check or Status is dropped with a warning.
-func (n *Node) Publish(r Report) {
+// Publish stamps r with this node's name as Origin, fills Region (the
+// node's) and Time (now) when unset, caps Output and stores it. A report
+// that changes anything but Time is a change: it gets the next sequence
+// number, is queued for broadcast and sent straight to every live
+// controller. An unchanged report only renews the stored one's Time: while
+// every member speaks protocol 2 the heartbeat carries that to the others
+// (wire.go); otherwise it is re-broadcast under a new sequence number, as
+// protocol 1 does. A report lacking Service, Check or Status is dropped
+// with a warning.
+func (n *Node) Publish(r Report) { n.publish(r, false) }
+
+// publish is Publish; force makes even an unchanged report a change (it
+// must supersede a copy from an earlier life of this node).
+func (n *Node) publish(r Report, force bool) {
 	r.Origin = n.cfg.NodeName
 	if r.Region == "" {
 		r.Region = n.cfg.Region
@@ -31,24 +41,69 @@ func (n *Node) Publish(r Report) {
 	}
 	r.Output = capString(r.Output, maxOutput)
 	r.Received = time.Now()
+	v2 := n.v2.Load()
 	n.mu.Lock()
+	if old, ok := n.reports[keyOf(r)]; ok && v2 && !force && sameContent(old, r) {
+		old.Time, old.Received = r.Time, r.Received
+		n.reports[keyOf(r)] = old
+		n.mu.Unlock()
+		return
+	}
 	r.Seq = n.nextSeqLocked()
 	if err := validReport(r); err != nil {
 		n.mu.Unlock()
 		n.log.Warn("report not published", zap.String("service", r.Service), zap.String("check", r.Check), zap.Error(err))
 		return
 	}
-	msg := encodeReport(r)
-	for len(msg) > maxMessage && r.Output != "" {
+	for len(encodeReport(r)) > maxMessage && r.Output != "" {
 		// Escaping can inflate the output: shrink it until the message
-		// fits one gossip packet, or it would never be sent.
+		// fits one gossip packet, or it would never be sent. JSON is the
+		// larger encoding: a report that fits it fits both.
 		r.Output = capString(r.Output, len(r.Output)/2)
-		msg = encodeReport(r)
 	}
-	n.reports[keyOf(r)] = r
+	msg := encodeReport(r)
+	if v2 {
+		msg = encodeReportV2(r)
+	}
+	n.putLocked(r)
+	ctrls := n.controllersLocked()
 	n.mu.Unlock()
 	n.queue.QueueBroadcast(newReportBroadcast(r, msg))
+	n.sendDirect(ctrls, msg)
 	n.notify()
+}
+
+// sameContent reports whether b says what a already says.
+func sameContent(a, b Report) bool {
+	if a.Status != b.Status || a.Region != b.Region || a.Output != b.Output || (a.Capacity == nil) != (b.Capacity == nil) {
+		return false
+	}
+	return a.Capacity == nil || *a.Capacity == *b.Capacity
+}
+
+// controllersLocked lists the live controllers when this node is an agent.
+func (n *Node) controllersLocked() []*memberlist.Node {
+	if n.cfg.Role != RoleAgent || len(n.ctrls) == 0 {
+		return nil
+	}
+	out := make([]*memberlist.Node, 0, len(n.ctrls))
+	for _, c := range n.ctrls {
+		out = append(out, c)
+	}
+	return out
+}
+
+// sendDirect sends a change to the controllers in one packet each, so the
+// leader hears of it at once rather than after the ~log(N) gossip hops a
+// flood takes; the flood still carries it everywhere, and is what delivers
+// it when this region is cut off from the controllers. Best effort: a lost
+// packet only means the flood's latency.
+func (n *Node) sendDirect(ctrls []*memberlist.Node, msg []byte) {
+	for _, c := range ctrls {
+		if err := n.ml.SendBestEffort(c, msg); err != nil {
+			n.log.Debug("direct send to controller failed", zap.String("member", c.Name), zap.Error(err))
+		}
+	}
 }
 
 // nextSeqLocked returns a sequence number above every one used before and
@@ -85,30 +140,124 @@ func (n *Node) Reports() []Report {
 	return out
 }
 
+// originState indexes one origin's reports, so that a duplicate is
+// recognised and a refresh applied without a walk over the whole table.
+type originState struct {
+	maxSeq  uint64      // highest report sequence stored, tombstones included
+	refresh uint64      // newest refresh seen
+	keys    []reportKey // the origin's keys in Node.reports
+}
+
+func (n *Node) originLocked(name string) *originState {
+	o := n.origins[name]
+	if o == nil {
+		o = &originState{}
+		n.origins[name] = o
+	}
+	return o
+}
+
+// putLocked stores r and keeps the origin index.
+func (n *Node) putLocked(r Report) {
+	k := keyOf(r)
+	o := n.originLocked(r.Origin)
+	if _, ok := n.reports[k]; !ok {
+		o.keys = append(o.keys, k)
+	}
+	n.reports[k] = r
+	o.maxSeq = max(o.maxSeq, r.Seq)
+}
+
+// deleteLocked removes a report and, with its last one, its origin.
+func (n *Node) deleteLocked(k reportKey) {
+	delete(n.reports, k)
+	o := n.origins[k.origin]
+	if o == nil {
+		return
+	}
+	for i, have := range o.keys {
+		if have == k {
+			o.keys = append(o.keys[:i], o.keys[i+1:]...)
+			break
+		}
+	}
+	if len(o.keys) == 0 {
+		delete(n.origins, k.origin)
+	}
+}
+
+// storedSeqLocked is the stored sequence for a key given as bytes (a
+// version 2 header), 0 when none: the duplicate check, without decoding.
+func (n *Node) storedSeqLocked(origin, service, check []byte) uint64 {
+	o := n.origins[string(origin)]
+	if o == nil {
+		return 0
+	}
+	for _, k := range o.keys {
+		if k.service == string(service) && k.check == string(check) {
+			return n.reports[k].Seq
+		}
+	}
+	return 0
+}
+
 // storeLocked keeps r if it is newer than the stored report for its key
-// and not past retention.
+// and not past retention. The same sequence with a later Time is the same
+// report renewed (a heartbeat reached the peer that sent it in push-pull):
+// its Time and Received advance, and it is not a change.
 func (n *Node) storeLocked(r Report, now time.Time) bool {
 	if now.Sub(r.Time) > n.cfg.Retention {
 		return false
 	}
 	k := keyOf(r)
 	if old, ok := n.reports[k]; ok && old.Seq >= r.Seq {
+		if old.Seq == r.Seq && r.Time.After(old.Time) && old.Status != statusWithdrawn {
+			old.Time, old.Received = r.Time, now
+			n.reports[k] = old
+		}
 		return false
 	}
 	r.Received = now
-	n.reports[k] = r
+	n.putLocked(r)
 	return true
 }
 
-// handleReport processes a report received by broadcast: on first receipt
-// it is stored and re-queued for broadcast (memberlist does not forward
-// user messages itself). raw is the message as received.
+// handleReport processes a protocol 1 report received by broadcast: on
+// first receipt it is stored and re-queued for broadcast (memberlist does
+// not forward user messages itself). raw is the message as received.
 func (n *Node) handleReport(raw []byte) {
 	r, err := decodeReport(raw)
 	if err != nil {
 		n.log.Debug("dropped undecodable report", zap.Error(err))
 		return
 	}
+	n.receive(r, raw)
+}
+
+// handleReportV2 is handleReport for protocol 2: the header is read in
+// place and a report already held is dropped before anything is decoded.
+func (n *Node) handleReportV2(raw []byte) {
+	h, _, err := readReportHeader(raw)
+	if err != nil {
+		n.log.Debug("dropped undecodable report", zap.Error(err))
+		return
+	}
+	n.mu.Lock()
+	dup := n.storedSeqLocked(h.origin, h.service, h.check) >= h.seq
+	n.mu.Unlock()
+	if dup {
+		return
+	}
+	r, err := decodeReportV2(raw)
+	if err != nil {
+		n.log.Debug("dropped undecodable report", zap.Error(err))
+		return
+	}
+	n.receive(r, raw)
+}
+
+// receive stores a decoded broadcast report and relays it on first receipt.
+func (n *Node) receive(r Report, raw []byte) {
 	if r.Origin == n.cfg.NodeName {
 		n.ownEcho([]Report{r})
 		return
@@ -150,7 +299,7 @@ func (n *Node) ownEcho(rs []Report) {
 	}
 	n.mu.Unlock()
 	for _, r := range republish {
-		n.Publish(r)
+		n.publish(r, true)
 	}
 }
 
@@ -214,8 +363,13 @@ func (n *Node) reapReportsLocked(now time.Time) int {
 		if r.Origin == n.cfg.NodeName && r.Status != statusWithdrawn {
 			continue
 		}
-		delete(n.reports, k)
+		n.deleteLocked(k)
 		reaped++
+	}
+	for name, o := range n.origins {
+		if len(o.keys) == 0 { // only refreshes were seen from it
+			delete(n.origins, name)
+		}
 	}
 	return reaped
 }
