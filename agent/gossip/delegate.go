@@ -39,6 +39,10 @@ func (d delegate) NotifyMsg(buf []byte) {
 		if d.n.cfg.proto() >= 2 {
 			d.n.handleRefresh(buf)
 		}
+	case msgRefreshRelay:
+		if d.n.cfg.proto() >= 2 {
+			d.n.handleRefreshRelay(buf)
+		}
 	default:
 		d.n.log.Debug("dropped message of unknown type", zap.Uint8("type", buf[0]))
 	}

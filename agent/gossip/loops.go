@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -37,12 +38,22 @@ func (n *Node) background() {
 	}
 }
 
-// rejoinTargets: seeds that are not a live member's address, plus every
-// known member that is dead or left. A healed partition re-merges through
+// rejoinDeadSample is how many known members that are not alive one
+// rejoin round tries, picked at random. Trying every one of them made each
+// node push-pull the whole table with every member it believed dead, every
+// round: at 1,000 nodes a few false deaths under load cost N times that
+// many full exchanges and fed the overload that caused them. As in Serf's
+// reconnect, a few random picks per node still re-merge a healed partition
+// in the first round, since every node on each side tries some member of
+// the other.
+const rejoinDeadSample = 2
+
+// rejoinTargets: seeds that are not a live member's address, plus a few
+// known members that are dead or left. A healed partition re-merges through
 // these, since memberlist alone does not reconnect after a long split.
 func (n *Node) rejoinTargets() []string {
 	seen := map[string]bool{n.addr: true}
-	var targets []string
+	var down []string
 	n.mu.Lock()
 	for _, m := range n.members {
 		if m.Live() {
@@ -52,10 +63,12 @@ func (n *Node) rejoinTargets() []string {
 	for _, m := range n.members {
 		if !m.Live() && m.Name != n.cfg.NodeName && !seen[m.Addr] {
 			seen[m.Addr] = true
-			targets = append(targets, m.Addr)
+			down = append(down, m.Addr)
 		}
 	}
 	n.mu.Unlock()
+	rand.Shuffle(len(down), func(i, j int) { down[i], down[j] = down[j], down[i] })
+	targets := down[:min(len(down), rejoinDeadSample)]
 	for _, s := range n.cfg.Seeds {
 		if !seen[s] {
 			seen[s] = true

@@ -44,6 +44,9 @@ type member struct {
 	Member
 	leaving bool // a leave intent arrived while it was alive
 	proto   int  // gossip protocol version from its metadata
+	// to addresses it for SendBestEffort: a copy, as memberlist updates
+	// its own Node under its lock.
+	to memberlist.Node
 }
 
 // memberProto reads MetaProto; a member without it speaks version 1.
@@ -86,9 +89,9 @@ func (n *Node) updateMember(node *memberlist.Node) {
 	m.Meta = meta
 	m.Region, m.Role = meta[MetaRegion], meta[MetaRole]
 	m.proto = memberProto(meta)
+	m.to = memberlist.Node{Name: node.Name, Addr: node.Addr, Port: node.Port}
 	if m.Role == RoleController && node.Name != n.cfg.NodeName {
-		// A copy: memberlist updates its own Node under its lock.
-		n.ctrls[node.Name] = &memberlist.Node{Name: node.Name, Addr: node.Addr, Port: node.Port}
+		n.ctrls[node.Name] = m
 	} else {
 		delete(n.ctrls, node.Name)
 	}

@@ -15,8 +15,9 @@ const (
 	msgLeave  byte = 3 // a member's intent to leave, sent before memberlist's leave
 	// Protocol version 2 (wire.go): sent only while every live member
 	// speaks it, always accepted.
-	msgReportV2 byte = 4 // one Report, binary, header first
-	msgRefresh  byte = 5 // an origin's reports are unchanged and current
+	msgReportV2     byte = 4 // one Report, binary, header first
+	msgRefresh      byte = 5 // an origin's reports are unchanged and current
+	msgRefreshRelay byte = 6 // a msgRefresh to forward to the controllers
 )
 
 // Limits enforced on decoded reports, so that a peer cannot make us store

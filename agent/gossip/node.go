@@ -36,12 +36,12 @@ type Node struct {
 	mu      sync.Mutex
 	members map[string]*member
 	reports map[reportKey]Report
-	origins map[string]*originState     // index of reports by origin
-	nLive   int                         // live members (countLocked)
-	nOld    int                         // live members speaking protocol 1 only
-	ctrls   map[string]*memberlist.Node // live controllers: changes are also sent to them directly
-	leaves  map[string]uint64           // member -> newest leave intent seen
-	revived map[string]bool             // addresses of members back from dead/left
+	origins map[string]*originState // index of reports by origin
+	nLive   int                     // live members (countLocked)
+	nOld    int                     // live members speaking protocol 1 only
+	ctrls   map[string]*member      // live controllers: changes and refreshes are sent to them directly
+	leaves  map[string]uint64       // member -> newest leave intent seen
+	revived map[string]bool         // addresses of members back from dead/left
 	lastSeq uint64
 	kick    chan struct{} // a member came back: push-pull with it
 
@@ -76,7 +76,7 @@ func New(cfg Config) (*Node, error) {
 		kick:    make(chan struct{}, 1),
 		reports: make(map[reportKey]Report),
 		origins: make(map[string]*originState),
-		ctrls:   make(map[string]*memberlist.Node),
+		ctrls:   make(map[string]*member),
 		subs:    make(map[int]chan struct{}),
 		stop:    make(chan struct{}),
 	}

@@ -1,18 +1,26 @@
 package gossip
 
 import (
+	"math/rand/v2"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
 )
 
 // Refreshes (protocol 2). An agent re-publishes each unchanged result every
 // refresh_interval so that the controllers can tell a live report from one
 // whose agent stopped reporting (stale reports are no evidence). Protocol 1
-// re-broadcast every report each time, so at N agents every node handled
-// N × checks / refresh_interval reports a second, each ~16 times. Now
-// only changes are broadcast, and a node whose reports are unchanged
-// gossips one small refresh per heartbeat for all of them.
+// flooded every report each time: at N agents every node handled
+// N × checks / refresh_interval reports a second, each ~16 times, and at
+// 1,000 agents that flood alone filled every node's gossip packets. Now
+// only changes are flooded. Staleness is judged by the controllers alone,
+// so a node whose reports are unchanged sends one small refresh per
+// heartbeat for all of them straight to every live controller, and the
+// same refresh to refreshRelays random agents of other regions, which
+// forward it to the controllers they know: a region cut off from the
+// controllers still has its reports renewed through the others (the
+// vantage-point rule), while a region cut off from everyone does not.
 //
 // A refresh names the origin's newest change (table) and the oldest time
 // one of its live reports was last published (asOf). A receiver holding
@@ -24,8 +32,15 @@ import (
 // nothing: its copy of the origin's reports ages out, as no evidence, until
 // push-pull brings the change. Refreshes are ordered by their own sequence
 // (the origin's report counter), so an old one never renews anything twice.
+//
+// Agents do not renew each other's copies; nothing on an agent reads their
+// age, and a controller that syncs from an agent gets the Time that the
+// next refresh corrects.
 
-// heartbeat queues a refresh of this node's reports, when every live member
+// refreshRelays is how many agents of other regions relay each refresh.
+const refreshRelays = 2
+
+// heartbeat sends a refresh of this node's reports, when every live member
 // speaks protocol 2 and the node has live reports.
 func (n *Node) heartbeat() {
 	if !n.v2.Load() || n.left.Load() {
@@ -48,11 +63,47 @@ func (n *Node) heartbeat() {
 		return
 	}
 	f := refresh{origin: n.cfg.NodeName, seq: n.nextSeqLocked(), table: o.maxSeq, sent: now.UnixNano(), asOf: asOf.UnixNano()}
+	ctrls := n.controllersLocked()
+	relays := n.relaysLocked(refreshRelays)
 	n.mu.Unlock()
-	n.queue.QueueBroadcast(&namedBroadcast{name: "refresh\x00" + f.origin, msg: encodeRefresh(f)})
+	msg := encodeRefresh(f)
+	n.sendDirect(ctrls, msg)
+	msg[0] = msgRefreshRelay
+	n.sendDirect(relays, msg)
 }
 
-// handleRefresh applies a refresh on first receipt and relays it.
+// relaysLocked picks up to k live agents at random, from other regions
+// when there are any (a relay in one's own region shares its cuts).
+func (n *Node) relaysLocked(k int) []memberlist.Node {
+	other := make([]memberlist.Node, 0, k)
+	same := make([]memberlist.Node, 0, k)
+	seenOther, seenSame := 0, 0
+	// Reservoir sampling: one pass, no copy of the member table.
+	sample := func(into *[]memberlist.Node, seen *int, m *member) {
+		*seen++
+		if len(*into) < k {
+			*into = append(*into, m.to)
+		} else if j := rand.IntN(*seen); j < k {
+			(*into)[j] = m.to
+		}
+	}
+	for name, m := range n.members {
+		if !m.Live() || m.Role != RoleAgent || name == n.cfg.NodeName {
+			continue
+		}
+		if m.Region != n.cfg.Region {
+			sample(&other, &seenOther, m)
+		} else if seenOther == 0 {
+			sample(&same, &seenSame, m)
+		}
+	}
+	if len(other) > 0 {
+		return other
+	}
+	return same
+}
+
+// handleRefresh applies a refresh on first receipt.
 func (n *Node) handleRefresh(raw []byte) {
 	origin, f, err := readRefresh(raw)
 	if err != nil {
@@ -64,9 +115,9 @@ func (n *Node) handleRefresh(raw []byte) {
 	}
 	now := time.Now()
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	o := n.origins[string(origin)]
 	if o != nil && f.seq <= o.refresh {
-		n.mu.Unlock()
 		return
 	}
 	if o == nil {
@@ -76,8 +127,25 @@ func (n *Node) handleRefresh(raw []byte) {
 	if o.maxSeq == f.table {
 		n.renewLocked(o, f, now)
 	}
+}
+
+// handleRefreshRelay forwards a refresh to the controllers this node knows
+// (a controller asked to relay applies it instead).
+func (n *Node) handleRefreshRelay(raw []byte) {
+	if _, _, err := readRefresh(raw); err != nil {
+		n.log.Debug("dropped undecodable refresh", zap.Error(err))
+		return
+	}
+	msg := append([]byte(nil), raw...)
+	msg[0] = msgRefresh
+	if n.cfg.Role == RoleController {
+		n.handleRefresh(msg)
+		return
+	}
+	n.mu.Lock()
+	ctrls := n.controllersLocked()
 	n.mu.Unlock()
-	n.queue.QueueBroadcast(&namedBroadcast{name: "refresh\x00" + string(origin), msg: append([]byte(nil), raw...)})
+	n.sendDirect(ctrls, msg)
 }
 
 // renewLocked applies f to the origin's live reports.

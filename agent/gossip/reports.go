@@ -66,7 +66,10 @@ func (n *Node) publish(r Report, force bool) {
 		msg = encodeReportV2(r)
 	}
 	n.putLocked(r)
-	ctrls := n.controllersLocked()
+	var ctrls []memberlist.Node
+	if !n.cfg.NoDirect {
+		ctrls = n.controllersLocked()
+	}
 	n.mu.Unlock()
 	n.queue.QueueBroadcast(newReportBroadcast(r, msg))
 	n.sendDirect(ctrls, msg)
@@ -82,13 +85,13 @@ func sameContent(a, b Report) bool {
 }
 
 // controllersLocked lists the live controllers when this node is an agent.
-func (n *Node) controllersLocked() []*memberlist.Node {
+func (n *Node) controllersLocked() []memberlist.Node {
 	if n.cfg.Role != RoleAgent || len(n.ctrls) == 0 {
 		return nil
 	}
-	out := make([]*memberlist.Node, 0, len(n.ctrls))
+	out := make([]memberlist.Node, 0, len(n.ctrls))
 	for _, c := range n.ctrls {
-		out = append(out, c)
+		out = append(out, c.to)
 	}
 	return out
 }
@@ -98,10 +101,10 @@ func (n *Node) controllersLocked() []*memberlist.Node {
 // flood takes; the flood still carries it everywhere, and is what delivers
 // it when this region is cut off from the controllers. Best effort: a lost
 // packet only means the flood's latency.
-func (n *Node) sendDirect(ctrls []*memberlist.Node, msg []byte) {
-	for _, c := range ctrls {
-		if err := n.ml.SendBestEffort(c, msg); err != nil {
-			n.log.Debug("direct send to controller failed", zap.String("member", c.Name), zap.Error(err))
+func (n *Node) sendDirect(to []memberlist.Node, msg []byte) {
+	for i := range to {
+		if err := n.ml.SendBestEffort(&to[i], msg); err != nil {
+			n.log.Debug("direct send failed", zap.String("member", to[i].Name), zap.Error(err))
 		}
 	}
 }

@@ -17,7 +17,8 @@ import (
 // also about a third of the JSON size, so more fit one gossip packet.
 //
 // A refresh says "my reports are unchanged and still current": one small
-// message per node per heartbeat instead of every report re-sent.
+// message per node per heartbeat to the controllers, instead of every
+// report flooded again (refresh.go).
 //
 // A node advertises the highest version it speaks in its metadata
 // (MetaProto) and sends version 2 messages only while every live member
@@ -205,9 +206,10 @@ func encodeRefresh(f refresh) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(f.asOf))
 }
 
-// readRefresh decodes a msgRefresh message; origin aliases b.
+// readRefresh decodes a msgRefresh or msgRefreshRelay message; origin
+// aliases b.
 func readRefresh(b []byte) (origin []byte, f refresh, err error) {
-	if len(b) < 2 || b[0] != msgRefresh {
+	if len(b) < 2 || (b[0] != msgRefresh && b[0] != msgRefreshRelay) {
 		return nil, refresh{}, errors.New("not a refresh message")
 	}
 	rd := wireReader{b: b[1:]}

@@ -23,9 +23,11 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +48,9 @@ func main() {
 		profile     = flag.String("profile", gossip.ProfileLAN, "gossip profile: lan or fast")
 		refresh     = flag.Duration("refresh", 10*time.Second, "agents re-publish their report this often (agent refresh_interval)")
 		warmup      = flag.Duration("warmup", 30*time.Second, "steady state before measuring: the join's membership gossip has drained")
+		joinRate    = flag.Float64("join-rate", 50, "agents started per second: a fleet does not start in one instant, and 1,000 joins at once flood the pool with alive messages")
+		cpuProfile  = flag.String("cpuprofile", "", "write the agents' process CPU profile of the measurement window here")
+		direct      = flag.Bool("direct", true, "agents also send changes straight to the controllers; false measures the gossip flood alone")
 		controllers = flag.Bool("controllers", false, "internal: run the controllers (child process)")
 		keyHex      = flag.String("key", "", "internal: gossip key (hex)")
 	)
@@ -57,7 +62,8 @@ func main() {
 		}
 		return
 	}
-	if err := run(*n, *regions, *repeats, *profile, *refresh, *warmup); err != nil {
+	if err := run(options{n: *n, regions: *regions, repeats: *repeats, profile: *profile, refresh: *refresh,
+		warmup: *warmup, joinRate: *joinRate, direct: *direct, cpuProfile: *cpuProfile}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -138,7 +144,17 @@ type shareEvent struct {
 	at     time.Time
 }
 
-func run(n, regions, repeats int, profile string, refresh, warmup time.Duration) error {
+type options struct {
+	n, regions, repeats int
+	profile             string
+	refresh, warmup     time.Duration
+	joinRate            float64
+	direct              bool
+	cpuProfile          string
+}
+
+func run(o options) error {
+	n, regions, repeats, profile, refresh, warmup := o.n, o.regions, o.repeats, o.profile, o.refresh, o.warmup
 	if n/regions > 250 {
 		return fmt.Errorf("at most 250 agents per region (one 127.41.R.x address each)")
 	}
@@ -187,21 +203,33 @@ func run(n, regions, repeats int, profile string, refresh, warmup time.Duration)
 		close(shares)
 	}()
 
-	// Agents: region r on 127.41.(r+1).x, joined in batches.
+	// Agents: region r on 127.41.(r+1).x, started at joinRate a second,
+	// each joining through one peer picked at random among the controllers
+	// and the agents started before it, as a fleet brought up over time
+	// with a few seeds each would.
 	start := time.Now()
 	agents := make([]*benchAgent, 0, n)
+	pace := time.NewTicker(time.Duration(float64(time.Second) / o.joinRate))
+	defer pace.Stop()
 	for i := 0; i < n; i++ {
 		r := i % regions
-		a, err := startAgent(fmt.Sprintf("a%04d", i), fmt.Sprintf("r%d", r),
-			fmt.Sprintf("127.41.%d.%d:0", r+1, i/regions+1), key, profile, seeds)
+		peers := len(seeds) + len(agents)
+		pick := mrand.IntN(peers)
+		seed := ""
+		if pick < len(seeds) {
+			seed = seeds[pick]
+		} else {
+			seed = agents[pick-len(seeds)].node.LocalAddr()
+		}
+		a, err := startAgent(gossip.Config{NodeName: fmt.Sprintf("a%04d", i), Region: fmt.Sprintf("r%d", r),
+			Role: gossip.RoleAgent, BindAddr: fmt.Sprintf("127.41.%d.%d:0", r+1, i/regions+1), Key: key,
+			Profile: profile, Seeds: []string{seed}, NoDirect: !o.direct, Logger: zap.NewNop()})
 		if err != nil {
 			return err
 		}
 		defer a.node.Shutdown() //nolint:errcheck
 		agents = append(agents, a)
-		if i%25 == 24 {
-			time.Sleep(100 * time.Millisecond)
-		}
+		<-pace.C
 	}
 	stopRefresh := make(chan struct{})
 	var wg sync.WaitGroup
@@ -213,6 +241,8 @@ func run(n, regions, repeats int, profile string, refresh, warmup time.Duration)
 
 	waitAll := func(what string, timeout time.Duration) error {
 		deadline := time.Now().Add(timeout)
+		progress := time.NewTicker(10 * time.Second)
+		defer progress.Stop()
 		for time.Now().Before(deadline) {
 			aliveMu.Lock()
 			a := alive
@@ -220,7 +250,11 @@ func run(n, regions, repeats int, profile string, refresh, warmup time.Duration)
 			if a == n {
 				return nil
 			}
-			time.Sleep(200 * time.Millisecond)
+			select {
+			case <-progress.C:
+				fmt.Printf("  %s: %.0fs after the first agent started, the leader sees %d of %d agents alive\n", what, time.Since(start).Seconds(), a, n)
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 		return fmt.Errorf("%s: the leader sees %d of %d agents alive after %s", what, alive, n, timeout)
 	}
@@ -253,6 +287,18 @@ func run(n, regions, repeats int, profile string, refresh, warmup time.Duration)
 			drained = true
 		}
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	load0 := loadAvg()
 	cpu0, wall0, self0 := procCPU(child.Process.Pid), time.Now(), procCPU(os.Getpid())
 	var flips, fulls []time.Duration
 	for i := 0; i < repeats; i++ {
@@ -302,9 +348,10 @@ func run(n, regions, repeats int, profile string, refresh, warmup time.Duration)
 	}
 	cpu1, wall1, self1 := procCPU(child.Process.Pid), time.Now(), procCPU(os.Getpid())
 	hwm := procHWM(child.Process.Pid)
-	fmt.Printf("RESULT n=%d regions=%d profile=%s: verdict flip median %.0f ms p99 %.0f ms; all reports median %.0f ms p99 %.0f ms; "+
+	fmt.Printf("load average (1, 5, 15 min) before the flips: %s; after: %s\n", load0, loadAvg())
+	fmt.Printf("RESULT n=%d regions=%d profile=%s direct=%v: verdict flip median %.0f ms p99 %.0f ms; all reports median %.0f ms p99 %.0f ms; "+
 		"controller process (3 nodes) CPU %.1f%% of one core, peak RSS %.1f MiB; agents' process CPU %.0f%% of one core\n",
-		n, regions, profile, ms(pct(flips, 50)), ms(pct(flips, 99)), ms(pct(fulls, 50)), ms(pct(fulls, 99)),
+		n, regions, profile, o.direct, ms(pct(flips, 50)), ms(pct(flips, 99)), ms(pct(fulls, 50)), ms(pct(fulls, 99)),
 		100*(cpu1-cpu0)/wall1.Sub(wall0).Seconds(), float64(hwm)/1024, 100*(self1-self0)/wall1.Sub(wall0).Seconds())
 	return nil
 }
@@ -338,13 +385,12 @@ type benchAgent struct {
 	status string
 }
 
-func startAgent(name, region, bind string, key []byte, profile string, seeds []string) (*benchAgent, error) {
-	node, err := gossip.New(gossip.Config{NodeName: name, Region: region, Role: gossip.RoleAgent, BindAddr: bind,
-		Key: key, Profile: profile, Seeds: seeds, Logger: zap.NewNop()})
+func startAgent(cfg gossip.Config) (*benchAgent, error) {
+	node, err := gossip.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &benchAgent{node: node, region: region, status: gossip.StatusPassing}
+	a := &benchAgent{node: node, region: cfg.Region, status: gossip.StatusPassing}
 	a.publish()
 	return a, nil
 }
@@ -384,6 +430,19 @@ func (a *benchAgent) refreshLoop(every time.Duration, stop <-chan struct{}) {
 			a.publish()
 		}
 	}
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // procCPU is the user+system CPU time of pid in seconds (/proc/PID/stat).
