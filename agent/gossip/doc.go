@@ -16,8 +16,8 @@
 //     late, or a partition that heals, converges without waiting for fresh
 //     broadcasts.
 //   - After a long partition memberlist's halves do not find each other
-//     again, so a background loop re-joins the seeds and every known member
-//     that is not alive, every RejoinInterval. A member seen coming back
+//     again, so a background loop re-joins the seeds and two random known
+//     members that are not alive, every RejoinInterval. A member seen coming back
 //     from dead or left gets one immediate push-pull, so a node restarted
 //     without seeds learns the pool at once.
 //   - memberlist's NetTransport dials TCP without a source address; on one
@@ -38,8 +38,21 @@
 //   - Reports may carry the origin's capacity; Received is stamped by the
 //     receiving node's clock so that staleness never depends on the
 //     origin's clock.
-//   - Wire messages are one type byte then JSON. Anything undecodable is
-//     logged and dropped: garbage on the gossip port must never panic.
+//   - Wire messages are one type byte then JSON (protocol 1) or binary
+//     (protocol 2, wire.go). Anything undecodable is logged and dropped:
+//     garbage on the gossip port must never panic.
+//   - Protocol 2 is what makes 1,000 agents cheap (docs/benchmarks.md): a
+//     binary report whose header (origin, service, check, seq) is read in
+//     place, so a duplicate costs a map lookup; only changes are flooded,
+//     and an agent's changes also go straight to every live controller;
+//     unchanged reports are renewed by one small refresh per heartbeat,
+//     sent to the controllers directly and through two agents of other
+//     regions (refresh.go), not flooded. A node advertises its version in
+//     metadata (MetaProto) and speaks protocol 2 only while every live
+//     member does, so a fleet upgraded one node at a time keeps working.
+//   - memberlist's per-packet LZW compression is off (it was the largest
+//     CPU cost at 300 nodes); the retransmit limit is computed for at least
+//     100 nodes (12 sends per node, 16 from 1,000).
 //
 // Concurrency: memberlist calls the event delegate with its node lock held,
 // so this package never calls into memberlist while holding its own lock.

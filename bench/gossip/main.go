@@ -48,7 +48,7 @@ func main() {
 		profile     = flag.String("profile", gossip.ProfileLAN, "gossip profile: lan or fast")
 		refresh     = flag.Duration("refresh", 10*time.Second, "agents re-publish their report this often (agent refresh_interval)")
 		warmup      = flag.Duration("warmup", 30*time.Second, "steady state before measuring: the join's membership gossip has drained")
-		joinRate    = flag.Float64("join-rate", 50, "agents started per second: a fleet does not start in one instant, and 1,000 joins at once flood the pool with alive messages")
+		joinRate    = flag.Float64("join-rate", 10, "agents started per second: a fleet does not start in one instant, and 1,000 joins at once flood the pool with alive messages")
 		cpuProfile  = flag.String("cpuprofile", "", "write the agents' process CPU profile of the measurement window here")
 		direct      = flag.Bool("direct", true, "agents also send changes straight to the controllers; false measures the gossip flood alone")
 		controllers = flag.Bool("controllers", false, "internal: run the controllers (child process)")
@@ -229,6 +229,12 @@ func run(o options) error {
 		}
 		defer a.node.Shutdown() //nolint:errcheck
 		agents = append(agents, a)
+		if len(agents)%200 == 0 {
+			aliveMu.Lock()
+			seen := alive
+			aliveMu.Unlock()
+			fmt.Printf("  start: %d agents started in %.0fs, the leader sees %d alive\n", len(agents), time.Since(start).Seconds(), seen)
+		}
 		<-pace.C
 	}
 	stopRefresh := make(chan struct{})
@@ -350,9 +356,9 @@ func run(o options) error {
 	hwm := procHWM(child.Process.Pid)
 	fmt.Printf("load average (1, 5, 15 min) before the flips: %s; after: %s\n", load0, loadAvg())
 	fmt.Printf("RESULT n=%d regions=%d profile=%s direct=%v: verdict flip median %.0f ms p99 %.0f ms; all reports median %.0f ms p99 %.0f ms; "+
-		"controller process (3 nodes) CPU %.1f%% of one core, peak RSS %.1f MiB; agents' process CPU %.0f%% of one core\n",
+		"controller process (3 nodes) CPU %.1f%% of one core, peak RSS %.1f MiB; agents' process CPU %.0f%% of one core, peak RSS %.0f MiB\n",
 		n, regions, profile, o.direct, ms(pct(flips, 50)), ms(pct(flips, 99)), ms(pct(fulls, 50)), ms(pct(fulls, 99)),
-		100*(cpu1-cpu0)/wall1.Sub(wall0).Seconds(), float64(hwm)/1024, 100*(self1-self0)/wall1.Sub(wall0).Seconds())
+		100*(cpu1-cpu0)/wall1.Sub(wall0).Seconds(), float64(hwm)/1024, 100*(self1-self0)/wall1.Sub(wall0).Seconds(), float64(procHWM(os.Getpid()))/1024)
 	return nil
 }
 
