@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -48,8 +49,10 @@ func main() {
 		profile     = flag.String("profile", gossip.ProfileLAN, "gossip profile: lan or fast")
 		refresh     = flag.Duration("refresh", 10*time.Second, "agents re-publish their report this often (agent refresh_interval)")
 		warmup      = flag.Duration("warmup", 30*time.Second, "steady state before measuring: the join's membership gossip has drained")
-		joinRate    = flag.Float64("join-rate", 10, "agents started per second: a fleet does not start in one instant, and 1,000 joins at once flood the pool with alive messages")
-		cpuProfile  = flag.String("cpuprofile", "", "write the agents' process CPU profile of the measurement window here")
+		joinRate    = flag.Float64("join-rate", 5, "agents started per second: a fleet does not start in one instant, and 1,000 joins at once flood the pool with alive messages")
+		cpuProfile  = flag.String("cpuprofile", "", "write the agents' process CPU profile (the whole run) here")
+		heapMiB     = flag.Int("agents-heap-mib", 4096, "agents' process only: collect garbage only when its heap reaches this many MiB (GOGC off, a memory limit instead); 0 keeps Go's default. memberlist allocates a 64 KiB buffer per UDP packet received, so N agents in one process spend most of their CPU in the collector; the controllers' process keeps the default")
+		joinTimeout = flag.Duration("join-timeout", 5*time.Minute, "give up when the leader has not seen every agent alive by then")
 		direct      = flag.Bool("direct", true, "agents also send changes straight to the controllers; false measures the gossip flood alone")
 		controllers = flag.Bool("controllers", false, "internal: run the controllers (child process)")
 		keyHex      = flag.String("key", "", "internal: gossip key (hex)")
@@ -63,7 +66,7 @@ func main() {
 		return
 	}
 	if err := run(options{n: *n, regions: *regions, repeats: *repeats, profile: *profile, refresh: *refresh,
-		warmup: *warmup, joinRate: *joinRate, direct: *direct, cpuProfile: *cpuProfile}); err != nil {
+		warmup: *warmup, joinRate: *joinRate, direct: *direct, cpuProfile: *cpuProfile, joinTimeout: *joinTimeout, heapMiB: *heapMiB}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -148,6 +151,8 @@ type options struct {
 	n, regions, repeats int
 	profile             string
 	refresh, warmup     time.Duration
+	joinTimeout         time.Duration
+	heapMiB             int
 	joinRate            float64
 	direct              bool
 	cpuProfile          string
@@ -157,6 +162,21 @@ func run(o options) error {
 	n, regions, repeats, profile, refresh, warmup := o.n, o.regions, o.repeats, o.profile, o.refresh, o.warmup
 	if n/regions > 250 {
 		return fmt.Errorf("at most 250 agents per region (one 127.41.R.x address each)")
+	}
+	if o.heapMiB > 0 {
+		debug.SetGCPercent(-1)
+		debug.SetMemoryLimit(int64(o.heapMiB) << 20)
+	}
+	if o.cpuProfile != "" { // the whole run, join included
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -229,6 +249,10 @@ func run(o options) error {
 		}
 		defer a.node.Shutdown() //nolint:errcheck
 		agents = append(agents, a)
+		if time.Since(start) > o.joinTimeout {
+			pprof.StopCPUProfile() // now: stopping the agents takes a while
+			return fmt.Errorf("only %d of %d agents started within -join-timeout %s", len(agents), n, o.joinTimeout)
+		}
 		if len(agents)%200 == 0 {
 			aliveMu.Lock()
 			seen := alive
@@ -264,7 +288,7 @@ func run(o options) error {
 		}
 		return fmt.Errorf("%s: the leader sees %d of %d agents alive after %s", what, alive, n, timeout)
 	}
-	if err := waitAll("join", 5*time.Minute); err != nil {
+	if err := waitAll("join", o.joinTimeout); err != nil {
 		return err
 	}
 	fmt.Printf("n=%d regions=%d profile=%s refresh=%s GOMAXPROCS=%d: all agents alive at the leader %.1fs after the first started\n",
@@ -292,17 +316,6 @@ func run(o options) error {
 		default:
 			drained = true
 		}
-	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	load0 := loadAvg()
 	cpu0, wall0, self0 := procCPU(child.Process.Pid), time.Now(), procCPU(os.Getpid())
