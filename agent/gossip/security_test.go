@@ -75,6 +75,10 @@ func TestGarbageInput(t *testing.T) {
 		append([]byte{userMsg, msgLeave}, []byte(`{"n":""}`)...),
 		append([]byte{userMsg, msgState}, junk(50)...),
 		append([]byte{userMsg, 0xff}, junk(20)...),
+		append([]byte{userMsg, msgReportV2}, junk(40)...),
+		append([]byte{userMsg, msgReportV2, 0, 1, 'x', 3, 'a', 'p', 'i'}, junk(9)...),
+		append([]byte{userMsg, msgRefresh}, junk(40)...),
+		append([]byte{userMsg, msgRefreshRelay}, junk(40)...),
 		append([]byte{compoundMsg, 3}, junk(30)...),
 		append([]byte{compressMsg}, junk(64)...),
 		append([]byte{hasCrcMsg}, junk(64)...),
@@ -131,6 +135,9 @@ func FuzzDelegate(f *testing.F) {
 	f.Add(encodeState([]Report{{Origin: "o", Service: "s", Check: "c", Status: "passing", Seq: 1, Time: time.Now()}}, []wireLeave{{Node: "x", Seq: 2}}))
 	f.Add(encodeLeave(wireLeave{Node: "x", Seq: 1}))
 	f.Add([]byte(`{"rs":null}`))
+	f.Add(encodeReportV2(Report{Origin: "o", Service: "s", Check: "c", Status: "passing", Seq: 1, Time: time.Now()}))
+	f.Add(encodeRefresh(refresh{origin: "o", seq: 2, table: 1, sent: 5, asOf: 4}))
+	f.Add(append([]byte{msgRefreshRelay}, encodeRefresh(refresh{origin: "o", seq: 2, table: 1})[1:]...))
 	cfg := testConfig("fuzz")
 	n, err := New(cfg)
 	if err != nil {
@@ -143,5 +150,7 @@ func FuzzDelegate(f *testing.F) {
 		d.MergeRemoteState(b, false)
 		_, _ = decodeReport(b)
 		_, _, _, _ = decodeState(b)
+		_, _ = decodeReportV2(b)
+		_, _, _ = readRefresh(b)
 	})
 }
