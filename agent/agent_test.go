@@ -115,12 +115,16 @@ func TestAgentReportsHealth(t *testing.T) {
 		return ok && r.Status == gossip.StatusPassing && r.Region == "us-east"
 	})
 	first, _ := findReport(observer, "agent-1")
-	waitFor(t, "unchanged result refreshed", 3*time.Second, func() bool {
+	// Gossip protocol 2: an unchanged result keeps its seq and is renewed
+	// at the controller by the agent's heartbeat (every 2s with the fast
+	// profile), which carries when its results were last published.
+	waitFor(t, "unchanged result refreshed", 6*time.Second, func() bool {
 		r, _ := findReport(observer, "agent-1")
-		return r.Seq > first.Seq && r.Status == gossip.StatusPassing
+		return r.Seq == first.Seq && r.Time.After(first.Time) && r.Received.After(first.Received) && r.Status == gossip.StatusPassing
 	})
-	// Refreshes are throttled: checks run every 100ms, publishing at most
-	// every 300ms, so a 1s window holds only a few seqs.
+	// Unchanged results are not re-sent: checks run every 100ms, and a 1s
+	// window holds one seq (protocol 1, which re-sends them every 300ms
+	// refresh interval, would show a few).
 	seqs := map[uint64]bool{}
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 		r, _ := findReport(observer, "agent-1")
