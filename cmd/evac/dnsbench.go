@@ -79,15 +79,10 @@ func benchState(path, weights string) (*state.State, error) {
 	}
 	st := state.Empty()
 	apply := func(typ state.CommandType, body any) error {
-		enc, err := state.Encode(typ, "", "dnsbench", time.Now().UTC(), body)
+		n, res, err := state.ApplyNext(st, typ, "", "dnsbench", time.Now().UTC(), body)
 		if err != nil {
 			return err
 		}
-		cmd, err := state.Decode(enc)
-		if err != nil {
-			return err
-		}
-		n, res := state.Apply(st, st.Index+1, cmd)
 		if err := res.Err(); err != nil {
 			return err
 		}

@@ -108,17 +108,11 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 // same pure function the FSM uses, and reports the outcome.
 func (s *server) dryRun(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) {
 	st := s.b.State()
-	data, err := state.Encode(t, "", actor(r), time.Now(), body)
+	next, res, err := state.ApplyNext(st, t, "", actor(r), time.Now(), body)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	cmd, err := state.Decode(data)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
-		return
-	}
-	next, res := state.Apply(st, st.Index+1, cmd)
 	dr := &DryRun{Allowed: res.Error == "", Refusal: res.Error, Code: res.Code}
 	if next.Config != nil {
 		dr.Regions = buildRegions(next, s.b.RegionHealth(), next.RegionList())

@@ -59,17 +59,10 @@ func newCluster(t *testing.T) *cluster {
 func (c *cluster) Propose(_ context.Context, t state.CommandType, actor, id string, body any) (state.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, err := state.Encode(t, id, actor, c.now, body)
-	if err != nil {
-		return state.Result{}, err
-	}
-	cmd, err := state.Decode(b)
-	if err != nil {
-		return state.Result{}, err
-	}
 	var res state.Result
-	c.st, res = state.Apply(c.st, c.st.Index+1, cmd)
-	return res, nil
+	var err error
+	c.st, res, err = state.ApplyNext(c.st, t, id, actor, c.now, body)
+	return res, err
 }
 
 func (c *cluster) State() *state.State {

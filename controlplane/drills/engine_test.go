@@ -67,17 +67,10 @@ func (f *fake) ReportedCapacity() map[string]int { return nil }
 func (f *fake) Propose(_ context.Context, t state.CommandType, actor, id string, body any) (state.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, err := state.Encode(t, id, actor, f.now, body)
-	if err != nil {
-		return state.Result{}, err
-	}
-	cmd, err := state.Decode(b)
-	if err != nil {
-		return state.Result{}, err
-	}
 	var res state.Result
-	f.st, res = state.Apply(f.st, f.st.Index+1, cmd)
-	return res, nil
+	var err error
+	f.st, res, err = state.ApplyNext(f.st, t, id, actor, f.now, body)
+	return res, err
 }
 
 func (f *fake) must(t state.CommandType, body any) {

@@ -60,16 +60,11 @@ func (c *cluster) apply(t CommandType, body any) Result {
 
 func (c *cluster) applyID(t CommandType, id string, body any) Result {
 	c.t.Helper()
-	b, err := Encode(t, id, "tester", c.now, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd, err := Decode(b)
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	before := c.s
-	next, res := Apply(c.s, c.s.Index+1, cmd)
+	next, res, err := ApplyNext(c.s, t, id, "tester", c.now, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	if next == before {
 		c.t.Fatal("Apply returned the same pointer: states must be immutable")
 	}
@@ -430,5 +425,22 @@ func TestHealthySince(t *testing.T) {
 	c.mustApply(CmdSetHealth, SetHealth{Region: "us-east", Service: "solo", Healthy: true})
 	if r := c.region("us-east"); !r.HealthySince.Equal(c.now) {
 		t.Fatalf("healthy since %v, want %v", r.HealthySince, c.now)
+	}
+}
+
+func TestApplyNextLeavesItsInputAlone(t *testing.T) {
+	c := newCluster(t, true)
+	before := c.s
+	next, res, err := ApplyNext(before, CmdEvacuate, "w1", "tester", t0, Evacuate{Region: "eu-west", Reason: "test"})
+	if err != nil || res.Error != "" {
+		t.Fatalf("evacuate: %v %s", err, res.Error)
+	}
+	was, _ := before.Region("eu-west")
+	now, _ := next.Region("eu-west")
+	if next.Index != before.Index+1 || was.Phase == now.Phase {
+		t.Fatalf("next state: index %d (was %d), phase %s (was %s)", next.Index, before.Index, now.Phase, was.Phase)
+	}
+	if _, _, err := ApplyNext(before, CmdEvacuate, "", "tester", t0, func() {}); err == nil {
+		t.Fatal("a body that cannot be encoded was accepted")
 	}
 }

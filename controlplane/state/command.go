@@ -292,3 +292,20 @@ func (r Result) Err() error {
 	}
 	return &RefusedError{Code: r.Code, Msg: r.Error}
 }
+
+// ApplyNext encodes a command, decodes it back (so the body goes through the
+// same wire form the FSM reads from the Raft log) and applies it to s as the
+// next log entry. It serves dry runs and anything else that needs Apply's
+// verdict without Raft: s itself is never changed.
+func ApplyNext(s *State, t CommandType, id, actor string, now time.Time, body any) (*State, Result, error) {
+	data, err := Encode(t, id, actor, now, body)
+	if err != nil {
+		return s, Result{}, err
+	}
+	cmd, err := Decode(data)
+	if err != nil {
+		return s, Result{}, err
+	}
+	next, res := Apply(s, s.Index+1, cmd)
+	return next, res, nil
+}

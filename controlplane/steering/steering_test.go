@@ -52,17 +52,10 @@ func newLog(t *testing.T, yaml string) *log {
 }
 
 func (l *log) Propose(_ context.Context, t state.CommandType, actor, id string, body any) (state.Result, error) {
-	b, err := state.Encode(t, id, actor, *l.now, body)
-	if err != nil {
-		return state.Result{}, err
-	}
-	cmd, err := state.Decode(b)
-	if err != nil {
-		return state.Result{}, err
-	}
 	var res state.Result
-	l.s, res = state.Apply(l.s, l.s.Index+1, cmd)
-	return res, nil
+	var err error
+	l.s, res, err = state.ApplyNext(l.s, t, id, actor, *l.now, body)
+	return res, err
 }
 
 func (l *log) State() *state.State { return l.s }
