@@ -90,6 +90,9 @@ type Config struct {
 	// protoOverride makes the node speak an older protocol version, so
 	// tests can run a mixed fleet; 0 means protoVersion.
 	protoOverride int
+	// noPushPull turns memberlist's periodic push-pull off, so tests can
+	// tell a change repaired by a pull from one repaired by push-pull.
+	noPushPull bool
 }
 
 // timings derived from the profile, besides memberlist's own config.
@@ -223,6 +226,9 @@ func (c *Config) memberlistConfig() *memberlist.Config {
 	// Receivers decompress whatever is flagged compressed, so peers that
 	// still compress are read as before.
 	conf.EnableCompression = false
+	if c.noPushPull {
+		conf.PushPullInterval = 0
+	}
 	conf.Name = c.NodeName
 	if len(c.Key) > 0 {
 		// The keyring is created here so that Node.SetKeys can rotate it.

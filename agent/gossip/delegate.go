@@ -26,6 +26,9 @@ func (d delegate) NotifyMsg(buf []byte) {
 	if len(buf) == 0 {
 		return
 	}
+	if drop := d.n.dropMsg.Load(); drop != nil && (*drop)(buf) {
+		return
+	}
 	switch buf[0] {
 	case msgReport:
 		d.n.handleReport(buf)
@@ -42,6 +45,14 @@ func (d delegate) NotifyMsg(buf []byte) {
 	case msgRefreshRelay:
 		if d.n.cfg.proto() >= 2 {
 			d.n.handleRefreshRelay(buf)
+		}
+	case msgPull:
+		if d.n.cfg.proto() >= 2 {
+			d.n.handlePull(buf)
+		}
+	case msgPullReport:
+		if d.n.cfg.proto() >= 2 {
+			d.n.handlePullReport(buf)
 		}
 	default:
 		d.n.log.Debug("dropped message of unknown type", zap.Uint8("type", buf[0]))

@@ -18,6 +18,8 @@ const (
 	msgReportV2     byte = 4 // one Report, binary, header first
 	msgRefresh      byte = 5 // an origin's reports are unchanged and current
 	msgRefreshRelay byte = 6 // a msgRefresh to forward to the controllers
+	msgPull         byte = 7 // a request for an origin's reports newer than a sequence (pull.go)
+	msgPullReport   byte = 8 // one msgReportV2 sent in answer to a msgPull
 )
 
 // Limits enforced on decoded reports, so that a peer cannot make us store

@@ -32,6 +32,9 @@ type Node struct {
 	queue   *memberlist.TransmitLimitedQueue
 	live    atomic.Int64 // live members, for the queue's retransmit limit
 	v2      atomic.Bool  // every live member speaks protocol 2 (wire.go)
+	// dropMsg, when set (tests only), drops the user messages it returns
+	// true for before they are handled: a deterministic lost packet.
+	dropMsg atomic.Pointer[func([]byte) bool]
 
 	mu      sync.Mutex
 	members map[string]*member

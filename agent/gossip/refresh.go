@@ -29,8 +29,9 @@ import (
 // own clock minus the refresh's age by the origin's clock. So a check that
 // stops running stops renewing, and its origin's reports go stale as
 // before. A receiver that missed a change (its newest is older) renews
-// nothing: its copy of the origin's reports ages out, as no evidence, until
-// push-pull brings the change. Refreshes are ordered by their own sequence
+// nothing, and pulls the change it missed (pull.go) from the origin and
+// from agents that the flood most likely reached; until it arrives the
+// copy ages out as before, as no evidence. Refreshes are ordered by their own sequence
 // (the origin's report counter), so an old one never renews anything twice.
 //
 // Agents do not renew each other's copies; nothing on an agent reads their
@@ -115,18 +116,25 @@ func (n *Node) handleRefresh(raw []byte) {
 	}
 	now := time.Now()
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	o := n.origins[string(origin)]
 	if o != nil && f.seq <= o.refresh {
+		n.mu.Unlock()
 		return
 	}
 	if o == nil {
 		o = n.originLocked(string(origin))
 	}
 	o.refresh = f.seq
-	if o.maxSeq == f.table {
+	var to []memberlist.Node
+	var pull []byte
+	switch {
+	case o.maxSeq == f.table:
 		n.renewLocked(o, f, now)
+	case o.maxSeq < f.table:
+		to, pull = n.pullLocked(string(origin), o, now)
 	}
+	n.mu.Unlock()
+	n.sendDirect(to, pull)
 }
 
 // handleRefreshRelay forwards a refresh to the controllers this node knows

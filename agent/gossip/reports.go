@@ -148,6 +148,7 @@ func (n *Node) Reports() []Report {
 type originState struct {
 	maxSeq  uint64      // highest report sequence stored, tombstones included
 	refresh uint64      // newest refresh seen
+	pulled  time.Time   // when its missed change was last pulled (pull.go)
 	keys    []reportKey // the origin's keys in Node.reports
 }
 
