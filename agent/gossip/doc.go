@@ -47,7 +47,11 @@
 //     and an agent's changes also go straight to every live controller;
 //     unchanged reports are renewed by one small refresh per heartbeat,
 //     sent to the controllers directly and through two agents of other
-//     regions (refresh.go), not flooded. A node advertises its version in
+//     regions (refresh.go), not flooded. A controller that a refresh tells
+//     of a change it missed pulls it from the origin and two agents of
+//     other regions (pull.go) instead of waiting for push-pull, which
+//     matters when the flood alone carries changes (a region cut off from
+//     the controllers). A node advertises its version in
 //     metadata (MetaProto) and speaks protocol 2 only while every live
 //     member does, so a fleet upgraded one node at a time keeps working.
 //   - memberlist's per-packet LZW compression is off (it was the largest
