@@ -79,15 +79,10 @@ var regionOf = func() map[string]string {
 // test if it is refused.
 func apply(t testing.TB, st *state.State, typ state.CommandType, body any) *state.State {
 	t.Helper()
-	b, err := state.Encode(typ, "", "test", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), body)
+	n, res, err := state.ApplyNext(st, typ, "", "test", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := state.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, res := state.Apply(st, st.Index+1, cmd)
 	if err := res.Err(); err != nil {
 		t.Fatalf("apply %s: %v", typ, err)
 	}

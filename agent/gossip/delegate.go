@@ -34,24 +34,21 @@ func (d delegate) NotifyMsg(buf []byte) {
 		d.n.handleReport(buf)
 	case msgLeave:
 		d.n.handleLeave(buf)
-	case msgReportV2:
-		if d.n.cfg.proto() >= 2 {
+	case msgReportV2, msgRefresh, msgRefreshRelay, msgPull, msgPullReport:
+		// A node held at protocol 1 ignores these, as an old binary does.
+		if d.n.cfg.proto() < 2 {
+			return
+		}
+		switch buf[0] {
+		case msgReportV2:
 			d.n.handleReportV2(buf)
-		}
-	case msgRefresh:
-		if d.n.cfg.proto() >= 2 {
+		case msgRefresh:
 			d.n.handleRefresh(buf)
-		}
-	case msgRefreshRelay:
-		if d.n.cfg.proto() >= 2 {
+		case msgRefreshRelay:
 			d.n.handleRefreshRelay(buf)
-		}
-	case msgPull:
-		if d.n.cfg.proto() >= 2 {
+		case msgPull:
 			d.n.handlePull(buf)
-		}
-	case msgPullReport:
-		if d.n.cfg.proto() >= 2 {
+		case msgPullReport:
 			d.n.handlePullReport(buf)
 		}
 	default:

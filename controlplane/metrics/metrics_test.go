@@ -31,15 +31,10 @@ services:
 
 func apply(t *testing.T, st *state.State, typ state.CommandType, body any) *state.State {
 	t.Helper()
-	b, err := state.Encode(typ, "", "test", time.Now(), body)
+	n, res, err := state.ApplyNext(st, typ, "", "test", time.Now(), body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := state.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, res := state.Apply(st, st.Index+1, cmd)
 	if err := res.Err(); err != nil {
 		t.Fatalf("apply %s: %v", typ, err)
 	}
