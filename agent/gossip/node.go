@@ -84,7 +84,7 @@ func New(cfg Config) (*Node, error) {
 		stop:    make(chan struct{}),
 	}
 	mlc := cfg.memberlistConfig()
-	tr, err := newSourceTransport(ip, port, mlc)
+	tr, err := newTransport(ip, port, mlc.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,7 @@ import (
 // TestTransportSourceAddress: TCP streams and UDP packets leave from the
 // node's own IP, not the kernel's default 127.0.0.1.
 func TestTransportSourceAddress(t *testing.T) {
-	conf := memberlist.DefaultLANConfig()
-	conf.Logger = newStdLogger(zap.NewNop())
-	tr, err := newSourceTransport(net.ParseIP("127.0.3.7"), 0, conf)
+	tr, err := newTransport(net.ParseIP("127.0.3.7"), 0, newStdLogger(zap.NewNop()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +65,91 @@ func TestTransportSourceAddress(t *testing.T) {
 
 	if bindable(net.ParseIP("127.0.3.7"), "192.0.2.1:7946") || bindable(net.ParseIP("127.0.3.7"), "[::1]:7946") {
 		t.Fatal("must not bind loopback towards public or other-family addresses")
+	}
+}
+
+// TestTransportPackets: each packet is handed on in a buffer of its own,
+// exactly its size (not a shared or 64 KiB one), with its sender; a packet
+// to a host name is resolved and sent.
+func TestTransportPackets(t *testing.T) {
+	tr, err := newTransport(net.ParseIP("127.0.3.8"), 0, newStdLogger(zap.NewNop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tr.Shutdown() }()
+	pc, err := net.ListenPacket("udp", "127.0.3.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pc.Close() }()
+	to := tr.udp.LocalAddr()
+	sent := []string{"first packet", "2nd"}
+	for _, p := range sent {
+		if _, err := pc.WriteTo([]byte(p), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []*memberlist.Packet
+	for range sent {
+		select {
+		case p := <-tr.PacketCh():
+			got = append(got, p)
+		case <-time.After(2 * time.Second):
+			t.Fatal("no packet")
+		}
+	}
+	for i, p := range got {
+		if string(p.Buf) != sent[i] || cap(p.Buf) > len(sent[i])+8 {
+			t.Errorf("packet %d: %q (cap %d), want %q in its own buffer", i, p.Buf, cap(p.Buf), sent[i])
+		}
+		if p.From.String() != pc.LocalAddr().String() || p.Timestamp.IsZero() {
+			t.Errorf("packet %d from %s at %v", i, p.From, p.Timestamp)
+		}
+	}
+
+	_, port, _ := net.SplitHostPort(pc.LocalAddr().String())
+	if _, err := tr.WriteTo([]byte("by name"), net.JoinHostPort("localhost", port)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.WriteTo([]byte("x"), "no-port"); err == nil {
+		t.Error("wrote to an address without a port")
+	}
+}
+
+// TestTransportShutdownWithoutReader: a transport whose memberlist never
+// started (nobody reads its channels) still shuts down with a packet and a
+// stream waiting to be handed over.
+func TestTransportShutdownWithoutReader(t *testing.T) {
+	tr, err := newTransport(net.ParseIP("127.0.3.8"), 0, newStdLogger(zap.NewNop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.3.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pc.Close() }()
+	if _, err := pc.WriteTo([]byte("x"), tr.udp.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", tr.tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	time.Sleep(100 * time.Millisecond) // both are read and waiting
+	done := make(chan error, 1)
+	go func() { done <- tr.Shutdown() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown hung")
+	}
+	if err := tr.Shutdown(); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
 	}
 }
 
