@@ -39,13 +39,15 @@ func (n *Node) background() {
 }
 
 // rejoinDeadSample is how many known members that are not alive one
-// rejoin round tries, picked at random. Trying every one of them made each
-// node push-pull the whole table with every member it believed dead, every
-// round: at 1,000 nodes a few false deaths under load cost N times that
-// many full exchanges and fed the overload that caused them. As in Serf's
-// reconnect, a few random picks per node still re-merge a healed partition
-// in the first round, since every node on each side tries some member of
-// the other.
+// rejoin round tries, picked at random, and a round tries any only with
+// probability down/live (Serf's reconnect rule). Trying every down member
+// each round made each node push-pull the whole table with every member it
+// believed dead: at 1,000 nodes a few false deaths under load cost N times
+// that many full exchanges and fed the overload that caused them. With the
+// probability, one false death costs the pool about one exchange a round
+// whatever N is, while after a partition each side sees the other side
+// down (probability about 1), so every node still tries a member of the
+// other side in the first round after it heals.
 const rejoinDeadSample = 2
 
 // rejoinTargets: seeds that are not a live member's address, plus a few
@@ -55,6 +57,7 @@ func (n *Node) rejoinTargets() []string {
 	seen := map[string]bool{n.addr: true}
 	var down []string
 	n.mu.Lock()
+	live := n.nLive
 	for _, m := range n.members {
 		if m.Live() {
 			seen[m.Addr] = true
@@ -67,8 +70,11 @@ func (n *Node) rejoinTargets() []string {
 		}
 	}
 	n.mu.Unlock()
-	rand.Shuffle(len(down), func(i, j int) { down[i], down[j] = down[j], down[i] })
-	targets := down[:min(len(down), rejoinDeadSample)]
+	var targets []string
+	if len(down) > 0 && rand.Float64()*float64(max(live, 1)) < float64(len(down)) {
+		rand.Shuffle(len(down), func(i, j int) { down[i], down[j] = down[j], down[i] })
+		targets = down[:min(len(down), rejoinDeadSample)]
+	}
 	for _, s := range n.cfg.Seeds {
 		if !seen[s] {
 			seen[s] = true
@@ -127,12 +133,22 @@ func (n *Node) rejoin(first bool) {
 	}
 }
 
+// reviveSyncers is how many live members push-pull with a member that
+// came back (see syncRevived).
+const reviveSyncers = 3
+
 // syncRevived push-pulls with one member that came back from dead or
-// left. A member restarted without seeds is seen alive again by the others
+// left, if this node is one of the reviveSyncers live members chosen for
+// it. A member restarted without seeds is seen alive again by the others
 // (it refutes their gossip about its death) yet knows nobody itself until
 // a push-pull reaches it; one exchange gives it the whole membership and
-// report table. One per kick, so a healed partition costs one exchange per
-// node rather than one per pair.
+// report table. When every node did this, each false death at 1,000 nodes
+// ended in 1,000 full exchanges aimed at the one member that had just
+// been too slow to answer a probe, which made it slow again. The choice is
+// rendezvous hashing over the live members, so nodes agree on it without
+// talking; if their views differ a few more or fewer sync, and a member no
+// one syncs is still reached by periodic push-pull. One per kick, so a
+// healed partition costs at most one exchange per node.
 func (n *Node) syncRevived() {
 	if n.left.Load() {
 		return
@@ -140,8 +156,10 @@ func (n *Node) syncRevived() {
 	n.mu.Lock()
 	var target string
 	for addr := range n.revived { // map order: a random pick
-		target = addr
-		break
+		if n.syncsRevivedLocked(addr) {
+			target = addr
+			break
+		}
 	}
 	clear(n.revived)
 	n.mu.Unlock()
@@ -151,6 +169,46 @@ func (n *Node) syncRevived() {
 	if _, err := n.ml.Join([]string{target}); err != nil {
 		n.log.Debug("sync with revived member failed", zap.String("member-addr", target), zap.Error(err))
 	}
+}
+
+// syncsRevivedLocked reports whether this node ranks among the
+// reviveSyncers live members (other than the revived one) with the highest
+// rendezvous score for addr.
+func (n *Node) syncsRevivedLocked(addr string) bool {
+	mine := rendezvous(n.cfg.NodeName, addr)
+	above := 0
+	for name, m := range n.members {
+		if name == n.cfg.NodeName || m.Addr == addr || !m.Live() {
+			continue
+		}
+		if rendezvous(name, addr) > mine {
+			if above++; above >= reviveSyncers {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// rendezvous is the score of member name for key (highest random weight
+// hashing): FNV-1a over both, finished with a 64-bit mixer so that similar
+// names do not give similar scores.
+func rendezvous(name, key string) uint64 {
+	const prime = 1099511628211
+	x := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		x = (x ^ uint64(name[i])) * prime
+	}
+	x *= prime // a zero byte between the two
+	for i := 0; i < len(key); i++ {
+		x = (x ^ uint64(key[i])) * prime
+	}
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 func (n *Node) reap() {
