@@ -81,6 +81,14 @@ type Config struct {
 	Retention time.Duration
 	Logger    *zap.Logger
 
+	// ProbeInterval and ProbeTimeout override the profile's failure
+	// detector timings when set (memberlist probes one member every
+	// interval and suspects it when no ack comes within the timeout).
+	// Consul exposes the same two for large pools and slow networks;
+	// bench/gossip raises them because its 1,000 agents share two cores.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
+
 	// NoDirect stops an agent from sending its changes straight to the
 	// controllers, leaving them to the flood alone (bench/gossip measures
 	// the flood this way: it is the only path from a region cut off from
@@ -121,6 +129,12 @@ func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err e
 	}
 	if port, err = strconv.Atoi(p); err != nil || port < 0 || port > 65535 {
 		return nil, 0, t, nil, fmt.Errorf("gossip: bind address %q: invalid port", c.BindAddr)
+	}
+	if c.ProbeInterval < 0 || c.ProbeTimeout < 0 {
+		return nil, 0, t, nil, fmt.Errorf("gossip: negative probe interval or timeout")
+	}
+	if c.ProbeInterval > 0 && c.ProbeTimeout > 0 && c.ProbeTimeout >= c.ProbeInterval {
+		return nil, 0, t, nil, fmt.Errorf("gossip: probe timeout %s must be under the probe interval %s", c.ProbeTimeout, c.ProbeInterval)
 	}
 	if err := validKeys(c.Key, c.ExtraKeys); err != nil {
 		return nil, 0, t, nil, err
@@ -226,6 +240,12 @@ func (c *Config) memberlistConfig() *memberlist.Config {
 	// Receivers decompress whatever is flagged compressed, so peers that
 	// still compress are read as before.
 	conf.EnableCompression = false
+	if c.ProbeInterval > 0 {
+		conf.ProbeInterval = c.ProbeInterval
+	}
+	if c.ProbeTimeout > 0 {
+		conf.ProbeTimeout = c.ProbeTimeout
+	}
 	if c.noPushPull {
 		conf.PushPullInterval = 0
 	}

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -51,8 +52,11 @@ func main() {
 		warmup      = flag.Duration("warmup", 30*time.Second, "steady state before measuring: the join's membership gossip has drained")
 		joinRate    = flag.Float64("join-rate", 5, "agents started per second: a fleet does not start in one instant, and 1,000 joins at once flood the pool with alive messages")
 		cpuProfile  = flag.String("cpuprofile", "", "write the agents' process CPU profile (the whole run) here")
+		memProfile  = flag.String("memprofile", "", "write the agents' process heap profile here once the join is over (or has timed out)")
 		heapMiB     = flag.Int("agents-heap-mib", 4096, "agents' process only: collect garbage only when its heap reaches this many MiB (GOGC off, a memory limit instead); 0 keeps Go's default. memberlist allocates a 64 KiB buffer per UDP packet received, so N agents in one process spend most of their CPU in the collector; the controllers' process keeps the default")
 		joinTimeout = flag.Duration("join-timeout", 5*time.Minute, "give up when the leader has not seen every agent alive by then")
+		probeIvl    = flag.Duration("probe-interval", 0, "agents' memberlist probe interval; 0 keeps the profile's (lan: 1s)")
+		probeTmo    = flag.Duration("probe-timeout", 0, "agents' memberlist probe timeout; 0 keeps the profile's (lan: 500ms)")
 		direct      = flag.Bool("direct", true, "agents also send changes straight to the controllers; false measures the gossip flood alone")
 		controllers = flag.Bool("controllers", false, "internal: run the controllers (child process)")
 		keyHex      = flag.String("key", "", "internal: gossip key (hex)")
@@ -66,7 +70,7 @@ func main() {
 		return
 	}
 	if err := run(options{n: *n, regions: *regions, repeats: *repeats, profile: *profile, refresh: *refresh,
-		warmup: *warmup, joinRate: *joinRate, direct: *direct, cpuProfile: *cpuProfile, joinTimeout: *joinTimeout, heapMiB: *heapMiB}); err != nil {
+		warmup: *warmup, joinRate: *joinRate, direct: *direct, cpuProfile: *cpuProfile, memProfile: *memProfile, probeInterval: *probeIvl, probeTimeout: *probeTmo, joinTimeout: *joinTimeout, heapMiB: *heapMiB}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -156,6 +160,9 @@ type options struct {
 	joinRate            float64
 	direct              bool
 	cpuProfile          string
+	memProfile          string
+	probeInterval       time.Duration
+	probeTimeout        time.Duration
 }
 
 func run(o options) error {
@@ -243,7 +250,7 @@ func run(o options) error {
 		}
 		a, err := startAgent(gossip.Config{NodeName: fmt.Sprintf("a%04d", i), Region: fmt.Sprintf("r%d", r),
 			Role: gossip.RoleAgent, BindAddr: fmt.Sprintf("127.41.%d.%d:0", r+1, i/regions+1), Key: key,
-			Profile: profile, Seeds: []string{seed}, NoDirect: !o.direct, Logger: zap.NewNop()})
+			Profile: profile, Seeds: []string{seed}, NoDirect: !o.direct, ProbeInterval: o.probeInterval, ProbeTimeout: o.probeTimeout, Logger: zap.NewNop()})
 		if err != nil {
 			return err
 		}
@@ -251,13 +258,17 @@ func run(o options) error {
 		agents = append(agents, a)
 		if time.Since(start) > o.joinTimeout {
 			pprof.StopCPUProfile() // now: stopping the agents takes a while
+			if o.memProfile != "" {
+				_ = writeHeapProfile(o.memProfile)
+			}
 			return fmt.Errorf("only %d of %d agents started within -join-timeout %s", len(agents), n, o.joinTimeout)
 		}
 		if len(agents)%200 == 0 {
 			aliveMu.Lock()
 			seen := alive
 			aliveMu.Unlock()
-			fmt.Printf("  start: %d agents started in %.0fs, the leader sees %d alive\n", len(agents), time.Since(start).Seconds(), seen)
+			fmt.Printf("  start: %d agents started in %.0fs, the leader sees %d alive; agents' live heap %.0f MiB\n",
+				len(agents), time.Since(start).Seconds(), seen, liveHeapMiB())
 		}
 		<-pace.C
 	}
@@ -269,8 +280,7 @@ func run(o options) error {
 	}
 	defer func() { close(stopRefresh); wg.Wait() }()
 
-	waitAll := func(what string, timeout time.Duration) error {
-		deadline := time.Now().Add(timeout)
+	waitAll := func(what string, deadline time.Time) error {
 		progress := time.NewTicker(10 * time.Second)
 		defer progress.Stop()
 		for time.Now().Before(deadline) {
@@ -282,13 +292,21 @@ func run(o options) error {
 			}
 			select {
 			case <-progress.C:
-				fmt.Printf("  %s: %.0fs after the first agent started, the leader sees %d of %d agents alive\n", what, time.Since(start).Seconds(), a, n)
+				fmt.Printf("  %s: %.0fs after the first agent started, the leader sees %d of %d agents alive; agents' live heap %.0f MiB\n",
+					what, time.Since(start).Seconds(), a, n, liveHeapMiB())
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
-		return fmt.Errorf("%s: the leader sees %d of %d agents alive after %s", what, alive, n, timeout)
+		return fmt.Errorf("%s: the leader sees %d of %d agents alive %.0fs after the first agent started", what, alive, n, time.Since(start).Seconds())
 	}
-	if err := waitAll("join", o.joinTimeout); err != nil {
+	err = waitAll("join", start.Add(o.joinTimeout))
+	if o.memProfile != "" {
+		if werr := writeHeapProfile(o.memProfile); werr != nil {
+			fmt.Fprintln(os.Stderr, "bench: heap profile:", werr)
+		}
+	}
+	if err != nil {
+		pprof.StopCPUProfile() // now: stopping the agents takes a while
 		return err
 	}
 	fmt.Printf("n=%d regions=%d profile=%s refresh=%s GOMAXPROCS=%d: all agents alive at the leader %.1fs after the first started\n",
@@ -452,6 +470,29 @@ func (a *benchAgent) refreshLoop(every time.Duration, stop <-chan struct{}) {
 }
 
 // loadAvg is the first three fields of /proc/loadavg.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// liveHeapMiB is this process's heap still reachable at the end of the
+// last collection.
+func liveHeapMiB() float64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return math.NaN()
+	}
+	return float64(s[0].Value.Uint64()) / (1 << 20)
+}
+
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
