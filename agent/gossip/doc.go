@@ -16,14 +16,18 @@
 //     late, or a partition that heals, converges without waiting for fresh
 //     broadcasts.
 //   - After a long partition memberlist's halves do not find each other
-//     again, so a background loop re-joins the seeds and two random known
-//     members that are not alive, every RejoinInterval. A member seen coming back
-//     from dead or left gets one immediate push-pull, so a node restarted
-//     without seeds learns the pool at once.
-//   - memberlist's NetTransport dials TCP without a source address; on one
-//     machine the regions live on different loopback addresses and fault
-//     injection matches on source address, so the transport is wrapped to
-//     dial from the node's own IP (UDP already leaves from the bound socket).
+//     again, so a background loop re-joins the seeds every RejoinInterval,
+//     and two random known members that are not alive with probability
+//     8 × down/live, at most 1 (Serf's rule scaled: every round in a small
+//     pool or after a partition, rare for one false death among 1,000). A
+//     member seen coming back from dead or left
+//     gets one immediate push-pull from 3 rendezvous-chosen members, so a
+//     node restarted without seeds learns the pool at once.
+//   - The memberlist transport is agent/gossip's own (transport.go):
+//     memberlist's NetTransport allocates 64 KiB per packet received, which
+//     kept 1,000 agents from running on one host, and dials TCP without a
+//     source address, while on one machine the regions live on different
+//     loopback addresses and fault injection matches on source address.
 //   - Members() keeps dead and left members (for Config.Retention) so the
 //     controllers can show them; memberlist itself forgets them. memberlist
 //     does not say whether a member left or failed, so a leaving node first

@@ -40,15 +40,21 @@ func (n *Node) background() {
 
 // rejoinDeadSample is how many known members that are not alive one
 // rejoin round tries, picked at random, and a round tries any only with
-// probability down/live (Serf's reconnect rule). Trying every down member
-// each round made each node push-pull the whole table with every member it
-// believed dead: at 1,000 nodes a few false deaths under load cost N times
-// that many full exchanges and fed the overload that caused them. With the
-// probability, one false death costs the pool about one exchange a round
-// whatever N is, while after a partition each side sees the other side
-// down (probability about 1), so every node still tries a member of the
-// other side in the first round after it heals.
-const rejoinDeadSample = 2
+// probability rejoinPoolTries × down / live, at most 1: across the pool
+// that is about rejoinPoolTries exchanges per down member per round,
+// whatever the pool's size (Serf's reconnect rule, with its probability
+// scaled up so that small pools keep trying every round). Trying down
+// members every round on every node made each node push-pull the whole
+// table with members it believed dead: at 1,000 nodes a few false deaths
+// under load cost N times that many full exchanges and fed the overload
+// that caused them. In a pool of a few dozen nodes, and after a partition
+// (each side sees the other down), every node still tries every round;
+// such an exchange with a falsely dead member also tells it of its death,
+// so it refutes at once.
+const (
+	rejoinDeadSample = 2
+	rejoinPoolTries  = 8
+)
 
 // rejoinTargets: seeds that are not a live member's address, plus a few
 // known members that are dead or left. A healed partition re-merges through
@@ -71,7 +77,7 @@ func (n *Node) rejoinTargets() []string {
 	}
 	n.mu.Unlock()
 	var targets []string
-	if len(down) > 0 && rand.Float64()*float64(max(live, 1)) < float64(len(down)) {
+	if len(down) > 0 && rand.Float64()*float64(max(live, 1)) < float64(rejoinPoolTries*len(down)) {
 		rand.Shuffle(len(down), func(i, j int) { down[i], down[j] = down[j], down[i] })
 		targets = down[:min(len(down), rejoinDeadSample)]
 	}

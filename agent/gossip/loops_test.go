@@ -49,8 +49,9 @@ func TestReviveSyncers(t *testing.T) {
 }
 
 // TestRejoinTargetsProbability: a round tries down members with
-// probability down/live: almost never for one false death among 1,000,
-// always when half the pool is cut off (a partition).
+// probability rejoinPoolTries × down/live: rarely for one false death
+// among 1,000, always in a small pool or when half the pool is cut off (a
+// partition).
 func TestRejoinTargetsProbability(t *testing.T) {
 	const rounds = 300
 	tries := func(nodes []*Node) int {
@@ -62,8 +63,11 @@ func TestRejoinTargetsProbability(t *testing.T) {
 		}
 		return c
 	}
-	if c := tries(fakePool(1000, 1)); c > 10 {
-		t.Errorf("one dead in 1,000: %d of %d rounds tried it (expected about 0.3)", c, rounds)
+	if c := tries(fakePool(1000, 1)); c > 12 {
+		t.Errorf("one dead in 1,000: %d of %d rounds tried it (expected about %d)", c, rounds, rounds*rejoinPoolTries/1000)
+	}
+	if c := tries(fakePool(9, 1)); c != rounds {
+		t.Errorf("one dead in 9: only %d of %d rounds tried it; a small pool tries every round", c, rounds)
 	}
 	split := fakePool(20, 10)
 	if c := tries(split); c != rounds {

@@ -188,7 +188,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad profile", func(c *Config) { c.Profile = "wan" }, "unknown profile"},
 		{"reserved meta", func(c *Config) { c.Meta = map[string]string{"region": "x"} }, "reserved"},
 		{"negative probe", func(c *Config) { c.ProbeTimeout = -time.Second }, "negative probe"},
-		{"probe timeout over interval", func(c *Config) { c.ProbeInterval, c.ProbeTimeout = time.Second, 2 * time.Second }, "under the probe interval"},
+		{"probe timeout over interval", func(c *Config) { c.ProbeInterval, c.ProbeTimeout = time.Second, 2*time.Second }, "under the probe interval"},
 		{"big meta", func(c *Config) { c.Meta = map[string]string{"x": strings.Repeat("y", 600)} }, "limit 512"},
 	}
 	for _, tt := range tests {
