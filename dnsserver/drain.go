@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/evac-sh/evac/controlplane/state"
+
+	"github.com/evac-sh/evac/internal/fnvmix"
 )
 
 // Drain tracking: how fast resolvers stop being told a region after its
@@ -97,14 +99,9 @@ type answerTable struct {
 // pairHash hashes a (subnet, service) pair: FNV-1a, then the murmur3
 // finaliser (as unitHash).
 func pairHash(k *subnetKey, svc uint8) uint64 {
-	h := uint64(fnvOffset)
-	for _, c := range k.bytes() {
-		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	h ^= uint64(svc)
-	h *= fnvPrime
-	return mix64(h)
+	h := fnvmix.Bytes(fnvmix.Offset, k.bytes())
+	h = (h ^ uint64(svc)) * fnvmix.Prime
+	return fnvmix.Mix64(h)
 }
 
 // record notes that the pair, of hash h, was told mask at now; r.mu must

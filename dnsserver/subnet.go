@@ -7,6 +7,8 @@ import (
 	"net/netip"
 
 	"github.com/miekg/dns"
+
+	"github.com/evac-sh/evac/internal/fnvmix"
 )
 
 // The client subnet a weighted answer is stable for: the EDNS Client Subnet
@@ -91,47 +93,21 @@ func ecsKey(e *dns.EDNS0_SUBNET) (k subnetKey, scope uint8, ok bool) {
 	return k, 0, false
 }
 
-// FNV-1a, 64 bit. The hash is part of evac's contract: every controller, of
-// every version, must send a given subnet to the same region for the same
-// weights. Changing it (or how subnetKey is laid out) moves every client.
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
 // regionSeed is the FNV-1a state after the region name and a 0 separator;
-// hashing a subnet key continues from it.
+// hashing a subnet key continues from it. The hash (internal/fnvmix) is
+// part of evac's contract: every controller, of every version, must send a
+// given subnet to the same region for the same weights. Changing it (or how
+// subnetKey is laid out) moves every client.
 func regionSeed(name string) uint64 {
-	h := uint64(fnvOffset)
-	for i := 0; i < len(name); i++ {
-		h ^= uint64(name[i])
-		h *= fnvPrime
-	}
-	h *= fnvPrime // the 0 separator byte (h ^= 0 changes nothing)
-	return h
+	return fnvmix.Separator(fnvmix.String(fnvmix.Offset, name))
 }
 
 // unitHash maps (region, subnet) to a number uniformly spread over (0, 1):
 // FNV-1a of the key from the region's seed, then the murmur3 finaliser,
 // whose avalanche FNV alone lacks on short, similar keys.
 func unitHash(seed uint64, key []byte) float64 {
-	h := seed
-	for _, c := range key {
-		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	h = mix64(h)
+	h := fnvmix.Mix64(fnvmix.Bytes(seed, key))
 	return (float64(h>>11) + 0.5) / (1 << 53)
-}
-
-// mix64 is the murmur3 64-bit finaliser.
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
 }
 
 // pick chooses a region by weighted rendezvous hashing: each region scores

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/internal/fnvmix"
 )
 
 // maxParallelJoins bounds concurrent join attempts in one rejoin round: an
@@ -197,24 +199,9 @@ func (n *Node) syncsRevivedLocked(addr string) bool {
 }
 
 // rendezvous is the score of member name for key (highest random weight
-// hashing): FNV-1a over both, finished with a 64-bit mixer so that similar
-// names do not give similar scores.
+// hashing), with the hash dnsserver uses for client subnets.
 func rendezvous(name, key string) uint64 {
-	const prime = 1099511628211
-	x := uint64(14695981039346656037)
-	for i := 0; i < len(name); i++ {
-		x = (x ^ uint64(name[i])) * prime
-	}
-	x *= prime // a zero byte between the two
-	for i := 0; i < len(key); i++ {
-		x = (x ^ uint64(key[i])) * prime
-	}
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return x
+	return fnvmix.Mix64(fnvmix.String(fnvmix.Separator(fnvmix.String(fnvmix.Offset, name)), key))
 }
 
 func (n *Node) reap() {
