@@ -265,9 +265,7 @@ func run(o options) error {
 		agents = append(agents, a)
 		if time.Since(start) > o.joinTimeout {
 			pprof.StopCPUProfile() // now: stopping the agents takes a while
-			if o.memProfile != "" {
-				_ = writeHeapProfile(o.memProfile)
-			}
+			o.writeHeapProfile()
 			return fmt.Errorf("only %d of %d agents started within -join-timeout %s", len(agents), n, o.joinTimeout)
 		}
 		if len(agents)%200 == 0 {
@@ -307,11 +305,7 @@ func run(o options) error {
 		return fmt.Errorf("%s: the leader sees %d of %d agents alive %.0fs after the first agent started", what, alive, n, time.Since(start).Seconds())
 	}
 	err = waitAll("join", start.Add(o.joinTimeout))
-	if o.memProfile != "" {
-		if werr := writeHeapProfile(o.memProfile); werr != nil {
-			fmt.Fprintln(os.Stderr, "bench: heap profile:", werr)
-		}
-	}
+	o.writeHeapProfile()
 	if err != nil {
 		pprof.StopCPUProfile() // now: stopping the agents takes a while
 		return err
@@ -476,17 +470,26 @@ func (a *benchAgent) refreshLoop(every time.Duration, stop <-chan struct{}) {
 	}
 }
 
-// loadAvg is the first three fields of /proc/loadavg.
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
+// writeHeapProfile writes the agents' process heap profile to
+// -memprofile, if given; a failure is reported, not fatal.
+func (o options) writeHeapProfile() {
+	if o.memProfile == "" {
+		return
+	}
+	err := func() error {
+		f, err := os.Create(o.memProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			_ = f.Close()
+			return err
+		}
+		return f.Close()
+	}()
 	if err != nil {
-		return err
+		fmt.Fprintln(os.Stderr, "bench: heap profile:", err)
 	}
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // liveHeapMiB is this process's heap still reachable at the end of the
@@ -500,6 +503,7 @@ func liveHeapMiB() float64 {
 	return float64(s[0].Value.Uint64()) / (1 << 20)
 }
 
+// loadAvg is the first three fields of /proc/loadavg.
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
