@@ -603,3 +603,40 @@ func TestRampLine(t *testing.T) {
 		t.Errorf("rampLine(nil) = %q", got)
 	}
 }
+
+// A freeze while frozen, or an unfreeze while not frozen, is the operator's
+// intent already holding: exit 0 and say nothing changed; any other refusal
+// still fails.
+func TestFreezeAlreadyInState(t *testing.T) {
+	clearEnv(t)
+	f := newFake(t)
+	f.routes["POST /v1/freeze"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"already frozen: INC-1","code":"already_frozen"}`)
+	}
+	f.routes["POST /v1/unfreeze"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"not frozen","code":"not_frozen"}`)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args    []string
+		wantOut string
+	}{
+		{[]string{"freeze", "--reason", "again"}, "cluster already frozen: INC-1; nothing changed"},
+		{[]string{"unfreeze"}, "cluster not frozen; nothing changed"},
+		{[]string{"-o", "json", "unfreeze"}, `"changed": false`},
+	} {
+		code, out, errs := run(ctx, t, append(tc.args, "--addr", f.URL)...)
+		if code != 0 || !strings.Contains(out, tc.wantOut) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 0 and %q", tc.args, code, out, errs, tc.wantOut)
+		}
+	}
+	f.routes["POST /v1/freeze"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"no steering config applied","code":"no_config"}`)
+	}
+	if code, _, _ := run(ctx, t, "freeze", "--reason", "x", "--addr", f.URL); code != 1 {
+		t.Errorf("freeze refused for another reason: exit %d, want 1", code)
+	}
+}

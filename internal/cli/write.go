@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -218,10 +219,19 @@ func runFreeze(cmd *cobra.Command, freeze bool, reason string) error {
 		wr, err = s.Unfreeze(ctx, reason)
 		what = "unfrozen"
 	}
+	w := s.cmd.OutOrStdout()
+	// Already in the asked state: the operator's intent holds, so say so and
+	// succeed (a script's `evac freeze` must not fail because someone was quicker).
+	var ae *client.APIError
+	if errors.As(err, &ae) && (ae.Code == state.CodeAlreadyFrozen || ae.Code == state.CodeNotFrozen) {
+		if s.json() {
+			return printJSON(w, nil, map[string]any{"changed": false, "frozen": freeze, "message": ae.Message})
+		}
+		return writeLine(w, "cluster %s; nothing changed\n", ae.Message)
+	}
 	if err != nil {
 		return err
 	}
-	w := s.cmd.OutOrStdout()
 	if s.json() {
 		return printJSON(w, raw, wr)
 	}
