@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/runbooks"
 )
 
 func (s *server) status(w http.ResponseWriter, _ *http.Request) {
@@ -25,6 +26,7 @@ func requireConfig(w http.ResponseWriter, st *state.State) bool {
 // buildRegions joins the replicated region state with this controller's
 // health view.
 func buildRegions(st *state.State, health map[string]RegionHealth, list []state.RegionState) []Region {
+	held := heldByDrills(st)
 	out := make([]Region, 0, len(list))
 	for _, rs := range list {
 		h := health[rs.Name]
@@ -32,7 +34,7 @@ func buildRegions(st *state.State, health map[string]RegionHealth, list []state.
 			Name: rs.Name, State: rs.Phase, Weight: rs.Weight, Since: rs.Since, Reason: rs.Reason,
 			Actor: rs.Actor, Automatic: rs.Automatic, Ramp: rs.Ramp,
 			AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, Services: map[string]ServiceHealth{},
-			CapacityReported: h.CapacityReported,
+			CapacityReported: h.CapacityReported, Drill: held[rs.Name],
 		}
 		for _, r := range st.Config.Regions {
 			if r.Name == rs.Name {
@@ -52,6 +54,31 @@ func buildRegions(st *state.State, health map[string]RegionHealth, list []state.
 			}
 		}
 		out = append(out, reg)
+	}
+	return out
+}
+
+// heldByDrills maps each region a running drill holds to that drill.
+func heldByDrills(st *state.State) map[string]*RegionDrill {
+	out := map[string]*RegionDrill{}
+	for _, id := range st.DrillIDs() {
+		d := st.Drills[id]
+		if !d.Running() {
+			continue
+		}
+		rd := &RegionDrill{ID: d.ID, Runbook: d.Runbook, Step: min(d.Current+1, len(d.Steps)), Steps: len(d.Steps)}
+		if d.Current < len(d.Steps) {
+			step := d.Steps[d.Current]
+			rd.StepKind = step.Kind
+			if step.Kind == runbooks.KindWait && !step.StartedAt.IsZero() && step.Duration > 0 {
+				rd.NextAt = step.StartedAt.Add(step.Duration.D())
+			}
+		}
+		for _, r := range d.Regions {
+			if _, taken := out[r]; !taken {
+				out[r] = rd
+			}
+		}
 	}
 	return out
 }

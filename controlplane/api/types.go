@@ -37,19 +37,22 @@ type DevHooks interface {
 
 // Status is GET /v1/status.
 type Status struct {
-	NodeID        string  `json:"node_id"`
-	Leader        string  `json:"leader"`
-	LeaderAddr    string  `json:"leader_addr"`
-	IsLeader      bool    `json:"is_leader"`
-	Term          uint64  `json:"term"`
-	Frozen        bool    `json:"frozen"`
-	FrozenReason  string  `json:"frozen_reason,omitempty"`
-	ConfigVersion uint64  `json:"config_version"`
-	AppliedIndex  uint64  `json:"applied_index"`
-	CommitIndex   uint64  `json:"commit_index"`
-	Serial        uint32  `json:"serial"`
-	RaftState     string  `json:"raft_state"`
-	Voters        []Voter `json:"voters"`
+	NodeID       string `json:"node_id"`
+	Leader       string `json:"leader"`
+	LeaderAddr   string `json:"leader_addr"`
+	IsLeader     bool   `json:"is_leader"`
+	Term         uint64 `json:"term"`
+	Frozen       bool   `json:"frozen"`
+	FrozenReason string `json:"frozen_reason,omitempty"`
+	// FrozenBy and FrozenSince say who froze the cluster, and when.
+	FrozenBy      string    `json:"frozen_by,omitempty"`
+	FrozenSince   time.Time `json:"frozen_since,omitzero"`
+	ConfigVersion uint64    `json:"config_version"`
+	AppliedIndex  uint64    `json:"applied_index"`
+	CommitIndex   uint64    `json:"commit_index"`
+	Serial        uint32    `json:"serial"`
+	RaftState     string    `json:"raft_state"`
+	Voters        []Voter   `json:"voters"`
 }
 
 // Voter is one voting member of the Raft configuration.
@@ -107,6 +110,21 @@ type Region struct {
 	Automatic        bool                     `json:"automatic,omitempty"`
 	Ramp             *state.Ramp              `json:"ramp"`
 	Services         map[string]ServiceHealth `json:"services"`
+	// Drill is the running drill that holds this region, if any: a drill's
+	// evacuation is planned, not an incident, and shows as such.
+	Drill *RegionDrill `json:"drill,omitempty"`
+}
+
+// RegionDrill is the running drill that holds a region, and where it is.
+type RegionDrill struct {
+	ID      string `json:"id"`
+	Runbook string `json:"runbook"`
+	// Step is the step in progress, 1-based, of Steps.
+	Step     int    `json:"step"`
+	Steps    int    `json:"steps"`
+	StepKind string `json:"step_kind,omitempty"`
+	// NextAt is when the wait in progress ends (zero for other steps).
+	NextAt time.Time `json:"next_at,omitzero"`
 }
 
 // Service is one element of GET /v1/services.

@@ -92,6 +92,27 @@ func TestDrillThroughAPI(t *testing.T) {
 		}
 		return nil
 	})
+	// The held region says which drill holds it, at which step, until when.
+	var regs []api.Region
+	eventually(t, 10*time.Second, func() error { // the wait's start is the next step's commit
+		if code := call(t, f, "GET", "/v1/regions", "", &regs); code != 200 {
+			return fmt.Errorf("regions: %d", code)
+		}
+		for _, r := range regs {
+			if r.Name == "us-west" && (r.Drill == nil || r.Drill.NextAt.IsZero()) {
+				return fmt.Errorf("us-west's drill %+v", r.Drill)
+			}
+		}
+		return nil
+	})
+	for _, r := range regs {
+		switch {
+		case r.Name == "us-west" && (r.Drill == nil || r.Drill.ID != d.ID || r.Drill.Step != 2 || r.Drill.StepKind != "wait" || r.Drill.NextAt.Before(time.Now().Add(50*time.Minute))):
+			t.Errorf("us-west's drill: %+v", r.Drill)
+		case r.Name != "us-west" && r.Drill != nil:
+			t.Errorf("%s held by %+v", r.Name, r.Drill)
+		}
+	}
 	if code := call(t, f, "POST", "/v1/drills/"+d.ID+"/abort", `{"reason":1}`, &e); code != 400 {
 		t.Fatalf("abort with a bad body: %d", code)
 	}

@@ -188,6 +188,20 @@ func (s *State) EventsSince(since uint64, limit int) []Event {
 	return evs
 }
 
+// FrozenSince is when the freeze in force began, from the audit log: the
+// zero time when not frozen, or when that event has rolled off the log.
+func (s *State) FrozenSince() time.Time {
+	if !s.Frozen {
+		return time.Time{}
+	}
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		if s.Events[i].Kind == EventFreeze {
+			return s.Events[i].Time
+		}
+	}
+	return time.Time{}
+}
+
 // RegionWeight is a region's effective weight for one service.
 type RegionWeight struct {
 	Region string

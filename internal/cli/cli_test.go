@@ -672,3 +672,34 @@ func TestMoveWatch(t *testing.T) {
 		}
 	}
 }
+
+// A freeze heads `evac regions` and `evac status` with its reason, author
+// and age; a region a drill holds says so, with the step and the time to
+// the next.
+func TestLoudState(t *testing.T) {
+	clearEnv(t)
+	f := newFake(t)
+	since := time.Now().Add(-12 * time.Minute).UTC().Format(time.RFC3339)
+	next := time.Now().Add(19 * time.Second).UTC().Format(time.RFC3339Nano)
+	f.routes["GET /v1/status"] = func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"node_id":"c1","leader":"c1","is_leader":true,"term":3,"frozen":true,"frozen_reason":"INC-9 bogus health",
+"frozen_by":"alice","frozen_since":"`+since+`","config_version":2,"voters":[]}`)
+	}
+	f.routes["GET /v1/regions"] = func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `[{"name":"us-east","state":"evacuated","weight":0,"health":1,"agents_alive":2,"agents_total":2,
+"since":"`+since+`","reason":"drill","ramp":null,"services":{},
+"drill":{"id":"d-1","runbook":"kong","step":2,"steps":3,"step_kind":"wait","next_at":"`+next+`"}}]`)
+	}
+	ctx := context.Background()
+	code, out, errs := run(ctx, t, "--addr", f.URL, "regions")
+	for _, want := range []string{"FROZEN: INC-9 bogus health (since 12m", "by alice)", "evacuated (drill)",
+		"us-east: held by drill d-1 (runbook kong), step 2/3 wait, next in 1"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("regions: exit %d, missing %q:\n%s%s", code, want, out, errs)
+		}
+	}
+	code, out, _ = run(ctx, t, "--addr", f.URL, "status")
+	if code != 0 || !strings.Contains(out, "YES: INC-9 bogus health (since 12m") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+}

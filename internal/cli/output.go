@@ -106,7 +106,10 @@ func regionTable(w io.Writer, now time.Time, regions ...client.Region) error {
 	row(tw, "NAME", "STATE", "WEIGHT", "HEALTH", "AGENTS", "SINCE", "REASON")
 	for _, r := range regions {
 		state := r.State
-		if r.Automatic {
+		switch {
+		case r.Drill != nil:
+			state += " (drill)"
+		case r.Automatic:
 			state += " (auto)"
 		}
 		row(tw, r.Name, state, strconv.Itoa(r.Weight), percent(r.Health),

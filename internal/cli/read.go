@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,7 +36,7 @@ func statusCmd() *cobra.Command {
 			}
 			frozen := "no"
 			if st.Frozen {
-				frozen = "yes: " + dash(st.FrozenReason)
+				frozen = "YES: " + frozenLine(st, time.Now())
 			}
 			voters := make([]string, len(st.Voters))
 			for i, v := range st.Voters {
@@ -80,7 +81,15 @@ func regionsCmd() *cobra.Command {
 				if s.json() {
 					return printJSON(w, raw, rs)
 				}
-				return regionTable(w, now, rs...)
+				// A freeze changes what the table means: say so first.
+				if st, err := s.Status(cmd.Context()); err == nil && st.Frozen {
+					fmt.Fprintf(w, "FROZEN: %s\n  automatic evacuation and restore are off until `evac unfreeze`; regions stay as they are, whatever their health\n\n", frozenLine(st, now))
+				}
+				if err := regionTable(w, now, rs...); err != nil {
+					return err
+				}
+				drillLines(w, now, rs)
+				return nil
 			}
 			r, err := s.Region(ctx, args[0])
 			if err != nil {
@@ -94,11 +103,52 @@ func regionsCmd() *cobra.Command {
 	}
 }
 
+// frozenLine is "reason (since 12m ago, by alice)".
+func frozenLine(st client.Status, now time.Time) string {
+	var who []string
+	if !st.FrozenSince.IsZero() {
+		who = append(who, "since "+age(st.FrozenSince, now))
+	}
+	if st.FrozenBy != "" {
+		who = append(who, "by "+st.FrozenBy)
+	}
+	s := dash(st.FrozenReason)
+	if len(who) > 0 {
+		s += " (" + strings.Join(who, ", ") + ")"
+	}
+	return s
+}
+
+// drillLines says, under the regions table, which regions a drill holds:
+// a planned evacuation, not an incident.
+func drillLines(w io.Writer, now time.Time, rs []client.Region) {
+	first := true
+	for _, r := range rs {
+		d := r.Drill
+		if d == nil {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w)
+			first = false
+		}
+		line := fmt.Sprintf("%s: held by drill %s (runbook %s), step %d/%d", r.Name, d.ID, d.Runbook, d.Step, d.Steps)
+		if d.StepKind != "" {
+			line += " " + d.StepKind
+		}
+		if !d.NextAt.IsZero() {
+			line += ", next " + age(d.NextAt, now)
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
 func regionDetail(cmd *cobra.Command, r client.Region, now time.Time) error {
 	w := cmd.OutOrStdout()
 	if err := regionTable(w, now, r); err != nil {
 		return err
 	}
+	drillLines(w, now, []client.Region{r})
 	if r.Actor != "" {
 		fmt.Fprintf(w, "\nlast change by %s\n", r.Actor)
 	}

@@ -6,24 +6,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
 // Status is GET /v1/status: this controller's view of the cluster.
 type Status struct {
-	NodeID        string  `json:"node_id"`
-	Leader        string  `json:"leader"`
-	LeaderAddr    string  `json:"leader_addr"`
-	IsLeader      bool    `json:"is_leader"`
-	Term          uint64  `json:"term"`
-	Frozen        bool    `json:"frozen"`
-	FrozenReason  string  `json:"frozen_reason"`
-	ConfigVersion uint64  `json:"config_version"`
-	AppliedIndex  uint64  `json:"applied_index"`
-	CommitIndex   uint64  `json:"commit_index"`
-	Serial        uint32  `json:"serial"`
-	RaftState     string  `json:"raft_state"`
-	Voters        []Voter `json:"voters"`
+	NodeID        string    `json:"node_id"`
+	Leader        string    `json:"leader"`
+	LeaderAddr    string    `json:"leader_addr"`
+	IsLeader      bool      `json:"is_leader"`
+	Term          uint64    `json:"term"`
+	Frozen        bool      `json:"frozen"`
+	FrozenReason  string    `json:"frozen_reason"`
+	FrozenBy      string    `json:"frozen_by,omitempty"`
+	FrozenSince   time.Time `json:"frozen_since,omitzero"`
+	ConfigVersion uint64    `json:"config_version"`
+	AppliedIndex  uint64    `json:"applied_index"`
+	CommitIndex   uint64    `json:"commit_index"`
+	Serial        uint32    `json:"serial"`
+	RaftState     string    `json:"raft_state"`
+	Voters        []Voter   `json:"voters"`
 }
 
 // Voter is one voting member of the Raft configuration. It decodes from a
@@ -92,7 +95,12 @@ type Region struct {
 	// CapacityReported is the capacity the region's live agents report,
 	// summed; nil when none reports one.
 	CapacityReported *float64 `json:"capacity_reported,omitempty"`
+	// Drill is the running drill that holds the region, if any.
+	Drill *RegionDrill `json:"drill,omitempty"`
 }
+
+// RegionDrill is the API's own type: the running drill holding a region.
+type RegionDrill = api.RegionDrill
 
 // Ramp is a stepped weight change in progress: Steps[Next] is due at NextAt.
 type Ramp struct {
