@@ -384,8 +384,7 @@ func (c *Controller) Status() api.Status {
 	return api.Status{
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
-		ConfigVersion: st.ConfigVersion,
-		AppliedIndex:  st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
+		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
 		Voters: c.voters(),
 	}
 }
