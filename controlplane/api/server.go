@@ -209,10 +209,19 @@ func requestID(r *http.Request) (string, error) {
 
 // propose submits a command and waits for the local replica to apply it.
 func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) (state.Result, bool) {
+	return s.proposeAs(w, r, t, body, "")
+}
+
+// proposeAs is propose for one of several commands a request makes: suffix
+// tells their request ids apart (a retried request retries each as a no-op).
+func (s *server) proposeAs(w http.ResponseWriter, r *http.Request, t state.CommandType, body any, suffix string) (state.Result, bool) {
 	id, err := requestID(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return state.Result{}, false
+	}
+	if suffix != "" {
+		id += ":" + suffix
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()

@@ -126,6 +126,7 @@ func Start(cfg Config) (*Controller, error) {
 	// empty state (REFUSED), which the chaos suite caught on restarted
 	// controllers.
 	c.metrics = metrics.New(c)
+	c.metrics.Registry().MustRegister(c.fsm.Collectors()...)
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		Observer: c.metrics.DNSObserver()})
 	// Every state reaches DNS through the drain measurer, which starts
