@@ -95,7 +95,13 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 	var yield *state.DrillYield
 	if d, held := s.b.State().DrillHolding(region); held && !evacuate {
 		yield = &state.DrillYield{Region: region, Change: "restore", Reason: req.Reason}
-		s.logger.Info("drill gives way to an operator's restore", zap.String("drill", d.ID), zap.String("region", region))
+		if !req.DryRun && !s.allowedAfter(r, *yield, t, body) {
+			// The restore will be refused: the drill goes on (a refused
+			// request changes nothing).
+			yield = nil
+		} else if !req.DryRun {
+			s.logger.Info("drill gives way to an operator's restore", zap.String("drill", d.ID), zap.String("region", region))
+		}
 	}
 	if req.DryRun {
 		s.dryRun(w, r, t, body, yield)
@@ -117,6 +123,18 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 		out.Region = &reg
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// allowedAfter reports whether, on the local state, the command would be
+// accepted after the drill yields.
+func (s *server) allowedAfter(r *http.Request, yield state.DrillYield, t state.CommandType, body any) bool {
+	now := time.Now()
+	next, _, err := state.ApplyNext(s.b.State(), state.CmdDrillYield, "", actor(r), now, yield)
+	if err != nil {
+		return false
+	}
+	_, res, err := state.ApplyNext(next, t, "", actor(r), now, body)
+	return err == nil && res.Error == ""
 }
 
 // dryRun applies the command to a private copy of the local state with the

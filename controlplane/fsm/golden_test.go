@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/controlplane/state"
 )
 
 // goldenEntry is one Raft log entry of testdata/golden-v1/log.jsonl and the
@@ -88,3 +90,121 @@ func firstDiff(got, want []byte) string {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// TestGoldenLogPrepared replays the golden log with every command that
+// carried user input rewritten as this release proposes it (a normalised
+// config, a parsed runbook, a rendered drill, a validated schedule, a fire
+// with its drill rendered by the leader), and requires the final state of
+// the old release: the new form of each command means what the old one did.
+// Entries the API would refuse before proposing are left as they were.
+func TestGoldenLogPrepared(t *testing.T) {
+	dir := filepath.Join("testdata", "golden-v1")
+	lf, err := os.Open(filepath.Join(dir, "log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	f := New(zap.NewNop())
+	sc := bufio.NewScanner(lf)
+	sc.Buffer(nil, 1<<20)
+	rewritten := map[state.CommandType]int{}
+	for sc.Scan() {
+		var e goldenEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		data := e.Data
+		if cmd, err := state.Decode(e.Data); err == nil {
+			if body, ok := prepared(t, f.State(), cmd); ok {
+				data, err = state.Encode(cmd.Type, cmd.ID, cmd.Actor, cmd.Time, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rewritten[cmd.Type]++
+			}
+		}
+		f.Apply(&raft.Log{Index: e.Index, Type: raft.LogCommand, Data: data})
+	}
+	for _, typ := range []state.CommandType{state.CmdApplyConfig, state.CmdPutRunbook, state.CmdDrillStart,
+		state.CmdScheduleAdd, state.CmdScheduleFire} {
+		if rewritten[typ] == 0 {
+			t.Errorf("no %s entry was rewritten", typ)
+		}
+	}
+	want, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.MarshalIndent(f.State(), "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got = append(got, '\n'); !bytes.Equal(got, want) {
+		t.Fatalf("state differs from the golden state:\n%s", firstDiff(got, want))
+	}
+}
+
+// prepared returns cmd's body as this release's API or leader would
+// propose it against st, or false to keep the entry as it is.
+func prepared(t *testing.T, st *state.State, cmd state.Command) (any, bool) {
+	t.Helper()
+	switch cmd.Type {
+	case state.CmdApplyConfig:
+		var b struct {
+			Config json.RawMessage `json:"config"`
+		}
+		if json.Unmarshal(cmd.Body, &b) != nil || len(b.Config) == 0 {
+			return nil, false
+		}
+		c, err := state.ParseConfig(b.Config)
+		if err != nil {
+			return nil, false // the API answers 400
+		}
+		return state.NewApplyConfig(c), true
+	case state.CmdPutRunbook:
+		var b state.PutRunbook
+		if json.Unmarshal(cmd.Body, &b) != nil {
+			return nil, false
+		}
+		p, _, err := state.PreparePutRunbook("runbook.yaml", []byte(b.Source))
+		if err != nil {
+			return nil, false
+		}
+		return p, true
+	case state.CmdDrillStart:
+		var b state.DrillStart
+		if json.Unmarshal(cmd.Body, &b) != nil {
+			return nil, false
+		}
+		p, err := state.PrepareDrill(st, b)
+		if err != nil {
+			return nil, false
+		}
+		return p, true
+	case state.CmdScheduleAdd:
+		var b state.ScheduleAdd
+		if json.Unmarshal(cmd.Body, &b) != nil || b.Validate() != nil {
+			return nil, false
+		}
+		b.Prepared = true
+		return b, true
+	case state.CmdScheduleFire:
+		var b state.ScheduleFire
+		if json.Unmarshal(cmd.Body, &b) != nil || b.Missed > 0 || b.Skip != "" {
+			return nil, false
+		}
+		sc, ok := st.Schedules[b.ID]
+		if !ok {
+			return nil, false
+		}
+		d, err := state.PrepareDrill(st, state.ScheduledDrill(sc, b.ScheduledTime))
+		if err != nil {
+			b.DrillError = err.Error()
+		} else {
+			b.Drill = &d
+		}
+		b.Prepared = true
+		return b, true
+	}
+	return nil, false
+}

@@ -141,12 +141,12 @@ func (a *applier) region(name string) (RegionState, *refusal) {
 // applyConfigCmd decodes an apply-config body: a normalised config
 // (Normalized) is taken as it is; an older entry's is normalised by the
 // frozen rules of the release that wrote it (legacy.go).
-func (a *applier) applyConfigCmd(body raw) *refusal {
+func (a *applier) applyConfigCmd() *refusal {
 	var probe struct {
 		Normalized bool `json:"normalized"`
 	}
-	if err := json.Unmarshal(body, &probe); err != nil || !probe.Normalized {
-		c, e := legacyConfig(body, a.cmd.Type)
+	if err := json.Unmarshal(a.cmd.Body, &probe); err != nil || !probe.Normalized {
+		c, e := legacyConfig(a.cmd.Body, a.cmd.Type)
 		if e != nil {
 			return e
 		}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/json"
 	"fmt"
 )
 
@@ -32,7 +33,7 @@ import (
 // proposing, and the command carries the result; a handler must never parse
 // user input, read a clock, draw a random number or do I/O.
 func init() {
-	register(CmdApplyConfig, "apply-config", mustApply, rawHandler((*applier).applyConfigCmd))
+	registerRaw(CmdApplyConfig, "apply-config", mustApply, (*applier).applyConfigCmd)
 	register(CmdEvacuate, "evacuate", mustApply, (*applier).evacuate)
 	register(CmdRestore, "restore", mustApply, (*applier).restore)
 	register(CmdRampStep, "ramp-step", mustApply, (*applier).rampStep)
@@ -87,19 +88,11 @@ func register[T any](t CommandType, name string, skip bool, h func(*applier, T) 
 	}}
 }
 
-// raw is the body of a command whose handler decodes it itself.
-type raw []byte
-
-// rawHandler adapts a handler that reads the raw body.
-func rawHandler(h func(*applier, raw) *refusal) func(*applier, rawBody) *refusal {
-	return func(a *applier, _ rawBody) *refusal { return h(a, raw(a.cmd.Body)) }
+// registerRaw adds a command type whose handler decodes the body itself
+// (a.cmd.Body), e.g. to tell an older release's form from the current one.
+func registerRaw(t CommandType, name string, skip bool, h func(*applier) *refusal) {
+	register(t, name, skip, func(a *applier, _ json.RawMessage) *refusal { return h(a) })
 }
-
-// rawBody decodes any JSON without looking at it.
-type rawBody struct{}
-
-// UnmarshalJSON accepts any body: the handler decodes it.
-func (*rawBody) UnmarshalJSON([]byte) error { return nil }
 
 func lookup(t CommandType) *command { return commands[t&^IgnoreUnknownFlag] }
 

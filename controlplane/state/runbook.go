@@ -53,15 +53,6 @@ const (
 	EventScheduleMissed  = "schedule.missed"
 )
 
-// decodeAnd decodes the command's body into a T and hands it to f.
-func decodeAnd[T any](a *applier, f func(T) *refusal) *refusal {
-	var b T
-	if err := a.decode(&b); err != nil {
-		return err
-	}
-	return f(b)
-}
-
 // RunbookNames returns the stored runbooks' names, sorted.
 func (s *State) RunbookNames() []string {
 	names := make([]string, 0, len(s.Runbooks))
