@@ -1,8 +1,13 @@
-# evac: one static binary on an empty image.
+# evac: one static binary on an empty image, built from source (needs the
+# golang image and the module proxy; deploy/docker/Dockerfile builds from the
+# binary `make build` made instead, with nothing to pull).
 #   docker build -t evac --build-arg VERSION=$(git describe --tags --always) .
-#   docker run --rm -p 8080:8080 -p 5353:5353/udp evac dev --regions us-east,us-west,eu-west
-# evac dev binds loopback addresses: use it with --network host, or for a look
-# at the help only. A controller: docker run ... evac server --config /etc/evac/server.yaml
+# A controller (config, keys and certificates mounted read-only, state in a volume):
+#   docker run -d --name evac1 --network host \
+#     -v /etc/evac:/etc/evac:ro -v evac1-data:/var/lib/evac \
+#     evac server --config /etc/evac/server.yaml
+# An agent: docker run -d --network host -v /etc/evac:/etc/evac:ro evac agent --config /etc/evac/agent.yaml
+# (evac dev binds many loopback addresses in one process: run it from the binary, not in a container.)
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

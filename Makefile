@@ -6,15 +6,26 @@ PKGS      := ./...
 # Packages with unit and in-process cluster tests (everything but integration/).
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /integration)
 STATICCHECK_VERSION := v0.8.2
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION)
+# A release tag (v1.2.3) when HEAD has one; otherwise the commit, which evac
+# version shows as the next release's -dev version plus the commit.
+VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_TIME ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION) -X github.com/evac-sh/evac/internal/buildinfo.BuildTime=$(BUILD_TIME) -X github.com/evac-sh/evac/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build demo test test-unit test-integration chaos lint bench bench-dns bench-gossip fuzz deps clean
+.PHONY: docker-context all build demo test test-unit test-integration chaos lint bench bench-dns bench-gossip fuzz deps clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/evac
+
+# The build context of deploy/docker/Dockerfile: the static binary, the
+# host's CA roots and an empty state directory, so `docker build` pulls nothing.
+docker-context: build
+	rm -rf bin/docker && mkdir -p bin/docker/data
+	cp $(BIN) bin/docker/evac
+	cp /etc/ssl/certs/ca-certificates.crt bin/docker/
 
 # The whole system on loopback: 3 controllers, 2 agents in each of 3 regions.
 demo: build
@@ -64,8 +75,9 @@ fuzz:
 	done
 
 # Debian packages some tests need; installed only when missing and when root.
-# knot, knot-dnsutils: integration/knot_test.go; chromium: ui_test.go; openssl, python3: deploy_test.go.
-DEB_PKGS := nftables chromium knot knot-dnsutils openssl python3
+# knot, knot-dnsutils: integration/knot_test.go; chromium: ui_test.go; openssl, python3: deploy_test.go;
+# prometheus: agent/checks' prometheus check against a real server.
+DEB_PKGS := nftables chromium knot knot-dnsutils openssl python3 prometheus
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -59,7 +59,9 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Agent, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	a := &Agent{cfg: cfg, log: logger, opts: options{leaveTimeout: 3 * time.Second}, lastPub: map[string]time.Time{}}
+	// The node names every line of this agent's, its gossip node's included
+	// (gossip adds no "node" of its own: a controller's logger has one too).
+	a := &Agent{cfg: cfg, log: logger.With(zap.String("node", cfg.NodeName)), opts: options{leaveTimeout: 3 * time.Second}, lastPub: map[string]time.Time{}}
 	for _, o := range opts {
 		o(&a.opts)
 	}
@@ -133,7 +135,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.node = node
 	a.mu.Unlock()
-	a.log.Info("agent started", zap.String("region", a.cfg.Region), zap.String("node", a.cfg.NodeName),
+	a.log.Info("agent started", zap.String("region", a.cfg.Region),
 		zap.String("gossip-addr", node.LocalAddr()), zap.Int("checks", len(a.cfg.Checks)))
 
 	if a.cfg.CapacityURL != "" {

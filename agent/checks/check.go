@@ -12,6 +12,9 @@ const (
 	TypeHTTP = "http"
 	TypeTCP  = "tcp"
 	TypeDNS  = "dns"
+	// TypePrometheus judges a KPI: a PromQL query against the region's
+	// Prometheus, compared with a threshold or with its value a period ago.
+	TypePrometheus = "prometheus"
 )
 
 // Defaults applied to zero fields by WithDefaults.
@@ -59,7 +62,8 @@ type Check struct {
 	// virtual host.
 	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
 
-	// Query is the name asked (dns only), e.g. "api.example.com".
+	// Query is the name asked (dns), e.g. "api.example.com", or the PromQL
+	// expression evaluated (prometheus), which must give one number.
 	Query string `yaml:"query,omitempty" json:"query,omitempty"`
 	// QueryType is the record type asked (dns only); default A.
 	QueryType string `yaml:"query_type,omitempty" json:"query_type,omitempty"`
@@ -71,6 +75,21 @@ type Check struct {
 	ExpectAddress string `yaml:"expect_address,omitempty" json:"expect_address,omitempty"`
 	// Protocol is udp (default) or tcp (dns only).
 	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+
+	// URL is the base URL of a Prometheus-compatible query API (prometheus
+	// only), e.g. "http://127.0.0.1:9090".
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// Below fails the check while the value is under it (prometheus only).
+	Below *float64 `yaml:"below,omitempty" json:"below,omitempty"`
+	// Above fails the check while the value is over it (prometheus only).
+	Above *float64 `yaml:"above,omitempty" json:"above,omitempty"`
+	// Drop fails the check while the value is more than this share (0..1)
+	// under the same query evaluated Offset earlier (prometheus only): 0.3
+	// with offset 1w is "30% fewer than this time last week".
+	Drop *float64 `yaml:"drop,omitempty" json:"drop,omitempty"`
+	// Offset is how far back Drop compares, as a Prometheus duration
+	// ("1w", "1d", "1h"); required with drop.
+	Offset string `yaml:"offset,omitempty" json:"offset,omitempty"`
 }
 
 // WithDefaults returns a copy of c with every unset optional field filled.

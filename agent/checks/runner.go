@@ -82,6 +82,12 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			p = &tcpProber{dial: dial, target: c.Target}
 		case TypeDNS:
 			p = newDNSProber(c, dial)
+		case TypePrometheus:
+			pp, err := newPromProber(c, dial)
+			if err != nil {
+				return nil, fmt.Errorf("check %s: %w", c.Key(), err)
+			}
+			p = pp
 		}
 		r.checks = append(r.checks, c)
 		r.probes = append(r.probes, p)

@@ -3,6 +3,7 @@ package checks
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"sort"
@@ -57,6 +58,9 @@ func (c Check) Validate() error {
 			"expect_rcode": c.ExpectRcode, "expect_address": c.ExpectAddress, "protocol": c.Protocol}); err != nil {
 			return err
 		}
+		if err := c.onlyFor(TypePrometheus, c.promFields()); err != nil {
+			return err
+		}
 	case TypeTCP:
 		if err := validTCPTarget(c.Target); err != nil {
 			return err
@@ -66,6 +70,9 @@ func (c Check) Validate() error {
 		}
 		if err := c.onlyFor(TypeDNS, map[string]string{"query": c.Query, "query_type": c.QueryType,
 			"expect_rcode": c.ExpectRcode, "expect_address": c.ExpectAddress, "protocol": c.Protocol}); err != nil {
+			return err
+		}
+		if err := c.onlyFor(TypePrometheus, c.promFields()); err != nil {
 			return err
 		}
 	case TypeDNS:
@@ -78,10 +85,17 @@ func (c Check) Validate() error {
 		if err := validDNS(c); err != nil {
 			return err
 		}
+		if err := c.onlyFor(TypePrometheus, c.promFields()); err != nil {
+			return err
+		}
+	case TypePrometheus:
+		if err := validPrometheus(c); err != nil {
+			return err
+		}
 	case "":
-		return fieldErr("type", "required (http, tcp or dns)")
+		return fieldErr("type", "required (http, tcp, dns or prometheus)")
 	default:
-		return fieldErr("type", "unknown type %q (want http, tcp or dns)", c.Type)
+		return fieldErr("type", "unknown type %q (want http, tcp, dns or prometheus)", c.Type)
 	}
 	if c.Timeout >= c.Interval {
 		return fieldErr("timeout", "must be less than interval (%s >= %s)", c.Timeout, c.Interval)
@@ -95,6 +109,70 @@ func (c Check) httpFields() map[string]string {
 		h = "set"
 	}
 	return map[string]string{"method": c.Method, "expect_status": c.ExpectStatus, "expect_body": c.ExpectBody, "headers": h}
+}
+
+func (c Check) promFields() map[string]string {
+	set := func(f *float64) string {
+		if f == nil {
+			return ""
+		}
+		return "set"
+	}
+	return map[string]string{"url": c.URL, "below": set(c.Below), "above": set(c.Above), "drop": set(c.Drop), "offset": c.Offset}
+}
+
+// validPrometheus checks a prometheus check: a query API URL, a PromQL
+// query, and exactly one rule: below and/or above, or drop with offset.
+func validPrometheus(c Check) error {
+	if c.Target != "" {
+		return fieldErr("target", "not for prometheus checks (use url: the query API's base URL)")
+	}
+	if c.URL == "" {
+		return fieldErr("url", "required for prometheus checks (the query API's base URL, e.g. http://127.0.0.1:9090)")
+	}
+	if err := validHTTPTarget(c.URL); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return fieldErr("url", "%s", fe.Msg)
+		}
+		return fieldErr("url", "%v", err)
+	}
+	if strings.TrimSpace(c.Query) == "" {
+		return fieldErr("query", "required for prometheus checks (a PromQL expression giving one number)")
+	}
+	if err := c.onlyFor(TypeHTTP, c.httpFields()); err != nil {
+		return err
+	}
+	if err := c.onlyFor(TypeDNS, map[string]string{"query_type": c.QueryType,
+		"expect_rcode": c.ExpectRcode, "expect_address": c.ExpectAddress, "protocol": c.Protocol}); err != nil {
+		return err
+	}
+	for name, f := range map[string]*float64{"below": c.Below, "above": c.Above, "drop": c.Drop} {
+		if f != nil && (math.IsNaN(*f) || math.IsInf(*f, 0)) {
+			return fieldErr(name, "must be a finite number")
+		}
+	}
+	switch {
+	case c.Drop != nil && (c.Below != nil || c.Above != nil):
+		return fieldErr("drop", "give either drop (with offset) or below/above, not both")
+	case c.Drop != nil:
+		if *c.Drop <= 0 || *c.Drop >= 1 {
+			return fieldErr("drop", "a share between 0 and 1, exclusive (0.3 fails on a 30%% drop), got %v", *c.Drop)
+		}
+		if c.Offset == "" {
+			return fieldErr("offset", "required with drop: how far back to compare, e.g. 1w")
+		}
+		if _, err := ParseOffset(c.Offset); err != nil {
+			return fieldErr("offset", "%v", err)
+		}
+	case c.Offset != "":
+		return fieldErr("offset", "only with drop")
+	case c.Below == nil && c.Above == nil:
+		return fieldErr("below", "a prometheus check needs a rule: below, above, or drop with offset")
+	case c.Below != nil && c.Above != nil && *c.Below > *c.Above:
+		return fieldErr("below", "%v is over above (%v): no value could pass", *c.Below, *c.Above)
+	}
+	return nil
 }
 
 // onlyFor returns an error naming the first set field of fields (sorted),

@@ -70,7 +70,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:     cfg,
-		log:     cfg.Logger.With(zap.String("node", cfg.NodeName)),
+		log:     cfg.Logger, // the caller's logger names the node (one "node" key per line)
 		tm:      tm,
 		meta:    meta,
 		members: make(map[string]*member),

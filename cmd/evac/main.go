@@ -4,6 +4,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -43,10 +44,23 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
 		Short:   "Print the version and build information",
-		Example: "  evac version",
+		Example: "  evac version\n  evac version -o json",
 		Args:    cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), buildinfo.String())
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := cli.OutputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			if out == cli.OutputJSON {
+				b, err := json.MarshalIndent(buildinfo.Get(), "", "  ")
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), buildinfo.String())
+			return err
 		},
 	}
 }

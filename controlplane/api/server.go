@@ -250,7 +250,8 @@ func statusForCode(code string) int {
 		return http.StatusBadRequest
 	case state.CodeNotFound:
 		return http.StatusNotFound
-	case state.CodeConflict, state.CodeRule, state.CodeFrozen, state.CodeNoConfig:
+	case state.CodeConflict, state.CodeRule, state.CodeFrozen, state.CodeNoConfig,
+		state.CodeAlreadyFrozen, state.CodeNotFrozen:
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError

@@ -224,7 +224,7 @@ func TestAPIThroughFollowers(t *testing.T) {
 		{"unknown endpoint", "GET", "/v1/nope", "", nil, 404, "not_found"},
 		{"wrong method", "DELETE", "/v1/regions", "", nil, 405, "method_not_allowed"},
 		{"dev hooks off", "POST", "/v1/dev/regions/us-east/fail", "", nil, 404, "not_found"},
-		{"unfreeze when not frozen", "POST", "/v1/unfreeze", "", nil, 409, "conflict"},
+		{"unfreeze when not frozen", "POST", "/v1/unfreeze", "", nil, 409, "not_frozen"},
 		{"body over 1 MiB", "POST", "/v1/regions/eu-west/evacuate", `{"reason":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 400, "invalid"},
 		{"config over 1 MiB", "PUT", "/v1/config", strings.Repeat("#", 1<<20+1), nil, 400, "invalid"},
 		{"config unknown key", "PUT", "/v1/config", "zone: example.com.\nbogus: 1\n", nil, 400, "invalid"},

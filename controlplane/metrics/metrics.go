@@ -11,6 +11,7 @@ import (
 
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/buildinfo"
 )
 
 // Source is what the collector reads at scrape time; a controller
@@ -74,7 +75,14 @@ func New(src Source) *Metrics {
 	for _, o := range []string{"started", "completed", "reverted"} {
 		m.evacs.WithLabelValues(o)
 	}
-	m.reg.MustRegister(dnsQueries, m.dnsDuration, m.apply, m.evacs, m.evacTime, &collector{src: src},
+	bi := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "evac_build_info",
+		Help:        "1, labelled with the running binary's version, VCS revision and Go version: a mixed-release cluster shows as several series.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
+	})
+	build.Set(1)
+	m.reg.MustRegister(build, dnsQueries, m.dnsDuration, m.apply, m.evacs, m.evacTime, &collector{src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

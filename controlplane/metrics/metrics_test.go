@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/buildinfo"
 )
 
 const steering = `
@@ -161,6 +163,7 @@ func TestMetrics(t *testing.T) {
 		{"evac_evacuations_total", []string{"outcome", "completed"}, 1},
 		{"evac_evacuations_total", []string{"outcome", "reverted"}, 1},
 		{"evac_evacuation_duration_seconds", nil, 1},
+		{"evac_build_info", []string{"goversion", runtime.Version(), "revision", buildinfo.Get().Revision, "version", buildinfo.Get().Version}, 1},
 	}
 	for _, c := range checks {
 		if got := value(t, fams, c.name, c.labels...); got != c.want {

@@ -536,9 +536,9 @@ func (a *applier) setHealth(b SetHealth) *refusal {
 func (a *applier) freeze(on bool, b Freeze) *refusal {
 	if on == a.s.Frozen {
 		if on {
-			return refuse(CodeConflict, "already frozen: %s", a.s.FrozenReason)
+			return refuse(CodeAlreadyFrozen, "already frozen: %s", a.s.FrozenReason)
 		}
-		return refuse(CodeConflict, "not frozen")
+		return refuse(CodeNotFrozen, "not frozen")
 	}
 	a.s.Frozen = on
 	kind := EventUnfreeze

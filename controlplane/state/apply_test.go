@@ -290,7 +290,7 @@ func TestSafetyRules(t *testing.T) {
 			cfg, _ := ParseConfig([]byte(testConfigYAML + "  mode: shadow\n"))
 			c.mustApply(CmdApplyConfig, ApplyConfig{Config: cfg})
 		}, CmdEvacuate, Evacuate{Region: "eu-west", Automatic: true}, CodeRule},
-		{"unfreeze when not frozen", nil, CmdUnfreeze, Freeze{}, CodeConflict},
+		{"unfreeze when not frozen", nil, CmdUnfreeze, Freeze{}, CodeNotFrozen},
 		{"health for unknown service", nil, CmdSetHealth, SetHealth{Region: "us-west", Service: "nope"}, CodeNotFound},
 		{"empty event kind", nil, CmdRecordEvent, RecordEvent{}, CodeInvalid},
 	}

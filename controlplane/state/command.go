@@ -299,6 +299,9 @@ const (
 	CodeRule     = "rule"      // a safety rule refuses it (use force to override)
 	CodeFrozen   = "frozen"    // automatic changes are frozen
 	CodeNoConfig = "no_config" // no steering config applied yet
+
+	CodeAlreadyFrozen = "already_frozen" // freeze while frozen: nothing to do
+	CodeNotFrozen     = "not_frozen"     // unfreeze while not frozen: nothing to do
 )
 
 // RefusedError is a refused command's result as a Go error.

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -601,5 +602,73 @@ func TestRampLine(t *testing.T) {
 	}
 	if got := rampLine(nil, now); got != "" {
 		t.Errorf("rampLine(nil) = %q", got)
+	}
+}
+
+// A freeze while frozen, or an unfreeze while not frozen, is the operator's
+// intent already holding: exit 0 and say nothing changed; any other refusal
+// still fails.
+func TestFreezeAlreadyInState(t *testing.T) {
+	clearEnv(t)
+	f := newFake(t)
+	f.routes["POST /v1/freeze"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"already frozen: INC-1","code":"already_frozen"}`)
+	}
+	f.routes["POST /v1/unfreeze"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"not frozen","code":"not_frozen"}`)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args    []string
+		wantOut string
+	}{
+		{[]string{"freeze", "--reason", "again"}, "cluster already frozen: INC-1; nothing changed"},
+		{[]string{"unfreeze"}, "cluster not frozen; nothing changed"},
+		{[]string{"-o", "json", "unfreeze"}, `"changed": false`},
+	} {
+		code, out, errs := run(ctx, t, append(tc.args, "--addr", f.URL)...)
+		if code != 0 || !strings.Contains(out, tc.wantOut) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 0 and %q", tc.args, code, out, errs, tc.wantOut)
+		}
+	}
+	f.routes["POST /v1/freeze"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"no steering config applied","code":"no_config"}`)
+	}
+	if code, _, _ := run(ctx, t, "freeze", "--reason", "x", "--addr", f.URL); code != 1 {
+		t.Errorf("freeze refused for another reason: exit %d, want 1", code)
+	}
+}
+
+// --watch follows the region until its ramp is done (exit 0), and a ramp
+// that ends elsewhere (someone restored it) exits 1.
+func TestMoveWatch(t *testing.T) {
+	clearEnv(t)
+	ctx := context.Background()
+	done := `{"name":"us-east","state":"evacuated","weight":0,"health":0,"since":"2020-01-02T03:05:05Z","reason":"INC-1","actor":"alice","ramp":null}`
+	undone := `{"name":"us-east","state":"active","weight":100,"health":1,"since":"2020-01-02T03:05:05Z","reason":"fixed","actor":"bob","ramp":null}`
+	for _, tc := range []struct {
+		end      string
+		wantCode int
+		wantOut  string
+	}{
+		{done, 0, "us-east is evacuated at weight 0"},
+		{undone, 1, "the ramp of us-east ended at weight 100, not 0: fixed (by bob)"},
+	} {
+		f := newFake(t)
+		var gets atomic.Int32
+		f.routes["GET /v1/regions/us-east"] = func(w http.ResponseWriter, _ *http.Request) {
+			if gets.Add(1) == 1 {
+				io.WriteString(w, regionJSON)
+				return
+			}
+			io.WriteString(w, tc.end)
+		}
+		code, out, errs := run(ctx, t, "--addr", f.URL, "evacuate", "us-east", "--reason", "INC-1", "--watch")
+		if code != tc.wantCode || !strings.Contains(out, tc.wantOut) || !strings.Contains(out, "us-east  evacuating  weight 50") {
+			t.Errorf("watch ending %s: exit %d, stdout %q, stderr %q", tc.end, code, out, errs)
+		}
 	}
 }

@@ -416,11 +416,17 @@ func printDrain(w io.Writer, d client.Drill) error {
 func drillAbortCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
-		Use:     "abort ID [--reason TEXT]",
-		Short:   "Abort a running drill: its regions go back to their weights from before it",
-		Example: `  evac drill abort d-1764072000-a1b2c3 --reason "error rate up in us-west"`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "abort ID [--reason TEXT]",
+		Short: "Abort a running drill: its regions go back to their weights from before it",
+		Long: `Abort a running drill: its regions go back to their weights from before it.
+Without an ID, lists the running drills to choose from and aborts nothing.`,
+		Example: `  evac drill abort                     # which drills are running?
+  evac drill abort d-1764072000-a1b2c3 --reason "error rate up in us-west"`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return namesOfRunning(cmd)
+			}
 			s, d, err := call(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
 				return s.AbortDrill(ctx, args[0], reason)
 			})
@@ -434,4 +440,28 @@ func drillAbortCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 	return cmd
+}
+
+// namesOfRunning answers `evac drill abort` without an ID: it names the
+// running drills (a usage error, exit 2, so a script that forgot the ID
+// aborts nothing), or says none runs.
+func namesOfRunning(cmd *cobra.Command) error {
+	s, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	ds, err := s.Drills(cmd.Context())
+	if err != nil {
+		return err
+	}
+	var running []string
+	for _, d := range ds {
+		if d.Status == state.DrillRunning {
+			running = append(running, fmt.Sprintf("  %s  (runbook %s, step %d/%d)", d.ID, d.Runbook, min(d.Current+1, len(d.Steps)), len(d.Steps)))
+		}
+	}
+	if len(running) == 0 {
+		return Usagef("no drill is running; nothing to abort")
+	}
+	return Usagef("name the drill to abort: evac drill abort ID --reason TEXT; running:\n%s", strings.Join(running, "\n"))
 }

@@ -97,11 +97,22 @@ func TestDrillCommands(t *testing.T) {
 		t.Errorf("abort: %d\n%s", code, out)
 	}
 
+	// Without an ID, abort names the running drills and aborts nothing.
+	before := len(f.requests())
+	code, _, errOut = run(ctx, t, "--addr", f.URL, "drill", "abort", "--reason", "enough")
+	if code != 2 || !strings.Contains(errOut, "d-1  (runbook kong, step 2/3)") {
+		t.Errorf("abort without ID: exit %d, stderr %q", code, errOut)
+	}
+	for _, r := range f.requests()[before:] {
+		if r.method != "GET" {
+			t.Errorf("abort without ID sent %s %s", r.method, r.path)
+		}
+	}
+
 	for _, args := range [][]string{
 		{"drill", "start", "kong", "--param", "region"},
 		{"drill", "start", "kong", "--param", "a=1", "--param", "a=2"},
 		{"drill", "start"},
-		{"drill", "abort"},
 		{"schedule", "add", "--cron", "every day", "--runbook", "kong"},
 		{"schedule", "add", "--cron", "* * * * *"},
 		{"schedule", "add", "--cron", "* * * * *", "--runbook", "kong", "--tz", "Mars/Olympus"},

@@ -85,6 +85,9 @@ func healthzCmd() *cobra.Command {
 			if err := s.Readyz(cmd.Context()); err != nil {
 				return err
 			}
+			if s.json() {
+				return printJSON(cmd.OutOrStdout(), nil, map[string]any{"addr": s.Addr(), "up": true, "ready": true})
+			}
 			return writeLine(cmd.OutOrStdout(), "%s: up and ready\n", s.Addr())
 		},
 	}

@@ -270,6 +270,13 @@ func optsOf(cmd *cobra.Command) (opts, error) {
 	return o, nil
 }
 
+// OutputFormat is -o as cmd sees it (table or json), for commands outside
+// this package that print in either form.
+func OutputFormat(cmd *cobra.Command) (string, error) {
+	o, err := optsOf(cmd)
+	return o.output, err
+}
+
 func flagOrEnv(cmd *cobra.Command, name, env, def string) string {
 	if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
 		return f.Value.String()

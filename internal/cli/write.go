@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -18,7 +19,7 @@ import (
 // moveFlags are the flags of evacuate and restore.
 type moveFlags struct {
 	reason, ramp, stepInterval string
-	force, dryRun              bool
+	force, dryRun, watch       bool
 }
 
 func (m *moveFlags) register(cmd *cobra.Command, rampExample string, force bool) {
@@ -27,6 +28,7 @@ func (m *moveFlags) register(cmd *cobra.Command, rampExample string, force bool)
 	f.StringVar(&m.ramp, "ramp", "", "traffic weight steps, comma-separated, e.g. "+rampExample+" (default: the steering policy's)")
 	f.StringVar(&m.stepInterval, "step-interval", "", "wait between ramp steps, e.g. 30s (default: the steering policy's)")
 	f.BoolVar(&m.dryRun, "dry-run", false, "show what would happen and change nothing")
+	f.BoolVar(&m.watch, "watch", false, "show each ramp step until the region is there (Ctrl-C detaches; the ramp goes on)")
 	if force {
 		f.BoolVar(&m.force, "force", false, "override safety checks (e.g. evacuating the last serving region)")
 	}
@@ -85,7 +87,8 @@ every --step-interval. The controllers refuse to evacuate the last serving regio
 unless --force is given.`,
 		Example: `  evac evacuate us-east --reason "INC-123: elevated 5xx"
   evac evacuate us-east --reason "drill" --ramp 75,25,0 --step-interval 1m
-  evac evacuate us-east --reason "check" --dry-run`,
+  evac evacuate us-east --reason "check" --dry-run
+  evac evacuate us-east --reason "INC-123" --watch`,
 		Args: exactRegion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMove(cmd, m, 0, (*client.Client).Evacuate, "evacuation of "+args[0], args[0])
@@ -101,7 +104,7 @@ func restoreCmd() *cobra.Command {
 		Use:   "restore REGION --reason TEXT",
 		Short: "Bring traffic back to an evacuated region, in steps",
 		Example: `  evac restore us-east --reason "INC-123 resolved"
-  evac restore us-east --reason "after drill" --ramp 10,50,100 --step-interval 2m`,
+  evac restore us-east --reason "after drill" --ramp 10,50,100 --step-interval 2m --watch`,
 		Args: exactRegion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMove(cmd, m, 100, (*client.Client).Restore, "restore of "+args[0], args[0])
@@ -146,17 +149,71 @@ func runMove(cmd *cobra.Command, m moveFlags, target int,
 	default:
 		fmt.Fprintf(w, "%s started (index %d%s)\n", what, wr.Index, eventsNote(wr.Events))
 	}
-	if wr.Region == nil {
-		return nil
+	if wr.Region != nil {
+		now := time.Now()
+		if err := regionTable(w, now, *wr.Region); err != nil {
+			return err
+		}
+		if l := rampLine(wr.Region.Ramp, now); l != "" {
+			fmt.Fprintln(w, l)
+		}
 	}
-	now := time.Now()
-	if err := regionTable(w, now, *wr.Region); err != nil {
-		return err
-	}
-	if l := rampLine(wr.Region.Ramp, now); l != "" {
-		fmt.Fprintln(w, l)
+	if m.watch && !dryRun {
+		return watchMove(cmd.Context(), s, w, region, target, time.Second)
 	}
 	return nil
+}
+
+// watchMove follows region's ramp every interval, printing a line when its
+// state, weight or next step changes, until the ramp is done: weight at
+// target and no ramp (exit 0). A ramp that ends elsewhere (cancelled by a
+// restore, an evacuation or a drill) exits 1. Ctrl-C detaches; the ramp goes on.
+func watchMove(ctx context.Context, s *session, w io.Writer, region string, target int, interval time.Duration) error {
+	last, seen, start := "", false, time.Now()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		r, err := s.Region(ctx, region)
+		switch {
+		case ctx.Err() != nil:
+			fmt.Fprintf(w, "detached; the ramp of %s goes on (evac regions)\n", region)
+			return nil
+		case err != nil:
+			return err
+		}
+		now := time.Now()
+		line := fmt.Sprintf("%s  %s  weight %d  health %.2f", r.Name, r.State, r.Weight, r.Health)
+		if l := rampLine(r.Ramp, now); l != "" {
+			line += "  " + l
+		}
+		// The countdown changes every second; print when anything else does.
+		key := fmt.Sprintf("%s/%d", r.State, r.Weight)
+		if r.Ramp != nil {
+			key += "/" + strconv.Itoa(r.Ramp.Next)
+		}
+		if key != last {
+			fmt.Fprintf(w, "%s  %s\n", now.Format("15:04:05"), line)
+			last = key
+		}
+		seen = seen || r.Ramp != nil
+		// A follower may not have applied the write yet: before the ramp is
+		// seen once, no ramp means "not here yet", for a while.
+		notYet := !seen && time.Since(start) < 15*time.Second
+		if r.Ramp == nil && r.Weight == target {
+			fmt.Fprintf(w, "%s is %s at weight %d\n", r.Name, r.State, r.Weight)
+			return nil
+		}
+		if r.Ramp == nil && !notYet {
+			fmt.Fprintf(w, "the ramp of %s ended at weight %d, not %d: %s (by %s)\n", r.Name, r.Weight, target, dash(r.Reason), dash(r.Actor))
+			return &ExitError{Code: 1}
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(w, "detached; the ramp of %s goes on (evac regions)\n", region)
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 func eventsNote(seqs []uint64) string {
@@ -218,10 +275,19 @@ func runFreeze(cmd *cobra.Command, freeze bool, reason string) error {
 		wr, err = s.Unfreeze(ctx, reason)
 		what = "unfrozen"
 	}
+	w := s.cmd.OutOrStdout()
+	// Already in the asked state: the operator's intent holds, so say so and
+	// succeed (a script's `evac freeze` must not fail because someone was quicker).
+	var ae *client.APIError
+	if errors.As(err, &ae) && (ae.Code == state.CodeAlreadyFrozen || ae.Code == state.CodeNotFrozen) {
+		if s.json() {
+			return printJSON(w, nil, map[string]any{"changed": false, "frozen": freeze, "message": ae.Message})
+		}
+		return writeLine(w, "cluster %s; nothing changed\n", ae.Message)
+	}
 	if err != nil {
 		return err
 	}
-	w := s.cmd.OutOrStdout()
 	if s.json() {
 		return printJSON(w, raw, wr)
 	}
