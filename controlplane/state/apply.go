@@ -195,6 +195,7 @@ func (a *applier) applyConfig(cfg *Config) *refusal {
 			}
 		}
 	}
+	a.startSinks(&c)
 	a.s.Config = &c
 	a.s.Regions = regions
 	a.s.Unhealthy = unhealthy

@@ -37,6 +37,7 @@ const (
 	CmdScheduleFire   CommandType = 17
 	CmdDrillDrain     CommandType = 18
 	CmdDrillYield     CommandType = 19
+	CmdNotifyProgress CommandType = 20
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a

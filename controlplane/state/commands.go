@@ -52,6 +52,9 @@ func init() {
 	register(CmdScheduleFire, "schedule-fire", mustApply, (*applier).scheduleFire)
 	register(CmdDrillDrain, "drill-drain", ignorable, (*applier).drillDrain)
 	register(CmdDrillYield, "drill-yield", mustApply, (*applier).drillYield)
+	// Ignorable: an older release has no notifier, and nothing it reads
+	// depends on delivery progress.
+	register(CmdNotifyProgress, "notify-progress", ignorable, (*applier).notifyProgress)
 }
 
 // Whether an older release may skip a command type it does not know.
