@@ -176,6 +176,9 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg, err := state.ParseConfig(b)
+	if err == nil {
+		err = cfg.KeepSecrets(s.b.State().Config)
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return

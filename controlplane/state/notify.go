@@ -67,15 +67,18 @@ var EventKinds = []string{
 
 // Wants reports whether the sink takes event e.
 func (s *Sink) Wants(e Event) bool {
-	kinds := s.Events
-	if len(kinds) == 0 && (s.Type == SinkPagerDuty || s.Type == SinkAlertmanager) {
-		kinds = IncidentKinds
+	if s.incidentsOnly() && !slices.Contains(IncidentKinds, e.Kind) {
+		return false
 	}
-	if len(kinds) > 0 && !slices.Contains(kinds, e.Kind) {
+	if len(s.Events) > 0 && !slices.Contains(s.Events, e.Kind) {
 		return false
 	}
 	return len(s.Regions) == 0 || e.Region == "" || slices.Contains(s.Regions, e.Region)
 }
+
+// incidentsOnly: pagerduty and alertmanager sinks open and close incidents,
+// so they take only the kinds that do (IncidentKinds).
+func (s *Sink) incidentsOnly() bool { return s.Type == SinkPagerDuty || s.Type == SinkAlertmanager }
 
 // normalizeSinks validates the notification sinks against the regions.
 func (c *Config) normalizeSinks(regions map[string]bool) []error {
@@ -123,8 +126,12 @@ func (c *Config) normalizeSinks(regions map[string]bool) []error {
 			fail(f+".url", "%q must be an http or https URL", s.URL)
 		}
 		for j, k := range s.Events {
-			if !slices.Contains(EventKinds, k) {
+			switch {
+			case !slices.Contains(EventKinds, k):
 				fail(fmt.Sprintf("%s.events[%d]", f, j), "unknown event kind %q", k)
+			case s.incidentsOnly() && !slices.Contains(IncidentKinds, k):
+				fail(fmt.Sprintf("%s.events[%d]", f, j), "%s sinks take only the kinds that open or close incidents (%s), not %q",
+					s.Type, strings.Join(IncidentKinds, ", "), k)
 			}
 		}
 		for j, r := range s.Regions {
@@ -164,8 +171,21 @@ func (c *Config) RedactSecrets() *Config {
 		if s.RoutingKey != "" {
 			s.RoutingKey = Redacted
 		}
+		if s.Type == SinkSlack {
+			s.URL = redactURL(s.URL)
+		}
 	}
 	return &out
+}
+
+// redactURL keeps a URL's scheme and host: a Slack incoming-webhook URL's
+// path is its secret.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Redacted
+	}
+	return u.Scheme + "://" + u.Host + "/" + Redacted
 }
 
 // KeepSecrets replaces, in c, each secret that reads Redacted with the one
@@ -188,6 +208,12 @@ func (c *Config) KeepSecrets(old *Config) error {
 				return fmt.Errorf("notifications[%d].secret: %q stands for the secret in force, but sink %q has none to keep", i, Redacted, s.Name)
 			}
 			s.Secret = p.Secret
+		}
+		if s.Type == SinkSlack && strings.HasSuffix(s.URL, "/"+Redacted) {
+			if !ok || redactURL(p.URL) != s.URL {
+				return fmt.Errorf("notifications[%d].url: %q stands for the URL in force, but sink %q has none on that host to keep", i, s.URL, s.Name)
+			}
+			s.URL = p.URL
 		}
 		if s.RoutingKey == Redacted {
 			if !ok || p.RoutingKey == "" {

@@ -67,7 +67,11 @@ func TestSinkFilterAndSecrets(t *testing.T) {
 		t.Fatalf("redaction: %+v; original %+v", red.Notifications, cfg.Notifications)
 	}
 	back := *red
-	if err := back.KeepSecrets(cfg); err != nil || back.Sink("ops").Secret != "s3cret" || back.Sink("pager").RoutingKey != "rk1" {
+	if red.Sink("chat").URL != "http://127.0.0.1:9/***" {
+		t.Fatalf("slack URL shown: %s", red.Sink("chat").URL)
+	}
+	if err := back.KeepSecrets(cfg); err != nil || back.Sink("ops").Secret != "s3cret" || back.Sink("pager").RoutingKey != "rk1" ||
+		back.Sink("chat").URL != "http://127.0.0.1:9/slack" {
 		t.Fatalf("keep secrets: %v %+v", err, back.Notifications)
 	}
 	renamed := *red.RedactSecrets()
