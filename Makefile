@@ -76,8 +76,8 @@ fuzz:
 
 # Debian packages some tests need; installed only when missing and when root.
 # knot, knot-dnsutils: integration/knot_test.go; chromium: ui_test.go; openssl, python3: deploy_test.go;
-# prometheus: agent/checks' prometheus check against a real server.
-DEB_PKGS := nftables chromium knot knot-dnsutils openssl python3 prometheus
+# prometheus: agent/checks' prometheus check against a real server; prometheus-alertmanager: notify_test.go.
+DEB_PKGS := nftables chromium knot knot-dnsutils openssl python3 prometheus prometheus-alertmanager
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

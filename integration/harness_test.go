@@ -52,14 +52,22 @@ type proc struct {
 	name    string
 	args    []string
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	mu      sync.Mutex
+	// bin, if set, is the binary to run instead of evacBin (upgrade_test.go).
+	bin  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
 }
 
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, args: args, logPath: filepath.Join(t.TempDir(), name+".log")}
+	return startProcBin(t, "", name, args...)
+}
+
+// startProcBin is startProc running bin ("": the binary under test).
+func startProcBin(t *testing.T, bin, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, args: args, bin: bin, logPath: filepath.Join(t.TempDir(), name+".log")}
 	p.start()
 	t.Cleanup(func() {
 		p.Kill()
@@ -76,7 +84,11 @@ func (p *proc) start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	cmd := exec.Command(evacBin, p.args...)
+	bin := evacBin
+	if p.bin != "" {
+		bin = p.bin
+	}
+	cmd := exec.Command(bin, p.args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -89,7 +89,7 @@ func benchState(path, weights string) (*state.State, error) {
 		st = n
 		return nil
 	}
-	if err := apply(state.CmdApplyConfig, state.ApplyConfig{Config: c}); err != nil {
+	if err := apply(state.CmdApplyConfig, state.NewApplyConfig(c)); err != nil {
 		return nil, err
 	}
 	if weights == "" {

@@ -143,17 +143,17 @@ func (s *server) putRunbook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
 	}
-	// Validated here for a prompt answer, and again when applied.
-	rb, err := runbooks.Parse(name+".yaml", b)
+	// Parsed here, once: the command carries the result (Apply never parses).
+	cmd, _, err := state.PreparePutRunbook(name+".yaml", b)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
 	}
-	if rb.Name != name {
-		writeError(w, http.StatusBadRequest, state.CodeInvalid, fmt.Sprintf("the runbook is named %q, not %q", rb.Name, name))
+	if cmd.Name != name {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, fmt.Sprintf("the runbook is named %q, not %q", cmd.Name, name))
 		return
 	}
-	res, ok := s.propose(w, r, state.CmdPutRunbook, state.PutRunbook{Source: string(b)})
+	res, ok := s.propose(w, r, state.CmdPutRunbook, cmd)
 	if !ok {
 		return
 	}
@@ -220,20 +220,20 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.b.State()
-	rec, ok := st.Runbooks[req.Runbook]
-	if !ok {
-		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no runbook %q", req.Runbook))
+	// Rendered here, once: the command carries the steps (Apply never
+	// renders); Apply checks the runbook is still the version rendered.
+	id := newDrillID(time.Now())
+	cmd, err := state.PrepareDrill(st, state.DrillStart{ID: id, Runbook: req.Runbook, Params: req.Params, Reason: req.Reason})
+	if err != nil {
+		var re *state.RefusedError
+		if errors.As(err, &re) {
+			writeError(w, statusForCode(re.Code), re.Code, re.Msg)
+		} else {
+			writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		}
 		return
 	}
-	if rb, err := rec.Parse(); err == nil {
-		if _, err := rb.Render(req.Params); err != nil {
-			writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
-			return
-		}
-	}
-	id := newDrillID(time.Now())
-	if _, ok := s.propose(w, r, state.CmdDrillStart, state.DrillStart{ID: id, Runbook: req.Runbook, Params: req.Params,
-		Reason: req.Reason}); !ok {
+	if _, ok := s.propose(w, r, state.CmdDrillStart, cmd); !ok {
 		return
 	}
 	st = s.b.State()
@@ -342,6 +342,7 @@ func (s *server) addSchedule(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	req.Prepared = true
 	if _, ok := s.propose(w, r, state.CmdScheduleAdd, req); !ok {
 		return
 	}

@@ -143,7 +143,7 @@ func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "yaml") {
-		b, err := st.Config.Marshal()
+		b, err := st.Config.RedactSecrets().Marshal()
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "internal", err.Error())
 			return
@@ -153,7 +153,8 @@ func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(b)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"version": st.ConfigVersion, "config": st.Config})
+	// Sink secrets never leave in a read; a put-back keeps them (KeepSecrets).
+	writeJSON(w, http.StatusOK, map[string]any{"version": st.ConfigVersion, "config": st.Config.RedactSecrets()})
 }
 
 func (s *server) events(w http.ResponseWriter, r *http.Request) {

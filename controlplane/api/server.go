@@ -70,6 +70,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	v.HandleFunc("/freeze", s.freeze(true)).Methods(http.MethodPost)
 	v.HandleFunc("/unfreeze", s.freeze(false)).Methods(http.MethodPost)
 	v.HandleFunc("/events", s.events).Methods(http.MethodGet)
+	v.HandleFunc("/notifications", s.notifications).Methods(http.MethodGet)
 	s.drillRoutes(v)
 	if opts.Dev != nil {
 		v.HandleFunc("/dev/regions/{region}/{action:fail|heal}", s.devFault).Methods(http.MethodPost)
@@ -209,10 +210,19 @@ func requestID(r *http.Request) (string, error) {
 
 // propose submits a command and waits for the local replica to apply it.
 func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) (state.Result, bool) {
+	return s.proposeAs(w, r, t, body, "")
+}
+
+// proposeAs is propose for one of several commands a request makes: suffix
+// tells their request ids apart (a retried request retries each as a no-op).
+func (s *server) proposeAs(w http.ResponseWriter, r *http.Request, t state.CommandType, body any, suffix string) (state.Result, bool) {
 	id, err := requestID(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return state.Result{}, false
+	}
+	if suffix != "" {
+		id += ":" + suffix
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()

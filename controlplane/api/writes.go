@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/controlplane/state"
 )
@@ -87,9 +88,29 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 		t, body = state.CmdRestore, state.Restore{Region: region, Reason: req.Reason, Ramp: req.Ramp,
 			StepInterval: req.StepInterval}
 	}
+	// A restore of a region a running drill holds: the drill gives way
+	// first (it ends as aborted, naming the change, and leaves the region
+	// to the operator) instead of fighting the restore. An evacuation
+	// pre-empts the drill when applied.
+	var yield *state.DrillYield
+	if d, held := s.b.State().DrillHolding(region); held && !evacuate {
+		yield = &state.DrillYield{Region: region, Change: "restore", Reason: req.Reason}
+		if !req.DryRun && !s.allowedAfter(r, *yield, t, body) {
+			// The restore will be refused: the drill goes on (a refused
+			// request changes nothing).
+			yield = nil
+		} else if !req.DryRun {
+			s.logger.Info("drill gives way to an operator's restore", zap.String("drill", d.ID), zap.String("region", region))
+		}
+	}
 	if req.DryRun {
-		s.dryRun(w, r, t, body)
+		s.dryRun(w, r, t, body, yield)
 		return
+	}
+	if yield != nil {
+		if _, ok := s.proposeAs(w, r, state.CmdDrillYield, *yield, "yield"); !ok {
+			return
+		}
 	}
 	res, ok := s.propose(w, r, t, body)
 	if !ok {
@@ -104,11 +125,36 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// allowedAfter reports whether, on the local state, the command would be
+// accepted after the drill yields.
+func (s *server) allowedAfter(r *http.Request, yield state.DrillYield, t state.CommandType, body any) bool {
+	now := time.Now()
+	next, _, err := state.ApplyNext(s.b.State(), state.CmdDrillYield, "", actor(r), now, yield)
+	if err != nil {
+		return false
+	}
+	_, res, err := state.ApplyNext(next, t, "", actor(r), now, body)
+	return err == nil && res.Error == ""
+}
+
 // dryRun applies the command to a private copy of the local state with the
 // same pure function the FSM uses, and reports the outcome.
-func (s *server) dryRun(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) {
+func (s *server) dryRun(w http.ResponseWriter, r *http.Request, t state.CommandType, body any, yield *state.DrillYield) {
 	st := s.b.State()
-	next, res, err := state.ApplyNext(st, t, "", actor(r), time.Now(), body)
+	cur := st
+	var yieldEvents []uint64
+	if yield != nil {
+		y, yres, err := state.ApplyNext(cur, state.CmdDrillYield, "", actor(r), time.Now(), *yield)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", err.Error())
+			return
+		}
+		cur, yieldEvents = y, yres.Events
+	}
+	next, res, err := state.ApplyNext(cur, t, "", actor(r), time.Now(), body)
+	if err == nil {
+		res.Events = append(yieldEvents, res.Events...)
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
@@ -130,11 +176,14 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg, err := state.ParseConfig(b)
+	if err == nil {
+		err = cfg.KeepSecrets(s.b.State().Config)
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
 	}
-	res, ok := s.propose(w, r, state.CmdApplyConfig, state.ApplyConfig{Config: cfg})
+	res, ok := s.propose(w, r, state.CmdApplyConfig, state.NewApplyConfig(cfg))
 	if !ok {
 		return
 	}

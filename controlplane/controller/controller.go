@@ -22,6 +22,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/drills"
 	"github.com/evac-sh/evac/controlplane/fsm"
 	"github.com/evac-sh/evac/controlplane/metrics"
+	"github.com/evac-sh/evac/controlplane/notify"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/steering"
@@ -90,6 +91,7 @@ type Controller struct {
 	engine *steering.Engine
 	drills *drills.Engine
 	drain  *drain.Measurer
+	notify *notify.Notifier
 
 	metrics *metrics.Metrics
 
@@ -126,6 +128,7 @@ func Start(cfg Config) (*Controller, error) {
 	// empty state (REFUSED), which the chaos suite caught on restarted
 	// controllers.
 	c.metrics = metrics.New(c)
+	c.metrics.Registry().MustRegister(c.fsm.Collectors()...)
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		Observer: c.metrics.DNSObserver()})
 	// Every state reaches DNS through the drain measurer, which starts
@@ -195,6 +198,8 @@ func Start(cfg Config) (*Controller, error) {
 		Tick: tick, WarmUp: 10 * tick * 4, Logger: lg.Named("steering"),
 	}, c, c)
 	c.drills = drills.NewEngine(drills.Config{Tick: tick, Logger: lg.Named("drills")}, c, c)
+	c.notify = notify.New(notify.Config{Logger: lg.Named("notify")}, c.fsm, c)
+	c.metrics.Registry().MustRegister(c.notify.Collectors()...)
 	c.goFunc(func() { c.leadership(ctx) })
 
 	c.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -236,7 +241,8 @@ func (c *Controller) goFunc(f func()) {
 	}()
 }
 
-// leadership runs the steering and drill engines while this node leads.
+// leadership runs the steering and drill engines and the notifier while
+// this node leads.
 func (c *Controller) leadership(ctx context.Context) {
 	var run *engineRun
 	defer func() { run.stop() }()
@@ -250,7 +256,7 @@ func (c *Controller) leadership(ctx context.Context) {
 			}
 			switch {
 			case leader && run == nil:
-				run = startEngine(ctx, c.engine, c.drills)
+				run = startEngine(ctx, c.engine, c.drills, c.notify)
 			case !leader:
 				run.stop()
 				run = nil
@@ -329,6 +335,10 @@ func (c *Controller) HTTPAddr() string { return c.httpLn.Addr().String() }
 
 // State is the local replica's current state.
 func (c *Controller) State() *state.State { return c.fsm.State() }
+
+// RetryingError is the error of the notification being retried for sink
+// now, on the leader (GET /v1/notifications).
+func (c *Controller) RetryingError(sink string) string { return c.notify.RetryingError(sink) }
 
 // IsLeader reports whether this node leads.
 func (c *Controller) IsLeader() bool { return c.raft.IsLeader() }

@@ -1,6 +1,7 @@
 package drills
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,11 +52,32 @@ func Schedule(st *state.State, now time.Time, grace time.Duration, loc func(stri
 			out = append(out, missed(id, dues[n-2], n-1))
 		default:
 			out = append(out, Proposal{Type: state.CmdScheduleFire,
-				Body: state.ScheduleFire{ID: id, ScheduledTime: dues[0].UTC(), Skip: sc.InBlackout(dues[0], l)},
+				Body: fire(st, sc, dues[0].UTC(), sc.InBlackout(dues[0], l)),
 				Key:  fmt.Sprintf("schedule:%s:%d", id, dues[0].UnixNano())})
 		}
 	}
 	return out, errs
+}
+
+// fire is the command that fires sc for due: with the drill it starts
+// rendered here, on the leader (Apply checks it against the state at
+// commit, and records why it could not be rendered as the run's reason).
+func fire(st *state.State, sc state.Schedule, due time.Time, skip string) state.ScheduleFire {
+	f := state.ScheduleFire{ID: sc.ID, ScheduledTime: due, Skip: skip, Prepared: true}
+	if skip != "" {
+		return f
+	}
+	d, err := state.PrepareDrill(st, state.ScheduledDrill(sc, due))
+	var re *state.RefusedError
+	switch {
+	case errors.As(err, &re):
+		f.DrillError = re.Msg
+	case err != nil:
+		f.DrillError = err.Error()
+	default:
+		f.Drill = &d
+	}
+	return f
 }
 
 func missed(id string, last time.Time, n int) Proposal {

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/controlplane/state"
@@ -37,14 +38,25 @@ type FSM struct {
 
 	mu   sync.Mutex
 	subs map[chan struct{}]struct{}
+
+	// ignored counts the log entries of a command type this binary does not
+	// know, flagged ignorable, that it skipped (a newer release's).
+	ignored *prometheus.CounterVec
 }
 
 // New returns an FSM holding the empty state.
 func New(logger *zap.Logger) *FSM {
-	f := &FSM{logger: logger, subs: map[chan struct{}]struct{}{}}
+	f := &FSM{logger: logger, subs: map[chan struct{}]struct{}{},
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evac_fsm_ignored_commands_total",
+			Help: "Raft log entries of a command type this controller does not know (a newer release's), flagged ignorable, skipped: upgrade it.",
+		}, []string{"type"})}
 	f.cur.Store(state.Empty())
 	return f
 }
+
+// Collectors returns the FSM's metrics, for the controller's registry.
+func (f *FSM) Collectors() []prometheus.Collector { return []prometheus.Collector{f.ignored} }
 
 // State returns the current state. The value must not be modified.
 func (f *FSM) State() *state.State { return f.cur.Load() }
@@ -102,6 +114,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 		next.Index = l.Index
 		f.logger.Warn("undecodable command refused", zap.Uint64("index", l.Index), zap.Error(err))
 	} else {
+		if !state.Known(cmd.Type) {
+			f.unknown(l.Index, cmd)
+		}
 		next, res = state.Apply(cur, l.Index, cmd)
 		if res.Error != "" {
 			f.logger.Debug("command refused", zap.Uint64("index", l.Index),
@@ -114,6 +129,21 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return fmt.Errorf("encode result: %w", err)
 	}
 	return b
+}
+
+// unknown reports an entry of a command type this binary does not know,
+// before state.Apply skips it (ignorable) or stops the controller (any
+// other: applying the rest of a log it cannot follow would let it diverge;
+// it must be upgraded).
+func (f *FSM) unknown(index uint64, cmd state.Command) {
+	fields := []zap.Field{zap.Uint64("index", index), zap.Uint8("type", uint8(cmd.Type)),
+		zap.String("actor", cmd.Actor), zap.Time("time", cmd.Time)}
+	if cmd.Type.Ignorable() {
+		f.ignored.WithLabelValues(fmt.Sprint(uint8(cmd.Type &^ state.IgnoreUnknownFlag))).Inc()
+		f.logger.Warn("skipped a command type this release does not know (flagged ignorable): upgrade this controller", fields...)
+		return
+	}
+	f.logger.Error("a command type this release does not know and may not skip: stopping; upgrade this controller", fields...)
 }
 
 // AppliedIndex is the Raft index of the last command applied (the state's

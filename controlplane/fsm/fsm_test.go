@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/controlplane/state"
@@ -174,4 +176,57 @@ func TestReplayedEntriesApplyOnce(t *testing.T) {
 	if res := applyCmd(t, f, 6, state.CmdEvacuate, state.Evacuate{Region: "b", Reason: "new"}); res.Duplicate || res.Error != "" || len(res.Events) == 0 {
 		t.Fatalf("the next entry: %+v", res)
 	}
+}
+
+// TestUnknownCommandTypes: a newer release's command flagged ignorable is
+// skipped, logged and counted; one that is not stops the FSM (a panic)
+// before it changes anything, rather than letting replicas diverge.
+func TestUnknownCommandTypes(t *testing.T) {
+	f := New(zap.NewNop())
+	cfg, err := state.ParseConfig([]byte(cfgYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyCmd(t, f, 1, state.CmdApplyConfig, state.NewApplyConfig(cfg))
+	before := f.State()
+	res := applyCmd(t, f, 2, state.CommandType(0x70)|state.IgnoreUnknownFlag, map[string]int{"x": 1})
+	if res.Error != "" || len(res.Events) != 0 {
+		t.Fatalf("ignorable unknown: %+v", res)
+	}
+	if f.AppliedIndex() != 2 || len(f.State().Events) != len(before.Events) || f.State().Serial != before.Serial {
+		t.Fatal("an ignored command changed the state")
+	}
+	if n := counterValue(t, f, "112"); n != 1 {
+		t.Fatalf("ignored counter %v, want 1", n)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("an unknown command type that may not be skipped did not stop the FSM")
+			}
+		}()
+		applyCmd(t, f, 3, state.CommandType(0x70), map[string]int{"x": 1})
+	}()
+	if f.AppliedIndex() != 2 {
+		t.Fatalf("applied index %d after the stop, want 2", f.AppliedIndex())
+	}
+	// Known types are never counted, whatever their flag.
+	applyCmd(t, f, 3, state.CmdRecordEvent|state.IgnoreUnknownFlag, state.RecordEvent{Kind: "note"})
+	if n := counterValue(t, f, "112"); n != 1 {
+		t.Fatalf("ignored counter %v after a known type, want 1", n)
+	}
+	ch := make(chan prometheus.Metric, 10)
+	f.ignored.Collect(ch)
+	if len(ch) != 1 {
+		t.Fatalf("%d ignored series, want 1", len(ch))
+	}
+}
+
+func counterValue(t *testing.T, f *FSM, typ string) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := f.ignored.WithLabelValues(typ).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

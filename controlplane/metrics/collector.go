@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
@@ -15,16 +16,22 @@ var (
 		"Lowest share, over the region's services, of live agents passing the service's checks (this controller's gossip view).", []string{"region"}, nil)
 	descSvcHealthy = prometheus.NewDesc("evac_region_service_healthy",
 		"Committed health verdict of a service in a region: 1 healthy, 0 unhealthy.", []string{"region", "service"}, nil)
-	descLeader    = prometheus.NewDesc("evac_raft_leader", "1 if this controller is the Raft leader.", nil, nil)
-	descTerm      = prometheus.NewDesc("evac_raft_term", "Current Raft term.", nil, nil)
-	descCommit    = prometheus.NewDesc("evac_raft_commit_index", "Raft commit index.", nil, nil)
-	descApplied   = prometheus.NewDesc("evac_raft_applied_index", "Index of the last entry applied to this replica.", nil, nil)
-	descMembers   = prometheus.NewDesc("evac_gossip_members", "Gossip pool members by state.", []string{"state"}, nil)
-	descFrozen    = prometheus.NewDesc("evac_frozen", "1 while automatic steering is frozen.", nil, nil)
-	descConfigVer = prometheus.NewDesc("evac_config_version", "Version of the steering config in force.", nil, nil)
-	phases        = []state.Phase{state.PhaseActive, state.PhaseEvacuating, state.PhaseEvacuated, state.PhaseRestoring}
-	memberStates  = []string{"alive", "suspect", "dead", "left"}
-	_             = prometheus.Collector((*collector)(nil))
+	descLeader          = prometheus.NewDesc("evac_raft_leader", "1 if this controller is the Raft leader.", nil, nil)
+	descTerm            = prometheus.NewDesc("evac_raft_term", "Current Raft term.", nil, nil)
+	descCommit          = prometheus.NewDesc("evac_raft_commit_index", "Raft commit index.", nil, nil)
+	descApplied         = prometheus.NewDesc("evac_raft_applied_index", "Index of the last entry applied to this replica.", nil, nil)
+	descMembers         = prometheus.NewDesc("evac_gossip_members", "Gossip pool members by state.", []string{"state"}, nil)
+	descFrozen          = prometheus.NewDesc("evac_frozen", "1 while automatic steering is frozen.", nil, nil)
+	descConfigVer       = prometheus.NewDesc("evac_config_version", "Version of the steering config in force.", nil, nil)
+	descNotifyDelivered = prometheus.NewDesc("evac_notifications_delivered_total",
+		"Events delivered to each notification sink, from the replicated progress (every controller reports the cluster's count).", []string{"sink"}, nil)
+	descNotifyFailed = prometheus.NewDesc("evac_notifications_failed_total",
+		"Events given up on for each notification sink (refused for good, or past give_up_after), from the replicated progress.", []string{"sink"}, nil)
+	descNotifyPending = prometheus.NewDesc("evac_notifications_pending",
+		"Events each notification sink takes that are not yet delivered: its backlog.", []string{"sink"}, nil)
+	phases       = []state.Phase{state.PhaseActive, state.PhaseEvacuating, state.PhaseEvacuated, state.PhaseRestoring}
+	memberStates = []string{"alive", "suspect", "dead", "left"}
+	_            = prometheus.Collector((*collector)(nil))
 )
 
 // collector reads the state-derived series from the controller at scrape
@@ -33,7 +40,8 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWeight, descState, descHealth, descSvcHealthy, descLeader,
-		descTerm, descCommit, descApplied, descMembers, descFrozen, descConfigVer} {
+		descTerm, descCommit, descApplied, descMembers, descFrozen, descConfigVer,
+		descNotifyDelivered, descNotifyFailed, descNotifyPending} {
 		ch <- d
 	}
 }
@@ -70,6 +78,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	if st.Config == nil {
 		return
+	}
+	for _, n := range api.Notifications(st, nil) {
+		ch <- prometheus.MustNewConstMetric(descNotifyDelivered, prometheus.CounterValue, float64(n.Delivered), n.Name)
+		ch <- prometheus.MustNewConstMetric(descNotifyFailed, prometheus.CounterValue, float64(n.Failed), n.Name)
+		gauge(descNotifyPending, float64(n.Pending), n.Name)
 	}
 	health := c.src.RegionHealth()
 	for _, rs := range st.RegionList() {

@@ -68,85 +68,31 @@ type applier struct {
 	events []uint64
 }
 
+// apply dispatches the command through the command table (commands.go).
+// A type this binary does not know is skipped when its type byte says it
+// may be (Apply's caller, the FSM, logs and counts it: Ignored) and stops
+// the replica otherwise: applying a log this binary does not understand
+// would let replicas diverge, so it halts until it is upgraded.
 func (a *applier) apply() *refusal {
-	switch a.cmd.Type &^ IgnoreUnknownFlag {
-	case CmdApplyConfig:
-		var b ApplyConfig
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		return a.applyConfig(b)
-	case CmdEvacuate:
-		var b Evacuate
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		return a.evacuate(b)
-	case CmdRestore:
-		var b Restore
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		return a.restore(b)
-	case CmdRampStep:
-		var b RampStep
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		return a.rampStep(b)
-	case CmdSetWeight:
-		var b SetWeight
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		return a.setWeight(b)
-	case CmdSetHealth:
-		var b SetHealth
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		return a.setHealth(b)
-	case CmdFreeze, CmdUnfreeze:
-		var b Freeze
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		return a.freeze(a.cmd.Type&^IgnoreUnknownFlag == CmdFreeze, b)
-	case CmdRecordEvent:
-		var b RecordEvent
-		if err := a.decode(&b); err != nil {
-			return err
-		}
-		if b.Kind == "" {
-			return refuse(CodeInvalid, "event kind is required")
-		}
-		a.event(Event{Kind: b.Kind, Region: b.Region, Service: b.Service, Reason: b.Reason, Detail: b.Detail})
-		return nil
-	case CmdPutRunbook:
-		return decodeAnd(a, a.putRunbook)
-	case CmdDeleteRunbook:
-		return decodeAnd(a, a.deleteRunbook)
-	case CmdDrillStart:
-		return decodeAnd(a, a.drillStart)
-	case CmdDrillStep:
-		return decodeAnd(a, a.drillStep)
-	case CmdDrillAbort:
-		return decodeAnd(a, a.drillAbort)
-	case CmdScheduleAdd:
-		return decodeAnd(a, a.scheduleAdd)
-	case CmdScheduleRemove:
-		return decodeAnd(a, a.scheduleRemove)
-	case CmdScheduleFire:
-		return decodeAnd(a, a.scheduleFire)
-	case CmdDrillDrain:
-		return decodeAnd(a, a.drillDrain)
+	if c := lookup(a.cmd.Type); c != nil {
+		return c.apply(a)
 	}
-	if a.cmd.Type&IgnoreUnknownFlag != 0 {
+	if a.cmd.Type.Ignorable() {
 		return nil
 	}
-	// An entry this binary cannot apply: continuing would let replicas diverge.
-	panic(fmt.Sprintf("state: %v at index %d: %v", ErrUnknownCommand, a.index, a.cmd.Type))
+	panic(fmt.Sprintf("state: %v at index %d: %v (upgrade this controller)", ErrUnknownCommand, a.index, a.cmd.Type))
 }
+
+func (a *applier) recordEvent(b RecordEvent) *refusal {
+	if b.Kind == "" {
+		return refuse(CodeInvalid, "event kind is required")
+	}
+	a.event(Event{Kind: b.Kind, Region: b.Region, Service: b.Service, Reason: b.Reason, Detail: b.Detail})
+	return nil
+}
+
+func (a *applier) freezeCmd(b Freeze) *refusal   { return a.freeze(true, b) }
+func (a *applier) unfreezeCmd(b Freeze) *refusal { return a.freeze(false, b) }
 
 func (a *applier) decode(v any) *refusal {
 	if err := json.Unmarshal(a.cmd.Body, v); err != nil {
@@ -192,14 +138,39 @@ func (a *applier) region(name string) (RegionState, *refusal) {
 	return r, nil
 }
 
-func (a *applier) applyConfig(b ApplyConfig) *refusal {
+// applyConfigCmd decodes an apply-config body: a normalised config
+// (Normalized) is taken as it is; an older entry's is normalised by the
+// frozen rules of the release that wrote it (legacy.go).
+func (a *applier) applyConfigCmd() *refusal {
+	var probe struct {
+		Normalized bool `json:"normalized"`
+	}
+	if err := json.Unmarshal(a.cmd.Body, &probe); err != nil || !probe.Normalized {
+		c, e := legacyConfig(a.cmd.Body, a.cmd.Type)
+		if e != nil {
+			return e
+		}
+		return a.applyConfig(c)
+	}
+	var b ApplyConfig
+	if err := a.decode(&b); err != nil {
+		return err
+	}
 	if b.Config == nil {
 		return refuse(CodeInvalid, "config is required")
 	}
-	c := *b.Config
-	if err := c.Normalize(); err != nil {
-		return refuse(CodeInvalid, "invalid steering config: %v", err)
+	if b.Config.Policy.MaxEvacuated == nil || len(b.Config.Regions) == 0 {
+		// Not what Normalize returns: refused, so that the rules below
+		// always find what they read.
+		return refuse(CodeInvalid, "config was not normalised")
 	}
+	return a.applyConfig(b.Config)
+}
+
+// applyConfig applies a normalised config c, which it keeps (c must not be
+// shared with anything that may change it).
+func (a *applier) applyConfig(cfg *Config) *refusal {
+	c := *cfg
 	regions := make(map[string]RegionState, len(c.Regions))
 	var added []string
 	for _, r := range c.Regions {
@@ -224,6 +195,7 @@ func (a *applier) applyConfig(b ApplyConfig) *refusal {
 			}
 		}
 	}
+	a.startSinks(&c)
 	a.s.Config = &c
 	a.s.Regions = regions
 	a.s.Unhealthy = unhealthy

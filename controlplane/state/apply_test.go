@@ -61,7 +61,7 @@ func (c *cluster) apply(t CommandType, body any) Result {
 func (c *cluster) applyID(t CommandType, id string, body any) Result {
 	c.t.Helper()
 	before := c.s
-	next, res, err := ApplyNext(c.s, t, id, "tester", c.now, body)
+	next, res, err := ApplyNext(c.s, t, id, "tester", c.now, prepare(c.s, t, body))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -74,6 +74,39 @@ func (c *cluster) applyID(t CommandType, id string, body any) Result {
 	}
 	c.s = next
 	return res
+}
+
+// prepare turns a command as a user writes it into what this release
+// proposes (as the API and the leader do), where it can; what they would
+// refuse goes as it is, through Apply's path for entries of aa66dac.
+func prepare(s *State, t CommandType, body any) any {
+	switch b := body.(type) {
+	case ApplyConfig:
+		if b.Config != nil && !b.Normalized {
+			c := *b.Config
+			if c.Normalize() == nil {
+				return NewApplyConfig(&c)
+			}
+		}
+	case PutRunbook:
+		if !b.Prepared {
+			if p, _, err := PreparePutRunbook("runbook.yaml", []byte(b.Source)); err == nil {
+				return p
+			}
+		}
+	case DrillStart:
+		if !b.Prepared {
+			if p, err := PrepareDrill(s, b); err == nil {
+				return p
+			}
+		}
+	case ScheduleAdd:
+		if !b.Prepared && b.Validate() == nil {
+			b.Prepared = true
+			return b
+		}
+	}
+	return body
 }
 
 func (c *cluster) mustApply(t CommandType, body any) Result {
@@ -343,6 +376,38 @@ func TestEventsSince(t *testing.T) {
 	}
 	if got := c.s.EventsSince(11, 0); len(got) != 0 {
 		t.Fatalf("past end: %+v", got)
+	}
+}
+
+// TestCommandTable: every numbered type is registered once, with a name of
+// its own; Encode flags the ignorable ones.
+func TestCommandTable(t *testing.T) {
+	known := KnownCommandTypes()
+	if last := known[len(known)-1]; len(known) != int(last) {
+		t.Fatalf("%d types registered, want 1..%d", len(known), last)
+	}
+	names := map[string]CommandType{}
+	for i, typ := range known {
+		if typ != CommandType(i+1) {
+			t.Fatalf("type %d registered, want %d: numbers are dense and appended", typ, i+1)
+		}
+		if other, dup := names[typ.String()]; dup || strings.HasPrefix(typ.String(), "unknown") {
+			t.Fatalf("type %d named %q (also %d)", typ, typ, other)
+		}
+		names[typ.String()] = typ
+		data, err := Encode(typ, "", "a", t0, struct{}{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := CommandType(data[0]).Ignorable(); got != (typ == CmdDrillDrain || typ == CmdNotifyProgress) {
+			t.Errorf("%s encoded ignorable=%v", typ, got)
+		}
+	}
+	if Known(0x7f) || CommandType(0x7f).String() != "unknown(127)" {
+		t.Fatal("type 127 known")
+	}
+	if (CmdDrillDrain | IgnoreUnknownFlag).String() != "drill-drain" {
+		t.Fatal("the flag changes the name")
 	}
 }
 

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/evac-sh/evac/runbooks"
 )
 
 // CommandType identifies a command in the Raft log. Numbers are explicit and
-// only ever appended: a log written by an older binary must decode forever.
+// only ever appended (after Nomad's structs.go): a log written by an older
+// binary must decode forever. Each type is registered once in the command
+// table (commands.go), which gives its name and handler.
 type CommandType uint8
 
-// Command types.
+// Command types. Append only; never renumber or reuse a number.
 const (
 	CmdApplyConfig CommandType = 1
 	CmdEvacuate    CommandType = 2
@@ -32,54 +36,15 @@ const (
 	CmdScheduleRemove CommandType = 16
 	CmdScheduleFire   CommandType = 17
 	CmdDrillDrain     CommandType = 18
+	CmdDrillYield     CommandType = 19
+	CmdNotifyProgress CommandType = 20
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a
 // command type it does not know instead of stopping (for rolling upgrades of
-// commands that only add information).
+// commands that only add information). Encode sets it for the types the
+// command table registers ignorable.
 const IgnoreUnknownFlag CommandType = 0x80
-
-func (t CommandType) String() string {
-	switch t &^ IgnoreUnknownFlag {
-	case CmdApplyConfig:
-		return "apply-config"
-	case CmdEvacuate:
-		return "evacuate"
-	case CmdRestore:
-		return "restore"
-	case CmdRampStep:
-		return "ramp-step"
-	case CmdSetWeight:
-		return "set-weight"
-	case CmdSetHealth:
-		return "set-health"
-	case CmdFreeze:
-		return "freeze"
-	case CmdUnfreeze:
-		return "unfreeze"
-	case CmdRecordEvent:
-		return "record-event"
-	case CmdPutRunbook:
-		return "put-runbook"
-	case CmdDeleteRunbook:
-		return "delete-runbook"
-	case CmdDrillStart:
-		return "drill-start"
-	case CmdDrillStep:
-		return "drill-step"
-	case CmdDrillAbort:
-		return "drill-abort"
-	case CmdScheduleAdd:
-		return "schedule-add"
-	case CmdScheduleRemove:
-		return "schedule-remove"
-	case CmdScheduleFire:
-		return "schedule-fire"
-	case CmdDrillDrain:
-		return "drill-drain"
-	}
-	return fmt.Sprintf("unknown(%d)", uint8(t))
-}
 
 // Command is one entry of the Raft log. Time and Actor are stamped by the
 // node that proposed it; ID makes a retried proposal a no-op.
@@ -94,7 +59,16 @@ type Command struct {
 // ApplyConfig replaces the steering config.
 type ApplyConfig struct {
 	Config *Config `json:"config"`
+	// Normalized says Config was normalised before proposing (ParseConfig,
+	// NewApplyConfig): Apply takes it as it is. Entries without it were
+	// written by aa66dac or earlier, whose Apply normalised the config; they
+	// are normalised by that release's frozen code (internal/frozenv1).
+	Normalized bool `json:"normalized,omitempty"`
 }
+
+// NewApplyConfig is the command that applies c, a config that ParseConfig
+// returned (normalised).
+func NewApplyConfig(c *Config) ApplyConfig { return ApplyConfig{Config: c, Normalized: true} }
 
 // Evacuate starts moving a region's traffic out through a ramp.
 type Evacuate struct {
@@ -156,10 +130,17 @@ type RecordEvent struct {
 	Detail  string `json:"detail,omitempty"`
 }
 
-// PutRunbook stores a new version of a runbook; Apply parses Source again
-// and refuses an invalid one.
+// PutRunbook stores a new version of a runbook. PreparePutRunbook parses
+// Source before proposing and fills the rest; Apply stores them as they are.
+// An entry without Prepared was written by aa66dac or earlier: Apply parses
+// its Source with that release's frozen parser.
 type PutRunbook struct {
-	Source string `json:"source"`
+	Source      string `json:"source"`
+	Prepared    bool   `json:"prepared,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Steps is the number of steps (for the audit event).
+	Steps int `json:"steps,omitempty"`
 }
 
 // DeleteRunbook removes a runbook and its history.
@@ -169,11 +150,23 @@ type DeleteRunbook struct {
 
 // DrillStart starts a drill of a stored runbook. ID is chosen by the
 // proposer (the API: "d-<unix>-<random>") so that Apply stays deterministic.
+//
+// PrepareDrill renders the runbook before proposing: Params are then the
+// resolved values (given and defaults), Steps the rendered steps of runbook
+// version RunbookVersion, and Apply checks them against the state at commit
+// (the runbook is still that version, the regions exist, the preconditions
+// hold, no other drill holds the regions). An entry without Prepared was
+// written by aa66dac or earlier: Apply renders the stored runbook with that
+// release's frozen renderer.
 type DrillStart struct {
-	ID      string            `json:"id"`
-	Runbook string            `json:"runbook"`
-	Params  map[string]string `json:"params,omitempty"`
-	Reason  string            `json:"reason,omitempty"`
+	ID             string            `json:"id"`
+	Runbook        string            `json:"runbook"`
+	Params         map[string]string `json:"params,omitempty"`
+	Reason         string            `json:"reason,omitempty"`
+	Prepared       bool              `json:"prepared,omitempty"`
+	RunbookVersion uint64            `json:"runbook_version,omitempty"`
+	Preconditions  []string          `json:"preconditions,omitempty"`
+	Steps          []runbooks.Action `json:"steps,omitempty"`
 }
 
 // DrillStep records the start or the end of a drill's step. It is refused
@@ -208,6 +201,10 @@ type ScheduleAdd struct {
 	// frozen, drill_running.
 	SkipIf []string `json:"skip_if,omitempty"`
 	Reason string   `json:"reason,omitempty"`
+	// Prepared says the proposer validated the schedule (Validate and its
+	// time zone). An entry without it was written by aa66dac or earlier and
+	// is validated by that release's frozen rules.
+	Prepared bool `json:"prepared,omitempty"`
 }
 
 // ScheduleRemove removes a schedule.
@@ -226,10 +223,35 @@ type ScheduleFire struct {
 	// Skip is a reason the leader found to skip the run (a blackout window,
 	// evaluated in the schedule's time zone).
 	Skip string `json:"skip,omitempty"`
+	// Prepared says the leader rendered the drill the run starts: Drill
+	// (PrepareDrill's result), or DrillError, why it could not. Apply
+	// still checks the drill against the state at commit. An entry without
+	// it was written by aa66dac or earlier: Apply renders the drill with
+	// that release's frozen renderer.
+	Prepared   bool        `json:"prepared,omitempty"`
+	Drill      *DrillStart `json:"drill,omitempty"`
+	DrillError string      `json:"drill_error,omitempty"`
+}
+
+// DrillYield ends the running drill that holds Region, if any, because an
+// operator is about to change that region (evacuate, restore, set its
+// weight): the drill gives way instead of fighting the operator. It ends as
+// aborted with a reason naming the operator's change; its other regions go
+// back to their weights from before it, Region is left as it is. The API
+// proposes it just before the operator's own command.
+type DrillYield struct {
+	Region string `json:"region"`
+	// Change describes the operator's change, e.g. "set weight 50".
+	Change string `json:"change"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Encode builds the Raft log bytes of a command: one type byte, then JSON.
+// The type byte carries IgnoreUnknownFlag when t is registered ignorable.
 func Encode(t CommandType, id, actor string, now time.Time, body any) ([]byte, error) {
+	if c := lookup(t); c != nil && c.ignorable {
+		t |= IgnoreUnknownFlag
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s body: %w", t, err)

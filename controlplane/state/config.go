@@ -44,6 +44,8 @@ type Config struct {
 	Regions  []Region  `yaml:"regions" json:"regions"`
 	Services []Service `yaml:"services" json:"services"`
 	Policy   Policy    `yaml:"policy" json:"policy"`
+	// Notifications are where the leader delivers audit events (notify.go).
+	Notifications []Sink `yaml:"notifications,omitempty" json:"notifications,omitempty"`
 }
 
 // Region is a region as the steering config declares it.
@@ -239,6 +241,7 @@ func (c *Config) Normalize() error {
 	}
 	errs = append(errs, c.normalizeRecords(services)...)
 	errs = append(errs, c.Policy.normalize()...)
+	errs = append(errs, c.normalizeSinks(regions)...)
 	return errors.Join(errs...)
 }
 

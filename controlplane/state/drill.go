@@ -169,25 +169,31 @@ func (a *applier) newDrill(b DrillStart, schedule string) (Drill, *refusal) {
 	if !ok {
 		return Drill{}, refuse(CodeNotFound, "no runbook %q", b.Runbook)
 	}
-	rb, err := rec.Parse()
-	if err != nil {
-		return Drill{}, refuse(CodeInvalid, "stored runbook %s does not parse: %v", b.Runbook, err)
+	if !b.Prepared {
+		// Written by aa66dac or earlier: render as that release did.
+		var err *refusal
+		if b, err = legacyPrepare(rec, b); err != nil {
+			return Drill{}, err
+		}
+	} else if b.RunbookVersion != rec.Version {
+		return Drill{}, refuse(CodeConflict, "runbook %s changed (version %d now, the drill was rendered from version %d): try again",
+			b.Runbook, rec.Version, b.RunbookVersion)
 	}
-	acts, err := rb.Render(b.Params)
-	if err != nil {
-		return Drill{}, refuse(CodeInvalid, "runbook %s: %v", b.Runbook, err)
+	acts := b.Steps
+	if b.Prepared && len(acts) == 0 {
+		return Drill{}, refuse(CodeInvalid, "drill %s has no steps", b.ID)
 	}
 	for i, act := range acts {
 		if act.Region != "" && !a.s.Config.HasRegion(act.Region) {
 			return Drill{}, refuse(CodeInvalid, "runbook %s: steps[%d].%s.region: unknown region %q", b.Runbook, i, act.Kind, act.Region)
 		}
 	}
-	for _, pre := range rb.Preconditions {
+	for _, pre := range b.Preconditions {
 		if msg := a.precondition(pre); msg != "" {
 			return Drill{}, refuse(CodeRule, "precondition %s: %s", pre, msg)
 		}
 	}
-	held := runbooks.Regions(acts)
+	held := heldRegions(acts)
 	before := map[string]int{}
 	for _, rn := range held {
 		if other, ok := a.s.DrillHolding(rn); ok {
@@ -203,12 +209,45 @@ func (a *applier) newDrill(b DrillStart, schedule string) (Drill, *refusal) {
 	for i, act := range acts {
 		steps[i] = StepRecord{Action: act}
 	}
-	params, _ := rb.Values(b.Params)
 	return Drill{
-		ID: b.ID, Runbook: b.Runbook, RunbookVersion: rec.Version, Params: params, Reason: b.Reason,
+		ID: b.ID, Runbook: b.Runbook, RunbookVersion: rec.Version, Params: b.Params, Reason: b.Reason,
 		Actor: a.cmd.Actor, Schedule: schedule, Status: DrillRunning, Steps: steps, Regions: held,
 		Before: before, StartedAt: a.cmd.Time,
 	}, nil
+}
+
+// heldRegions returns the regions the steps change (shift and restore), in
+// order of first appearance: the regions a drill holds.
+func heldRegions(steps []runbooks.Action) []string {
+	var out []string
+	for _, s := range steps {
+		if (s.Kind == runbooks.KindShift || s.Kind == runbooks.KindRestore) && !slices.Contains(out, s.Region) {
+			out = append(out, s.Region)
+		}
+	}
+	return out
+}
+
+// PrepareDrill renders b's runbook, as stored in st, with b's parameters,
+// and returns b ready to propose: Params resolved, Steps rendered, the
+// runbook's version and preconditions. The error is a *RefusedError
+// (CodeNotFound: no such runbook; CodeInvalid: bad parameters).
+func PrepareDrill(st *State, b DrillStart) (DrillStart, error) {
+	rec, ok := st.Runbooks[b.Runbook]
+	if !ok {
+		return b, &RefusedError{Code: CodeNotFound, Msg: fmt.Sprintf("no runbook %q", b.Runbook)}
+	}
+	rb, err := rec.Parse()
+	if err != nil {
+		return b, &RefusedError{Code: CodeInvalid, Msg: fmt.Sprintf("stored runbook %s does not parse: %v", b.Runbook, err)}
+	}
+	acts, err := rb.Render(b.Params)
+	if err != nil {
+		return b, &RefusedError{Code: CodeInvalid, Msg: fmt.Sprintf("runbook %s: %v", b.Runbook, err)}
+	}
+	params, _ := rb.Values(b.Params)
+	b.Params, b.Steps, b.RunbookVersion, b.Preconditions, b.Prepared = params, acts, rec.Version, rb.Preconditions, true
+	return b, nil
 }
 
 func (a *applier) beginDrill(d Drill) {
@@ -415,4 +454,25 @@ func (a *applier) preemptDrills(region, reason string, all bool) {
 		}
 		a.endDrill(d, DrillPreempted, fmt.Sprintf("pre-empted by the evacuation of %s: %s", region, reason), region)
 	}
+}
+
+// drillYield ends the running drill that holds b.Region, if any, as
+// aborted: an operator is about to change the region, and a drill never
+// fights an operator. Its other regions go back to their weights from
+// before it; b.Region is left to the operator. With no drill holding the
+// region it changes nothing (the drill may have ended meanwhile).
+func (a *applier) drillYield(b DrillYield) *refusal {
+	if b.Region == "" {
+		return refuse(CodeInvalid, "region is required")
+	}
+	d, ok := a.s.DrillHolding(b.Region)
+	if !ok {
+		return nil
+	}
+	outcome := fmt.Sprintf("%s held by the drill was changed by %s (%s)", b.Region, a.cmd.Actor, b.Change)
+	if b.Reason != "" {
+		outcome += ": " + b.Reason
+	}
+	a.endDrill(d, DrillAborted, outcome, b.Region)
+	return nil
 }

@@ -498,3 +498,98 @@ func TestIncidentElsewherePreemptsDrill(t *testing.T) {
 		t.Fatalf("eu-west %s", r.Phase)
 	}
 }
+
+// TestDrillYield: an operator's change to a region a drill holds ends the
+// drill as aborted with the change as the reason; the drill's other
+// regions go back to their weights from before it, the operator's region
+// is left as it is; without a drill holding the region nothing changes.
+func TestDrillYield(t *testing.T) {
+	dc := newDrillCluster(t)
+	dc.must(CmdPutRunbook, PutRunbook{Source: twoRegionRunbook})
+	dc.must(CmdDrillStart, DrillStart{ID: "d-2", Runbook: "two"})
+	for i := range 2 {
+		dc.mustStep("d-2", i, PhaseStart, "")
+		dc.mustStep("d-2", i, PhaseEnd, OutcomeDone)
+	}
+	held := dc.weights()
+	if held["eu-west"] != 0 || held["us-west"] != 50 {
+		t.Fatalf("during the drill: %v", held)
+	}
+	tests := []struct {
+		name     string
+		body     DrillYield
+		code     string
+		status   string
+		wantW    map[string]int
+		inReason string
+	}{
+		{"no region", DrillYield{Change: "restore"}, CodeInvalid, DrillRunning, held, ""},
+		{"a region it does not hold", DrillYield{Region: "us-east", Change: "restore"}, "", DrillRunning, held, ""},
+		{"a held region", DrillYield{Region: "eu-west", Change: "restore", Reason: "need it"}, "", DrillAborted,
+			map[string]int{"eu-west": 0, "us-west": 100, "us-east": 100}, "eu-west held by the drill was changed by tester (restore): need it"},
+		{"again: no drill holds it any more", DrillYield{Region: "eu-west", Change: "restore"}, "", DrillAborted,
+			map[string]int{"eu-west": 0, "us-west": 100, "us-east": 100}, "eu-west held by the drill"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			events := len(dc.s.Events)
+			res := dc.do(CmdDrillYield, tc.body)
+			if res.Code != tc.code {
+				t.Fatalf("result %+v, want code %q", res, tc.code)
+			}
+			d := dc.s.Drills["d-2"]
+			if d.Status != tc.status || !strings.Contains(d.Outcome, tc.inReason) {
+				t.Fatalf("drill %s: %q", d.Status, d.Outcome)
+			}
+			if w := dc.weights(); !reflect.DeepEqual(w, tc.wantW) {
+				t.Fatalf("weights %v, want %v", w, tc.wantW)
+			}
+			if tc.status == DrillAborted && tc.name == "a held region" {
+				if dc.s.Events[len(dc.s.Events)-1].Kind != EventDrillEnd {
+					t.Fatalf("last event %+v", dc.s.Events[len(dc.s.Events)-1])
+				}
+			} else if len(dc.s.Events) != events {
+				t.Fatal("events recorded")
+			}
+		})
+	}
+}
+
+// TestPreparedCommandsCheckedAtCommit: a drill rendered from a runbook
+// version that is no longer the stored one is refused; a scheduled run
+// whose drill the leader could not render is recorded as skipped with why;
+// a config that was not normalised is refused.
+func TestPreparedCommandsCheckedAtCommit(t *testing.T) {
+	dc := newDrillCluster(t)
+	stale, err := PrepareDrill(dc.s, DrillStart{ID: "d-9", Runbook: "evac-east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.must(CmdPutRunbook, PutRunbook{Source: strings.Replace(drillRunbook, "hold: {default: 10s}", "hold: {default: 20s}", 1)})
+	dc.refused(CmdDrillStart, stale, CodeConflict)
+	if _, err := PrepareDrill(dc.s, DrillStart{ID: "d-9", Runbook: "nope"}); err == nil || err.(*RefusedError).Code != CodeNotFound {
+		t.Fatalf("unknown runbook: %v", err)
+	}
+	dc.must(CmdScheduleAdd, ScheduleAdd{ID: "s", Cron: "@hourly", Runbook: "evac-east"})
+	dc.must(CmdScheduleFire, ScheduleFire{ID: "s", ScheduledTime: t0.Add(time.Hour), Prepared: true, DrillError: "runbook evac-east: bad"})
+	runs := dc.s.Schedules["s"].Runs
+	if len(runs) != 1 || runs[0].Outcome != RunSkipped || runs[0].Reason != "drill refused: runbook evac-east: bad" {
+		t.Fatalf("runs %+v", runs)
+	}
+	d, err := PrepareDrill(dc.s, ScheduledDrill(dc.s.Schedules["s"], t0.Add(2*time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.must(CmdScheduleFire, ScheduleFire{ID: "s", ScheduledTime: t0.Add(2 * time.Hour), Prepared: true, Drill: &d})
+	if runs := dc.s.Schedules["s"].Runs; runs[1].Outcome != RunStarted || !dc.s.Drills[runs[1].Drill].Running() {
+		t.Fatalf("runs %+v", runs)
+	}
+	// A fire carrying some other drill is refused as a run.
+	other := d
+	other.ID = "d-other"
+	dc.must(CmdScheduleFire, ScheduleFire{ID: "s", ScheduledTime: t0.Add(3 * time.Hour), Prepared: true, Drill: &other})
+	if runs := dc.s.Schedules["s"].Runs; runs[2].Outcome != RunSkipped || !strings.Contains(runs[2].Reason, "carries no drill") {
+		t.Fatalf("runs %+v", runs)
+	}
+	dc.refused(CmdApplyConfig, ApplyConfig{Config: &Config{Zone: "x."}, Normalized: true}, CodeInvalid)
+}

@@ -71,6 +71,12 @@ func FuzzApply(f *testing.F) {
 		{CmdRecordEvent, `{"kind":"note"}`},
 		{CmdApplyConfig, `{"config":{"zone":"x"}}`},
 		{CmdEvacuate, `{"region":"us-west","capacity":{"us-east":1},"ramp":[]}`},
+		{CmdApplyConfig, `{"config":{"zone":"x.","regions":[{"name":"a"}],"policy":{"max_evacuated":1}},"normalized":true}`},
+		{CmdPutRunbook, `{"source":"x","prepared":true,"name":"r","steps":1}`},
+		{CmdDrillStart, `{"id":"d-1","runbook":"r","prepared":true,"steps":[{"kind":"shift","region":"us-west","weight":500}]}`},
+		{CmdScheduleAdd, `{"id":"s","cron":"nonsense","runbook":"r","prepared":true}`},
+		{CmdScheduleFire, `{"id":"s","scheduled_time":"2026-11-25T12:00:00Z","prepared":true,"drill":{"id":"x"}}`},
+		{CmdDrillYield, `{"region":"us-west","change":"restore"}`},
 	} {
 		f.Add(uint8(tc.t), []byte(tc.body))
 	}
@@ -79,7 +85,8 @@ func FuzzApply(f *testing.F) {
 		return c.s
 	}
 	f.Fuzz(func(t *testing.T, typ uint8, body []byte) {
-		ct := CommandType(typ%uint8(CmdRecordEvent)) + 1 // known types only
+		known := KnownCommandTypes()
+		ct := known[(int(typ)+len(known)-1)%len(known)] // known types only: 1..n
 		s := base(t)
 		cmd := Command{Type: ct, Time: t0, Actor: "fuzz", Body: body}
 		next, res := Apply(s, s.Index+1, cmd)

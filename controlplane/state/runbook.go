@@ -53,15 +53,6 @@ const (
 	EventScheduleMissed  = "schedule.missed"
 )
 
-// decodeAnd decodes the command's body into a T and hands it to f.
-func decodeAnd[T any](a *applier, f func(T) *refusal) *refusal {
-	var b T
-	if err := a.decode(&b); err != nil {
-		return err
-	}
-	return f(b)
-}
-
 // RunbookNames returns the stored runbooks' names, sorted.
 func (s *State) RunbookNames() []string {
 	names := make([]string, 0, len(s.Runbooks))
@@ -72,24 +63,50 @@ func (s *State) RunbookNames() []string {
 	return names
 }
 
-// ParseRunbook parses a stored runbook's source.
+// Parse parses a stored runbook's source with this release's parser (for
+// the API and the leader; Apply never parses).
 func (r RunbookRecord) Parse() (*runbooks.Runbook, error) {
 	return runbooks.Parse(r.Name+".yaml", []byte(r.Source))
+}
+
+// PreparePutRunbook parses a runbook's source (file names it in errors)
+// and returns the command that stores it, carrying what Apply records.
+func PreparePutRunbook(file string, source []byte) (PutRunbook, *runbooks.Runbook, error) {
+	if len(source) > maxRunbookSource {
+		return PutRunbook{}, nil, fmt.Errorf("runbook is larger than %d bytes", maxRunbookSource)
+	}
+	rb, err := runbooks.Parse(file, source)
+	if err != nil {
+		return PutRunbook{}, nil, err
+	}
+	return PutRunbook{Source: string(source), Prepared: true, Name: rb.Name, Description: rb.Description,
+		Steps: len(rb.Steps)}, rb, nil
 }
 
 func (a *applier) putRunbook(b PutRunbook) *refusal {
 	if len(b.Source) > maxRunbookSource {
 		return refuse(CodeInvalid, "runbook is larger than %d bytes", maxRunbookSource)
 	}
-	rb, err := runbooks.Parse("runbook.yaml", []byte(b.Source))
-	if err != nil {
-		return refuse(CodeInvalid, "invalid runbook:\n%v", err)
+	if !b.Prepared {
+		// Written by aa66dac or earlier: parse as that release did.
+		rb, err := legacyParseRunbook("runbook.yaml", b.Source)
+		if err != nil {
+			return refuse(CodeInvalid, "invalid runbook:\n%v", err)
+		}
+		b.Name, b.Description, b.Steps = rb.Name, rb.Description, len(rb.Steps)
 	}
-	old, exists := a.s.Runbooks[rb.Name]
+	if b.Name == "" {
+		return refuse(CodeInvalid, "runbook name is required")
+	}
+	return a.storeRunbook(b)
+}
+
+func (a *applier) storeRunbook(b PutRunbook) *refusal {
+	old, exists := a.s.Runbooks[b.Name]
 	if exists && old.Source == b.Source {
 		return nil // the same version again: nothing to record
 	}
-	rec := RunbookRecord{Name: rb.Name, Description: rb.Description, Version: 1, Source: b.Source,
+	rec := RunbookRecord{Name: b.Name, Description: b.Description, Version: 1, Source: b.Source,
 		Index: a.index, Time: a.cmd.Time, Actor: a.cmd.Actor}
 	if exists {
 		rec.Version = old.Version + 1
@@ -103,9 +120,9 @@ func (a *applier) putRunbook(b PutRunbook) *refusal {
 	if m == nil {
 		m = map[string]RunbookRecord{}
 	}
-	m[rb.Name] = rec
+	m[b.Name] = rec
 	a.s.Runbooks = m
-	a.event(Event{Kind: EventRunbookPut, Detail: fmt.Sprintf("%s version %d, %d steps", rb.Name, rec.Version, len(rb.Steps))})
+	a.event(Event{Kind: EventRunbookPut, Detail: fmt.Sprintf("%s version %d, %d steps", b.Name, rec.Version, b.Steps)})
 	return nil
 }
 

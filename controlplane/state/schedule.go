@@ -189,8 +189,13 @@ func (a *applier) putSchedule(sc Schedule) {
 }
 
 func (a *applier) scheduleAdd(b ScheduleAdd) *refusal {
-	if err := b.Validate(); err != nil {
-		return refuse(CodeInvalid, "invalid schedule: %v", err)
+	if !b.Prepared {
+		// Written by aa66dac or earlier: validate as that release did.
+		if err := legacyValidateSchedule(b); err != nil {
+			return refuse(CodeInvalid, "invalid schedule: %v", err)
+		}
+	} else if b.ID == "" {
+		return refuse(CodeInvalid, "schedule id is required")
 	}
 	if _, ok := a.s.Schedules[b.ID]; ok {
 		return refuse(CodeConflict, "schedule %s already exists", b.ID)
@@ -246,8 +251,7 @@ func (a *applier) scheduleFire(b ScheduleFire) *refusal {
 		run.Outcome, run.Reason = RunSkipped, a.skipReason(sc)
 	}
 	if run.Outcome == RunSkipped && run.Reason == "" {
-		d, err := a.newDrill(DrillStart{ID: ScheduledDrillID(sc.ID, b.ScheduledTime), Runbook: sc.Runbook,
-			Params: sc.Params, Reason: fmt.Sprintf("schedule %s (%s)", sc.ID, sc.Cron)}, sc.ID)
+		d, err := a.scheduledDrill(sc, b)
 		if err != nil {
 			run.Reason = "drill refused: " + err.Msg
 		} else {
@@ -267,6 +271,32 @@ func (a *applier) scheduleFire(b ScheduleFire) *refusal {
 	}
 	a.event(Event{Kind: kind, Reason: run.Reason, Detail: detail})
 	return nil
+}
+
+// ScheduledDrill is the drill a schedule starts for a due time, before
+// PrepareDrill renders it.
+func ScheduledDrill(sc Schedule, due time.Time) DrillStart {
+	return DrillStart{ID: ScheduledDrillID(sc.ID, due), Runbook: sc.Runbook, Params: sc.Params,
+		Reason: fmt.Sprintf("schedule %s (%s)", sc.ID, sc.Cron)}
+}
+
+// scheduledDrill checks and builds the drill a fire starts: the one the
+// leader rendered (Prepared), or, for an entry of aa66dac or earlier, the
+// one that release's Apply rendered.
+func (a *applier) scheduledDrill(sc Schedule, b ScheduleFire) (Drill, *refusal) {
+	want := ScheduledDrill(sc, b.ScheduledTime)
+	if !b.Prepared {
+		return a.newDrill(want, sc.ID)
+	}
+	if b.DrillError != "" {
+		return Drill{}, &refusal{Code: CodeInvalid, Msg: b.DrillError}
+	}
+	if b.Drill == nil || b.Drill.ID != want.ID || b.Drill.Runbook != want.Runbook || !b.Drill.Prepared {
+		return Drill{}, refuse(CodeInvalid, "the fire of schedule %s carries no drill of runbook %s with id %s", sc.ID, sc.Runbook, want.ID)
+	}
+	d := *b.Drill
+	d.Reason = want.Reason
+	return a.newDrill(d, sc.ID)
 }
 
 // skipReason returns why a run of sc must be skipped by its skip_if

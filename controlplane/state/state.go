@@ -56,6 +56,8 @@ type State struct {
 	Drills map[string]Drill `json:"drills,omitempty"`
 	// Schedules are the scheduled drills by id.
 	Schedules map[string]Schedule `json:"schedules,omitempty"`
+	// Notify is the delivery progress of each notification sink, by name.
+	Notify map[string]SinkProgress `json:"notify,omitempty"`
 }
 
 // ConfigRecord is one applied version of the steering config.

@@ -240,7 +240,7 @@ func (c *Cluster) applyConfig(ctx context.Context) error {
 		if ctl.State().Config != nil {
 			return nil
 		}
-		res, err := ctl.Propose(ctx, state.CmdApplyConfig, "evac-dev", "dev-initial-config", state.ApplyConfig{Config: cfg})
+		res, err := ctl.Propose(ctx, state.CmdApplyConfig, "evac-dev", "dev-initial-config", state.NewApplyConfig(cfg))
 		if err == nil {
 			if res.Error != "" {
 				return fmt.Errorf("apply dev steering config: %s", res.Error)

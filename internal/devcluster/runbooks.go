@@ -20,7 +20,11 @@ func putShippedRunbooks(ctx context.Context, ctl *controller.Controller) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		res, err := ctl.Propose(ctx, state.CmdPutRunbook, "evac-dev", "dev-runbook-"+n, state.PutRunbook{Source: string(shipped[n])})
+		cmd, _, err := state.PreparePutRunbook(n+".yaml", shipped[n])
+		if err != nil {
+			return fmt.Errorf("shipped runbook %s: %w", n, err)
+		}
+		res, err := ctl.Propose(ctx, state.CmdPutRunbook, "evac-dev", "dev-runbook-"+n, cmd)
 		if err != nil {
 			return fmt.Errorf("store runbook %s: %w", n, err)
 		}

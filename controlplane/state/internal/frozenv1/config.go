@@ -1,0 +1,458 @@
+// FROZEN at commit aa66dac (the last release whose Apply parsed user input).
+// This file is used ONLY to apply Raft log entries written by that release
+// and earlier, so that they replay to the state that release produced. Never
+// edit it: a change here changes the state old logs replay to. Live
+// validation is in the package it was copied from.
+
+package frozenv1
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Policies a service may use to pick its answer.
+const (
+	PolicyWeighted = "weighted" // one region's endpoints, chosen by weight, stable per client subnet
+	PolicyFailover = "failover" // the first listed region with effective weight above 0
+	PolicyAll      = "all"      // every endpoint of every region with effective weight above 0
+)
+
+// Modes of the automatic steering engine.
+const (
+	ModeAuto   = "auto"
+	ModeShadow = "shadow"
+	ModeOff    = "off"
+)
+
+// Config is the cluster-wide steering config (`evac apply -f`, PUT /v1/config).
+// It is replicated through Raft and versioned; see SPEC.md.
+type Config struct {
+	Zone        string            `yaml:"zone" json:"zone"`
+	TTL         uint32            `yaml:"ttl,omitempty" json:"ttl,omitempty"`
+	Nameservers map[string]string `yaml:"nameservers,omitempty" json:"nameservers,omitempty"`
+	// Secondaries are host:port addresses of secondary name servers: they may
+	// transfer the zone and are sent NOTIFY on every change.
+	Secondaries []string `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
+	// TransferAllow lists further networks (CIDR) that may transfer the zone
+	// (AXFR, IXFR); the secondaries' addresses always may.
+	TransferAllow []string `yaml:"transfer_allow,omitempty" json:"transfer_allow,omitempty"`
+	// Records are static records of the zone beside the services (see records.go).
+	Records  []Record  `yaml:"records,omitempty" json:"records,omitempty"`
+	Regions  []Region  `yaml:"regions" json:"regions"`
+	Services []Service `yaml:"services" json:"services"`
+	Policy   Policy    `yaml:"policy" json:"policy"`
+}
+
+// Region is a region as the steering config declares it.
+type Region struct {
+	Name     string `yaml:"name" json:"name"`
+	Capacity int    `yaml:"capacity,omitempty" json:"capacity,omitempty"`
+}
+
+// Service is a name under the zone whose answers evac steers.
+type Service struct {
+	Name      string              `yaml:"name" json:"name"`
+	Policy    string              `yaml:"policy,omitempty" json:"policy,omitempty"`
+	TTL       uint32              `yaml:"ttl,omitempty" json:"ttl,omitempty"`
+	Endpoints map[string][]string `yaml:"endpoints" json:"endpoints"`
+}
+
+// Policy tunes automatic evacuation.
+type Policy struct {
+	UnhealthyBelow   float64  `yaml:"unhealthy_below,omitempty" json:"unhealthy_below,omitempty"`
+	DetectAfter      Duration `yaml:"detect_after,omitempty" json:"detect_after,omitempty"`
+	Ramp             []int    `yaml:"ramp,omitempty" json:"ramp,omitempty"`
+	RestoreRamp      []int    `yaml:"restore_ramp,omitempty" json:"restore_ramp,omitempty"`
+	StepInterval     Duration `yaml:"step_interval,omitempty" json:"step_interval,omitempty"`
+	Mode             string   `yaml:"mode,omitempty" json:"mode,omitempty"`
+	MaxEvacuated     *int     `yaml:"max_evacuated,omitempty" json:"max_evacuated,omitempty"`
+	Budget           Budget   `yaml:"budget,omitempty" json:"budget,omitempty"`
+	HoldDown         Duration `yaml:"hold_down,omitempty" json:"hold_down,omitempty"`
+	AutoRestoreAfter Duration `yaml:"auto_restore_after,omitempty" json:"auto_restore_after,omitempty"`
+	// Demand is the total traffic, in the units of regions' capacity, that
+	// the weights split between regions. 0 turns the capacity check off.
+	Demand int `yaml:"demand,omitempty" json:"demand,omitempty"`
+	// MaxUtilization is the share of a region's capacity the capacity check
+	// lets it take (default 1).
+	MaxUtilization float64 `yaml:"max_utilization,omitempty" json:"max_utilization,omitempty"`
+	// FlapThreshold unhealthy verdicts for a region within FlapWindow count
+	// as sustained ill health even when none lasted detect_after.
+	FlapThreshold int      `yaml:"flap_threshold,omitempty" json:"flap_threshold,omitempty"`
+	FlapWindow    Duration `yaml:"flap_window,omitempty" json:"flap_window,omitempty"`
+}
+
+// Budget limits automatic evacuations.
+type Budget struct {
+	PerDay   int      `yaml:"per_day,omitempty" json:"per_day,omitempty"`
+	Cooldown Duration `yaml:"cooldown,omitempty" json:"cooldown,omitempty"`
+}
+
+// ParseConfig decodes a steering config from YAML or JSON (JSON is YAML),
+// rejecting unknown keys, then fills defaults and validates it whole.
+func ParseConfig(data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("steering config is empty")
+		}
+		return nil, fmt.Errorf("steering config: %w", err)
+	}
+	if err := c.Normalize(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidName reports whether s is usable as a region or service name: a
+// lower-case DNS label.
+func ValidName(s string) bool { return labelRE.MatchString(s) }
+
+// Normalize fills defaults, canonicalises names and validates the config
+// whole. Errors name the field, e.g. `services[0].endpoints.us-east[1]`.
+func (c *Config) Normalize() error {
+	var errs []error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+
+	c.Zone = strings.ToLower(strings.TrimSpace(c.Zone))
+	if c.Zone != "" && !strings.HasSuffix(c.Zone, ".") {
+		c.Zone += "."
+	}
+	if c.Zone == "" || c.Zone == "." {
+		fail("zone", "required (e.g. example.com.)")
+	} else {
+		for _, l := range strings.Split(strings.TrimSuffix(c.Zone, "."), ".") {
+			if !labelRE.MatchString(l) {
+				fail("zone", "%q is not a valid domain name", c.Zone)
+				break
+			}
+		}
+	}
+	if c.TTL == 0 {
+		c.TTL = 30
+	}
+	if c.TTL > 86400 {
+		fail("ttl", "must be at most 86400, got %d", c.TTL)
+	}
+	if len(c.Nameservers) == 0 {
+		fail("nameservers", "at least one name server is required (e.g. {ns1: 192.0.2.53})")
+	}
+	for name, ip := range c.Nameservers {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			fail("nameservers."+name, "%q is not an IP address", ip)
+		}
+		if !validHost(strings.ToLower(name)) {
+			fail("nameservers."+name, "not a valid host name")
+		}
+	}
+	for i, s := range c.Secondaries {
+		if _, err := netip.ParseAddrPort(s); err != nil {
+			fail(fmt.Sprintf("secondaries[%d]", i), "%q must be ip:port", s)
+		}
+	}
+
+	regions := map[string]bool{}
+	if len(c.Regions) == 0 {
+		fail("regions", "at least one region is required")
+	}
+	for i, r := range c.Regions {
+		f := fmt.Sprintf("regions[%d]", i)
+		switch {
+		case !ValidName(r.Name):
+			fail(f+".name", "%q must be a lower-case DNS label (a-z, 0-9, -)", r.Name)
+		case regions[r.Name]:
+			fail(f+".name", "duplicate region %q", r.Name)
+		}
+		if r.Capacity < 0 {
+			fail(f+".capacity", "must not be negative")
+		}
+		regions[r.Name] = true
+	}
+
+	services := map[string]bool{}
+	if len(c.Services) == 0 {
+		fail("services", "at least one service is required")
+	}
+	for i := range c.Services {
+		s := &c.Services[i]
+		f := fmt.Sprintf("services[%d]", i)
+		s.Name = strings.ToLower(s.Name)
+		switch {
+		case !ValidName(s.Name):
+			fail(f+".name", "%q must be a lower-case DNS label", s.Name)
+		case services[s.Name]:
+			fail(f+".name", "duplicate service %q", s.Name)
+		}
+		services[s.Name] = true
+		if s.Policy == "" {
+			s.Policy = PolicyWeighted
+		}
+		if s.Policy != PolicyWeighted && s.Policy != PolicyFailover && s.Policy != PolicyAll {
+			fail(f+".policy", "%q must be weighted, failover or all", s.Policy)
+		}
+		if s.TTL == 0 {
+			s.TTL = c.TTL
+		}
+		if s.TTL > 86400 {
+			fail(f+".ttl", "must be at most 86400")
+		}
+		if len(s.Endpoints) == 0 {
+			fail(f+".endpoints", "at least one region's endpoints are required")
+		}
+		for _, rn := range sortedKeys(s.Endpoints) {
+			if !regions[rn] {
+				fail(f+".endpoints."+rn, "unknown region %q (not in regions)", rn)
+			}
+			if len(s.Endpoints[rn]) == 0 {
+				fail(f+".endpoints."+rn, "no addresses")
+			}
+			for j, ip := range s.Endpoints[rn] {
+				a, err := netip.ParseAddr(ip)
+				if err != nil || a.Zone() != "" {
+					fail(fmt.Sprintf("%s.endpoints.%s[%d]", f, rn, j), "%q is not an IP address", ip)
+					continue
+				}
+				s.Endpoints[rn][j] = a.String()
+			}
+		}
+		if nameservers := c.Nameservers; nameservers != nil {
+			if _, clash := nameservers[s.Name]; clash {
+				fail(f+".name", "%q is also a name server name", s.Name)
+			}
+		}
+	}
+	for i, cidr := range c.TransferAllow {
+		p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
+		if err != nil {
+			fail(fmt.Sprintf("transfer_allow[%d]", i), "%q must be a CIDR (e.g. 192.0.2.0/24)", cidr)
+			continue
+		}
+		c.TransferAllow[i] = p.Masked().String()
+	}
+	errs = append(errs, c.normalizeRecords(services)...)
+	errs = append(errs, c.Policy.normalize()...)
+	return errors.Join(errs...)
+}
+
+func (p *Policy) normalize() []error {
+	var errs []error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("policy.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if p.UnhealthyBelow == 0 {
+		p.UnhealthyBelow = 0.5
+	}
+	if p.UnhealthyBelow < 0 || p.UnhealthyBelow > 1 {
+		fail("unhealthy_below", "must be between 0 and 1, got %v", p.UnhealthyBelow)
+	}
+	if p.DetectAfter == 0 {
+		p.DetectAfter = Duration(30e9)
+	}
+	if len(p.Ramp) == 0 {
+		p.Ramp = []int{50, 0}
+	}
+	if err := ValidateRamp(p.Ramp, 0); err != nil {
+		fail("ramp", "%v", err)
+	}
+	if len(p.RestoreRamp) == 0 {
+		p.RestoreRamp = []int{50, 100}
+	}
+	if err := ValidateRamp(p.RestoreRamp, 100); err != nil {
+		fail("restore_ramp", "%v", err)
+	}
+	if p.StepInterval == 0 {
+		p.StepInterval = Duration(30e9)
+	}
+	if p.Mode == "" {
+		p.Mode = ModeAuto
+	}
+	if p.Mode != ModeAuto && p.Mode != ModeShadow && p.Mode != ModeOff {
+		fail("mode", "%q must be auto, shadow or off", p.Mode)
+	}
+	if p.MaxEvacuated == nil {
+		one := 1
+		p.MaxEvacuated = &one
+	}
+	if *p.MaxEvacuated < 0 {
+		fail("max_evacuated", "must not be negative")
+	}
+	if p.Budget.PerDay == 0 {
+		p.Budget.PerDay = 3
+	}
+	if p.Budget.PerDay < 0 {
+		fail("budget.per_day", "must not be negative")
+	}
+	if p.Budget.Cooldown == 0 {
+		p.Budget.Cooldown = Duration(30 * 60e9)
+	}
+	if p.Demand < 0 {
+		fail("demand", "must not be negative")
+	}
+	if p.MaxUtilization == 0 {
+		p.MaxUtilization = 1
+	}
+	if p.MaxUtilization < 0 || p.MaxUtilization > 1 {
+		fail("max_utilization", "must be between 0 and 1, got %v", p.MaxUtilization)
+	}
+	if p.FlapThreshold == 0 {
+		p.FlapThreshold = 3
+	}
+	if p.FlapThreshold < 2 {
+		fail("flap_threshold", "must be at least 2")
+	}
+	if p.FlapWindow == 0 {
+		p.FlapWindow = Duration(10 * p.DetectAfter)
+	}
+	if p.HoldDown == 0 {
+		p.HoldDown = Duration(10 * 60e9)
+	}
+	return errs
+}
+
+// ValidateRamp checks a ramp of traffic weights: each step 0..100, moving
+// monotonically towards target (0 to evacuate, 100 to restore) and ending on it.
+func ValidateRamp(ramp []int, target int) error {
+	if len(ramp) == 0 {
+		return errors.New("at least one step is required")
+	}
+	if len(ramp) > 20 {
+		return fmt.Errorf("at most 20 steps, got %d", len(ramp))
+	}
+	for i, w := range ramp {
+		if w < 0 || w > 100 {
+			return fmt.Errorf("step %d: weight %d is not within 0..100", i, w)
+		}
+		if i > 0 && ((target == 0 && w > ramp[i-1]) || (target == 100 && w < ramp[i-1])) {
+			return fmt.Errorf("step %d: weight %d moves away from %d", i, w, target)
+		}
+	}
+	if ramp[len(ramp)-1] != target {
+		return fmt.Errorf("the last step must be %d, got %d", target, ramp[len(ramp)-1])
+	}
+	return nil
+}
+
+func validHost(s string) bool {
+	for _, l := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if !labelRE.MatchString(l) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// NameserverHosts returns the name servers as absolute names (relative names
+// are taken under the zone), sorted, with their addresses.
+func (c *Config) NameserverHosts() []NameServer {
+	out := make([]NameServer, 0, len(c.Nameservers))
+	for _, name := range sortedKeys(c.Nameservers) {
+		host := strings.ToLower(name)
+		if !strings.HasSuffix(host, ".") {
+			host += "." + c.Zone
+		}
+		out = append(out, NameServer{Host: host, Addr: c.Nameservers[name]})
+	}
+	return out
+}
+
+// NameServer is one NS record target with its glue address.
+type NameServer struct {
+	Host string
+	Addr string
+}
+
+// RegionNames lists the regions in config order.
+func (c *Config) RegionNames() []string {
+	out := make([]string, len(c.Regions))
+	for i, r := range c.Regions {
+		out[i] = r.Name
+	}
+	return out
+}
+
+// ServiceNames lists the services in config order.
+func (c *Config) ServiceNames() []string {
+	out := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Service returns the named service, or nil.
+func (c *Config) Service(name string) *Service {
+	for i := range c.Services {
+		if c.Services[i].Name == name {
+			return &c.Services[i]
+		}
+	}
+	return nil
+}
+
+// HasRegion reports whether the config declares region r.
+func (c *Config) HasRegion(r string) bool {
+	for _, x := range c.Regions {
+		if x.Name == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Marshal renders the config as YAML.
+func (c *Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ApplyConfig is aa66dac's apply-config command body.
+type ApplyConfig struct {
+	Config *Config `json:"config"`
+}
+
+// Errors of ApplyConfigBody, in the order aa66dac's Apply checked.
+var (
+	ErrDecode   = errors.New("decode")
+	ErrNoConfig = errors.New("config is required")
+	ErrInvalid  = errors.New("invalid steering config")
+)
+
+// ApplyConfigBody is what aa66dac's Apply did with an apply-config command's
+// body: decode it, then Normalize its config. It returns the normalised
+// config as JSON, or an error that wraps ErrDecode (the decoding error),
+// ErrNoConfig, or ErrInvalid (Normalize's error).
+func ApplyConfigBody(body []byte) ([]byte, error) {
+	var b ApplyConfig
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if b.Config == nil {
+		return nil, ErrNoConfig
+	}
+	c := *b.Config
+	if err := c.Normalize(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return json.Marshal(&c)
+}
