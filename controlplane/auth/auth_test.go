@@ -101,6 +101,7 @@ var want = map[string]Role{
 	"POST /v1/freeze":                    RoleOperator,
 	"POST /v1/unfreeze":                  RoleOperator,
 	"GET /v1/events":                     RoleViewer,
+	"GET /v1/notifications":              RoleViewer,
 	"POST /v1/dev/regions/{region}/{action:fail|heal}": RoleAdmin,
 	// In SPEC.md, not all routed yet.
 	"GET /v1/runbooks":              RoleViewer,
