@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/evac-sh/evac/agent/checks"
-	"go.yaml.in/yaml/v3"
+	"github.com/evac-sh/evac/internal/yamlcheck"
 )
 
 // Defaults for unset config keys.
@@ -49,31 +48,57 @@ type Config struct {
 	CapacityURL string `yaml:"capacity_url,omitempty" json:"capacity_url,omitempty"`
 }
 
-// LoadConfig reads and decodes a config file; see ParseConfig.
+// LoadConfig reads and decodes a config file; see ParseConfig. Its errors
+// name the file, and each problem's line and field.
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
 	}
-	c, err := ParseConfig(b)
+	c, _, err := parse(b)
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, yamlcheck.InFile(path, err)
 	}
 	return c, nil
 }
 
 // ParseConfig decodes YAML strictly (unknown keys are errors) and fills
 // defaults. It does not validate: override fields (flags), then call
-// Validate.
+// Validate. Every decoding problem is reported at once, with its line.
 func ParseConfig(data []byte) (Config, error) {
+	c, _, err := parse(data)
+	return c, err
+}
+
+// CheckFile decodes and validates a config file as `evac validate` does:
+// every problem, decoding or validation, as "FILE:LINE: field: message".
+func CheckFile(path string, data []byte) (Config, error) {
+	c, doc, err := parse(data)
+	var ye *yamlcheck.Errors
+	switch {
+	case err == nil:
+		err = doc.Annotate(c.Validate())
+	case errors.As(err, &ye) && ye.UnknownKeysOnly():
+		c.SetDefaults()
+		if verr := c.Validate(); verr != nil {
+			err = ye.Merge(doc.Annotate(verr))
+		}
+	}
+	return c, yamlcheck.InFile(path, err)
+}
+
+func parse(data []byte) (Config, *yamlcheck.Doc, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, err
+	if len(bytes.TrimSpace(data)) == 0 {
+		c.SetDefaults()
+		return c, nil, nil
+	}
+	doc, err := yamlcheck.Decode(data, &c)
+	if err != nil {
+		return c, doc, err
 	}
 	c.SetDefaults()
-	return c, nil
+	return c, doc, nil
 }
 
 // SetDefaults fills unset fields: node_name (hostname), gossip_addr,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/controlplane/controller"
@@ -54,20 +52,6 @@ type serverFile struct {
 	LogLevel            string `yaml:"log_level"`
 	LogFormat           string `yaml:"log_format"`
 	securityFlags       `yaml:",inline"`
-}
-
-// loadYAMLStrict decodes a YAML file, rejecting unknown keys.
-func loadYAMLStrict(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 func newServerCmd() *cobra.Command {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/yamlcheck"
 	"github.com/evac-sh/evac/runbooks"
 )
 
@@ -51,30 +52,35 @@ func newValidateCmd() *cobra.Command {
 			switch kind {
 			case "steering":
 				_, err = state.ParseConfig(b)
+				err = yamlcheck.InFile(args[0], err)
 			case "runbook":
 				// Its errors start with FILE:LINE already.
-				if _, err := runbooks.Parse(args[0], b); err != nil {
-					return usageErr(err)
-				}
+				_, err = runbooks.Parse(args[0], b)
 			case "agent":
-				var ac agent.Config
-				if ac, err = agent.ParseConfig(b); err == nil {
-					err = ac.Validate()
-				}
+				_, err = agent.CheckFile(args[0], b)
 			case "server":
 				var f serverFile
 				err = loadYAMLStrict(args[0], &f)
 				if err == nil {
 					_, err = f.controllerConfig()
 					err = errors.Join(err, f.securityFlags.check())
+					if err != nil {
+						err = fmt.Errorf("%s: %w", args[0], err)
+					}
 				}
 			case "":
-				err = errors.New("cannot tell what kind of file this is: use --kind steering|agent|server|runbook")
+				// Say what is wrong with a file that does not parse, whatever it is.
+				var top map[string]any
+				if _, perr := yamlcheck.Decode(b, &top); perr != nil {
+					return yamlcheck.InFile(args[0], perr)
+				}
+				return usageErr(fmt.Errorf("%s: cannot tell what kind of file this is: use --kind steering|agent|server|runbook", args[0]))
 			default:
-				err = fmt.Errorf("--kind %q must be steering, agent, server or runbook", kind)
+				return usageErr(fmt.Errorf("--kind %q must be steering, agent, server or runbook", kind))
 			}
+			// A data error is not a usage error: no usage hint after it.
 			if err != nil {
-				return usageErr(fmt.Errorf("%s: %w", args[0], err))
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid %s config\n", args[0], kind)
 			return nil
@@ -82,4 +88,15 @@ func newValidateCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&kind, "kind", "", "steering, agent, server or runbook (guessed from the keys when empty)")
 	return cmd
+}
+
+// loadYAMLStrict decodes a YAML file, rejecting unknown keys; its errors
+// name the file and each problem's line and field, all at once.
+func loadYAMLStrict(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	_, err = yamlcheck.Decode(b, v)
+	return yamlcheck.InFile(path, err)
 }

@@ -1,16 +1,16 @@
 package state
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"regexp"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/evac-sh/evac/internal/yamlcheck"
 )
 
 // Policies a service may use to pick its answer.
@@ -95,17 +95,21 @@ type Budget struct {
 // ParseConfig decodes a steering config from YAML or JSON (JSON is YAML),
 // rejecting unknown keys, then fills defaults and validates it whole.
 func ParseConfig(data []byte) (*Config, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("steering config is empty")
+	doc, err := yamlcheck.Decode(data, &c)
+	var ye *yamlcheck.Errors
+	switch {
+	case errors.As(err, &ye) && ye.UnknownKeysOnly():
+		// The rest decoded: report what validation finds too, in one round.
+		if nerr := c.Normalize(); nerr != nil {
+			return nil, ye.Merge(doc.Annotate(nerr))
 		}
-		return nil, fmt.Errorf("steering config: %w", err)
+		return nil, err
+	case err != nil:
+		return nil, err
 	}
 	if err := c.Normalize(); err != nil {
-		return nil, err
+		return nil, doc.Annotate(err)
 	}
 	return &c, nil
 }
