@@ -31,10 +31,11 @@ type Node struct {
 	keyring *memberlist.Keyring // nil without encryption
 	queue   *memberlist.TransmitLimitedQueue
 	live    atomic.Int64 // live members, for the queue's retransmit limit
-	v2      atomic.Bool  // every live member speaks protocol 2 (wire.go)
+	v2      atomic.Bool  // every live member speaks binaryProto (wire.go)
 	// dropMsg, when set (tests only), drops the user messages it returns
 	// true for before they are handled: a deterministic lost packet.
 	dropMsg atomic.Pointer[func([]byte) bool]
+	drops   drops // refused reports and refreshes (identity.go)
 
 	mu      sync.Mutex
 	members map[string]*member

@@ -140,6 +140,10 @@ func (a *applier) apply() *refusal {
 		return decodeAnd(a, a.scheduleFire)
 	case CmdDrillDrain:
 		return decodeAnd(a, a.drillDrain)
+	case CmdEnrollAgent:
+		return decodeAnd(a, a.enrollAgent)
+	case CmdRevokeAgent:
+		return decodeAnd(a, a.revokeAgent)
 	}
 	if a.cmd.Type&IgnoreUnknownFlag != 0 {
 		return nil

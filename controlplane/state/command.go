@@ -32,6 +32,8 @@ const (
 	CmdScheduleRemove CommandType = 16
 	CmdScheduleFire   CommandType = 17
 	CmdDrillDrain     CommandType = 18
+	CmdEnrollAgent    CommandType = 19 // agents.go
+	CmdRevokeAgent    CommandType = 20
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a
@@ -77,6 +79,10 @@ func (t CommandType) String() string {
 		return "schedule-fire"
 	case CmdDrillDrain:
 		return "drill-drain"
+	case CmdEnrollAgent:
+		return "enroll-agent"
+	case CmdRevokeAgent:
+		return "revoke-agent"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }

@@ -56,6 +56,9 @@ type State struct {
 	Drills map[string]Drill `json:"drills,omitempty"`
 	// Schedules are the scheduled drills by id.
 	Schedules map[string]Schedule `json:"schedules,omitempty"`
+	// Agents are the enrolled agents by name (agents.go); absent from
+	// snapshots older than enrolment.
+	Agents map[string]AgentRecord `json:"agents,omitempty"`
 }
 
 // ConfigRecord is one applied version of the steering config.
