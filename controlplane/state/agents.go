@@ -169,3 +169,38 @@ func (a *applier) revokeAgent(b RevokeAgent) *refusal {
 		Detail: "agent " + b.Name + ", key " + old.Fingerprint})
 	return nil
 }
+
+// Enrolment policies, from the steering config's
+// policy.require_enrolled_agents.
+const (
+	// AgentPolicyAuto (key absent): enforced once any agent is enrolled.
+	AgentPolicyAuto = "auto"
+	// AgentPolicyRequired (true): enforced, even with no agent enrolled.
+	AgentPolicyRequired = "required"
+	// AgentPolicyOptional (false): agents not enrolled count too, as
+	// before enrolment existed; an enrolled name is still checked.
+	AgentPolicyOptional = "optional"
+)
+
+// AgentPolicy is the enrolment policy in force.
+func (s *State) AgentPolicy() string {
+	if s.Config == nil || s.Config.Policy.RequireEnrolledAgents == nil {
+		return AgentPolicyAuto
+	}
+	if *s.Config.Policy.RequireEnrolledAgents {
+		return AgentPolicyRequired
+	}
+	return AgentPolicyOptional
+}
+
+// AgentsEnforced reports whether only enrolled agents' signed reports
+// count.
+func (s *State) AgentsEnforced() bool {
+	switch s.AgentPolicy() {
+	case AgentPolicyRequired:
+		return true
+	case AgentPolicyOptional:
+		return false
+	}
+	return len(s.Agents) > 0
+}
