@@ -188,6 +188,16 @@ func (n *Node) signReport(r *Report) {
 	}
 }
 
+// droppedLocked is dropped for a report, which is counted only if it
+// would have been stored: a copy of a report already held, stripped of
+// its signature by a node of an older build, is no news.
+func (n *Node) droppedLocked(what string, r Report, reason string) {
+	if old, ok := n.reports[keyOf(r)]; ok && old.Seq >= r.Seq {
+		return
+	}
+	n.dropped(what, r.Origin, reason)
+}
+
 // dropped counts a refused report or refresh and logs it at debug level
 // (a flood of forgeries must not flood the log; the counter is the signal).
 func (n *Node) dropped(what, origin, reason string) {

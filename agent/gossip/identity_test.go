@@ -287,3 +287,33 @@ func TestPublishSigns(t *testing.T) {
 		t.Fatalf("dropped %v", n.Dropped())
 	}
 }
+
+// TestSignedInMixedFleet: with a protocol 1 member alive, a signing agent
+// falls back to JSON reports that carry the signature, and the enforcing
+// controller still verifies and stores them.
+func TestSignedInMixedFleet(t *testing.T) {
+	k := newKey(t)
+	en := &fakeEnrolment{enforced: true, agents: map[string]enrolled{"n1": {k.Public().(ed25519.PublicKey), "r1"}}}
+	nodes := startCluster(t, 3, func(i int, c *Config) {
+		switch i {
+		case 0:
+			c.Role, c.Region, c.Enrolment = RoleController, "control", en
+		case 1:
+			c.SigningKey = k
+		case 2:
+			c.protoOverride = 1
+		}
+	})
+	ctl, a1, old := nodes[0], nodes[1], nodes[2]
+	if a1.v2.Load() {
+		t.Fatal("binary protocol with a protocol 1 member alive")
+	}
+	a1.Publish(Report{Service: "api", Check: "http", Status: StatusPassing})
+	mine := published(t, a1, "api", "http")
+	waitFor(t, "signed JSON report verified at the controller and relayed to the old member", 10*time.Second, func() bool {
+		return hasSeq(ctl, "n1", "api", "http", mine.Seq) && hasSeq(old, "n1", "api", "http", mine.Seq)
+	})
+	if d := ctl.Dropped(); d[DropUnsigned]+d[DropBadSignature] != 0 {
+		t.Fatalf("controller dropped %v", d)
+	}
+}

@@ -273,7 +273,9 @@ func (n *Node) handleReportV2(raw []byte) {
 // receipt, unless admit refuses it (identity.go).
 func (n *Node) receive(r Report, raw []byte) {
 	if reason := n.admit(r, time.Now()); reason != "" {
-		n.dropped("report", r.Origin, reason)
+		n.mu.Lock()
+		n.droppedLocked("report", r, reason)
+		n.mu.Unlock()
 		return
 	}
 	if r.Origin == n.cfg.NodeName {
@@ -349,7 +351,7 @@ func (n *Node) mergeState(buf []byte) {
 	n.mu.Lock()
 	for _, r := range rs {
 		if reason := n.admit(r, now); reason != "" {
-			n.dropped("push-pull report", r.Origin, reason)
+			n.droppedLocked("push-pull report", r, reason)
 			continue
 		}
 		if r.Origin == n.cfg.NodeName {
