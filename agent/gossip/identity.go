@@ -11,7 +11,8 @@ import (
 )
 
 // Agent identities (protocol 3). Every agent holds its own Ed25519 key
-// (`evac agent keygen`) and signs each report and refresh it originates;
+// (`evac agent keygen`) and signs each report, refresh and leave intent it
+// originates;
 // the controllers hold the enrolled agents' public keys and regions
 // (replicated in Raft) and check every report end to end, however it came:
 // broadcast, relayed, pulled or merged from push-pull. Relays forward the
@@ -179,6 +180,45 @@ func (n *Node) admitRefresh(origin string, f refresh, now time.Time) string {
 		return DropBadSignature
 	}
 	return ""
+}
+
+// leaveSigBytes is what a leaving agent signs.
+func leaveSigBytes(l wireLeave) []byte {
+	b := make([]byte, 0, 32+len(l.Node))
+	b = append(b, "evac-leave-v3\x00"...)
+	b = appendStr(b, l.Node)
+	return binary.BigEndian.AppendUint64(b, l.Seq)
+}
+
+// admitLeave is admit for a leave intent. A forged intent would have the
+// controllers record a real agent that then fails as having left, which is
+// no evidence against its region; so an enrolled agent's intent must be
+// signed by it. Intents of other members (controllers, agents not
+// enrolled, which count for nothing while enrolment is enforced) pass.
+func (n *Node) admitLeave(l wireLeave, now time.Time) string {
+	if seqTooNew(l.Seq, now) {
+		return DropSeqFuture
+	}
+	e := n.cfg.Enrolment
+	if e == nil {
+		return ""
+	}
+	key, _, ok := e.Lookup(l.Node)
+	switch {
+	case !ok:
+		return ""
+	case len(l.Sig) == 0:
+		return DropUnsigned
+	case !ed25519.Verify(key, leaveSigBytes(l), l.Sig):
+		return DropBadSignature
+	}
+	return ""
+}
+
+func (n *Node) signLeave(l *wireLeave) {
+	if n.cfg.SigningKey != nil {
+		l.Sig = ed25519.Sign(n.cfg.SigningKey, leaveSigBytes(*l))
+	}
 }
 
 // signReport signs r with this node's key, if it has one.

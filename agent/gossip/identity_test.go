@@ -317,3 +317,44 @@ func TestSignedInMixedFleet(t *testing.T) {
 		t.Fatalf("controller dropped %v", d)
 	}
 }
+
+// TestLeaveIntentsSigned: a leave intent for an enrolled agent counts at a
+// controller only when that agent signed it (a forged one would make its
+// later failure read as a departure); one with a sequence far in the
+// future is dropped by every node.
+func TestLeaveIntentsSigned(t *testing.T) {
+	k := newKey(t)
+	en := &fakeEnrolment{enforced: true, agents: map[string]enrolled{"n1": {k.Public().(ed25519.PublicKey), "r1"}}}
+	nodes := startCluster(t, 2, func(i int, c *Config) {
+		if i == 0 {
+			c.Role, c.Region, c.Enrolment = RoleController, "control", en
+		} else {
+			c.SigningKey = k
+		}
+	})
+	ctl, a1 := nodes[0], nodes[1]
+	leaving := func() bool {
+		ctl.mu.Lock()
+		defer ctl.mu.Unlock()
+		return ctl.members["n1"].leaving
+	}
+	seq := uint64(time.Now().UnixNano())
+	forged := wireLeave{Node: "n1", Seq: seq}
+	delegate{ctl}.NotifyMsg(encodeLeave(forged))
+	forged.Sig = ed25519.Sign(newKey(t), leaveSigBytes(forged))
+	delegate{ctl}.NotifyMsg(encodeLeave(forged))
+	delegate{ctl}.MergeRemoteState(encodeState(nil, []wireLeave{forged}), false)
+	delegate{ctl}.NotifyMsg(encodeLeave(wireLeave{Node: "other", Seq: math.MaxUint64}))
+	if leaving() {
+		t.Fatal("a forged leave intent marked the enrolled agent leaving")
+	}
+	if d := ctl.Dropped(); d[DropUnsigned] != 1 || d[DropBadSignature] != 2 || d[DropSeqFuture] != 1 {
+		t.Fatalf("dropped %v", d)
+	}
+	if err := a1.Leave(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the agent's own signed leave recorded", 10*time.Second, func() bool {
+		return leaving() || memberState(ctl, "n1") == StateLeft
+	})
+}

@@ -85,10 +85,12 @@ type wireState struct {
 type wireLeave struct {
 	Node string `json:"n"`
 	Seq  uint64 `json:"q"`
+	// Sig (protocol 3) is the leaving agent's signature (identity.go).
+	Sig []byte `json:"sig,omitempty"`
 }
 
 func validLeave(l wireLeave) error {
-	if l.Node == "" || len(l.Node) > maxField || l.Seq == 0 {
+	if l.Node == "" || len(l.Node) > maxField || l.Seq == 0 || (len(l.Sig) != 0 && len(l.Sig) != sigLen) {
 		return errors.New("invalid leave intent")
 	}
 	return nil

@@ -363,6 +363,12 @@ func (n *Node) mergeState(buf []byte) {
 		}
 	}
 	for _, l := range leaves {
+		if reason := n.admitLeave(l, now); reason != "" {
+			if l.Seq > n.leaves[l.Node] {
+				n.dropped("push-pull leave intent", l.Node, reason)
+			}
+			continue
+		}
 		if n.applyLeaveLocked(l, now) {
 			changed++
 		}
