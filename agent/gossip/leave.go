@@ -77,7 +77,7 @@ func (n *Node) applyLeaveLocked(l wireLeave, now time.Time) bool {
 	if l.Node == n.cfg.NodeName || l.Seq <= n.leaves[l.Node] {
 		return false
 	}
-	n.leaves[l.Node], n.leaveSig[l.Node] = l.Seq, l.Sig
+	n.leaves[l.Node], n.lvSig[l.Node] = l.Seq, l.Sig
 	m, ok := n.members[l.Node]
 	if !ok {
 		return true
@@ -98,7 +98,7 @@ func (n *Node) leftIntentsLocked() []wireLeave {
 	var out []wireLeave
 	for name, seq := range n.leaves {
 		if m, ok := n.members[name]; ok && m.State == StateLeft {
-			out = append(out, wireLeave{Node: name, Seq: seq, Sig: n.leaveSig[name]})
+			out = append(out, wireLeave{Node: name, Seq: seq, Sig: n.lvSig[name]})
 		}
 	}
 	return out

@@ -183,7 +183,7 @@ func (n *Node) reapMembersLocked(now time.Time) int {
 		if !m.Live() && now.Sub(m.LastChange) > n.cfg.Retention {
 			delete(n.members, name)
 			delete(n.leaves, name)
-			delete(n.leaveSig, name)
+			delete(n.lvSig, name)
 			reaped++
 		}
 	}

@@ -37,18 +37,18 @@ type Node struct {
 	dropMsg atomic.Pointer[func([]byte) bool]
 	drops   drops // refused reports and refreshes (identity.go)
 
-	mu       sync.Mutex
-	members  map[string]*member
-	reports  map[reportKey]Report
-	origins  map[string]*originState // index of reports by origin
-	nLive    int                     // live members (countLocked)
-	nOld     int                     // live members speaking protocol 1 only
-	ctrls    map[string]*member      // live controllers: changes and refreshes are sent to them directly
-	leaves   map[string]uint64       // member -> newest leave intent seen
-	leaveSig map[string][]byte       // member -> its newest intent's signature (identity.go)
-	revived  map[string]bool         // addresses of members back from dead/left
-	lastSeq  uint64
-	kick     chan struct{} // a member came back: push-pull with it
+	mu      sync.Mutex
+	members map[string]*member
+	reports map[reportKey]Report
+	origins map[string]*originState // index of reports by origin
+	nLive   int                     // live members (countLocked)
+	nOld    int                     // live members speaking protocol 1 only
+	ctrls   map[string]*member      // live controllers: changes and refreshes are sent to them directly
+	leaves  map[string]uint64       // member -> newest leave intent seen
+	lvSig   map[string][]byte       // member -> its newest intent's signature (identity.go)
+	revived map[string]bool         // addresses of members back from dead/left
+	lastSeq uint64
+	kick    chan struct{} // a member came back: push-pull with it
 
 	subMu   sync.Mutex
 	subs    map[int]chan struct{}
@@ -71,20 +71,20 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger.With(zap.String("node", cfg.NodeName)),
-		tm:       tm,
-		meta:     meta,
-		members:  make(map[string]*member),
-		leaves:   make(map[string]uint64),
-		leaveSig: make(map[string][]byte),
-		revived:  make(map[string]bool),
-		kick:     make(chan struct{}, 1),
-		reports:  make(map[reportKey]Report),
-		origins:  make(map[string]*originState),
-		ctrls:    make(map[string]*member),
-		subs:     make(map[int]chan struct{}),
-		stop:     make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger.With(zap.String("node", cfg.NodeName)),
+		tm:      tm,
+		meta:    meta,
+		members: make(map[string]*member),
+		leaves:  make(map[string]uint64),
+		lvSig:   make(map[string][]byte),
+		revived: make(map[string]bool),
+		kick:    make(chan struct{}, 1),
+		reports: make(map[reportKey]Report),
+		origins: make(map[string]*originState),
+		ctrls:   make(map[string]*member),
+		subs:    make(map[int]chan struct{}),
+		stop:    make(chan struct{}),
 	}
 	mlc := cfg.memberlistConfig()
 	tr, err := newTransport(ip, port, mlc.Logger)
