@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net"
 	"sync"
@@ -37,7 +38,8 @@ type Agent struct {
 	cfg    Config
 	log    *zap.Logger
 	opts   options
-	keys   [][]byte // gossip keyring, primary first; nil: no encryption
+	keys   [][]byte           // gossip keyring, primary first; nil: no encryption
+	signer ed25519.PrivateKey // key_file; nil: reports unsigned
 	runner *checks.Runner
 
 	mu       sync.Mutex
@@ -71,6 +73,13 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Agent, error) {
 			return nil, err
 		}
 		a.keys = keys
+	}
+	if cfg.KeyFile != "" {
+		k, err := ReadIdentity(cfg.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		a.signer = k
 	}
 	src := defaultSourceIP(cfg.GossipAddr)
 	if a.opts.sourceIP != nil {
@@ -119,15 +128,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		key, extra = a.keys[0], a.keys[1:]
 	}
 	node, err := gossip.New(gossip.Config{
-		NodeName:  a.cfg.NodeName,
-		Region:    a.cfg.Region,
-		Role:      gossip.RoleAgent,
-		BindAddr:  a.cfg.GossipAddr,
-		Seeds:     a.cfg.Join,
-		Key:       key,
-		ExtraKeys: extra,
-		Profile:   a.opts.profile,
-		Logger:    a.log.Named("gossip"),
+		NodeName:   a.cfg.NodeName,
+		Region:     a.cfg.Region,
+		Role:       gossip.RoleAgent,
+		BindAddr:   a.cfg.GossipAddr,
+		Seeds:      a.cfg.Join,
+		Key:        key,
+		ExtraKeys:  extra,
+		SigningKey: a.signer,
+		Profile:    a.opts.profile,
+		Logger:     a.log.Named("gossip"),
 	})
 	if err != nil {
 		return err
@@ -137,6 +147,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	a.log.Info("agent started", zap.String("region", a.cfg.Region),
 		zap.String("gossip-addr", node.LocalAddr()), zap.Int("checks", len(a.cfg.Checks)))
+	if a.signer != nil {
+		a.log.Info("reports are signed", zap.String("public-key", EncodePublicKey(a.signer.Public().(ed25519.PublicKey))))
+	} else {
+		a.log.Warn("reports are NOT signed (no key_file): controllers that enforce agent enrolment drop them; create a key with `evac agent keygen` and enrol it")
+	}
 
 	if a.cfg.CapacityURL != "" {
 		a.wg.Add(1)

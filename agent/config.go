@@ -32,6 +32,10 @@ type Config struct {
 	Join []string `yaml:"join" json:"join,omitempty"`
 	// GossipKeyFile holds the pool's key as `evac keygen` prints it.
 	GossipKeyFile string `yaml:"gossip_key_file" json:"gossip_key_file,omitempty"`
+	// KeyFile holds this agent's own private key (`evac agent keygen`);
+	// every report is signed with it. Controllers that enforce enrolment
+	// drop reports from an agent without one.
+	KeyFile string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
 	// Checks to run.
 	Checks []checks.Check `yaml:"checks" json:"checks"`
 	// RefreshInterval: an unchanged result is re-published at most this

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -89,6 +90,13 @@ type Config struct {
 	ProbeInterval time.Duration
 	ProbeTimeout  time.Duration
 
+	// SigningKey, on an agent, signs every report and refresh it
+	// originates (identity.go); nil sends them unsigned.
+	SigningKey ed25519.PrivateKey
+	// Enrolment, on a controller, is checked for every report and refresh
+	// received (identity.go); nil accepts them as before.
+	Enrolment Enrolment
+
 	// NoDirect stops an agent from sending its changes straight to the
 	// controllers, leaving them to the flood alone (bench/gossip measures
 	// the flood this way: it is the only path from a region cut off from
@@ -135,6 +143,9 @@ func (c *Config) normalize() (ip net.IP, port int, t timings, meta []byte, err e
 	}
 	if c.ProbeInterval > 0 && c.ProbeTimeout > 0 && c.ProbeTimeout >= c.ProbeInterval {
 		return nil, 0, t, nil, fmt.Errorf("gossip: probe timeout %s must be under the probe interval %s", c.ProbeTimeout, c.ProbeInterval)
+	}
+	if c.SigningKey != nil && len(c.SigningKey) != ed25519.PrivateKeySize {
+		return nil, 0, t, nil, fmt.Errorf("gossip: signing key is %d bytes, want %d", len(c.SigningKey), ed25519.PrivateKeySize)
 	}
 	if err := validKeys(c.Key, c.ExtraKeys); err != nil {
 		return nil, 0, t, nil, err

@@ -43,7 +43,7 @@
 //     receiving node's clock so that staleness never depends on the
 //     origin's clock.
 //   - Wire messages are one type byte then JSON (protocol 1) or binary
-//     (protocol 2, wire.go). Anything undecodable is logged and dropped:
+//     (protocols 2 and 3, wire.go). Anything undecodable is logged and dropped:
 //     garbage on the gossip port must never panic.
 //   - Protocol 2 is what makes 1,000 agents cheap (docs/benchmarks.md): a
 //     binary report whose header (origin, service, check, seq) is read in
@@ -58,6 +58,14 @@
 //     the controllers). A node advertises its version in
 //     metadata (MetaProto) and speaks protocol 2 only while every live
 //     member does, so a fleet upgraded one node at a time keeps working.
+//   - Agents have identities (identity.go, protocol 3): each signs the
+//     reports and refreshes it originates with its own Ed25519 key, and the
+//     controllers check them against the enrolled agents (Config.Enrolment,
+//     from the replicated state) however they arrive; relays forward the
+//     signed bytes unchanged and check nothing. Every node drops a report
+//     whose sequence is more than MaxSeqSkew in its own future, so a forged
+//     huge sequence cannot hold an origin's reports off. Refused reports are
+//     counted by reason (Node.Dropped), never stored.
 //   - memberlist's per-packet LZW compression is off (it was the largest
 //     CPU cost at 300 nodes); the retransmit limit is computed for at least
 //     100 nodes (12 sends per node, 16 from 1,000).

@@ -32,6 +32,7 @@ func (n *Node) Leave(timeout time.Duration) error {
 	n.mu.Lock()
 	l := wireLeave{Node: n.cfg.NodeName, Seq: n.nextSeqLocked()}
 	n.mu.Unlock()
+	n.signLeave(&l)
 	b := &namedBroadcast{name: "leave\x00" + l.Node, msg: encodeLeave(l), done: make(chan struct{})}
 	n.queue.QueueBroadcast(b)
 	err := n.ml.Leave(timeout)
@@ -57,6 +58,10 @@ func (n *Node) handleLeave(raw []byte) {
 	if l.Node == n.cfg.NodeName {
 		return
 	}
+	if reason := n.admitLeave(l, time.Now()); reason != "" {
+		n.dropped("leave intent", l.Node, reason)
+		return
+	}
 	n.mu.Lock()
 	fresh := n.applyLeaveLocked(l, time.Now())
 	n.mu.Unlock()
@@ -72,7 +77,7 @@ func (n *Node) applyLeaveLocked(l wireLeave, now time.Time) bool {
 	if l.Node == n.cfg.NodeName || l.Seq <= n.leaves[l.Node] {
 		return false
 	}
-	n.leaves[l.Node] = l.Seq
+	n.leaves[l.Node], n.lvSig[l.Node] = l.Seq, l.Sig
 	m, ok := n.members[l.Node]
 	if !ok {
 		return true
@@ -93,7 +98,7 @@ func (n *Node) leftIntentsLocked() []wireLeave {
 	var out []wireLeave
 	for name, seq := range n.leaves {
 		if m, ok := n.members[name]; ok && m.State == StateLeft {
-			out = append(out, wireLeave{Node: name, Seq: seq})
+			out = append(out, wireLeave{Node: name, Seq: seq, Sig: n.lvSig[name]})
 		}
 	}
 	return out

@@ -141,7 +141,7 @@ func (n *Node) memberDown(node *memberlist.Node) {
 func (n *Node) uncountLocked(m *member) {
 	if m.Live() {
 		n.nLive--
-		if m.proto < 2 {
+		if m.proto < binaryProto {
 			n.nOld--
 		}
 	}
@@ -150,12 +150,12 @@ func (n *Node) uncountLocked(m *member) {
 func (n *Node) countLocked(m *member) {
 	if m.Live() {
 		n.nLive++
-		if m.proto < 2 {
+		if m.proto < binaryProto {
 			n.nOld++
 		}
 	}
 	n.live.Store(int64(n.nLive))
-	n.v2.Store(n.nOld == 0 && n.cfg.proto() >= 2)
+	n.v2.Store(n.nOld == 0 && n.cfg.proto() >= binaryProto)
 }
 
 // Members returns every member known, sorted by name: alive ones and, for
@@ -183,6 +183,7 @@ func (n *Node) reapMembersLocked(now time.Time) int {
 		if !m.Live() && now.Sub(m.LastChange) > n.cfg.Retention {
 			delete(n.members, name)
 			delete(n.leaves, name)
+			delete(n.lvSig, name)
 			reaped++
 		}
 	}

@@ -51,6 +51,9 @@ type Report struct {
 	// Capacity is the origin's reported serving capacity, if it reports
 	// one (agent config `capacity` or `capacity_url`).
 	Capacity *float64 `json:"capacity,omitempty"`
+	// Sig is the origin's Ed25519 signature of the report's content
+	// (identity.go); empty from an agent without a key.
+	Sig []byte `json:"-"`
 	// Received is when this node stored the report (by its own clock, so
 	// staleness is judged without trusting the origin's clock). Not gossiped.
 	Received time.Time `json:"-"`
@@ -67,6 +70,9 @@ type wireReport struct {
 	Seq     uint64   `json:"q"`
 	Time    int64    `json:"t"`
 	Cap     *float64 `json:"cap,omitempty"`
+	// Sig (protocol 3) is ignored by older nodes, which decode JSON
+	// leniently: a signed report stays readable to a mixed fleet.
+	Sig []byte `json:"sig,omitempty"`
 }
 
 type wireState struct {
@@ -79,10 +85,12 @@ type wireState struct {
 type wireLeave struct {
 	Node string `json:"n"`
 	Seq  uint64 `json:"q"`
+	// Sig (protocol 3) is the leaving agent's signature (identity.go).
+	Sig []byte `json:"sig,omitempty"`
 }
 
 func validLeave(l wireLeave) error {
-	if l.Node == "" || len(l.Node) > maxField || l.Seq == 0 {
+	if l.Node == "" || len(l.Node) > maxField || l.Seq == 0 || (len(l.Sig) != 0 && len(l.Sig) != sigLen) {
 		return errors.New("invalid leave intent")
 	}
 	return nil
@@ -106,12 +114,12 @@ func decodeLeave(b []byte) (wireLeave, error) {
 
 func toWire(r Report) wireReport {
 	return wireReport{Origin: r.Origin, Region: r.Region, Service: r.Service, Check: r.Check,
-		Status: r.Status, Output: r.Output, Seq: r.Seq, Time: r.Time.UnixNano(), Cap: r.Capacity}
+		Status: r.Status, Output: r.Output, Seq: r.Seq, Time: r.Time.UnixNano(), Cap: r.Capacity, Sig: r.Sig}
 }
 
 func fromWire(w wireReport) (Report, error) {
 	r := Report{Origin: w.Origin, Region: w.Region, Service: w.Service, Check: w.Check,
-		Status: w.Status, Output: w.Output, Seq: w.Seq, Time: time.Unix(0, w.Time), Capacity: w.Cap}
+		Status: w.Status, Output: w.Output, Seq: w.Seq, Time: time.Unix(0, w.Time), Capacity: w.Cap, Sig: w.Sig}
 	return r, validReport(r)
 }
 
@@ -126,6 +134,8 @@ func validReport(r Report) error {
 		return errors.New("report output too long")
 	case r.Seq == 0:
 		return errors.New("report has no sequence number")
+	case len(r.Sig) != 0 && len(r.Sig) != sigLen:
+		return errors.New("report signature has the wrong length")
 	case r.Capacity != nil && !(*r.Capacity >= 0 && *r.Capacity <= 1e15):
 		return errors.New("report capacity out of range")
 	}

@@ -31,10 +31,11 @@ type Node struct {
 	keyring *memberlist.Keyring // nil without encryption
 	queue   *memberlist.TransmitLimitedQueue
 	live    atomic.Int64 // live members, for the queue's retransmit limit
-	v2      atomic.Bool  // every live member speaks protocol 2 (wire.go)
+	v2      atomic.Bool  // every live member speaks binaryProto (wire.go)
 	// dropMsg, when set (tests only), drops the user messages it returns
 	// true for before they are handled: a deterministic lost packet.
 	dropMsg atomic.Pointer[func([]byte) bool]
+	drops   drops // refused reports and refreshes (identity.go)
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -44,6 +45,7 @@ type Node struct {
 	nOld    int                     // live members speaking protocol 1 only
 	ctrls   map[string]*member      // live controllers: changes and refreshes are sent to them directly
 	leaves  map[string]uint64       // member -> newest leave intent seen
+	lvSig   map[string][]byte       // member -> its newest intent's signature (identity.go)
 	revived map[string]bool         // addresses of members back from dead/left
 	lastSeq uint64
 	kick    chan struct{} // a member came back: push-pull with it
@@ -75,6 +77,7 @@ func New(cfg Config) (*Node, error) {
 		meta:    meta,
 		members: make(map[string]*member),
 		leaves:  make(map[string]uint64),
+		lvSig:   make(map[string][]byte),
 		revived: make(map[string]bool),
 		kick:    make(chan struct{}, 1),
 		reports: make(map[reportKey]Report),

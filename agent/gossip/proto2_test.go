@@ -43,7 +43,7 @@ func TestV2Dedupe(t *testing.T) {
 // TestPublishChangesOnly: with protocol 2 an unchanged result renews the
 // stored report without a new sequence or a broadcast; protocol 1 re-sends.
 func TestPublishChangesOnly(t *testing.T) {
-	for _, proto := range []int{1, 2} {
+	for _, proto := range []int{1, protoVersion} {
 		cfg := testConfig("self")
 		cfg.protoOverride = proto
 		n := startNode(t, cfg)
@@ -59,7 +59,7 @@ func TestPublishChangesOnly(t *testing.T) {
 			if again.Seq <= first.Seq {
 				t.Fatalf("protocol 1: unchanged report not re-sent: %d <= %d", again.Seq, first.Seq)
 			}
-		case 2:
+		default:
 			if again.Seq != first.Seq || !again.Time.Equal(later) || n.queue.NumQueued() != queued {
 				t.Fatalf("protocol 2: unchanged report %+v (first %+v), queue %d -> %d", again, first, queued, n.queue.NumQueued())
 			}
@@ -173,7 +173,7 @@ func TestRefreshReachesController(t *testing.T) {
 
 	// The relay path alone: a2 forwards a1's refresh to the controller.
 	r1, _ := findReport(ctl, a1.Name(), "api", "http")
-	now := time.Now().Add(time.Hour) // later than any heartbeat's asOf
+	now := time.Now().Add(2 * time.Minute) // later than any heartbeat's asOf, within MaxSeqSkew
 	relay := encodeRefresh(refresh{origin: a1.Name(), seq: uint64(now.UnixNano()), table: first.Seq, sent: now.UnixNano(), asOf: now.UnixNano()})
 	relay[0] = msgRefreshRelay
 	delegate{a2}.NotifyMsg(relay)

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"crypto/ed25519"
 	"math/rand/v2"
 	"time"
 
@@ -64,6 +65,9 @@ func (n *Node) heartbeat() {
 		return
 	}
 	f := refresh{origin: n.cfg.NodeName, seq: n.nextSeqLocked(), table: o.maxSeq, sent: now.UnixNano(), asOf: asOf.UnixNano()}
+	if n.cfg.SigningKey != nil {
+		f.sig = ed25519.Sign(n.cfg.SigningKey, refreshSigBytes(f.origin, f))
+	}
 	ctrls := n.controllersLocked()
 	relays := n.relaysLocked(refreshRelays)
 	n.mu.Unlock()
@@ -115,6 +119,10 @@ func (n *Node) handleRefresh(raw []byte) {
 		return
 	}
 	now := time.Now()
+	if reason := n.admitRefresh(string(origin), f, now); reason != "" {
+		n.dropped("refresh", string(origin), reason)
+		return
+	}
 	n.mu.Lock()
 	o := n.origins[string(origin)]
 	if o != nil && f.seq <= o.refresh {
@@ -138,7 +146,8 @@ func (n *Node) handleRefresh(raw []byte) {
 }
 
 // handleRefreshRelay forwards a refresh to the controllers this node knows
-// (a controller asked to relay applies it instead).
+// (a controller asked to relay applies it instead). The bytes go on
+// unchanged but for the type byte, which the signature does not cover.
 func (n *Node) handleRefreshRelay(raw []byte) {
 	if _, _, err := readRefresh(raw); err != nil {
 		n.log.Debug("dropped undecodable refresh", zap.Error(err))

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -39,7 +40,9 @@ func (n *Node) publish(r Report, force bool) {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
-	r.Output = capString(r.Output, maxOutput)
+	// Invalid UTF-8 would not survive a JSON round trip, and with it the
+	// signature would not verify.
+	r.Output = capString(strings.ToValidUTF8(r.Output, "?"), maxOutput)
 	r.Received = time.Now()
 	v2 := n.v2.Load()
 	n.mu.Lock()
@@ -55,12 +58,16 @@ func (n *Node) publish(r Report, force bool) {
 		n.log.Warn("report not published", zap.String("service", r.Service), zap.String("check", r.Check), zap.Error(err))
 		return
 	}
+	if n.cfg.SigningKey != nil {
+		r.Sig = make([]byte, sigLen) // counted while sizing; signed below
+	}
 	for len(encodeReport(r)) > maxMessage && r.Output != "" {
 		// Escaping can inflate the output: shrink it until the message
 		// fits one gossip packet, or it would never be sent. JSON is the
 		// larger encoding: a report that fits it fits both.
 		r.Output = capString(r.Output, len(r.Output)/2)
 	}
+	n.signReport(&r)
 	msg := encodeReport(r)
 	if v2 {
 		msg = encodeReportV2(r)
@@ -215,7 +222,9 @@ func (n *Node) storeLocked(r Report, now time.Time) bool {
 	}
 	k := keyOf(r)
 	if old, ok := n.reports[k]; ok && old.Seq >= r.Seq {
-		if old.Seq == r.Seq && r.Time.After(old.Time) && old.Status != statusWithdrawn {
+		// Time is not signed: where enrolment is enforced only a signed
+		// refresh renews a report, not a peer's copy.
+		if old.Seq == r.Seq && r.Time.After(old.Time) && old.Status != statusWithdrawn && !n.enforcing() {
 			old.Time, old.Received = r.Time, now
 			n.reports[k] = old
 		}
@@ -260,8 +269,15 @@ func (n *Node) handleReportV2(raw []byte) {
 	n.receive(r, raw)
 }
 
-// receive stores a decoded broadcast report and relays it on first receipt.
+// receive stores a decoded broadcast report and relays it on first
+// receipt, unless admit refuses it (identity.go).
 func (n *Node) receive(r Report, raw []byte) {
+	if reason := n.admit(r, time.Now()); reason != "" {
+		n.mu.Lock()
+		n.droppedLocked("report", r, reason)
+		n.mu.Unlock()
+		return
+	}
 	if r.Origin == n.cfg.NodeName {
 		n.ownEcho([]Report{r})
 		return
@@ -334,6 +350,10 @@ func (n *Node) mergeState(buf []byte) {
 	now := time.Now()
 	n.mu.Lock()
 	for _, r := range rs {
+		if reason := n.admit(r, now); reason != "" {
+			n.droppedLocked("push-pull report", r, reason)
+			continue
+		}
 		if r.Origin == n.cfg.NodeName {
 			own = append(own, r)
 			continue
@@ -343,6 +363,12 @@ func (n *Node) mergeState(buf []byte) {
 		}
 	}
 	for _, l := range leaves {
+		if reason := n.admitLeave(l, now); reason != "" {
+			if l.Seq > n.leaves[l.Node] {
+				n.dropped("push-pull leave intent", l.Node, reason)
+			}
+			continue
+		}
 		if n.applyLeaveLocked(l, now) {
 			changed++
 		}

@@ -25,7 +25,19 @@ import (
 // advertises it; otherwise it sends version 1 JSON reports and re-sends
 // unchanged reports as before. It reads both versions always, so a fleet
 // upgraded one node at a time keeps working throughout.
-const protoVersion = 2
+//
+// Version 3 adds the origin's signature (identity.go): a report with
+// flagSigned ends with 64 signature bytes, a refresh may end with them.
+// Version 2 decoders refuse trailing bytes, so the binary messages are
+// sent only while every live member speaks version 3 (binaryProto); with
+// an older member alive a node falls back to version 1 JSON reports,
+// which carry the signature in a field older nodes ignore, so reports
+// stay signed end to end through a rolling upgrade.
+const protoVersion = 3
+
+// binaryProto is the version every live member must speak before binary
+// reports and refreshes are sent. A version 2 message is still read.
+const binaryProto = 3
 
 // Status codes of a version 2 report; statusCodeString means the status
 // follows as a string (a status this version does not know).
@@ -36,7 +48,10 @@ const (
 	statusCodeWithdrawn byte = 3
 )
 
-const flagCapacity byte = 1
+const (
+	flagCapacity byte = 1
+	flagSigned   byte = 2 // protocol 3: a signature ends the report
+)
 
 var errShort = errors.New("truncated message")
 
@@ -101,12 +116,15 @@ type reportHeader struct {
 
 // encodeReportV2 lays out: type, flags, origin, service, check, seq (the
 // header), then time (unix ns), region, status code [status], output,
-// [capacity as float64 bits].
+// [capacity as float64 bits], [signature] (protocol 3).
 func encodeReportV2(r Report) []byte {
-	b := make([]byte, 0, 48+len(r.Origin)+len(r.Service)+len(r.Check)+len(r.Region)+len(r.Output))
+	b := make([]byte, 0, 48+sigLen+len(r.Origin)+len(r.Service)+len(r.Check)+len(r.Region)+len(r.Output))
 	var flags byte
 	if r.Capacity != nil {
 		flags |= flagCapacity
+	}
+	if len(r.Sig) == sigLen {
+		flags |= flagSigned
 	}
 	b = append(b, msgReportV2, flags)
 	b = appendStr(b, r.Origin)
@@ -128,6 +146,9 @@ func encodeReportV2(r Report) []byte {
 	b = appendStr(b, r.Output)
 	if r.Capacity != nil {
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(*r.Capacity))
+	}
+	if flags&flagSigned != 0 {
+		b = append(b, r.Sig...)
 	}
 	return b
 }
@@ -174,6 +195,13 @@ func decodeReportV2(b []byte) (Report, error) {
 		c := math.Float64frombits(rd.u64())
 		r.Capacity = &c
 	}
+	if h.flags&flagSigned != 0 {
+		if len(rd.b) < sigLen {
+			return Report{}, errShort
+		}
+		r.Sig = append([]byte(nil), rd.b[:sigLen]...)
+		rd.b = rd.b[sigLen:]
+	}
 	if rd.err != nil {
 		return Report{}, rd.err
 	}
@@ -192,22 +220,24 @@ type refresh struct {
 	origin string
 	seq    uint64
 	table  uint64
-	sent   int64 // unix ns, origin's clock
-	asOf   int64 // unix ns, origin's clock
+	sent   int64  // unix ns, origin's clock
+	asOf   int64  // unix ns, origin's clock
+	sig    []byte // protocol 3: the origin's signature (identity.go), or nil
 }
 
 func encodeRefresh(f refresh) []byte {
-	b := make([]byte, 0, 34+len(f.origin))
+	b := make([]byte, 0, 34+sigLen+len(f.origin))
 	b = append(b, msgRefresh)
 	b = appendStr(b, f.origin)
 	b = binary.BigEndian.AppendUint64(b, f.seq)
 	b = binary.BigEndian.AppendUint64(b, f.table)
 	b = binary.BigEndian.AppendUint64(b, uint64(f.sent))
-	return binary.BigEndian.AppendUint64(b, uint64(f.asOf))
+	b = binary.BigEndian.AppendUint64(b, uint64(f.asOf))
+	return append(b, f.sig...)
 }
 
-// readRefresh decodes a msgRefresh or msgRefreshRelay message; origin
-// aliases b.
+// readRefresh decodes a msgRefresh or msgRefreshRelay message, with or
+// without a signature; origin and the signature alias b.
 func readRefresh(b []byte) (origin []byte, f refresh, err error) {
 	if len(b) < 2 || (b[0] != msgRefresh && b[0] != msgRefreshRelay) {
 		return nil, refresh{}, errors.New("not a refresh message")
@@ -216,6 +246,9 @@ func readRefresh(b []byte) (origin []byte, f refresh, err error) {
 	origin = rd.str()
 	f.seq, f.table = rd.u64(), rd.u64()
 	f.sent, f.asOf = int64(rd.u64()), int64(rd.u64())
+	if rd.err == nil && len(rd.b) == sigLen {
+		f.sig, rd.b = rd.b, nil
+	}
 	switch {
 	case rd.err != nil:
 		return nil, refresh{}, rd.err

@@ -5,7 +5,9 @@
 // rules are tested table-driven and every controller replica derives the
 // same answer from the same view:
 //
-//   - Only members with role agent count.
+//   - Only members with role agent count. While the controllers enforce
+//     agent enrolment, Enrolled is applied first: only enrolled agents,
+//     claiming their enrolled region, and their reports for it.
 //   - An alive agent passes a service when every one of its fresh reports
 //     for that service is passing. A report is stale when this node
 //     received it more than `stale` ago (its own clock, so agents' clock

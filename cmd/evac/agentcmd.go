@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/internal/cli"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -17,7 +20,7 @@ func newAgentCmd() *cobra.Command {
 		configPath                   string
 		region, nodeName, gossipAddr string
 		join                         []string
-		keyFile                      string
+		keyFile, identityFile        string
 		fast, insecure               bool
 		logLevel, logFormat          string
 	)
@@ -33,6 +36,7 @@ agent.yaml:
   gossip_addr: 10.1.0.5:7946
   join: [10.0.0.1:7946, 10.0.0.2:7946]
   gossip_key_file: /etc/evac/gossip.key
+  key_file: /etc/evac/agent.key      # evac agent keygen; enrolled with evac agent enroll
   checks:
     - {name: http, service: api, type: http, target: "http://10.1.0.10/healthz",
        interval: 5s, timeout: 2s, rise: 2, fall: 3}`,
@@ -62,6 +66,9 @@ agent.yaml:
 			}
 			if fl.Changed("gossip-key-file") {
 				cfg.GossipKeyFile = keyFile
+			}
+			if fl.Changed("key-file") {
+				cfg.KeyFile = identityFile
 			}
 			if err := cfg.Validate(); err != nil {
 				return usageErr(err)
@@ -109,8 +116,38 @@ agent.yaml:
 	fl.StringVar(&gossipAddr, "gossip-addr", "", "ip:port for gossip (bound and advertised)")
 	fl.StringSliceVar(&join, "join", nil, "gossip seeds host:port,... (controllers or other agents)")
 	fl.StringVar(&keyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
+	fl.StringVar(&identityFile, "key-file", "", "this agent's private key (evac agent keygen), mode 0600; reports are signed with it")
 	fl.BoolVar(&insecure, "insecure-no-gossip-key", false, "run without a gossip key (unencrypted, unauthenticated gossip)")
 	fl.BoolVar(&fast, "fast", false, "short gossip timeouts (all nodes on one host; tests)")
 	addLogFlags(fl, &logLevel, &logFormat)
+	cmd.AddCommand(newAgentKeygenCmd())
+	cmd.AddCommand(cli.AgentClientCommands()...)
+	return cmd
+}
+
+func newAgentKeygenCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "keygen --out FILE",
+		Short: "Create an agent's key pair: the private key to FILE (mode 0600), the public key printed",
+		Long: `Writes a new Ed25519 private key to FILE (PEM, mode 0600; an existing file is
+never overwritten) and prints its public key, which an admin enrols with
+` + "`evac agent enroll NAME --region R --public-key KEY`" + `. Point the agent at FILE
+with key_file in its config or --key-file.`,
+		Example: `  evac agent keygen --out /etc/evac/agent.key`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageErr(errors.New("--out FILE is required"))
+			}
+			pub, err := agent.GenerateIdentity(out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), agent.EncodePublicKey(pub))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the private key to (required)")
 	return cmd
 }

@@ -72,6 +72,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	v.HandleFunc("/events", s.events).Methods(http.MethodGet)
 	v.HandleFunc("/notifications", s.notifications).Methods(http.MethodGet)
 	s.drillRoutes(v)
+	s.agentRoutes(v)
 	if opts.Dev != nil {
 		v.HandleFunc("/dev/regions/{region}/{action:fail|heal}", s.devFault).Methods(http.MethodPost)
 	}

@@ -102,6 +102,9 @@ var want = map[string]Role{
 	"POST /v1/unfreeze":                  RoleOperator,
 	"GET /v1/events":                     RoleViewer,
 	"GET /v1/notifications":              RoleViewer,
+	"GET /v1/agents":                     RoleViewer,
+	"PUT /v1/agents/{name}":              RoleAdmin,
+	"DELETE /v1/agents/{name}":           RoleAdmin,
 	"POST /v1/dev/regions/{region}/{action:fail|heal}": RoleAdmin,
 	// In SPEC.md, not all routed yet.
 	"GET /v1/runbooks":              RoleViewer,

@@ -189,9 +189,15 @@ func Start(cfg Config) (*Controller, error) {
 		NodeName: cfg.NodeID, Region: "control", Role: gossip.RoleController, BindAddr: cfg.GossipAddr,
 		Seeds: cfg.Join, Key: cfg.GossipKey, ExtraKeys: cfg.GossipExtraKeys, Profile: profile,
 		Meta: map[string]string{"http": cfg.HTTPAddr, "dns": cfg.DNSAddr}, Logger: lg.Named("gossip"),
+		Enrolment: enrolment{c.fsm},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+	}
+	c.metrics.WatchAgents(c.fsm.State, c.gossip.Dropped)
+	if st := c.fsm.State(); !st.AgentsEnforced() && cfg.Dev == nil { // evac dev enrols its agents itself
+		lg.Warn("agent enrolment is not enforced: any holder of the gossip key can report health for any region; enrol every agent (evac agent enroll)",
+			zap.String("policy", st.AgentPolicy()), zap.Int("agents-enrolled", len(st.Agents)))
 	}
 
 	c.engine = steering.NewEngine(steering.EngineConfig{

@@ -17,7 +17,8 @@ func (c *Controller) view(st *state.State) map[string]map[string]health.ServiceH
 	if st.Config == nil {
 		return nil
 	}
-	return health.Compute(c.gossip.Members(), c.gossip.Reports(), st.Config.RegionNames(),
+	members, reports := c.evidence(st)
+	return health.Compute(members, reports, st.Config.RegionNames(),
 		st.Config.ServiceNames(), time.Now(), c.staleAfter())
 }
 
@@ -81,7 +82,8 @@ func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 	if st.Config == nil {
 		return out
 	}
-	members, reports, now := c.gossip.Members(), c.gossip.Reports(), time.Now()
+	members, reports := c.evidence(st)
+	now := time.Now()
 	view := health.Compute(members, reports, st.Config.RegionNames(), st.Config.ServiceNames(), now, c.staleAfter())
 	capacity := health.Capacity(members, reports, now, c.staleAfter())
 	for region, svcs := range view {

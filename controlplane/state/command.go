@@ -38,6 +38,8 @@ const (
 	CmdDrillDrain     CommandType = 18
 	CmdDrillYield     CommandType = 19
 	CmdNotifyProgress CommandType = 20
+	CmdEnrollAgent    CommandType = 21 // agents.go
+	CmdRevokeAgent    CommandType = 22
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a

@@ -55,6 +55,10 @@ func init() {
 	// Ignorable: an older release has no notifier, and nothing it reads
 	// depends on delivery progress.
 	register(CmdNotifyProgress, "notify-progress", ignorable, (*applier).notifyProgress)
+	// Ignorable: an older release, which has no enrolments, keeps counting
+	// every agent until it is upgraded (as it did before).
+	register(CmdEnrollAgent, "enroll-agent", ignorable, (*applier).enrollAgent)
+	register(CmdRevokeAgent, "revoke-agent", ignorable, (*applier).revokeAgent)
 }
 
 // Whether an older release may skip a command type it does not know.

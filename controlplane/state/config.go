@@ -84,6 +84,10 @@ type Policy struct {
 	// as sustained ill health even when none lasted detect_after.
 	FlapThreshold int      `yaml:"flap_threshold,omitempty" json:"flap_threshold,omitempty"`
 	FlapWindow    Duration `yaml:"flap_window,omitempty" json:"flap_window,omitempty"`
+	// RequireEnrolledAgents: absent, only enrolled agents count once any
+	// is enrolled; true, always; false, agents not enrolled count too
+	// (enrolled ones are still checked). See agents.go.
+	RequireEnrolledAgents *bool `yaml:"require_enrolled_agents,omitempty" json:"require_enrolled_agents,omitempty"`
 }
 
 // Budget limits automatic evacuations.

@@ -58,6 +58,9 @@ type State struct {
 	Schedules map[string]Schedule `json:"schedules,omitempty"`
 	// Notify is the delivery progress of each notification sink, by name.
 	Notify map[string]SinkProgress `json:"notify,omitempty"`
+	// Agents are the enrolled agents by name (agents.go); absent from
+	// snapshots older than enrolment.
+	Agents map[string]AgentRecord `json:"agents,omitempty"`
 }
 
 // ConfigRecord is one applied version of the steering config.

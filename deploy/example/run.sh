@@ -10,7 +10,8 @@
 #
 # Everything lives in $EVAC_EXAMPLE_DIR (default /tmp/evac-example): tls/,
 # gossip.key, tokens.yaml (hashes only) and tokens.txt (the tokens, mode 0600),
-# *.yaml configs, data/, logs/ and pids/.
+# agent-keys/ (each agent's own key, enrolled on the controllers), *.yaml
+# configs, data/, logs/ and pids/.
 #
 # Needs: openssl, and python3 for the three stand-in regional backends the
 # agents check (kill one to watch its region being evacuated). The binary is
@@ -106,6 +107,17 @@ if [ ! -e tokens.yaml ]; then
 fi
 admin_token="$(awk '$1 == "admin" {print $3}' tokens.txt)"
 
+# ---- agent identities: each agent its own key pair (private key mode 0600,
+# public key beside it), enrolled once the cluster is up (below).
+mkdir -p agent-keys
+chmod 700 agent-keys
+for region in "${regions[@]}"; do
+  for k in 1 2; do
+    [ -e "agent-keys/$region-a$k.key" ] ||
+      "$evac" agent keygen --out "agent-keys/$region-a$k.key" > "agent-keys/$region-a$k.pub"
+  done
+done
+
 # ---- configs.
 bootstrap="c1=127.0.19.1:7300,c2=127.0.19.2:7300,c3=127.0.19.3:7300"
 seeds="127.0.19.1:7946, 127.0.19.2:7946, 127.0.19.3:7946"
@@ -131,6 +143,7 @@ node_name: $region-a$k
 gossip_addr: $net.$k:7946
 join: [$seeds]
 gossip_key_file: $dir/gossip.key
+key_file: $dir/agent-keys/$region-a$k.key
 checks:
   - {name: http, service: api, type: http, target: "http://$net.100:8000/", interval: 2s, timeout: 1s, rise: 2, fall: 2}
 EOF
@@ -186,6 +199,19 @@ if ! "$evac" apply -f steering.yaml; then
   exit 1
 fi
 
+# ---- enrol the agents: from here on only their signed reports count
+# (re-enrolling an agent with the same key changes nothing but the audit log).
+for region in "${regions[@]}"; do
+  for k in 1 2; do
+    if ! "$evac" agent enroll "$region-a$k" --region "$region" --public-key "$(cat "agent-keys/$region-a$k.pub")" \
+      --reason "deploy/example" >/dev/null; then
+      echo "$0: enrolling agent $region-a$k failed; logs in $dir/logs" >&2
+      stop
+      exit 1
+    fi
+  done
+done
+
 cat <<EOF
 
 evac example running in $dir
@@ -198,6 +224,7 @@ evac example running in $dir
 Use the CLI:
   export SSL_CERT_FILE=$dir/tls/ca.pem EVAC_ADDR=https://127.0.19.1:8443 EVAC_TOKEN=\$(awk '\$1=="oncall"{print \$3}' $dir/tokens.txt)
   $evac regions
+  $evac agents                                   # enrolled agents; enrolment is enforced
   kill \$(cat $dir/pids/backend-us-east.pid)     # us-east's backend dies: watch it evacuate
   $evac events --follow
 

@@ -99,6 +99,7 @@ func AddClientCommands(root *cobra.Command) {
 		keygenCmd(), healthzCmd(),
 		drillCmd(), scheduleCmd(), runbookCmd(),
 		notificationsCmd(),
+		agentsCmd(),
 	)
 }
 

@@ -189,11 +189,21 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.Controllers = append(c.Controllers, ctl)
 	}
 
+	if err := c.applyConfig(ctx); err != nil {
+		return nil, err
+	}
+	// Every agent has its own key, enrolled before it starts, so the dev
+	// cluster runs as a real one should: only enrolled agents count.
+	keys, err := c.enrollAgents(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for i, r := range opts.Regions {
 		for k := 0; k < opts.AgentsPer; k++ {
 			ip := fmt.Sprintf("127.0.%d.%d", i+1+opts.SubnetOffset, k+1)
+			name := agentName(r, k)
 			cfg := agent.Config{
-				Region: r, NodeName: fmt.Sprintf("%s-agent-%d", r, k+1), GossipAddr: fmt.Sprintf("%s:%d", ip, opts.GossipPort), Join: seeds,
+				Region: r, NodeName: name, KeyFile: keys[name], GossipAddr: fmt.Sprintf("%s:%d", ip, opts.GossipPort), Join: seeds,
 				Checks: []checks.Check{{
 					Name: "http", Service: "api", Type: checks.TypeHTTP, Target: c.backends[r].url,
 					Interval: checks.Duration(time.Second), Timeout: checks.Duration(500 * time.Millisecond),
@@ -215,9 +225,6 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 
-	if err := c.applyConfig(ctx); err != nil {
-		return nil, err
-	}
 	ok = true
 	return c, nil
 }
