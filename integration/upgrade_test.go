@@ -486,4 +486,3 @@ func (w *upgradeWrites) stop() []string {
 	defer w.mu.Unlock()
 	return append([]string(nil), w.acked...)
 }
-
