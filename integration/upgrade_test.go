@@ -155,18 +155,30 @@ func TestRollingUpgrade(t *testing.T) {
 	})
 
 	writes := startUpgradeWrites(t, ctrls)
-	// Drills started through an old and the new controller, each run to
-	// its end by whichever controller leads.
-	for _, i := range []int{0, 2} {
-		tc.runDrill(cl(i), map[string]string{"weight": fmt.Sprint(50 + 10*i)})
+	isOld := func(id string) bool { return id == "c1" || id == "c2" }
+	first, err := cl(2).Status(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// An evacuation through an old controller, its restore through the new.
-	tc.evacuateAndRestore(cl(0), cl(2), "us-east")
-	// Scheduled drills, the schedule added through an old controller.
-	tc.scheduledDrills(cl(1), "mixed")
+	// Twice while mixed: under the leader elected first, then under one of
+	// the other release (the leader's drill engine, scheduler and steering
+	// engine propose too).
+	for round, leaderOld := range []bool{isOld(first.Leader), !isOld(first.Leader)} {
+		tc.leadBy(func(id string) bool { return isOld(id) == leaderOld })
+		// Drills started through an old and the new controller, each run
+		// to its end by the leader.
+		for _, i := range []int{0, 2} {
+			tc.runDrill(cl(i), map[string]string{"weight": fmt.Sprint(50 + 10*i + round)})
+		}
+		// An evacuation through an old controller, its restore through the new.
+		tc.evacuateAndRestore(cl(round), cl(2), "us-east")
+		// Scheduled drills, the schedule added through an old controller.
+		tc.scheduledDrills(cl(1-round), fmt.Sprintf("mixed-%d", round))
+	}
 	writes.pause()
 	// Mixed: the old controllers' state and log are the new one's.
 	tc.converged("mixed cluster")
+
 	writes.resume()
 
 	// Upgrade the old controllers one at a time, under writes.
@@ -214,6 +226,51 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 	}
 	t.Logf("%d writes acknowledged; final state digest %s", len(acked), digest)
+}
+
+// leadBy restarts the leader until a controller for which want is true
+// leads.
+func (tc *testCluster) leadBy(want func(id string) bool) {
+	t := tc.t
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		var leader string
+		eventually(t, 45*time.Second, "a leader", func() error {
+			for _, c := range tc.controllers {
+				st, err := newClient(c.http).Status(ctxT(t, 5*time.Second))
+				if err == nil && st.Leader != "" {
+					leader = st.Leader
+					return nil
+				}
+			}
+			return errors.New("no leader")
+		})
+		if want(leader) {
+			t.Logf("%s leads", leader)
+			return
+		}
+		if attempt == 10 {
+			t.Fatalf("leadership never moved away from %s", leader)
+		}
+		for _, c := range tc.controllers {
+			if c.id == leader {
+				c.Stop()
+				eventually(t, 45*time.Second, "a new leader", func() error {
+					for _, o := range tc.controllers {
+						if o == c {
+							continue
+						}
+						if st, err := newClient(o.http).Status(ctxT(t, 5*time.Second)); err == nil && st.Leader != "" && st.Leader != leader {
+							return nil
+						}
+					}
+					return errors.New("none yet")
+				})
+				c.Restart()
+				tc.waitLeader(c)
+			}
+		}
+	}
 }
 
 // runDrill starts a drill of upgrade-drill through c and waits for it to

@@ -210,3 +210,43 @@ func TestScheduleBlackout(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleFireCarriesTheRenderedDrill: the leader renders the drill a
+// run starts and the fire carries it (Apply renders nothing); a run whose
+// drill cannot be rendered carries why, and is recorded as skipped with it.
+func TestScheduleFireCarriesTheRenderedDrill(t *testing.T) {
+	f := newFake(t)
+	f.must(state.CmdScheduleAdd, state.ScheduleAdd{ID: "ok", Cron: "*/10 * * * * *", Runbook: "kong",
+		Params: map[string]string{"region": "eu-west"}, Prepared: true})
+	f.must(state.CmdScheduleAdd, state.ScheduleAdd{ID: "bad", Cron: "*/10 * * * * *", Runbook: "kong", Prepared: true})
+	f.now = t0.Add(10 * time.Second)
+	ps, errs := Schedule(f.State(), f.now, time.Minute, time.LoadLocation)
+	if len(errs) != 0 || len(ps) != 2 {
+		t.Fatalf("proposals %+v, errors %v", ps, errs)
+	}
+	for _, p := range ps {
+		fire := p.Body.(state.ScheduleFire)
+		switch fire.ID {
+		case "ok":
+			d := fire.Drill
+			if !fire.Prepared || d == nil || !d.Prepared || d.ID != state.ScheduledDrillID("ok", fire.ScheduledTime) ||
+				len(d.Steps) != 5 || d.Steps[0].Region != "eu-west" || d.Params["region"] != "eu-west" {
+				t.Fatalf("fire %+v, drill %+v", fire, d)
+			}
+		case "bad":
+			if !fire.Prepared || fire.Drill != nil || !strings.Contains(fire.DrillError, `parameter "region" is required`) {
+				t.Fatalf("fire %+v", fire)
+			}
+		}
+		if res, err := f.Propose(context.Background(), p.Type, Actor, p.Key, p.Body); err != nil || res.Error != "" {
+			t.Fatalf("%s: %v %s", p.Key, err, res.Error)
+		}
+	}
+	st := f.State()
+	if run := st.Schedules["ok"].Runs[0]; run.Outcome != state.RunStarted || !st.Drills[run.Drill].Running() {
+		t.Fatalf("ok: %+v", run)
+	}
+	if run := st.Schedules["bad"].Runs[0]; run.Outcome != state.RunSkipped || !strings.Contains(run.Reason, "drill refused: runbook kong") {
+		t.Fatalf("bad: %+v", run)
+	}
+}

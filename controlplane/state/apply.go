@@ -313,7 +313,7 @@ func (a *applier) evacuate(b Evacuate) *refusal {
 	if len(ramp) == 0 {
 		ramp = slices.Clone(p.Ramp)
 	}
-	if e := ValidateRamp(ramp, 0); e != nil {
+	if e := checkRamp(ramp, 0); e != nil {
 		return refuse(CodeInvalid, "ramp: %v", e)
 	}
 	interval := b.StepInterval
@@ -393,7 +393,7 @@ func (a *applier) restore(b Restore) *refusal {
 	if len(ramp) == 0 {
 		ramp = p.RestoreRamp
 	}
-	if e := ValidateRamp(ramp, 100); e != nil {
+	if e := checkRamp(ramp, 100); e != nil {
 		return refuse(CodeInvalid, "ramp: %v", e)
 	}
 	interval := b.StepInterval

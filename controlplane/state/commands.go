@@ -31,7 +31,11 @@ import (
 // A handler applies only commit-time rules: checks of the command against
 // the current state. Input is validated, normalised and rendered before
 // proposing, and the command carries the result; a handler must never parse
-// user input, read a clock, draw a random number or do I/O.
+// user input, read a clock, draw a random number or do I/O. The few shape
+// checks handlers still make on a command's own fields (a weight within
+// 0..100, checkRamp, a drill id's pattern, a step's phase and outcome) are
+// part of what a log replays to, like the safety rules: a release that must
+// change one adds a command type (or a field that old entries lack) instead.
 func init() {
 	registerRaw(CmdApplyConfig, "apply-config", mustApply, (*applier).applyConfigCmd)
 	register(CmdEvacuate, "evacuate", mustApply, (*applier).evacuate)

@@ -329,8 +329,15 @@ func (p *Policy) normalize() []error {
 }
 
 // ValidateRamp checks a ramp of traffic weights: each step 0..100, moving
-// monotonically towards target (0 to evacuate, 100 to restore) and ending on it.
-func ValidateRamp(ramp []int, target int) error {
+// monotonically towards target (0 to evacuate, 100 to restore) and ending on
+// it. It is the API's and the config's rule, which a release may tighten;
+// Apply checks a ramp with checkRamp, which must never change.
+func ValidateRamp(ramp []int, target int) error { return checkRamp(ramp, target) }
+
+// checkRamp is the ramp rule Apply enforces at commit (an evacuation's or
+// restore's ramp, from the command or the policy): the shape its steps
+// need. It is part of what a log replays to: never change it.
+func checkRamp(ramp []int, target int) error {
 	if len(ramp) == 0 {
 		return errors.New("at least one step is required")
 	}

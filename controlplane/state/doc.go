@@ -13,7 +13,15 @@
 //     the committed state, so two concurrent requests cannot both pass a check
 //     that only one of them may pass. A refused command changes nothing but the
 //     applied index.
-//   - Command types are numbered explicitly and only ever appended. A type this
-//     binary does not know is skipped when its IgnoreUnknown flag is set (rolling
-//     upgrades) and otherwise panics the FSM: diverging silently is worse.
+//   - Apply never parses user input: the API and the leader validate,
+//     normalise and render before proposing (ParseConfig, PreparePutRunbook,
+//     PrepareDrill, ScheduleAdd.Validate), and the command carries the result.
+//     A release that changes those rules therefore cannot change what a log
+//     replays to. Entries of aa66dac and earlier carried the input; they go
+//     through that release's code, frozen in internal/frozenv1 (legacy.go).
+//   - Command types are numbered explicitly and only ever appended, and each
+//     is registered once in the command table (commands.go), which builds
+//     dispatch and names. A type this binary does not know is skipped when
+//     its IgnoreUnknown flag is set (the FSM logs and counts it) and
+//     otherwise panics the FSM: diverging silently is worse.
 package state
