@@ -120,6 +120,9 @@ type clusterOpts struct {
 	ctrlSubnet int
 	// agentCapacity, if set, is the static capacity each agent reports.
 	agentCapacity float64
+	// agentCheck, if set, is the checks list line of agent k (1-based) of
+	// region r instead of the HTTP check of the region's backend.
+	agentCheck func(r regionDef, k int, backendURL string) string
 	// ctrlHost is the first controller's host number (default 11).
 	ctrlHost int
 	// serverArgs are extra `evac server` flags for every controller.
@@ -205,8 +208,8 @@ join: [%s]
 gossip_key_file: %s
 refresh_interval: 5s
 checks:
-  - {name: http, service: api, type: http, target: "%s", interval: 1s, timeout: 500ms, rise: 2, fall: 2}
-`, r.name, name, ip, freePort(t, ip), strings.Join(seeds, ", "), tc.keyFile, b.url)
+  - %s
+`, r.name, name, ip, freePort(t, ip), strings.Join(seeds, ", "), tc.keyFile, agentCheck(o, r, k, b.url))
 			if o.agentCapacity > 0 {
 				cfg += fmt.Sprintf("capacity: %g\n", o.agentCapacity)
 			}
@@ -218,6 +221,17 @@ checks:
 		}
 	}
 	return tc
+}
+
+// agentCheck is agent k's check: o.agentCheck's, or the HTTP check of the
+// region's backend.
+func agentCheck(o clusterOpts, r regionDef, k int, backendURL string) string {
+	if o.agentCheck != nil {
+		if c := o.agentCheck(r, k, backendURL); c != "" {
+			return c
+		}
+	}
+	return fmt.Sprintf(`{name: http, service: api, type: http, target: "%s", interval: 1s, timeout: 500ms, rise: 2, fall: 2}`, backendURL)
 }
 
 // evac runs the CLI against controller c, with the admin token in

@@ -12,6 +12,7 @@ let token = sessionStorage.getItem(TOKEN_KEY) || "";
 let lastSeq = 0;
 let timers = [];
 let pending = null; // {region, action} of the open confirmation dialog
+let authOff = false; // the controller needs no token: no sign-in, no sign-out
 
 // el builds an element; children are nodes or strings (set as text, never HTML).
 function el(tag, attrs, ...children) {
@@ -65,6 +66,16 @@ function ago(t) {
   return Math.round(d / 3600) + "h ago";
 }
 
+// until renders a future time as "in 19s" ("now" once past).
+function until(t) {
+  const d = (new Date(t).getTime() - Date.now()) / 1000;
+  if (!isFinite(d)) return "";
+  if (d <= 0) return "now";
+  if (d < 90) return "in " + Math.round(d) + "s";
+  if (d < 5400) return "in " + Math.round(d / 60) + "m";
+  return "in " + Math.round(d / 3600) + "h";
+}
+
 function showBanner(msg) {
   const b = $("banner");
   b.textContent = msg || "";
@@ -81,8 +92,12 @@ function renderRegions(regions) {
     const health = r.health === null || r.health === undefined ? null : r.health;
     const out = r.state === "evacuated" || r.state === "evacuating";
     const share = sharesByRegion[r.name];
-    return el("div", { class: "region", "data-region": r.name, "data-state": r.state },
-      el("h3", {}, r.name, el("span", { class: "badge state " + r.state }, r.state)),
+    // A drill's evacuation is planned: it wears its own badge, not an incident's.
+    const d = r.drill;
+    const badge = d ? el("span", { class: "badge state drill", title: "held by drill " + d.id }, "drill · " + r.state)
+      : el("span", { class: "badge state " + r.state }, r.state);
+    return el("div", { class: "region", "data-region": r.name, "data-state": r.state, "data-drill": d ? d.id : "" },
+      el("h3", {}, r.name, badge),
       el("div", { class: "row" }, "weight", bar("weight", r.weight / 100), el("span", { class: "num weight" }, r.weight)),
       el("div", { class: "row" }, "health", bar("health", health === null ? 0 : health, health !== null && health < 0.5),
         el("span", { class: "num" }, health === null ? "?" : Math.round(health * 100) + "%")),
@@ -90,6 +105,8 @@ function renderRegions(regions) {
         el("span", { class: "num share" }, share === undefined ? "–" : Math.round(share * 100) + "%")),
       el("div", { class: "meta" }, "agents " + r.agents_alive + "/" + r.agents_total +
         (r.ramp ? " · ramp in progress" : "") + (r.automatic ? " · automatic" : "")),
+      d ? el("div", { class: "meta drill-step" }, "drill " + d.runbook + " · step " + d.step + "/" + d.steps +
+        (d.step_kind ? " " + d.step_kind : "") + (d.next_at ? " · next " + until(d.next_at) : "")) : null,
       el("div", { class: "meta reason", title: r.reason || "" },
         r.reason ? (r.actor ? r.actor + ": " : "") + r.reason + " (" + ago(r.since) + ")" : ""),
       el("div", { class: "buttons" },
@@ -144,17 +161,35 @@ function renderStatus(st) {
   const f = $("frozen");
   f.hidden = !st.frozen;
   f.title = st.frozen_reason || "";
+  const fb = $("frozen-banner");
+  fb.hidden = !st.frozen;
+  if (st.frozen) {
+    const who = [st.frozen_since ? "since " + ago(st.frozen_since) : "", st.frozen_by ? "by " + st.frozen_by : ""].filter(Boolean).join(", ");
+    fb.textContent = "FROZEN: " + (st.frozen_reason || "no reason given") + (who ? " (" + who + ")" : "") +
+      ". Automatic evacuation and restore are off until unfrozen; regions stay as they are, whatever their health.";
+  }
+}
+
+function renderNotifications(sinks) {
+  const box = $("notifications");
+  $("notifications-panel").hidden = !sinks.length;
+  box.tBodies[0].replaceChildren(...sinks.map((n) => el("tr", { "data-sink": n.name },
+    el("td", {}, n.name), el("td", {}, n.type), el("td", { class: "num" }, n.delivered),
+    el("td", { class: "num" + (n.failed ? " bad" : "") }, n.failed), el("td", { class: "num" + (n.pending ? " warn" : "") }, n.pending),
+    el("td", { class: "reason" }, n.retrying ? "retrying: " + n.retrying : (n.last_error ? ago(n.last_error_at) + ": " + n.last_error : "")))));
 }
 
 async function refresh() {
   try {
-    const [st, services, regions, members] = await Promise.all([
+    const [st, services, regions, members, sinks] = await Promise.all([
       api("GET", "/v1/status"),
       api("GET", "/v1/services").catch((e) => { if (e.code === "no_config") return []; throw e; }),
       api("GET", "/v1/regions").catch((e) => { if (e.code === "no_config") return []; throw e; }),
       api("GET", "/v1/members"),
+      api("GET", "/v1/notifications").catch(() => []),
     ]);
     renderStatus(st);
+    renderNotifications(sinks);
     renderShares(services);
     renderRegions(regions);
     renderMembers(members);
@@ -165,6 +200,10 @@ async function refresh() {
 }
 
 // ---- events --------------------------------------------------------------
+
+// Drain reports (one per step and controller) belong to their drill's
+// report: the events view counts them instead of listing each.
+let foldedDrains = 0;
 
 function eventRow(ev) {
   let text = ev.reason || "";
@@ -183,12 +222,15 @@ async function pollEvents() {
       if (!evs.length) break;
       lastSeq = evs[evs.length - 1].seq;
       const tb = $("events").tBodies[0];
-      const rows = evs.slice(-MAX_EVENTS).reverse().map(eventRow);
+      const shown = evs.filter((e) => e.kind !== "drill.drain");
+      foldedDrains += evs.length - shown.length;
+      const rows = shown.slice(-MAX_EVENTS).reverse().map(eventRow);
       tb.prepend(...rows);
       while (tb.rows.length > MAX_EVENTS) tb.deleteRow(tb.rows.length - 1);
       if (evs.length < 1000) break;
     }
-    $("events-note").textContent = "live · up to seq " + lastSeq;
+    $("events-note").textContent = "live · up to seq " + lastSeq +
+      (foldedDrains ? " · " + foldedDrains + " drain reports in their drills' reports" : "");
   } catch (e) {
     $("events-note").textContent = "not updating: " + e.message;
   }
@@ -303,7 +345,7 @@ async function submitConfirm(ev) {
 function start() {
   $("signin").hidden = true;
   $("dash").hidden = false;
-  $("signout").hidden = false;
+  $("signout").hidden = authOff;
   refresh();
   pollEvents();
   loadDrills();
@@ -351,5 +393,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("confirm-form").addEventListener("submit", submitConfirm);
   $("confirm-cancel").addEventListener("click", () => { $("confirm").close(); pending = null; });
   $("reason").addEventListener("input", () => { $("confirm-ok").disabled = !$("reason").value.trim(); });
-  if (token) start();
+  if (token) { start(); return; }
+  // Auth off (evac dev, --insecure-no-auth): a request without a token is
+  // answered, so there is nothing to sign in to.
+  fetch("/v1/status").then((res) => { if (res.ok) { authOff = true; start(); } }).catch(() => {});
 });
