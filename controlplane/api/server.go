@@ -218,9 +218,7 @@ func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.Command
 	defer cancel()
 	res, err := s.b.Propose(ctx, t, actor(r), id, body)
 	if err != nil {
-		s.logger.Warn("write failed", zap.Stringer("type", t), zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, "unavailable",
-			fmt.Sprintf("the write could not be committed (no quorum or no leader?): %v", err))
+		s.proposeFailed(w, t, err) // writes.go
 		return state.Result{}, false
 	}
 	// Refused commands are committed too: wait either way, so the client's

@@ -23,6 +23,10 @@ import (
 //	  opAddVoter     body = uvarint len(id) | id | addr
 //	  opRemoveServer body = id
 //	reply:   code(1) | raft index (8) | body
+//	  (codeOutcomeUnknown, 7, is new: a controller older than it reports
+//	  such a failure as codeUnavailable, which its followers take as
+//	  "not appended"; an older follower fails the request, unknown code,
+//	  without retrying)
 //	  codeOK         body = FSM response bytes (apply) or empty
 //	  otherwise      body = error message
 //
@@ -41,6 +45,7 @@ const (
 	codeRejected       byte = 4 // the FSM returned an error
 	codeBadFSMResponse byte = 5 // the FSM returned neither []byte nor error
 	codeFailed         byte = 6 // anything else; not retried
+	codeOutcomeUnknown byte = 7 // retry: the entry was appended, its commit not seen in time
 )
 
 const (
@@ -210,6 +215,8 @@ func (n *Node) serveRequest(req fwdRequest) fwdReply {
 		return fwdReply{code: codeNotLeader, body: []byte(err.Error())}
 	case errors.Is(err, raft.ErrLeadershipLost):
 		return fwdReply{code: codeLeadershipLost, body: []byte(err.Error())}
+	case errors.Is(err, ErrOutcomeUnknown):
+		return fwdReply{code: codeOutcomeUnknown, body: []byte(err.Error())}
 	case retryable(err), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrShutdown),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return fwdReply{code: codeUnavailable, body: []byte(err.Error())}
@@ -231,6 +238,8 @@ func replyError(addr string, rep fwdReply) error {
 		return fmt.Errorf("forwarded to %s: %w", addr, raft.ErrLeadershipLost)
 	case codeUnavailable:
 		return fmt.Errorf("forwarded to %s: %w: %s", addr, errUnavailable, msg)
+	case codeOutcomeUnknown:
+		return &ambiguousError{err: fmt.Errorf("forwarded to %s: %w: %s", addr, errUnavailable, msg)}
 	case codeRejected:
 		return &rejectedError{err: errors.New(msg)}
 	case codeBadFSMResponse:
@@ -316,7 +325,8 @@ var pastDeadline = time.Unix(1, 0)
 
 // roundTrip sends req to the leader at addr and returns the decoded reply
 // (whose code may still be an error) or a transport error. Cancelling ctx
-// unblocks it at once.
+// unblocks it at once. A failure after the request was written is
+// ambiguous (ErrOutcomeUnknown): the leader may be acting on it.
 func (p *forwardPool) roundTrip(ctx context.Context, addr string, req fwdRequest) (fwdReply, error) {
 	c, err := p.get(ctx, addr)
 	if err != nil {
@@ -329,17 +339,25 @@ func (p *forwardPool) roundTrip(ctx context.Context, addr string, req fwdRequest
 	_ = c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
 	err = writeFrame(c, encodeRequest(req))
+	sent := err == nil
 	var payload []byte
-	if err == nil {
+	if sent {
 		payload, err = readFrame(c)
 	}
 	if !stop() || ctx.Err() != nil {
 		_ = c.Close()
+		if sent {
+			return fwdReply{}, &ambiguousError{err: ctx.Err()}
+		}
 		return fwdReply{}, ctx.Err()
 	}
 	if err != nil {
 		_ = c.Close()
-		return fwdReply{}, &transportError{fmt.Errorf("forward to %s: %w", addr, err)}
+		terr := &transportError{fmt.Errorf("forward to %s: %w", addr, err)}
+		if sent {
+			return fwdReply{}, &ambiguousError{err: terr}
+		}
+		return fwdReply{}, terr
 	}
 	rep, err := decodeReply(payload)
 	if err != nil {
