@@ -251,7 +251,7 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	reqID, err := requestID(r)
+	reqID, err := requestID(r, state.CmdDrillStart)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
@@ -350,7 +350,7 @@ func (s *server) addSchedule(w http.ResponseWriter, r *http.Request) {
 	if req.ID == "" {
 		// Derived from the request's id, so that a retry (same
 		// Idempotency-Key) names the schedule its first attempt added.
-		reqID, err := requestID(r)
+		reqID, err := requestID(r, state.CmdScheduleAdd)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 			return

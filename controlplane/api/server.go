@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,27 +187,9 @@ func WithActor(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, actorKey{}, name)
 }
 
-// requestID is the client's Idempotency-Key (or X-Request-ID), or a new
-// random id.
-func requestID(r *http.Request) (string, error) {
-	k := r.Header.Get("Idempotency-Key")
-	if k == "" {
-		k = r.Header.Get("X-Request-ID")
-	}
-	if k != "" {
-		if len(k) > 128 {
-			return "", errors.New("Idempotency-Key longer than 128 characters")
-		}
-		return "client:" + k, nil
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:]), nil
-}
-
 // propose submits a command and waits for the local replica to apply it.
 func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) (state.Result, bool) {
-	id, err := requestID(r)
+	id, err := requestID(r, t)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return state.Result{}, false

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -79,6 +81,25 @@ func (s *server) proposeFailed(w http.ResponseWriter, t state.CommandType, err e
 		w.Header().Set("Retry-After", strconv.Itoa(after))
 	}
 	writeError(w, status, code, fmt.Sprintf("%s: %v", msg, err))
+}
+
+// requestID is the command id of r's Idempotency-Key (or X-Request-ID),
+// scoped to r's actor and the command type t (state.ClientRequestID), or
+// a new random id when r has no key.
+func requestID(r *http.Request, t state.CommandType) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if k == "" {
+		k = r.Header.Get("X-Request-ID")
+	}
+	if k != "" {
+		if len(k) > 128 {
+			return "", errors.New("Idempotency-Key longer than 128 characters")
+		}
+		return state.ClientRequestID(actor(r), t, k), nil
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]), nil
 }
 
 // maxReason caps free-text reasons in the audit log.

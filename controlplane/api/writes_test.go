@@ -110,3 +110,36 @@ func TestRetryAfterOutcomeUnknownReturnsFirstAnswer(t *testing.T) {
 		}
 	}
 }
+
+// The API scopes a client's key to the actor and the command type: an
+// operator's freeze with key deploy-42 does not swallow an admin's
+// unfreeze or evacuate with the same key.
+func TestIdempotencyKeyScopedToActorAndType(t *testing.T) {
+	b := newFSMBackend(t, baseSnapshot(t))
+	h := NewHandler(b, Options{})
+	send := func(actorName, path, body string) map[string]any {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req = req.WithContext(WithActor(req.Context(), actorName))
+		req.Header.Set("Idempotency-Key", "deploy-42")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", actorName, path, rec.Code, rec.Body)
+		}
+		var out map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		return out
+	}
+	if out := send("alice", "/v1/freeze", `{"reason":"deploy"}`); out["duplicate"] == true {
+		t.Fatal("first freeze answered duplicate")
+	}
+	if out := send("bob", "/v1/unfreeze", `{}`); out["duplicate"] == true || b.State().Frozen {
+		t.Fatalf("bob's unfreeze swallowed by alice's key: %v, frozen %v", out, b.State().Frozen)
+	}
+	if out := send("bob", "/v1/regions/us-west/evacuate", `{"reason":"drain"}`); out["duplicate"] == true {
+		t.Fatalf("bob's evacuate swallowed: %v", out)
+	}
+	if out := send("alice", "/v1/freeze", `{"reason":"deploy"}`); out["duplicate"] != true {
+		t.Fatalf("alice's own retry was applied again: %v", out)
+	}
+}
