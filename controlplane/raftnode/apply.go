@@ -142,6 +142,12 @@ func (n *Node) execLocal(ctx context.Context, req fwdRequest) ([]byte, uint64, e
 			return nil, 0, err
 		}
 		return nil, f.Index(), nil
+	case opAddNonvoter:
+		f := n.raft.AddNonvoter(raft.ServerID(req.id), raft.ServerAddress(req.addr), 0, timeout)
+		if err := afterAppend(n.wait(ctx, f)); err != nil {
+			return nil, 0, err
+		}
+		return nil, f.Index(), nil
 	case opRemoveServer:
 		f := n.raft.RemoveServer(raft.ServerID(req.id), 0, timeout)
 		if err := afterAppend(n.wait(ctx, f)); err != nil {

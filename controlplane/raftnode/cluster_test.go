@@ -338,7 +338,7 @@ func TestNewFailureReleasesEverything(t *testing.T) {
 // quorum stopped) fails with ErrOutcomeUnknown; one that no leader ever
 // took (TestApplyWithoutLeaderHonoursContext) does not.
 func TestApplyOutcomeUnknownAfterQuorumLoss(t *testing.T) {
-	t.Parallel()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 	c := newCluster(t, 3)
 	l := c.leader(30 * time.Second)
 	apply(t, c.nodes[l].node, "before")

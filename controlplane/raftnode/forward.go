@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,8 @@ import (
 //	  opApply        body = command bytes
 //	  opAddVoter     body = uvarint len(id) | id | addr
 //	  opRemoveServer body = id
+//	  opAddNonvoter  body = as opAddVoter
+//	  opStatus       body = empty (answered by any member, not only the leader)
 //	reply:   code(1) | raft index (8) | body
 //	  (codeOutcomeUnknown, 7, is new: a controller older than it reports
 //	  such a failure as codeUnavailable, which its followers take as
@@ -35,6 +38,8 @@ const (
 	opApply        byte = 1
 	opAddVoter     byte = 2
 	opRemoveServer byte = 3
+	opAddNonvoter  byte = 4 // body as opAddVoter
+	opStatus       byte = 5 // empty body; any member answers, with its MemberStatus as JSON
 )
 
 const (
@@ -86,7 +91,7 @@ func encodeRequest(r fwdRequest) []byte {
 	switch r.op {
 	case opApply:
 		b = append(b, r.cmd...)
-	case opAddVoter:
+	case opAddVoter, opAddNonvoter:
 		b = binary.AppendUvarint(b, uint64(len(r.id)))
 		b = append(b, r.id...)
 		b = append(b, r.addr...)
@@ -108,7 +113,8 @@ func decodeRequest(b []byte) (fwdRequest, error) {
 	switch r.op {
 	case opApply:
 		r.cmd = body
-	case opAddVoter:
+	case opStatus:
+	case opAddVoter, opAddNonvoter:
 		n, k := binary.Uvarint(body)
 		if k <= 0 || n > uint64(len(body)-k) {
 			return fwdRequest{}, errors.New("add-voter request: bad id length")
@@ -181,6 +187,9 @@ func (n *Node) serveForward(c net.Conn) {
 		var rep fwdReply
 		if req, err := decodeRequest(payload); err != nil {
 			rep = fwdReply{code: codeFailed, body: []byte("bad forward request: " + err.Error())}
+		} else if req.op == opStatus {
+			b, _ := json.Marshal(n.status()) // membership.go
+			rep = fwdReply{code: codeOK, body: b}
 		} else {
 			rep = n.serveRequest(req)
 		}
