@@ -29,6 +29,9 @@ type Options struct {
 	Dev DevHooks
 	// Extra lets the caller mount more routes (metrics, UI) on the router.
 	Extra func(r *mux.Router)
+	// Cluster, when set, serves the /v1/cluster membership endpoints
+	// (cluster.go); without it they answer 503.
+	Cluster Cluster
 }
 
 type server struct {
@@ -69,6 +72,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	v.HandleFunc("/unfreeze", s.freeze(false)).Methods(http.MethodPost)
 	v.HandleFunc("/events", s.events).Methods(http.MethodGet)
 	s.drillRoutes(v)
+	s.clusterRoutes(v) // cluster.go
 	if opts.Dev != nil {
 		v.HandleFunc("/dev/regions/{region}/{action:fail|heal}", s.devFault).Methods(http.MethodPost)
 	}

@@ -244,3 +244,15 @@ func (n *Node) HasMember(id string) (suffrage string, ok bool) {
 	}
 	return "", false
 }
+
+// ValidatePeer checks a member's id and Raft address (host:port), naming
+// the field in the error.
+func ValidatePeer(id, addr string) error {
+	if err := validateID(id); err != nil {
+		return fmt.Errorf("id: %w", err)
+	}
+	if err := validatePeerAddr(addr); err != nil {
+		return fmt.Errorf("address: %w", err)
+	}
+	return nil
+}

@@ -98,6 +98,7 @@ func AddClientCommands(root *cobra.Command) {
 		evacuateCmd(), restoreCmd(), freezeCmd(), unfreezeCmd(),
 		keygenCmd(), healthzCmd(),
 		drillCmd(), scheduleCmd(), runbookCmd(),
+		ClusterCmd(),
 	)
 }
 
