@@ -173,8 +173,8 @@ func clusterPromoteCmd() *cobra.Command {
 		reason string
 	)
 	cmd := &cobra.Command{
-		Use:     "promote ID",
-		Short:   "Make a non-voter a voter",
+		Use:   "promote ID",
+		Short: "Make a non-voter a voter",
 		Example: `  evac cluster peers            # wait until its APPLIED reaches the leader's
   evac cluster promote c4`,
 		Args: cobra.ExactArgs(1),
