@@ -17,6 +17,8 @@ func TestForwardWireRoundTrip(t *testing.T) {
 		{op: opApply, timeout: time.Millisecond, cmd: []byte{}},
 		{op: opAddVoter, timeout: time.Second, id: "ctl-4", addr: "127.0.9.4:7301"},
 		{op: opRemoveServer, timeout: time.Second, id: "ctl-2"},
+		{op: opAddNonvoter, timeout: time.Second, id: "edge-1", addr: "127.0.9.5:7301"},
+		{op: opStatus, timeout: ProbeTimeout},
 	}
 	for _, want := range reqs {
 		var buf bytes.Buffer
