@@ -51,6 +51,8 @@ type Client struct {
 	hc      *http.Client
 	timeout time.Duration
 	backoff time.Duration
+	// writeAttempts bounds the attempts of a write (WithWriteAttempts).
+	writeAttempts int
 }
 
 // Option configures a Client.
@@ -87,6 +89,13 @@ func WithTimeout(d time.Duration) Option {
 	return func(c *Client) { c.timeout = d }
 }
 
+// WithWriteAttempts bounds how many times a write is sent when the server
+// answers that it was not committed or that its outcome is unknown (see
+// retryableAnswer); 1 turns those retries off. The default is 4.
+func WithWriteAttempts(n int) Option {
+	return func(c *Client) { c.writeAttempts = max(n, 1) }
+}
+
 // New returns a client of the admin API at addr, e.g. http://127.0.0.1:8080
 // (a missing scheme means http). A non-empty token is sent as
 // "Authorization: Bearer TOKEN".
@@ -99,11 +108,12 @@ func New(addr, token string, opts ...Option) *Client {
 		addr = "http://" + addr
 	}
 	c := &Client{
-		base:    strings.TrimRight(addr, "/"),
-		token:   token,
-		hc:      &http.Client{},
-		timeout: DefaultTimeout,
-		backoff: getBackoff,
+		base:          strings.TrimRight(addr, "/"),
+		token:         token,
+		hc:            &http.Client{},
+		timeout:       DefaultTimeout,
+		backoff:       getBackoff,
+		writeAttempts: writeAttempts,
 	}
 	for _, o := range opts {
 		o(c)
@@ -207,7 +217,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 	}
 	// GETs are retried on connection errors; writes only on the answers
 	// retryableAnswer accepts, which say what became of them.
-	attempts, connAttempts := writeAttempts, 1
+	attempts, connAttempts := c.writeAttempts, 1
 	if method == http.MethodGet {
 		attempts, connAttempts = getAttempts, getAttempts
 	}

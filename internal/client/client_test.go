@@ -513,6 +513,18 @@ func TestWriteRetriesWithSameRequestID(t *testing.T) {
 	ids = nil
 	mu.Unlock()
 
+	// WithWriteAttempts(1): the caller retries itself.
+	one := New(srv.URL, "", WithWriteAttempts(1))
+	if _, err := one.Unfreeze(context.Background(), ""); !errors.As(err, &ae) || ae.Code != CodeOutcomeUnknown {
+		t.Fatalf("Unfreeze with one attempt = %v", err)
+	}
+	mu.Lock()
+	if len(ids) != 1 {
+		t.Errorf("%d attempts with WithWriteAttempts(1), want 1", len(ids))
+	}
+	ids = nil
+	mu.Unlock()
+
 	// Another 503 code is not retried.
 	_, err = c.Evacuate(context.Background(), "us-east", MoveRequest{Reason: "x"})
 	if !errors.As(err, &ae) || ae.Code != "rate_limited" {
