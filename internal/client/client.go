@@ -34,6 +34,9 @@ const (
 	// (at most maxRetryAfter) or the backoff.
 	writeAttempts = 4
 	maxRetryAfter = 5 * time.Second
+	// minRetryWindow: a write is retried only if this much of the
+	// deadline remains after the wait.
+	minRetryWindow = 2 * time.Second
 )
 
 // Error codes of writes the server could not commit (controlplane/api).
@@ -229,6 +232,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 		}
 	}
 	target := c.base + path
+	var lastAnswer *APIError // the retryable answer a write is being retried after
 	for attempt := 1; ; attempt++ {
 		var rd io.Reader
 		if body != nil {
@@ -257,7 +261,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 					continue
 				}
 			}
-			return &ConnError{Method: method, URL: target, Err: err}
+			return retriedAfter(&ConnError{Method: method, URL: target, Err: err}, lastAnswer)
 		}
 		err = c.finish(ctx, method, target, resp, out)
 		var ae *APIError
@@ -268,12 +272,31 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 			if ae.RetryAfter > 0 {
 				wait = min(ae.RetryAfter, maxRetryAfter)
 			}
-			if sleep(ctx, wait) == nil {
-				continue
+			// Not worth starting an attempt the deadline would cut
+			// short: the answer in hand says more than a timeout.
+			if d, ok := ctx.Deadline(); !ok || time.Until(d) > wait+minRetryWindow {
+				if sleep(ctx, wait) == nil {
+					lastAnswer = ae
+					continue
+				}
 			}
+		}
+		var ce *ConnError
+		if errors.As(err, &ce) {
+			return retriedAfter(err, lastAnswer)
 		}
 		return err
 	}
+}
+
+// retriedAfter adds to err, a retried write's failure to get an answer,
+// the answer it was retried after. The retry's own outcome stays unknown
+// whatever that answer said.
+func retriedAfter(err error, last *APIError) error {
+	if last == nil {
+		return err
+	}
+	return fmt.Errorf("%w (retried after: %v)", err, last)
 }
 
 // retryableAnswer reports whether a write the server answered with e may

@@ -536,3 +536,23 @@ func TestWriteRetriesWithSameRequestID(t *testing.T) {
 	}
 	mu.Unlock()
 }
+
+// A write is not retried when the deadline would cut the retry short: the
+// answer in hand is returned.
+func TestWriteRetryRespectsDeadline(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n.Add(1)
+		w.Header().Set("Retry-After", "2")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":"no leader","code":"no_leader"}`)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "", WithTimeout(3*time.Second))
+	_, err := c.Freeze(context.Background(), "x")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != CodeNoLeader || n.Load() != 1 {
+		t.Fatalf("Freeze = %v after %d attempts; want the no_leader answer after 1", err, n.Load())
+	}
+}
