@@ -100,7 +100,8 @@ func (w *chaosWorkload) runClient(ctx context.Context, id int, rng *rand.Rand) {
 
 // attempt sends op once to controller c.
 func (w *chaosWorkload) attempt(op *chaos.Op, c *controllerProc) chaos.Attempt {
-	cl := client.New("http://"+c.http, adminToken, client.WithTimeout(chaosClientTimeout))
+	// One HTTP exchange per recorded attempt: the workload retries itself.
+	cl := client.New("http://"+c.http, adminToken, client.WithTimeout(chaosClientTimeout), client.WithWriteAttempts(1))
 	ctx := client.WithRequestID(context.Background(), op.Tag)
 	a := chaos.Attempt{Controller: c.id, Call: time.Now()}
 	var wr client.WriteResult

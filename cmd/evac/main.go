@@ -35,6 +35,7 @@ Try it: evac dev`,
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	cli.AddClientCommands(root)
+	addClusterRecover(root) // cluster.go
 	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd(), newTokenCmd(), newDNSBenchCmd())
 	addCompletion(root)
 	return root

@@ -52,6 +52,7 @@ type serverFile struct {
 	LogLevel            string `yaml:"log_level"`
 	LogFormat           string `yaml:"log_format"`
 	securityFlags       `yaml:",inline"`
+	joinFlags           `yaml:",inline"` // join.go
 }
 
 func newServerCmd() *cobra.Command {
@@ -94,9 +95,21 @@ func newServerCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			adv := cfg.RaftAdvertise
+			if adv == "" {
+				adv = cfg.RaftAddr
+			}
+			j, err := f.joinFlags.newJoiner(cfg.NodeID, adv, lg) // join.go
+			if err != nil {
+				return usageErr(err)
+			}
 			c, err := controller.Start(cfg)
 			if err != nil {
 				return err
+			}
+			stopJoin := func() {}
+			if j != nil {
+				stopJoin = j.start(ctx, func() bool { _, ok := c.Raft().HasMember(cfg.NodeID); return ok })
 			}
 			if f.GossipKeyFile != "" {
 				stopHUP := onSIGHUP(func() {
@@ -114,6 +127,7 @@ func newServerCmd() *cobra.Command {
 			}
 			lg.Info("serving; send SIGINT or SIGTERM to stop", zap.String("http", c.HTTPAddr()))
 			<-ctx.Done()
+			stopJoin()
 			return c.Close(context.Background())
 		},
 	}
@@ -136,6 +150,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.SnapshotInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check --snapshot-threshold (a random wait of 1 to 2 times this)")
 	fl.Uint64Var(&f.TrailingLogs, "snapshot-trailing-logs", defaultTrailingLogs, "log entries kept after a snapshot, so a lagging follower catches up without a snapshot transfer")
 	addSecurityFlags(fl, &f.securityFlags)
+	addJoinFlags(fl, &f.joinFlags)
 	addLogFlags(fl, &f.LogLevel, &f.LogFormat)
 	return cmd
 }
@@ -183,6 +198,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 		set("snapshot-trailing-logs", func() { dst.TrailingLogs = file.TrailingLogs })
 	}
 	mergeSecurity(fl, &dst.securityFlags, file.securityFlags)
+	mergeJoin(fl, &dst.joinFlags, file.joinFlags)
 	if file.InsecureNoGossipKey {
 		set("insecure-no-gossip-key", func() { dst.InsecureNoGossipKey = true })
 	}

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -203,11 +203,31 @@ func (s *server) getDrill(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// newDrillID returns "d-<unix seconds>-<6 random hex digits>".
-func newDrillID(now time.Time) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("d-%d-%s", now.Unix(), hex.EncodeToString(b[:]))
+// newDrillID returns "d-<unix seconds>-<6 hex digits>", the digits derived
+// from the request's id: a retry of the request (same Idempotency-Key, so
+// the same id) finds the drill its first attempt started by them.
+func newDrillID(now time.Time, requestID string) string {
+	return fmt.Sprintf("d-%d-%s", now.Unix(), idDigits(requestID, 3))
+}
+
+// idDigits is 2n hex digits of the SHA-256 of a request id.
+func idDigits(requestID string, n int) string {
+	sum := sha256.Sum256([]byte(requestID))
+	return hex.EncodeToString(sum[:n])
+}
+
+// drillOfRequest finds the drill a first attempt of this request started:
+// its id ends in the request's digits and it has the same actor and
+// runbook.
+func drillOfRequest(st *state.State, requestID, actor, runbook string) (state.Drill, bool) {
+	suffix := "-" + idDigits(requestID, 3)
+	for _, id := range st.DrillIDs() {
+		d := st.Drills[id]
+		if strings.HasSuffix(id, suffix) && d.Actor == actor && d.Runbook == runbook && d.Schedule == "" {
+			return d, true
+		}
+	}
+	return state.Drill{}, false
 }
 
 func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
@@ -220,9 +240,15 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.b.State()
+	reqID, err := requestID(r, state.CmdDrillStart)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
 	// Rendered here, once: the command carries the steps (Apply never
 	// renders); Apply checks the runbook is still the version rendered.
-	id := newDrillID(time.Now())
+	// The id ends in the request's digits, so a retry finds its drill.
+	id := newDrillID(time.Now(), reqID)
 	cmd, err := state.PrepareDrill(st, state.DrillStart{ID: id, Runbook: req.Runbook, Params: req.Params, Reason: req.Reason})
 	if err != nil {
 		var re *state.RefusedError
@@ -233,15 +259,19 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if _, ok := s.propose(w, r, state.CmdDrillStart, cmd); !ok {
+	res, ok := s.propose(w, r, state.CmdDrillStart, cmd)
+	if !ok {
 		return
 	}
 	st = s.b.State()
 	d, ok := st.Drills[id]
-	if !ok {
+	if !ok && res.Duplicate {
 		// A retried request (same Idempotency-Key) started its drill
-		// under the id of the first attempt.
-		writeError(w, http.StatusConflict, state.CodeConflict, "duplicate request: the drill was started by the first attempt (evac drill list)")
+		// under the id of the first attempt: answer as the first did.
+		d, ok = drillOfRequest(st, reqID, actor(r), req.Runbook)
+	}
+	if !ok {
+		writeError(w, http.StatusConflict, state.CodeConflict, "duplicate request: the drill its first attempt started is no longer kept")
 		return
 	}
 	writeJSON(w, http.StatusCreated, drillReport(st, d))
@@ -319,9 +349,14 @@ func (s *server) addSchedule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.ID == "" {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		req.ID = "sch-" + hex.EncodeToString(b[:])
+		// Derived from the request's id, so that a retry (same
+		// Idempotency-Key) names the schedule its first attempt added.
+		reqID, err := requestID(r, state.CmdScheduleAdd)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+			return
+		}
+		req.ID = "sch-" + idDigits(reqID, 4)
 	}
 	err := req.Validate()
 	if req.TZ != "" {
@@ -348,7 +383,7 @@ func (s *server) addSchedule(w http.ResponseWriter, r *http.Request) {
 	}
 	sc, ok := s.b.State().Schedules[req.ID]
 	if !ok {
-		writeError(w, http.StatusConflict, state.CodeConflict, "duplicate request: the schedule was added by the first attempt")
+		writeError(w, http.StatusConflict, state.CodeConflict, "duplicate request: the schedule its first attempt added has since been removed")
 		return
 	}
 	writeJSON(w, http.StatusCreated, scheduleReport(sc, time.Now()))

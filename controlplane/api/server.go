@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +29,9 @@ type Options struct {
 	Dev DevHooks
 	// Extra lets the caller mount more routes (metrics, UI) on the router.
 	Extra func(r *mux.Router)
+	// Cluster, when set, serves the /v1/cluster membership endpoints
+	// (cluster.go); without it they answer 503.
+	Cluster Cluster
 }
 
 type server struct {
@@ -73,6 +74,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	v.HandleFunc("/notifications", s.notifications).Methods(http.MethodGet)
 	s.drillRoutes(v)
 	s.agentRoutes(v)
+	s.clusterRoutes(v) // cluster.go
 	if opts.Dev != nil {
 		v.HandleFunc("/dev/regions/{region}/{action:fail|heal}", s.devFault).Methods(http.MethodPost)
 	}
@@ -191,24 +193,6 @@ func WithActor(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, actorKey{}, name)
 }
 
-// requestID is the client's Idempotency-Key (or X-Request-ID), or a new
-// random id.
-func requestID(r *http.Request) (string, error) {
-	k := r.Header.Get("Idempotency-Key")
-	if k == "" {
-		k = r.Header.Get("X-Request-ID")
-	}
-	if k != "" {
-		if len(k) > 128 {
-			return "", errors.New("Idempotency-Key longer than 128 characters")
-		}
-		return "client:" + k, nil
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:]), nil
-}
-
 // propose submits a command and waits for the local replica to apply it.
 func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) (state.Result, bool) {
 	return s.proposeAs(w, r, t, body, "")
@@ -217,7 +201,7 @@ func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.Command
 // proposeAs is propose for one of several commands a request makes: suffix
 // tells their request ids apart (a retried request retries each as a no-op).
 func (s *server) proposeAs(w http.ResponseWriter, r *http.Request, t state.CommandType, body any, suffix string) (state.Result, bool) {
-	id, err := requestID(r)
+	id, err := requestID(r, t)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return state.Result{}, false
@@ -229,9 +213,7 @@ func (s *server) proposeAs(w http.ResponseWriter, r *http.Request, t state.Comma
 	defer cancel()
 	res, err := s.b.Propose(ctx, t, actor(r), id, body)
 	if err != nil {
-		s.logger.Warn("write failed", zap.Stringer("type", t), zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, "unavailable",
-			fmt.Sprintf("the write could not be committed (no quorum or no leader?): %v", err))
+		s.proposeFailed(w, t, err) // writes.go
 		return state.Result{}, false
 	}
 	// Refused commands are committed too: wait either way, so the client's

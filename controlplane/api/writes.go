@@ -1,16 +1,106 @@
 package api
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
+	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
 )
+
+// Error codes of writes that could not be committed. Clients retry the
+// first three with the same Idempotency-Key (internal/client does).
+const (
+	// CodeNoLeader (503): no leader is known or none could be reached (an
+	// election, or this controller cannot reach a quorum). Nothing was
+	// committed.
+	CodeNoLeader = "no_leader"
+	// CodeUnavailable (503): the cluster could not take the write in time
+	// for another transient reason. Nothing was committed.
+	CodeUnavailable = "unavailable"
+	// CodeOutcomeUnknown (504): a leader appended the write to its log and
+	// then lost leadership or ran out of time: it may or may not be
+	// committed. Retrying with the same Idempotency-Key applies it at most
+	// once and answers with the outcome.
+	CodeOutcomeUnknown = "outcome_unknown"
+	// CodeShuttingDown (503): this controller is stopping.
+	CodeShuttingDown = "shutting_down"
+)
+
+// Retry-After values, in seconds: a new leader is elected in about 2 s.
+const (
+	retryAfterNoLeader = 2
+	retryAfterUnknown  = 1
+)
+
+// writeErrorStatus maps a failed proposal to an HTTP status, an error code
+// and a Retry-After (0: none).
+func writeErrorStatus(err error) (status int, code string, retryAfter int) {
+	switch {
+	case errors.Is(err, raftnode.ErrOutcomeUnknown):
+		return http.StatusGatewayTimeout, CodeOutcomeUnknown, retryAfterUnknown
+	case errors.Is(err, raftnode.ErrShutdown):
+		return http.StatusServiceUnavailable, CodeShuttingDown, retryAfterNoLeader
+	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrNotLeader):
+		return http.StatusServiceUnavailable, CodeNoLeader, retryAfterNoLeader
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, CodeUnavailable, retryAfterNoLeader
+	}
+	return http.StatusInternalServerError, "internal", 0
+}
+
+// proposeFailed answers a proposal that returned an error (not a refusal by
+// Apply, which is a Result).
+func (s *server) proposeFailed(w http.ResponseWriter, t state.CommandType, err error) {
+	status, code, after := writeErrorStatus(err)
+	s.logger.Warn("write failed", zap.Stringer("type", t), zap.String("code", code), zap.Error(err))
+	var msg string
+	switch code {
+	case CodeOutcomeUnknown:
+		msg = "the write may or may not have been committed: retry with the same Idempotency-Key to learn which (it is applied at most once)"
+	case CodeNoLeader:
+		msg = "the write was not committed: no Raft leader could take it (an election, or no quorum)"
+	case CodeShuttingDown:
+		msg = "the write was not committed: this controller is shutting down"
+	case CodeUnavailable:
+		msg = "the write was not committed: the cluster did not take it in time"
+	default:
+		msg = "the write failed"
+	}
+	if after > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(after))
+	}
+	writeError(w, status, code, fmt.Sprintf("%s: %v", msg, err))
+}
+
+// requestID is the command id of r's Idempotency-Key (or X-Request-ID),
+// scoped to r's actor and the command type t (state.ClientRequestID), or
+// a new random id when r has no key.
+func requestID(r *http.Request, t state.CommandType) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if k == "" {
+		k = r.Header.Get("X-Request-ID")
+	}
+	if k != "" {
+		if len(k) > 128 {
+			return "", errors.New("Idempotency-Key longer than 128 characters")
+		}
+		return state.ClientRequestID(actor(r), t, k), nil
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]), nil
+}
 
 // maxReason caps free-text reasons in the audit log.
 const maxReason = 1024

@@ -124,6 +124,8 @@ var want = map[string]Role{
 	"DELETE /v1/cluster/peers/{id}": RoleAdmin,
 	"GET /ui":                       RoleNone,
 	"GET /ui/app.js":                RoleNone,
+
+	"POST /v1/cluster/peers/{id}/promote": RoleAdmin,
 }
 
 var varRe = regexp.MustCompile(`\{([a-z]+)(:[^}]*)?\}`)

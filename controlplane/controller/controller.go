@@ -215,7 +215,7 @@ func Start(cfg Config) (*Controller, error) {
 	if cfg.TLS != nil {
 		c.httpLn = tls.NewListener(c.httpLn, cfg.TLS)
 	}
-	handler := api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev, Extra: func(r *mux.Router) {
+	handler := api.NewHandler(c, api.Options{Logger: lg.Named("api"), Dev: cfg.Dev, Cluster: c.raft, Extra: func(r *mux.Router) {
 		r.Handle("/metrics", c.metrics.Handler()).Methods(http.MethodGet)
 		ui.Mount(r)
 		openapi.Mount(r)
@@ -345,6 +345,10 @@ func (c *Controller) State() *state.State { return c.fsm.State() }
 // RetryingError is the error of the notification being retried for sink
 // now, on the leader (GET /v1/notifications).
 func (c *Controller) RetryingError(sink string) string { return c.notify.RetryingError(sink) }
+
+// Raft is the controller's Raft node (membership: `evac server
+// --join-cluster` checks it was added).
+func (c *Controller) Raft() *raftnode.Node { return c.raft }
 
 // IsLeader reports whether this node leads.
 func (c *Controller) IsLeader() bool { return c.raft.IsLeader() }

@@ -37,6 +37,12 @@ func (e *rejectedError) Unwrap() []error { return []error{ErrCommandRejected, e.
 // a command may be applied twice: commands must carry ids that make a
 // repeat a no-op in the FSM.
 //
+// When Apply fails and any attempt may have appended the entry to a
+// leader's log (lost leadership, a wait ended by ctx after the leader took
+// the entry, a forward connection lost after the request was sent), the
+// error wraps ErrOutcomeUnknown; otherwise nothing was committed (e.g.
+// ErrNoLeader with ctx's error: no leader ever took it).
+//
 // The FSM's Apply must return []byte (already encoded) or an error; an error
 // comes back wrapped in ErrCommandRejected and is not retried, anything else
 // is ErrBadFSMResponse.
@@ -119,7 +125,7 @@ func (n *Node) execLocal(ctx context.Context, req fwdRequest) ([]byte, uint64, e
 	switch req.op {
 	case opApply:
 		f := n.raft.Apply(req.cmd, timeout)
-		if err := n.wait(ctx, f); err != nil {
+		if err := afterAppend(n.wait(ctx, f)); err != nil {
 			return nil, 0, err
 		}
 		switch r := f.Response().(type) {
@@ -132,13 +138,19 @@ func (n *Node) execLocal(ctx context.Context, req fwdRequest) ([]byte, uint64, e
 		}
 	case opAddVoter:
 		f := n.raft.AddVoter(raft.ServerID(req.id), raft.ServerAddress(req.addr), 0, timeout)
-		if err := n.wait(ctx, f); err != nil {
+		if err := afterAppend(n.wait(ctx, f)); err != nil {
+			return nil, 0, err
+		}
+		return nil, f.Index(), nil
+	case opAddNonvoter:
+		f := n.raft.AddNonvoter(raft.ServerID(req.id), raft.ServerAddress(req.addr), 0, timeout)
+		if err := afterAppend(n.wait(ctx, f)); err != nil {
 			return nil, 0, err
 		}
 		return nil, f.Index(), nil
 	case opRemoveServer:
 		f := n.raft.RemoveServer(raft.ServerID(req.id), 0, timeout)
-		if err := n.wait(ctx, f); err != nil {
+		if err := afterAppend(n.wait(ctx, f)); err != nil {
 			return nil, 0, err
 		}
 		return nil, f.Index(), nil
@@ -188,15 +200,25 @@ func (n *Node) retry(ctx context.Context, op string, f func(context.Context) err
 	ctx, cancel := n.scope(ctx)
 	defer cancel()
 	backoff := retryBackoffMin
-	var last error // the latest retryable error
+	var (
+		last  error // the latest retryable error
+		maybe bool  // an attempt may have appended the entry
+	)
 	for attempt := 1; ; attempt++ {
 		err := f(ctx)
+		if err != nil && ambiguous(err) {
+			maybe = true
+		}
 		switch {
 		case err == nil:
 			return nil
 		case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-			return n.gaveUp(op, attempt, ctx.Err(), last)
+			return n.gaveUp(op, attempt, ctx.Err(), last, maybe)
 		case !retryable(err):
+			if maybe && !ambiguous(err) && !errors.Is(err, ErrCommandRejected) {
+				// An earlier attempt may have committed it.
+				err = &ambiguousError{err: err}
+			}
 			return n.finalError(op, err)
 		}
 		last = err
@@ -206,7 +228,7 @@ func (n *Node) retry(ctx context.Context, op string, f func(context.Context) err
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return n.gaveUp(op, attempt, ctx.Err(), last)
+			return n.gaveUp(op, attempt, ctx.Err(), last, maybe)
 		case <-t.C:
 		}
 		backoff = min(2*backoff, retryBackoffMax)
@@ -215,8 +237,16 @@ func (n *Node) retry(ctx context.Context, op string, f func(context.Context) err
 
 // gaveUp reports that ctx ended op, with the last retryable error if any,
 // so errors.Is works for both (e.g. DeadlineExceeded and ErrNoLeader).
-func (n *Node) gaveUp(op string, attempts int, ctxErr, last error) error {
+// When an attempt may have appended the entry (maybe), the error also
+// wraps ErrOutcomeUnknown, shutdown included.
+func (n *Node) gaveUp(op string, attempts int, ctxErr, last error, maybe bool) error {
 	switch {
+	case maybe && n.isShutdown():
+		return fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, ErrShutdown)
+	case maybe && last == nil:
+		return fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, ctxErr)
+	case maybe:
+		return fmt.Errorf("%s: gave up after %d attempts: %w: %w (last error: %w)", op, attempts, ErrOutcomeUnknown, ctxErr, last)
 	case n.isShutdown():
 		return fmt.Errorf("%s: %w", op, ErrShutdown)
 	case last == nil:
@@ -226,7 +256,8 @@ func (n *Node) gaveUp(op string, attempts int, ctxErr, last error) error {
 	}
 }
 
-// finalError wraps err for op, reporting shutdown as ErrShutdown.
+// finalError wraps err for op, reporting shutdown as ErrShutdown (an
+// ambiguous err keeps matching ErrOutcomeUnknown).
 func (n *Node) finalError(op string, err error) error {
 	if n.isShutdown() && !errors.Is(err, ErrCommandRejected) {
 		return fmt.Errorf("%s: %w (%w)", op, ErrShutdown, err)

@@ -263,6 +263,9 @@ func TestApplyWithoutLeaderHonoursContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNoLeader) {
 		t.Fatalf("Apply without leader = %v; want DeadlineExceeded wrapping ErrNoLeader", err)
 	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("Apply without leader = %v: no leader took it, the outcome is known", err)
+	}
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("Apply took %v with a 300ms context", el)
 	}
@@ -328,5 +331,29 @@ func TestNewFailureReleasesEverything(t *testing.T) {
 	}
 	if got := fsm.list(); !equal(got, []string{"x"}) {
 		t.Fatalf("FSM = %q", got)
+	}
+}
+
+// An Apply whose entry the leader appended but could not commit (its
+// quorum stopped) fails with ErrOutcomeUnknown; one that no leader ever
+// took (TestApplyWithoutLeaderHonoursContext) does not.
+func TestApplyOutcomeUnknownAfterQuorumLoss(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c := newCluster(t, 3)
+	l := c.leader(30 * time.Second)
+	apply(t, c.nodes[l].node, "before")
+	for i := range c.nodes {
+		if i != l {
+			c.stop(i)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _, err := c.nodes[l].node.Apply(ctx, []byte("lost?"))
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("Apply on a leader that lost its quorum = %v; want ErrOutcomeUnknown", err)
+	}
+	if errors.Is(err, ErrCommandRejected) {
+		t.Fatalf("Apply = %v: not a rejection", err)
 	}
 }

@@ -29,7 +29,21 @@
 //     moved, connection errors, lost leadership) with a short jittered
 //     backoff until the caller's context ends. raft.ErrLeadershipLost is
 //     ambiguous, the write may have committed, and is retried anyway: evac
-//     commands carry ids so a repeat is a no-op.
+//     commands carry ids so a repeat is a no-op. When an operation finally
+//     fails, its error says which kind of failure it was: wrapping
+//     ErrOutcomeUnknown if any attempt may have reached a leader's log
+//     (lost leadership, a wait cut short after the leader took the entry,
+//     a forward connection lost after the request was sent), otherwise
+//     nothing was committed (e.g. ErrNoLeader). The API answers the two
+//     differently (504 outcome_unknown, 503 no_leader).
+//
+//   - Membership (membership.go): voters and non-voters are added,
+//     promoted and removed through the leader like writes. Whether a
+//     change is safe needs each member's real state, which the Raft
+//     configuration does not hold, so members answer a status probe on
+//     the forward RPC (same port, same TLS); CheckQuorum refuses a change
+//     after which the healthy voters would not be a majority. Recover
+//     (recover.go) is raft's RecoverCluster for a stopped node.
 //
 //   - FSM responses must be []byte (already encoded by the FSM) or error,
 //     so a response crosses the forward RPC unchanged and a follower's

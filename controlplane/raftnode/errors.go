@@ -30,7 +30,43 @@ var (
 	ErrBadFSMResponse = errors.New("raftnode: FSM Apply must return []byte or error")
 	// ErrInvalidConfig wraps every configuration and peer-list error.
 	ErrInvalidConfig = errors.New("raftnode: invalid config")
+	// ErrOutcomeUnknown means the operation's entry was (or may have been)
+	// appended to a leader's log, and then leadership was lost or the wait
+	// for the commit ended, so whether it committed is unknown. An error
+	// that does not wrap it, from Apply, AddVoter or RemoveServer, means no
+	// attempt reached a leader's log: nothing was committed. Retrying the
+	// same command (with the same id) is safe and tells which.
+	ErrOutcomeUnknown = errors.New("raftnode: outcome unknown (the entry may have been committed)")
 )
+
+// ambiguousError marks a failure after the entry may have been appended to
+// the leader's log. It matches ErrOutcomeUnknown and unwraps to the cause.
+type ambiguousError struct{ err error }
+
+func (e *ambiguousError) Error() string   { return "outcome unknown: " + e.err.Error() }
+func (e *ambiguousError) Unwrap() []error { return []error{ErrOutcomeUnknown, e.err} }
+
+// ambiguous reports whether err leaves an operation's outcome unknown.
+// raft.ErrLeadershipLost always does (raft's api.go: the entry may still
+// be committed by the next leader).
+func ambiguous(err error) bool {
+	return errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, raft.ErrLeadershipLost)
+}
+
+// afterAppend classifies err, returned while waiting for a future the
+// leader accepted: raft's answers that say the entry never reached the
+// log pass through; every other failure (lost leadership, shutdown, the
+// wait ended by ctx) leaves the outcome unknown.
+func afterAppend(err error) error {
+	switch {
+	case err == nil,
+		errors.Is(err, raft.ErrNotLeader),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress),
+		errors.Is(err, raft.ErrEnqueueTimeout):
+		return err
+	}
+	return &ambiguousError{err: err}
+}
 
 // transportError marks a failure to reach or talk to the leader over the
 // forward RPC. It is retryable: the leader may have moved or restarted.

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,13 @@ import (
 //	  opApply        body = command bytes
 //	  opAddVoter     body = uvarint len(id) | id | addr
 //	  opRemoveServer body = id
+//	  opAddNonvoter  body = as opAddVoter
+//	  opStatus       body = empty (answered by any member, not only the leader)
 //	reply:   code(1) | raft index (8) | body
+//	  (codeOutcomeUnknown, 7, is new: a controller older than it reports
+//	  such a failure as codeUnavailable, which its followers take as
+//	  "not appended"; an older follower fails the request, unknown code,
+//	  without retrying)
 //	  codeOK         body = FSM response bytes (apply) or empty
 //	  otherwise      body = error message
 //
@@ -31,6 +38,8 @@ const (
 	opApply        byte = 1
 	opAddVoter     byte = 2
 	opRemoveServer byte = 3
+	opAddNonvoter  byte = 4 // body as opAddVoter
+	opStatus       byte = 5 // empty body; any member answers, with its MemberStatus as JSON
 )
 
 const (
@@ -41,6 +50,7 @@ const (
 	codeRejected       byte = 4 // the FSM returned an error
 	codeBadFSMResponse byte = 5 // the FSM returned neither []byte nor error
 	codeFailed         byte = 6 // anything else; not retried
+	codeOutcomeUnknown byte = 7 // retry: the entry was appended, its commit not seen in time
 )
 
 const (
@@ -81,7 +91,7 @@ func encodeRequest(r fwdRequest) []byte {
 	switch r.op {
 	case opApply:
 		b = append(b, r.cmd...)
-	case opAddVoter:
+	case opAddVoter, opAddNonvoter:
 		b = binary.AppendUvarint(b, uint64(len(r.id)))
 		b = append(b, r.id...)
 		b = append(b, r.addr...)
@@ -103,7 +113,8 @@ func decodeRequest(b []byte) (fwdRequest, error) {
 	switch r.op {
 	case opApply:
 		r.cmd = body
-	case opAddVoter:
+	case opStatus:
+	case opAddVoter, opAddNonvoter:
 		n, k := binary.Uvarint(body)
 		if k <= 0 || n > uint64(len(body)-k) {
 			return fwdRequest{}, errors.New("add-voter request: bad id length")
@@ -176,6 +187,9 @@ func (n *Node) serveForward(c net.Conn) {
 		var rep fwdReply
 		if req, err := decodeRequest(payload); err != nil {
 			rep = fwdReply{code: codeFailed, body: []byte("bad forward request: " + err.Error())}
+		} else if req.op == opStatus {
+			b, _ := json.Marshal(n.status()) // membership.go
+			rep = fwdReply{code: codeOK, body: b}
 		} else {
 			rep = n.serveRequest(req)
 		}
@@ -210,6 +224,8 @@ func (n *Node) serveRequest(req fwdRequest) fwdReply {
 		return fwdReply{code: codeNotLeader, body: []byte(err.Error())}
 	case errors.Is(err, raft.ErrLeadershipLost):
 		return fwdReply{code: codeLeadershipLost, body: []byte(err.Error())}
+	case errors.Is(err, ErrOutcomeUnknown):
+		return fwdReply{code: codeOutcomeUnknown, body: []byte(err.Error())}
 	case retryable(err), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, ErrShutdown),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return fwdReply{code: codeUnavailable, body: []byte(err.Error())}
@@ -231,6 +247,8 @@ func replyError(addr string, rep fwdReply) error {
 		return fmt.Errorf("forwarded to %s: %w", addr, raft.ErrLeadershipLost)
 	case codeUnavailable:
 		return fmt.Errorf("forwarded to %s: %w: %s", addr, errUnavailable, msg)
+	case codeOutcomeUnknown:
+		return &ambiguousError{err: fmt.Errorf("forwarded to %s: %w: %s", addr, errUnavailable, msg)}
 	case codeRejected:
 		return &rejectedError{err: errors.New(msg)}
 	case codeBadFSMResponse:
@@ -316,7 +334,8 @@ var pastDeadline = time.Unix(1, 0)
 
 // roundTrip sends req to the leader at addr and returns the decoded reply
 // (whose code may still be an error) or a transport error. Cancelling ctx
-// unblocks it at once.
+// unblocks it at once. A failure after the request was written is
+// ambiguous (ErrOutcomeUnknown): the leader may be acting on it.
 func (p *forwardPool) roundTrip(ctx context.Context, addr string, req fwdRequest) (fwdReply, error) {
 	c, err := p.get(ctx, addr)
 	if err != nil {
@@ -329,17 +348,25 @@ func (p *forwardPool) roundTrip(ctx context.Context, addr string, req fwdRequest
 	_ = c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
 	err = writeFrame(c, encodeRequest(req))
+	sent := err == nil
 	var payload []byte
-	if err == nil {
+	if sent {
 		payload, err = readFrame(c)
 	}
 	if !stop() || ctx.Err() != nil {
 		_ = c.Close()
+		if sent {
+			return fwdReply{}, &ambiguousError{err: ctx.Err()}
+		}
 		return fwdReply{}, ctx.Err()
 	}
 	if err != nil {
 		_ = c.Close()
-		return fwdReply{}, &transportError{fmt.Errorf("forward to %s: %w", addr, err)}
+		terr := &transportError{fmt.Errorf("forward to %s: %w", addr, err)}
+		if sent {
+			return fwdReply{}, &ambiguousError{err: terr}
+		}
+		return fwdReply{}, terr
 	}
 	rep, err := decodeReply(payload)
 	if err != nil {

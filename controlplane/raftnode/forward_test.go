@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"reflect"
 	"testing"
@@ -16,6 +17,8 @@ func TestForwardWireRoundTrip(t *testing.T) {
 		{op: opApply, timeout: time.Millisecond, cmd: []byte{}},
 		{op: opAddVoter, timeout: time.Second, id: "ctl-4", addr: "127.0.9.4:7301"},
 		{op: opRemoveServer, timeout: time.Second, id: "ctl-2"},
+		{op: opAddNonvoter, timeout: time.Second, id: "edge-1", addr: "127.0.9.5:7301"},
+		{op: opStatus, timeout: ProbeTimeout},
 	}
 	for _, want := range reqs {
 		var buf bytes.Buffer
@@ -62,6 +65,7 @@ func TestReplyErrors(t *testing.T) {
 		{codeNotLeader, ErrNotLeader, true},
 		{codeLeadershipLost, raft.ErrLeadershipLost, true},
 		{codeUnavailable, errUnavailable, true},
+		{codeOutcomeUnknown, ErrOutcomeUnknown, true},
 		{codeRejected, ErrCommandRejected, false},
 		{codeBadFSMResponse, ErrBadFSMResponse, false},
 	}
@@ -79,5 +83,36 @@ func TestReplyErrors(t *testing.T) {
 	}
 	if !retryable(&transportError{errors.New("x")}) {
 		t.Error("transport errors must be retryable")
+	}
+	if ambiguous(replyError("x", fwdReply{code: codeUnavailable})) || ambiguous(replyError("x", fwdReply{code: codeNotLeader})) {
+		t.Error("codeUnavailable and codeNotLeader say the entry was not appended")
+	}
+	if !ambiguous(replyError("x", fwdReply{code: codeLeadershipLost})) {
+		t.Error("codeLeadershipLost must be ambiguous")
+	}
+}
+
+func TestAfterAppend(t *testing.T) {
+	tests := []struct {
+		err     error
+		unknown bool
+	}{
+		{nil, false},
+		{raft.ErrNotLeader, false},
+		{raft.ErrLeadershipTransferInProgress, false},
+		{raft.ErrEnqueueTimeout, false},
+		{raft.ErrLeadershipLost, true},
+		{raft.ErrRaftShutdown, true},
+		{raft.ErrAbortedByRestore, true},
+		{context.DeadlineExceeded, true},
+	}
+	for _, tt := range tests {
+		err := afterAppend(tt.err)
+		if got := errors.Is(err, ErrOutcomeUnknown); got != tt.unknown {
+			t.Errorf("afterAppend(%v) = %v: outcome unknown %v, want %v", tt.err, err, got, tt.unknown)
+		}
+		if tt.err != nil && !errors.Is(err, tt.err) {
+			t.Errorf("afterAppend(%v) = %v: lost its cause", tt.err, err)
+		}
 	}
 }

@@ -455,10 +455,15 @@ func (c *checker) checkG() {
 
 // (h) During a quorum loss (from QuorumGrace after it starts to its end),
 // every surviving controller answers writes with a clear refusal (HTTP 503
-// with code "unavailable" and a message, or a 4xx) and never a 2xx, and its
+// or 504 with a write-failure code, see writeFailureCodes, and a message,
+// or a 4xx) and never a 2xx, and its
 // DNS answers never name a region that was at weight 0 in its state for
 // the whole loss. Empty and failed answers and silences count under (c)
 // rules, reported as (h).
+// writeFailureCodes are the codes of a write the cluster could not commit
+// (controlplane/api): not committed (503) or outcome unknown (504).
+var writeFailureCodes = map[string]bool{"no_leader": true, "unavailable": true, "shutting_down": true, "outcome_unknown": true}
+
 func (c *checker) checkH() {
 	for _, f := range c.h.Faults {
 		if f.Kind != FaultQuorum {
@@ -476,7 +481,7 @@ func (c *checker) checkH() {
 					c.violate("h", "%s acknowledged a write with a majority of controllers down (%s):\n    %s", a.Controller, f, o)
 				case a.Status == 0:
 					c.violate("h", "%s gave no answer to a write during the quorum loss (%s):\n    %s", a.Controller, f, o)
-				case a.Status >= 500 && (a.Code != "unavailable" || a.Message == ""):
+				case a.Status >= 500 && (!writeFailureCodes[a.Code] || a.Message == ""):
 					c.violate("h", "%s refused a write without a clear error during the quorum loss:\n    %s", a.Controller, o)
 				}
 			}

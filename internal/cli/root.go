@@ -100,6 +100,7 @@ func AddClientCommands(root *cobra.Command) {
 		drillCmd(), scheduleCmd(), runbookCmd(),
 		notificationsCmd(),
 		agentsCmd(),
+		ClusterCmd(),
 	)
 }
 

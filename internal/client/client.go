@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +28,23 @@ const (
 	maxErrorBody = 64 << 10
 	getAttempts  = 3 // GETs are retried on connection errors, twice
 	getBackoff   = 100 * time.Millisecond
+	// Writes are retried, with the same request id, when the server says
+	// nothing was committed or the outcome is unknown (see
+	// retryableAnswer): at most writeAttempts in all, waiting Retry-After
+	// (at most maxRetryAfter) or the backoff.
+	writeAttempts = 4
+	maxRetryAfter = 5 * time.Second
+	// minRetryWindow: a write is retried only if this much of the
+	// deadline remains after the wait.
+	minRetryWindow = 2 * time.Second
+)
+
+// Error codes of writes the server could not commit (controlplane/api).
+const (
+	CodeNoLeader       = "no_leader"       // 503, nothing committed
+	CodeUnavailable    = "unavailable"     // 503, nothing committed
+	CodeShuttingDown   = "shutting_down"   // 503, nothing committed
+	CodeOutcomeUnknown = "outcome_unknown" // 504, may have been committed
 )
 
 // Client talks to one controller's admin API. It is safe for concurrent use.
@@ -36,6 +54,8 @@ type Client struct {
 	hc      *http.Client
 	timeout time.Duration
 	backoff time.Duration
+	// writeAttempts bounds the attempts of a write (WithWriteAttempts).
+	writeAttempts int
 }
 
 // Option configures a Client.
@@ -72,6 +92,13 @@ func WithTimeout(d time.Duration) Option {
 	return func(c *Client) { c.timeout = d }
 }
 
+// WithWriteAttempts bounds how many times a write is sent when the server
+// answers that it was not committed or that its outcome is unknown (see
+// retryableAnswer); 1 turns those retries off. The default is 4.
+func WithWriteAttempts(n int) Option {
+	return func(c *Client) { c.writeAttempts = max(n, 1) }
+}
+
 // New returns a client of the admin API at addr, e.g. http://127.0.0.1:8080
 // (a missing scheme means http). A non-empty token is sent as
 // "Authorization: Bearer TOKEN".
@@ -84,11 +111,12 @@ func New(addr, token string, opts ...Option) *Client {
 		addr = "http://" + addr
 	}
 	c := &Client{
-		base:    strings.TrimRight(addr, "/"),
-		token:   token,
-		hc:      &http.Client{},
-		timeout: DefaultTimeout,
-		backoff: getBackoff,
+		base:          strings.TrimRight(addr, "/"),
+		token:         token,
+		hc:            &http.Client{},
+		timeout:       DefaultTimeout,
+		backoff:       getBackoff,
+		writeAttempts: writeAttempts,
 	}
 	for _, o := range opts {
 		o(c)
@@ -105,6 +133,8 @@ type APIError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is the answer's Retry-After (in seconds), 0 without one.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -188,9 +218,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	attempts := 1
+	// GETs are retried on connection errors; writes only on the answers
+	// retryableAnswer accepts, which say what became of them.
+	attempts, connAttempts := c.writeAttempts, 1
 	if method == http.MethodGet {
-		attempts = getAttempts
+		attempts, connAttempts = getAttempts, getAttempts
 	}
 	reqID := ""
 	if method != http.MethodGet && method != http.MethodHead {
@@ -200,6 +232,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 		}
 	}
 	target := c.base + path
+	var lastAnswer *APIError // the retryable answer a write is being retried after
 	for attempt := 1; ; attempt++ {
 		var rd io.Reader
 		if body != nil {
@@ -223,15 +256,60 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, conte
 		resp, err := c.hc.Do(req)
 		if err != nil {
 			err = unwrapURLError(err)
-			if attempt < attempts && retryable(ctx, err) {
+			if attempt < connAttempts && retryable(ctx, err) {
 				if sleep(ctx, c.backoff*time.Duration(attempt)) == nil {
 					continue
 				}
 			}
-			return &ConnError{Method: method, URL: target, Err: err}
+			return retriedAfter(&ConnError{Method: method, URL: target, Err: err}, lastAnswer)
 		}
-		return c.finish(ctx, method, target, resp, out)
+		err = c.finish(ctx, method, target, resp, out)
+		var ae *APIError
+		if reqID != "" && attempt < attempts && errors.As(err, &ae) && retryableAnswer(ae) {
+			// The same request id: a write that did commit is not
+			// applied again, and its answer says so.
+			wait := c.backoff * time.Duration(attempt)
+			if ae.RetryAfter > 0 {
+				wait = min(ae.RetryAfter, maxRetryAfter)
+			}
+			// Not worth starting an attempt the deadline would cut
+			// short: the answer in hand says more than a timeout.
+			if d, ok := ctx.Deadline(); !ok || time.Until(d) > wait+minRetryWindow {
+				if sleep(ctx, wait) == nil {
+					lastAnswer = ae
+					continue
+				}
+			}
+		}
+		var ce *ConnError
+		if errors.As(err, &ce) {
+			return retriedAfter(err, lastAnswer)
+		}
+		return err
 	}
+}
+
+// retriedAfter adds to err, a retried write's failure to get an answer,
+// the answer it was retried after. The retry's own outcome stays unknown
+// whatever that answer said.
+func retriedAfter(err error, last *APIError) error {
+	if last == nil {
+		return err
+	}
+	return fmt.Errorf("%w (retried after: %v)", err, last)
+}
+
+// retryableAnswer reports whether a write the server answered with e may
+// be sent again with the same request id: it was not committed (no leader,
+// unavailable, shutting down: 503) or its outcome is unknown (504).
+func retryableAnswer(e *APIError) bool {
+	switch e.Code {
+	case CodeNoLeader, CodeUnavailable, CodeShuttingDown:
+		return e.Status == http.StatusServiceUnavailable
+	case CodeOutcomeUnknown:
+		return e.Status == http.StatusGatewayTimeout
+	}
+	return false
 }
 
 // finish reads the answer and turns it into out or an error.
@@ -239,7 +317,11 @@ func (c *Client) finish(ctx context.Context, method, target string, resp *http.R
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return decodeError(resp.StatusCode, b)
+		e := decodeError(resp.StatusCode, b)
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			e.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return e
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {

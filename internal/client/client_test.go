@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -313,13 +314,13 @@ func TestAPIError(t *testing.T) {
 		msg  string
 	}{
 		{func() error { _, err := c.Region(ctx, "nowhere"); return err },
-			APIError{404, "not_found", `unknown region "nowhere"`}, `unknown region "nowhere" (not_found, HTTP 404)`},
+			APIError{Status: 404, Code: "not_found", Message: `unknown region "nowhere"`}, `unknown region "nowhere" (not_found, HTTP 404)`},
 		{func() error { _, err := c.Unfreeze(ctx, ""); return err },
-			APIError{409, "conflict", "not frozen"}, "not frozen (conflict, HTTP 409)"},
+			APIError{Status: 409, Code: "conflict", Message: "not frozen"}, "not frozen (conflict, HTTP 409)"},
 		{func() error { _, err := c.Status(ctx); return err },
-			APIError{502, "", "upstream exploded"}, "upstream exploded (HTTP 502)"},
+			APIError{Status: 502, Message: "upstream exploded"}, "upstream exploded (HTTP 502)"},
 		{func() error { _, err := c.Members(ctx); return err },
-			APIError{503, "", "service unavailable"}, "service unavailable (HTTP 503)"},
+			APIError{Status: 503, Message: "service unavailable"}, "service unavailable (HTTP 503)"},
 	} {
 		err := tc.call()
 		var ae *APIError
@@ -344,7 +345,8 @@ func TestCaptureRaw(t *testing.T) {
 	}
 }
 
-// A GET that gets no response is retried; a POST is not.
+// A GET that gets no response is retried; a POST is not (only answers that
+// say what became of it are: TestWriteRetriesWithSameRequestID).
 func TestRetryOnlyIdempotentGETs(t *testing.T) {
 	var gets, posts atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -435,5 +437,122 @@ func TestDecodeErrorIsNotAPIError(t *testing.T) {
 	var ce *ConnError
 	if err == nil || errors.As(err, &ae) || errors.As(err, &ce) || !strings.Contains(err.Error(), "decoding response") {
 		t.Errorf("Status with a bad body = %v (%T)", err, err)
+	}
+}
+
+// A write answered 503 no_leader or 504 outcome_unknown is sent again with
+// the same request id, after the answer's Retry-After, a bounded number of
+// times; other errors are not retried.
+func TestWriteRetriesWithSameRequestID(t *testing.T) {
+	t.Parallel()
+	var (
+		mu   sync.Mutex
+		ids  []string
+		when []time.Time
+	)
+	answers := []struct {
+		status int
+		code   string
+	}{
+		{http.StatusServiceUnavailable, CodeNoLeader},
+		{http.StatusGatewayTimeout, CodeOutcomeUnknown},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n := len(ids)
+		ids = append(ids, r.Header.Get("X-Request-ID"))
+		when = append(when, time.Now())
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/v1/unfreeze":
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusGatewayTimeout)
+			io.WriteString(w, `{"error":"unknown","code":"outcome_unknown"}`)
+		case r.URL.Path == "/v1/freeze" && n < len(answers):
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(answers[n].status)
+			fmt.Fprintf(w, `{"error":"try again","code":%q}`, answers[n].code)
+		case r.URL.Path == "/v1/freeze":
+			io.WriteString(w, `{"index":7,"duplicate":true}`)
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"x","code":"rate_limited"}`)
+		}
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "")
+	c.backoff = time.Millisecond
+
+	res, err := c.Freeze(context.Background(), "x")
+	if err != nil || res.Index != 7 || !res.Duplicate {
+		t.Fatalf("Freeze after 503 and 504 = %+v, %v", res, err)
+	}
+	mu.Lock()
+	if len(ids) != 3 || ids[0] == "" || ids[1] != ids[0] || ids[2] != ids[0] {
+		t.Errorf("request ids %q: want 3 attempts with one id", ids)
+	}
+	for i := 1; i < len(when); i++ {
+		if d := when[i].Sub(when[i-1]); d < 900*time.Millisecond {
+			t.Errorf("attempt %d came %v after the previous one, before Retry-After: 1", i+1, d)
+		}
+	}
+	ids, when = nil, nil
+	mu.Unlock()
+
+	// Bounded: outcome_unknown every time gives up after writeAttempts
+	// and returns the server's error.
+	_, err = c.Unfreeze(context.Background(), "")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != CodeOutcomeUnknown || ae.RetryAfter != time.Second {
+		t.Fatalf("Unfreeze = %v; want the outcome_unknown APIError with RetryAfter 1s", err)
+	}
+	mu.Lock()
+	if len(ids) != writeAttempts {
+		t.Errorf("%d attempts, want %d", len(ids), writeAttempts)
+	}
+	ids = nil
+	mu.Unlock()
+
+	// WithWriteAttempts(1): the caller retries itself.
+	one := New(srv.URL, "", WithWriteAttempts(1))
+	if _, err := one.Unfreeze(context.Background(), ""); !errors.As(err, &ae) || ae.Code != CodeOutcomeUnknown {
+		t.Fatalf("Unfreeze with one attempt = %v", err)
+	}
+	mu.Lock()
+	if len(ids) != 1 {
+		t.Errorf("%d attempts with WithWriteAttempts(1), want 1", len(ids))
+	}
+	ids = nil
+	mu.Unlock()
+
+	// Another 503 code is not retried.
+	_, err = c.Evacuate(context.Background(), "us-east", MoveRequest{Reason: "x"})
+	if !errors.As(err, &ae) || ae.Code != "rate_limited" {
+		t.Fatalf("Evacuate = %v", err)
+	}
+	mu.Lock()
+	if len(ids) != 1 {
+		t.Errorf("%d attempts for an answer that is not retryable, want 1", len(ids))
+	}
+	mu.Unlock()
+}
+
+// A write is not retried when the deadline would cut the retry short: the
+// answer in hand is returned.
+func TestWriteRetryRespectsDeadline(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n.Add(1)
+		w.Header().Set("Retry-After", "2")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":"no leader","code":"no_leader"}`)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "", WithTimeout(3*time.Second))
+	_, err := c.Freeze(context.Background(), "x")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != CodeNoLeader || n.Load() != 1 {
+		t.Fatalf("Freeze = %v after %d attempts; want the no_leader answer after 1", err, n.Load())
 	}
 }

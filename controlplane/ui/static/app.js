@@ -396,5 +396,6 @@ document.addEventListener("DOMContentLoaded", () => {
   if (token) { start(); return; }
   // Auth off (evac dev, --insecure-no-auth): a request without a token is
   // answered, so there is nothing to sign in to.
-  fetch("/v1/status").then((res) => { if (res.ok) { authOff = true; start(); } }).catch(() => {});
+  fetch("/v1/status", { headers: { "Authorization": "Bearer " + token } }) // token is "" here: is auth off?
+    .then((res) => { if (res.ok) { authOff = true; start(); } }).catch(() => {});
 });

@@ -1,0 +1,339 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/controlplane/raftnode"
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// Cluster is the Raft membership the API manages; *raftnode.Node
+// implements it.
+type Cluster interface {
+	// PeerStatuses lists the latest configuration, each member probed.
+	PeerStatuses(ctx context.Context) ([]raftnode.PeerStatus, error)
+	// CheckQuorum refuses (raftnode.ErrBelowQuorum) a change that would
+	// leave fewer healthy voters than a majority.
+	CheckQuorum(ctx context.Context, change raftnode.Change, addAddr string) error
+	AddVoter(ctx context.Context, id, addr string) error
+	AddNonvoter(ctx context.Context, id, addr string) error
+	Promote(ctx context.Context, id string) error
+	RemoveServer(ctx context.Context, id string) error
+}
+
+// Audit event kinds of membership changes (recorded with CmdRecordEvent).
+const (
+	EventClusterJoin    = "cluster.join"
+	EventClusterRemove  = "cluster.remove"
+	EventClusterPromote = "cluster.promote"
+)
+
+// CodeBelowQuorum (409): the membership change would leave the cluster
+// below quorum; force overrides.
+const CodeBelowQuorum = "below_quorum"
+
+// membershipTimeout bounds a membership change (probes, the change, the
+// audit event).
+const membershipTimeout = 20 * time.Second
+
+// Peer is an element of GET /v1/cluster/peers.
+type Peer struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	// Suffrage is voter or nonvoter (staging is not used).
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+	// AppliedIndex is the member's own applied index, as it answered the
+	// probe; 0 when it did not answer.
+	AppliedIndex uint64 `json:"applied_index"`
+	// Reachable: it answered a status probe over its Raft port.
+	Reachable bool `json:"reachable"`
+	// Healthy: reachable, and its log trails the most advanced member by
+	// at most 1024 entries (the quorum rule counts healthy voters).
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+}
+
+// JoinRequest is the body of POST /v1/cluster/join.
+type JoinRequest struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	// Voter: join as a voter (the default) or, false, as a non-voter
+	// that receives the log but does not count for quorum.
+	Voter  *bool  `json:"voter,omitempty"`
+	Force  bool   `json:"force,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// MembershipRequest is the optional body of POST
+// /v1/cluster/peers/{id}/promote and DELETE /v1/cluster/peers/{id} (which
+// also takes ?force=true&reason=...).
+type MembershipRequest struct {
+	Force  bool   `json:"force,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// MembershipResult answers a membership change.
+type MembershipResult struct {
+	// Changed is false when the cluster already was as asked.
+	Changed bool `json:"changed"`
+	// Event is the audit event's sequence number (0 if not recorded).
+	Event uint64 `json:"event,omitempty"`
+	// AuditError says why the change's audit event was not recorded.
+	AuditError string `json:"audit_error,omitempty"`
+	Peers      []Peer `json:"peers"`
+}
+
+func (s *server) clusterRoutes(v prefixed) {
+	v.HandleFunc("/cluster/peers", s.clusterPeers).Methods(http.MethodGet)
+	v.HandleFunc("/cluster/join", s.clusterJoin).Methods(http.MethodPost)
+	v.HandleFunc("/cluster/peers/{id}", s.clusterRemove).Methods(http.MethodDelete)
+	v.HandleFunc("/cluster/peers/{id}/promote", s.clusterPromote).Methods(http.MethodPost)
+}
+
+// errNoCluster: the handler was built without Options.Cluster.
+var errNoCluster = errors.New("this server does not manage Raft membership")
+
+func (s *server) peers(ctx context.Context) ([]Peer, error) {
+	if s.opts.Cluster == nil {
+		return nil, errNoCluster
+	}
+	sts, err := s.opts.Cluster.PeerStatuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Peer, 0, len(sts))
+	for _, p := range sts {
+		out = append(out, Peer{ID: p.ID, Address: p.Addr, Suffrage: strings.ToLower(p.Suffrage), Leader: p.Leader,
+			AppliedIndex: p.Status.AppliedIndex, Reachable: p.Reachable, Healthy: p.Healthy, Error: p.Err})
+	}
+	return out, nil
+}
+
+func (s *server) clusterPeers(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.peers(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+func findPeer(ps []Peer, id string) (Peer, bool) {
+	for _, p := range ps {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+func (s *server) clusterJoin(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if err := decodeStrict(w, r, &req, false); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	if !validReason(w, req.Reason, false) {
+		return
+	}
+	voter := req.Voter == nil || *req.Voter
+	if err := validMember(req.ID, req.Address); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), membershipTimeout)
+	defer cancel()
+	ps, err := s.peers(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return
+	}
+	for _, p := range ps {
+		if p.Address == req.Address && p.ID != req.ID {
+			writeError(w, http.StatusConflict, state.CodeConflict,
+				fmt.Sprintf("address: %s is member %s's address (remove %s first)", req.Address, p.ID, p.ID))
+			return
+		}
+	}
+	want := "nonvoter"
+	if voter {
+		want = "voter"
+	}
+	if cur, ok := findPeer(ps, req.ID); ok {
+		switch {
+		case cur.Address == req.Address && cur.Suffrage == want:
+			writeJSON(w, http.StatusOK, MembershipResult{Peers: ps}) // already so: a retried join
+			return
+		case cur.Suffrage == "voter" && !voter:
+			writeError(w, http.StatusConflict, state.CodeConflict,
+				fmt.Sprintf("id: %s is a voter; to make it a non-voter, remove it and join it again", req.ID))
+			return
+		}
+	}
+	if voter && !req.Force {
+		if err := s.opts.Cluster.CheckQuorum(ctx, raftnode.Change{AddVoter: req.ID}, req.Address); err != nil {
+			s.membershipFailed(w, err)
+			return
+		}
+	}
+	if voter {
+		err = s.opts.Cluster.AddVoter(ctx, req.ID, req.Address)
+	} else {
+		err = s.opts.Cluster.AddNonvoter(ctx, req.ID, req.Address)
+	}
+	if err != nil {
+		s.membershipFailed(w, err)
+		return
+	}
+	s.membershipDone(ctx, w, r, EventClusterJoin, req.Reason,
+		fmt.Sprintf("%s at %s joined as %s%s", req.ID, req.Address, want, forced(req.Force)))
+}
+
+func (s *server) clusterPromote(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	var req MembershipRequest
+	if err := decodeStrict(w, r, &req, true); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	if !validReason(w, req.Reason, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), membershipTimeout)
+	defer cancel()
+	ps, err := s.peers(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return
+	}
+	cur, ok := findPeer(ps, id)
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no member %q", id))
+		return
+	case cur.Suffrage == "voter":
+		writeJSON(w, http.StatusOK, MembershipResult{Peers: ps})
+		return
+	}
+	if !req.Force {
+		if err := s.opts.Cluster.CheckQuorum(ctx, raftnode.Change{AddVoter: id}, cur.Address); err != nil {
+			s.membershipFailed(w, err)
+			return
+		}
+	}
+	if err := s.opts.Cluster.Promote(ctx, id); err != nil {
+		s.membershipFailed(w, err)
+		return
+	}
+	s.membershipDone(ctx, w, r, EventClusterPromote, req.Reason, fmt.Sprintf("%s at %s promoted to voter%s", id, cur.Address, forced(req.Force)))
+}
+
+func (s *server) clusterRemove(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	var req MembershipRequest
+	if err := decodeStrict(w, r, &req, true); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	if v := q.Get("force"); v != "" {
+		f, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, state.CodeInvalid, fmt.Sprintf("force: %q is not a boolean", v))
+			return
+		}
+		req.Force = req.Force || f
+	}
+	if v := q.Get("reason"); v != "" && req.Reason == "" {
+		req.Reason = v
+	}
+	if !validReason(w, req.Reason, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), membershipTimeout)
+	defer cancel()
+	ps, err := s.peers(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return
+	}
+	cur, ok := findPeer(ps, id)
+	if !ok {
+		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no member %q", id))
+		return
+	}
+	if cur.Suffrage == "voter" && !req.Force {
+		if err := s.opts.Cluster.CheckQuorum(ctx, raftnode.Change{RemoveID: id}, ""); err != nil {
+			s.membershipFailed(w, err)
+			return
+		}
+	}
+	if err := s.opts.Cluster.RemoveServer(ctx, id); err != nil {
+		s.membershipFailed(w, err)
+		return
+	}
+	s.membershipDone(ctx, w, r, EventClusterRemove, req.Reason, fmt.Sprintf("%s at %s (%s) removed%s", id, cur.Address, cur.Suffrage, forced(req.Force)))
+}
+
+func forced(f bool) string {
+	if f {
+		return " (forced past the quorum check)"
+	}
+	return ""
+}
+
+// validMember checks a joining member's id and Raft address, naming the
+// field.
+func validMember(id, addr string) error {
+	return raftnode.ValidatePeer(id, addr)
+}
+
+// membershipFailed answers a refused or failed membership change.
+func (s *server) membershipFailed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, raftnode.ErrBelowQuorum):
+		writeError(w, http.StatusConflict, CodeBelowQuorum, err.Error()+"; force overrides")
+	case errors.Is(err, raftnode.ErrUnknownPeer):
+		writeError(w, http.StatusNotFound, state.CodeNotFound, err.Error())
+	case errors.Is(err, raftnode.ErrInvalidConfig):
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+	default:
+		s.proposeFailed(w, state.CmdRecordEvent, err)
+	}
+}
+
+// membershipDone records the change in the audit log, naming the actor, and
+// answers with the new membership.
+func (s *server) membershipDone(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, reason, detail string) {
+	out := MembershipResult{Changed: true}
+	id, err := requestID(r, state.CmdRecordEvent)
+	if err == nil {
+		var res state.Result
+		res, err = s.b.Propose(ctx, state.CmdRecordEvent, actor(r), id, state.RecordEvent{Kind: kind, Reason: reason, Detail: detail})
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+		if err == nil && len(res.Events) > 0 {
+			out.Event = res.Events[0]
+			_ = s.b.WaitApplied(ctx, res.Index)
+		}
+	}
+	if err != nil {
+		s.logger.Warn("membership changed but its audit event was not recorded", zap.String("kind", kind), zap.String("detail", detail), zap.Error(err))
+		out.AuditError = err.Error()
+	}
+	if out.Peers, err = s.peers(ctx); err != nil {
+		out.Peers = []Peer{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
