@@ -52,7 +52,8 @@ type Server struct {
 	log *zap.Logger
 
 	view          atomic.Pointer[view]
-	updateMu      sync.Mutex // serialises Update's rebuilds
+	geo           atomic.Pointer[geoRef] // nearest's GeoIP database (nearest.go)
+	updateMu      sync.Mutex             // serialises Update's rebuilds
 	refusedLogged atomic.Bool
 
 	closed atomic.Bool // set by Shutdown or a failed Start; never cleared
@@ -104,7 +105,7 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	v := cur
 	if cur == nil || cur.cfg != st.Config || cur.serial != max(st.Serial, 1) {
 		var err error
-		if v, err = buildView(st); err != nil {
+		if v, err = buildView(st, cur); err != nil {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
 				zap.Uint32("serial", st.Serial), zap.Error(err))
 			v = cur
