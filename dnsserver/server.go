@@ -52,11 +52,12 @@ type Server struct {
 	log *zap.Logger
 
 	view          atomic.Pointer[view]
-	geo           atomic.Pointer[geoRef] // nearest's GeoIP database (nearest.go)
-	updateMu      sync.Mutex             // serialises Update's rebuilds
+	updateMu      sync.Mutex // serialises Update's rebuilds
 	refusedLogged atomic.Bool
 
 	closed atomic.Bool // set by Shutdown or a failed Start; never cleared
+
+	geo atomic.Pointer[geoRef] // nearest's GeoIP database (nearest.go)
 
 	rrl    *rrl // nil: no rate limit
 	notify *notifier
