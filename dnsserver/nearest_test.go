@@ -269,3 +269,45 @@ func TestNearestTopologyKeptAcrossWeights(t *testing.T) {
 		t.Fatal("regions")
 	}
 }
+
+// TestExplainMatchesAnswers: Explain gives every client the region and the
+// scope the DNS answer gives it, and says why.
+func TestExplainMatchesAnswers(t *testing.T) {
+	st := withWeights(t, configured(t, nearestConfig()), 50, 100, 100)
+	s := New(Config{})
+	s.Update(st)
+	for i := range 300 {
+		sub := fmt.Sprintf("10.%d.%d.0/24", []int{1, 2, 3, 9}[i%4], i%256)
+		reg, scope := nearAnswer(t, s, sub)
+		e, err := s.Explain(st, "near", sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.AnswerRegion != reg || uint8(e.Scope) != scope {
+			t.Fatalf("%s: explain says %s /%d, DNS %s /%d", sub, e.AnswerRegion, e.Scope, reg, scope)
+		}
+		if e.KeptShare != (reg == e.Preference[0]) {
+			t.Fatalf("%s: kept_share %v but answer %s, preference %v", sub, e.KeptShare, reg, e.Preference)
+		}
+	}
+	e, err := s.Explain(st, "NEAR.example.com.", "10.3.7.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Explanation{Name: "near.example.com.", Policy: "nearest", Client: "10.3.7.0/24", Rule: "net",
+		Preference: []string{"us-west", "eu-west", "us-east"}, KeptShare: true, AnswerRegion: "us-west",
+		Answer: []string{"198.51.100.11", "198.51.100.12", "2001:db8:2::11"}, Serial: e.Serial,
+		Regions: []ExplainRegion{{"us-east", 50, "healthy", 50}, {"us-west", 100, "healthy", 100}, {"eu-west", 100, "healthy", 100}}}
+	if fmt.Sprint(e) != fmt.Sprint(want) {
+		t.Fatalf("explain:\n got %+v\nwant %+v", e, want)
+	}
+	e, err = s.Explain(st, "near", "192.0.2.1")
+	if err != nil || e.Rule != "default" {
+		t.Fatalf("default rule: %+v %v", e, err)
+	}
+	for _, bad := range []struct{ name, client string }{{"nope", "10.1.1.1"}, {"near", "10.1.1"}, {"near", "0.0.0.0/0"}} {
+		if _, err := s.Explain(st, bad.name, bad.client); err == nil {
+			t.Errorf("explain %q %q: no error", bad.name, bad.client)
+		}
+	}
+}

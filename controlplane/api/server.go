@@ -70,6 +70,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	v.HandleFunc("/freeze", s.freeze(true)).Methods(http.MethodPost)
 	v.HandleFunc("/unfreeze", s.freeze(false)).Methods(http.MethodPost)
 	v.HandleFunc("/events", s.events).Methods(http.MethodGet)
+	v.HandleFunc("/explain", s.explain).Methods(http.MethodGet)
 	s.drillRoutes(v)
 	if opts.Dev != nil {
 		v.HandleFunc("/dev/regions/{region}/{action:fail|heal}", s.devFault).Methods(http.MethodPost)
