@@ -16,7 +16,8 @@ type Place struct {
 }
 
 // Locator answers GeoIP questions (package geoip). Locate must not
-// allocate: it is on the DNS answer path.
+// allocate: it is on the DNS answer path. It sets Place.Bits whether or not
+// the address is found (then, the length of the network without data).
 type Locator interface {
 	Locate(addr netip.Addr) (Place, bool)
 }
@@ -51,21 +52,22 @@ func (t *Table) Lookup(a netip.Addr, geo Locator, buf []uint8) Match {
 		return Match{List: t.lists[li], Rule: RuleNet, Scope: sc}
 	}
 	if geo != nil {
-		if p, ok := geo.Locate(a); ok {
-			// The GeoIP network and the gap between nets both bound the scope.
-			gs := max(sc, min(p.Bits, width))
+		p, ok := geo.Locate(a)
+		// The GeoIP network (or the gap it is in) and the gap between nets
+		// both bound the scope.
+		sc = max(sc, min(p.Bits, width))
+		if ok {
 			if l, ok := t.countries[p.Country]; ok && p.Country != [2]byte{} {
-				return Match{List: t.lists[l], Rule: RuleCountry, Scope: gs}
+				return Match{List: t.lists[l], Rule: RuleCountry, Scope: sc}
 			}
 			if l, ok := t.continents[p.Continent]; ok && p.Continent != [2]byte{} {
-				return Match{List: t.lists[l], Rule: RuleContinent, Scope: gs}
+				return Match{List: t.lists[l], Rule: RuleContinent, Scope: sc}
 			}
 			if p.HasLocation {
 				if l := t.byDistance(p.Lat, p.Lon, buf); l != nil {
-					return Match{List: l, Rule: RuleDistance, Scope: gs}
+					return Match{List: l, Rule: RuleDistance, Scope: sc}
 				}
 			}
-			sc = gs
 		}
 	}
 	return Match{List: t.lists[t.def], Rule: RuleDefault, Scope: sc}
