@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -63,4 +64,13 @@ a CIDR (taken as an EDNS Client Subnet, as dig +subnet sends).`,
 	}
 	cmd.Flags().StringVar(&clientAddr, "client", "", "the client: an address or a CIDR (required)")
 	return cmd
+}
+
+// geoipLine describes a controller's GeoIP database for evac status.
+func geoipLine(g *client.GeoIPStatus) string {
+	s := fmt.Sprintf("%s (%s, built %s, %d records)", g.File, dash(g.Type), g.BuildTime.UTC().Format(time.RFC3339), g.Records)
+	if g.ReloadError != "" {
+		s += "; LAST RELOAD FAILED, this database stays in force: " + g.ReloadError
+	}
+	return s
 }

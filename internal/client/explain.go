@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // Explanation is GET /v1/explain: why a client gets the answer it gets for
@@ -37,4 +38,15 @@ func (c *Client) Explain(ctx context.Context, name, clientAddr string) (Explanat
 	q := url.Values{"name": {name}, "client": {clientAddr}}
 	err := c.do(ctx, http.MethodGet, "/v1/explain?"+q.Encode(), nil, "", &e)
 	return e, err
+}
+
+// GeoIPStatus is the GeoIP database of a controller (GET /v1/status).
+type GeoIPStatus struct {
+	File          string     `json:"file"`
+	Type          string     `json:"type"`
+	BuildTime     time.Time  `json:"build_time"`
+	LoadedAt      time.Time  `json:"loaded_at"`
+	Records       int        `json:"records"`
+	ReloadError   string     `json:"reload_error,omitempty"`
+	ReloadErrorAt *time.Time `json:"reload_error_at,omitempty"`
 }

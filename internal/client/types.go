@@ -24,6 +24,8 @@ type Status struct {
 	Serial        uint32  `json:"serial"`
 	RaftState     string  `json:"raft_state"`
 	Voters        []Voter `json:"voters"`
+	// GeoIP is the controller's GeoIP database, when it has one.
+	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
 }
 
 // Voter is one voting member of the Raft configuration. It decodes from a
