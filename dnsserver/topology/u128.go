@@ -49,9 +49,8 @@ func mask(n int) u128 {
 	return u128Max
 }
 
-func (a u128) and(b u128) u128 { return u128{a.hi & b.hi, a.lo & b.lo} }
-func (a u128) or(b u128) u128  { return u128{a.hi | b.hi, a.lo | b.lo} }
-func (a u128) not() u128       { return u128{^a.hi, ^a.lo} }
+func (a u128) or(b u128) u128 { return u128{a.hi | b.hi, a.lo | b.lo} }
+func (a u128) not() u128      { return u128{^a.hi, ^a.lo} }
 
 // commonPrefix is the number of leading bits a and b share.
 func commonPrefix(a, b u128) int {
