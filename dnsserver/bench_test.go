@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"net"
+	"path/filepath"
 	"net/netip"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/geoip"
+	"github.com/evac-sh/evac/internal/geoip/geoiptest"
 )
 
 // discard is a ResponseWriter that drops the packed answer, as the UDP
@@ -254,19 +257,34 @@ func BenchmarkNearest(b *testing.B) {
 		c.Topology.Nets[k] = v
 	}
 	st := configured(b, c)
+	// GeoIP alone: no nets, a database of 4,096 located /16s (countries DE,
+	// FR, US, JP) over the clients' space; DE has a list, the others are
+	// ordered by distance.
+	gc := nearestConfig()
+	gc.Regions[0].Location = &state.Location{Lat: 38.9, Lon: -77.0}
+	gc.Regions[1].Location = &state.Location{Lat: 45.6, Lon: -121.2}
+	gc.Regions[2].Location = &state.Location{Lat: 53.3, Lon: -6.3}
+	gc.Topology = &state.Topology{Countries: map[string][]string{"DE": {"eu-west", "us-east", "us-west"}}}
+	gst := configured(b, gc)
+	db := benchGeoDB(b)
 	for _, bc := range []struct {
 		name string
 		qn   string
 		st   *state.State
 		ecs  bool
+		geo  bool
 	}{
-		{"weighted/ecs", "api.example.com.", st, true},
-		{"nearest/ecs", "near.example.com.", st, true},
-		{"nearest/source", "near.example.com.", st, false},
-		{"nearest/ecs/partial", "near.example.com.", withWeights(b, st, 50, 50, 50), true},
+		{"weighted/ecs", "api.example.com.", st, true, false},
+		{"nearest/ecs", "near.example.com.", st, true, false},
+		{"nearest/source", "near.example.com.", st, false, false},
+		{"nearest/ecs/partial", "near.example.com.", withWeights(b, st, 50, 50, 50), true, false},
+		{"nearest/ecs/geoip", "near.example.com.", gst, true, true},
 	} {
 		s := New(Config{})
 		s.Update(bc.st)
+		if bc.geo {
+			s.SetLocator(db)
+		}
 		pkts := make([][]byte, 256)
 		froms := make([]netip.AddrPort, 256)
 		for i := range pkts {
@@ -311,4 +329,30 @@ func benchNets(n int) map[string][]string {
 		out[p.String()] = lists[len(out)%3]
 	}
 	return out
+}
+
+// benchGeoDB builds a GeoIP database of 4,096 /16s under 1.0.0.0/4 ...
+// 224.0.0.0/4, each with a country and a location.
+func benchGeoDB(b *testing.B) *geoip.DB {
+	b.Helper()
+	countries := []struct {
+		cc, cont string
+		lat, lon float64
+	}{{"DE", "EU", 50.1, 8.7}, {"FR", "EU", 48.9, 2.35}, {"US", "NA", 41.9, -87.6}, {"JP", "AS", 35.7, 139.7}}
+	var nets []geoiptest.TestNetwork
+	for i := range 4096 {
+		c := countries[i%len(countries)]
+		a := netip.AddrFrom4([4]byte{byte(1 + i%200), byte(i * 7), 0, 0})
+		p := netip.PrefixFrom(a, 16).String()
+		nets = append(nets, geoiptest.TestNetwork{CIDR: p, Country: c.cc, Continent: c.cont, Lat: c.lat, Lon: c.lon, HasLocation: true})
+	}
+	path := filepath.Join(b.TempDir(), "bench.mmdb")
+	if err := geoiptest.WriteTestDB(path, 1, nets); err != nil {
+		b.Fatal(err)
+	}
+	db, err := geoip.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
 }
