@@ -63,10 +63,13 @@ type location struct {
 	lat, lon float64 // radians
 }
 
-// ranges are sorted, disjoint address ranges with their list.
+// ranges are sorted, disjoint address ranges with their list. For IPv4,
+// start32 holds the starts' 32 bits, which the binary search reads: a
+// quarter of the memory of start, so most of a search stays in cache.
 type ranges struct {
 	start, end []u128
 	list       []int32
+	start32    []uint32 // IPv4 tables only
 }
 
 // Build compiles the topology of a normalised config (state.Normalize has
@@ -139,6 +142,10 @@ func Build(c *state.Config) (*Table, error) {
 	}
 	t.Prefixes = len(p4) + len(p6)
 	t.v4, t.v6 = flatten(p4), flatten(p6)
+	t.v4.start32 = make([]uint32, len(t.v4.start))
+	for i, s := range t.v4.start {
+		t.v4.start32[i] = uint32(s.hi >> 32)
+	}
 	for code, names := range tp.Countries {
 		li, err := intern("topology.countries."+code, names)
 		if err != nil {
@@ -223,12 +230,24 @@ func flatten(ps []prefix) ranges {
 func (r *ranges) find(a u128) (list int32, lo, hi u128) {
 	// The first range starting after a.
 	i, j := 0, len(r.start)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if a.less(r.start[h]) {
-			j = h
-		} else {
-			i = h + 1
+	if r.start32 != nil {
+		a32 := uint32(a.hi >> 32)
+		for i < j {
+			h := int(uint(i+j) >> 1)
+			if a32 < r.start32[h] {
+				j = h
+			} else {
+				i = h + 1
+			}
+		}
+	} else {
+		for i < j {
+			h := int(uint(i+j) >> 1)
+			if a.less(r.start[h]) {
+				j = h
+			} else {
+				i = h + 1
+			}
 		}
 	}
 	// r.start[i-1] <= a < r.start[i].
