@@ -2,8 +2,8 @@ package dnsserver
 
 import (
 	"net"
-	"path/filepath"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
