@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -70,5 +71,49 @@ func TestTopologyNormalised(t *testing.T) {
 	}
 	if len(again.Topology.Nets) != 2 {
 		t.Errorf("second normalisation changed nets: %v", again.Topology.Nets)
+	}
+}
+
+// BenchmarkParseConfigNets is the whole load of a large topology from YAML:
+// decoding and validating (ParseConfig on the API node; Normalize again in
+// Apply), for 10,000 and 50,000 networks.
+func BenchmarkParseConfigNets(b *testing.B) {
+	for _, n := range []int{10000, 50000} {
+		var sb strings.Builder
+		sb.WriteString(topoBase + "topology:\n  nets:\n")
+		lists := []string{"[us-east, eu-west]", "[eu-west, us-east]"}
+		for i := range n {
+			fmt.Fprintf(&sb, "    %d.%d.%d.0/24: %s\n", 1+i/65536, i/256%256, i%256, lists[i%2])
+		}
+		data := []byte(sb.String())
+		b.Run(fmt.Sprintf("prefixes=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := ParseConfig(data)
+				if err != nil || len(c.Topology.Nets) != n {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("normalize-again/prefixes=%d", n), func(b *testing.B) {
+			c, err := ParseConfig(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				again := *c
+				if err := again.Normalize(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestTopologyDuplicateKeyNamesTheLine(t *testing.T) {
+	_, err := ParseConfig([]byte(topoBase + "topology:\n  nets:\n    10.0.0.0/8: [us-east]\n    10.0.0.0/8: [eu-west]\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 10: duplicate key "10.0.0.0/8"`) {
+		t.Fatalf("error %v", err)
 	}
 }
