@@ -41,3 +41,27 @@ func TestExplainCommand(t *testing.T) {
 		t.Errorf("refused: exit %d, want 1", code)
 	}
 }
+
+// TestDryRunRefusedSaysSo: a dry run the server would refuse is not
+// reported as accepted (issue 13).
+func TestDryRunRefusedSaysSo(t *testing.T) {
+	clearEnv(t)
+	f := newFake(t)
+	f.routes["POST /v1/regions/us-west/evacuate"] = func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"index":5,"events":[],"duplicate":false,"dry_run":{"allowed":false,
+"refusal":"us-west is the last serving region","code":"rule","regions":[]}}`)
+	}
+	f.routes["POST /v1/regions/us-east/evacuate"] = func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"index":5,"events":[],"duplicate":false,"dry_run":{"allowed":true,
+"regions":[{"name":"us-east","state":"evacuating","weight":50}]}}`)
+	}
+	ctx := context.Background()
+	code, _, errs := run(ctx, t, "evacuate", "us-west", "--reason", "x", "--dry-run", "--addr", f.URL)
+	if code != 1 || !strings.Contains(errs, "would be refused: us-west is the last serving region") {
+		t.Fatalf("refused dry run: exit %d, stderr %q", code, errs)
+	}
+	code, out, _ := run(ctx, t, "evacuate", "us-east", "--reason", "x", "--dry-run", "--addr", f.URL)
+	if code != 0 || !strings.Contains(out, "would be accepted") || !strings.Contains(out, "weight 50") {
+		t.Fatalf("accepted dry run: exit %d, %q", code, out)
+	}
+}

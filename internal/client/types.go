@@ -192,4 +192,15 @@ type WriteResult struct {
 	Region *Region `json:"region,omitempty"`
 	// Version is the config version after PUT /v1/config.
 	Version uint64 `json:"version,omitempty"`
+	// DryRun is what a dry run found: whether the change would be
+	// accepted and the regions it would leave.
+	DryRun *DryRun `json:"dry_run,omitempty"`
+}
+
+// DryRun is the outcome of a write with dry_run set; nothing changed.
+type DryRun struct {
+	Allowed bool     `json:"allowed"`
+	Refusal string   `json:"refusal,omitempty"`
+	Code    string   `json:"code,omitempty"`
+	Regions []Region `json:"regions"`
 }
