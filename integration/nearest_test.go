@@ -147,7 +147,8 @@ func nearClients(n int) map[string][]string {
 // test and checks, over real sockets with ECS: every client gets its first
 // choice while all is healthy; with us-east at 50 (a drill) us-east keeps
 // half of its own clients (the same ones on every controller), the others
-// go to their second choice, nobody else moves; evacuated (0), no answer
+// go to their second choice, nobody else moves, and killing the leader then
+// changes no client's answer; evacuated (0), no answer
 // names us-east and all its clients get their second choice; country and distance rules from the
 // database; explain agrees with DNS; a corrupt database on SIGHUP leaves the
 // last good one in force and says so.
@@ -271,6 +272,38 @@ func TestNearestSteering(t *testing.T) {
 			t.Fatalf("%s: explain kept_share %v answer %s, DNS kept %v", sub, e.KeptShare, e.AnswerRegion, kept[sub])
 		}
 	}
+
+	// Kill the leader mid-ramp: on the survivors, no client's answer changes.
+	leader, err := tc.leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader.Kill()
+	var live []*controllerProc
+	for _, c := range tc.controllers {
+		if c != leader {
+			live = append(live, c)
+		}
+	}
+	eventually(t, 60*time.Second, "a new leader after killing "+leader.id, func() error {
+		st, err := newClient(live[0].http).Status(ctxTimeout(5 * time.Second))
+		if err != nil {
+			return err
+		}
+		if st.Leader == "" || st.Leader == leader.id {
+			return fmt.Errorf("leader %q", st.Leader)
+		}
+		return nil
+	})
+	for _, c := range live {
+		regs, _ := nearSurvey(t, c.dns, clients["us-east"])
+		for i := range regs {
+			if regs[i] != firstAnswers[i] {
+				t.Fatalf("after the leader kill, %s answers %s for %s (was %s)", c.id, regs[i], clients["us-east"][i], firstAnswers[i])
+			}
+		}
+	}
+	tc.controllers, c0 = live, live[0]
 
 	// Abort the drill (us-east back to 100), then evacuate it: weight 0.
 	if out, err := tc.evac(c0, "drill", "abort", drill); err != nil {
