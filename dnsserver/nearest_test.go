@@ -24,6 +24,7 @@ func nearestConfig() *state.Config {
 		Nets: map[string][]string{
 			"10.1.0.0/16":      {"us-east", "us-west", "eu-west"},
 			"10.64.0.0/10":     {"us-east", "us-west", "eu-west"},
+			"10.5.0.0/16":      {"eu-west"},
 			"10.2.0.0/16":      {"us-west", "us-east", "eu-west"},
 			"10.3.0.0/16":      {"eu-west", "us-east", "us-west"},
 			"10.3.7.0/24":      {"us-west", "eu-west", "us-east"},
@@ -308,6 +309,27 @@ func TestExplainMatchesAnswers(t *testing.T) {
 	for _, bad := range []struct{ name, client string }{{"nope", "10.1.1.1"}, {"near", "10.1.1"}, {"near", "0.0.0.0/0"}} {
 		if _, err := s.Explain(st, bad.name, bad.client); err == nil {
 			t.Errorf("explain %q %q: no error", bad.name, bad.client)
+		}
+	}
+}
+
+// TestNearestNeverEmpty: a client whose every listed region is out gets
+// the first serving region in config order, and partial weights that all
+// pass a client on leave it with the first serving region of its list.
+func TestNearestNeverEmpty(t *testing.T) {
+	base := configured(t, nearestConfig())
+	s := New(Config{})
+	s.Update(withWeights(t, base, 100, 100, 0))
+	if r, _ := nearAnswer(t, s, "10.5.1.0/24"); r != "us-east" {
+		t.Fatalf("list [eu-west] with eu-west at 0: %s, want us-east (first serving)", r)
+	}
+	s = New(Config{}) // (the same serial as the state above: a new server)
+	s.Update(withWeights(t, base, 1, 1, 1))
+	for i := range 256 {
+		sub := fmt.Sprintf("10.64.%d.0/24", i)
+		r, scope := nearAnswer(t, s, sub)
+		if r == "" || scope != 24 {
+			t.Fatalf("%s: %q scope /%d", sub, r, scope)
 		}
 	}
 }
