@@ -61,6 +61,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := \
 	./dnsserver:FuzzServeDNS \
 	./controlplane/state:FuzzParseConfig \
+	./dnsserver/topology:FuzzLookup \
 	./controlplane/state:FuzzApply \
 	./controlplane/state:FuzzDrillCommands \
 	./controlplane/api:FuzzDecodeStrict \

@@ -3,10 +3,15 @@ package dnsserver
 import (
 	"net"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/geoip"
+	"github.com/evac-sh/evac/internal/geoip/geoiptest"
 )
 
 // discard is a ResponseWriter that drops the packed answer, as the UDP
@@ -240,4 +245,114 @@ func BenchmarkDrainWatch(b *testing.B) {
 		s.CloseDrain(ws[0], now, true)
 	}
 	b.ReportMetric(float64(pop), "population")
+}
+
+// BenchmarkNearest is the nearest policy over a 10,000-prefix topology on
+// the UDP fast path, side by side with weighted: with ECS from clients
+// spread over the table, from the source address, and with the client's
+// home region at a partial weight (the subnet hash decides).
+func BenchmarkNearest(b *testing.B) {
+	c := nearestConfig()
+	for k, v := range benchNets(10000) {
+		c.Topology.Nets[k] = v
+	}
+	st := configured(b, c)
+	// GeoIP alone: no nets, a database of 4,096 located /16s (countries DE,
+	// FR, US, JP) over the clients' space; DE has a list, the others are
+	// ordered by distance.
+	gc := nearestConfig()
+	gc.Regions[0].Location = &state.Location{Lat: 38.9, Lon: -77.0}
+	gc.Regions[1].Location = &state.Location{Lat: 45.6, Lon: -121.2}
+	gc.Regions[2].Location = &state.Location{Lat: 53.3, Lon: -6.3}
+	gc.Topology = &state.Topology{Countries: map[string][]string{"DE": {"eu-west", "us-east", "us-west"}}}
+	gst := configured(b, gc)
+	db := benchGeoDB(b)
+	for _, bc := range []struct {
+		name string
+		qn   string
+		st   *state.State
+		ecs  bool
+		geo  bool
+	}{
+		{"weighted/ecs", "api.example.com.", st, true, false},
+		{"nearest/ecs", "near.example.com.", st, true, false},
+		{"nearest/source", "near.example.com.", st, false, false},
+		{"nearest/ecs/partial", "near.example.com.", withWeights(b, st, 50, 50, 50), true, false},
+		{"nearest/ecs/geoip", "near.example.com.", gst, true, true},
+	} {
+		s := New(Config{})
+		s.Update(bc.st)
+		if bc.geo {
+			s.SetLocator(db)
+		}
+		pkts := make([][]byte, 256)
+		froms := make([]netip.AddrPort, 256)
+		for i := range pkts {
+			q := query(bc.qn, dns.TypeA)
+			a := netip.AddrFrom4([4]byte{byte(1 + i%200), byte(i * 7), byte(i * 13), 0})
+			if bc.ecs {
+				q = withEDNS(q, 1232, netip.PrefixFrom(a, 24).String())
+			}
+			p, err := q.Pack()
+			if err != nil {
+				b.Fatal(err)
+			}
+			pkts[i], froms[i] = p, netip.AddrPortFrom(a, 5353)
+		}
+		out := make([]byte, 0, packBufSize)
+		var sn seen
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok := s.fast(pkts[i&255], froms[i&255], out, &sn); !ok {
+					b.Fatal("not answered by the fast path")
+				}
+				i++
+			}
+		})
+	}
+}
+
+// benchNets is n random IPv4 networks (/16 to /24) with the three
+// regions in rotating orders.
+func benchNets(n int) map[string][]string {
+	lists := [][]string{{"us-east", "us-west", "eu-west"}, {"us-west", "us-east", "eu-west"}, {"eu-west", "us-east", "us-west"}}
+	out := make(map[string][]string, n)
+	x := uint32(2463534242)
+	for len(out) < n {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		a := netip.AddrFrom4([4]byte{byte(1 + x%223), byte(x >> 8), byte(x >> 16), 0})
+		p := netip.PrefixFrom(a, 16+int(x>>24)%9).Masked()
+		out[p.String()] = lists[len(out)%3]
+	}
+	return out
+}
+
+// benchGeoDB builds a GeoIP database of 4,096 /16s under 1.0.0.0/4 ...
+// 224.0.0.0/4, each with a country and a location.
+func benchGeoDB(b *testing.B) *geoip.DB {
+	b.Helper()
+	countries := []struct {
+		cc, cont string
+		lat, lon float64
+	}{{"DE", "EU", 50.1, 8.7}, {"FR", "EU", 48.9, 2.35}, {"US", "NA", 41.9, -87.6}, {"JP", "AS", 35.7, 139.7}}
+	var nets []geoiptest.TestNetwork
+	for i := range 4096 {
+		c := countries[i%len(countries)]
+		a := netip.AddrFrom4([4]byte{byte(1 + i%200), byte(i * 7), 0, 0})
+		p := netip.PrefixFrom(a, 16).String()
+		nets = append(nets, geoiptest.TestNetwork{CIDR: p, Country: c.cc, Continent: c.cont, Lat: c.lat, Lon: c.lon, HasLocation: true})
+	}
+	path := filepath.Join(b.TempDir(), "bench.mmdb")
+	if err := geoiptest.WriteTestDB(path, 1, nets); err != nil {
+		b.Fatal(err)
+	}
+	db, err := geoip.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
 }

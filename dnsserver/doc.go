@@ -35,6 +35,16 @@
 //     the source address truncated to /24 or /56. The choice does not depend
 //     on the query type, so a client's A and AAAA come from the same region;
 //     if that region has no address of the asked family the answer is NODATA.
+//   - Nearest answers (nearest.go) look the client key's address up in the
+//     config's compiled topology (package topology: built once per config,
+//     reused across weight changes; longest prefix as one binary search),
+//     then, with a GeoIP database (SetLocator), its country, continent and
+//     distance order; the first region on the list with weight answers, a
+//     partial weight w keeping w% of the subnets that reach it by the same
+//     hash as weighted. The ECS scope is the shortest prefix of the client
+//     for which that holds (the matched range), or the key's length when a
+//     partial weight decided. Both answer paths, drain tracking and Explain
+//     (explain.go, GET /v1/explain) call the same pick.
 //   - Each Server owns its handler and its UDP and TCP listeners (no global
 //     mux): `evac dev` runs three in one process. Shutdown waits for queries
 //     in flight and leaves no goroutine; TCP writes have a deadline.

@@ -284,7 +284,7 @@ func (s *Server) watch(v *view, ch DrainChange) *DrainWatch {
 		if c.mask&w.bit == 0 {
 			continue // last told another region
 		}
-		if v.services[c.svc-1].due(c.key.bytes())&w.bit != 0 {
+		if v.services[c.svc-1].due(&c.key, s.locator())&w.bit != 0 {
 			continue // still due the region under the new weights
 		}
 		pop = append(pop, c)

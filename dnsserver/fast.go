@@ -146,10 +146,21 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ 
 			break
 		}
 		var key subnetKey
-		if k, sc, ok := ecsWireKey(ecs); ok {
+		k, sc, scoped := ecsWireKey(ecs)
+		if scoped {
 			key, scope = k, sc
 		} else {
 			key = sourceKey(from.Addr())
+		}
+		if c.near != nil {
+			var mask uint64
+			var nsc uint8
+			p, mask, nsc = s.steerNearest(c.near, &key)
+			if scoped {
+				scope = nsc
+			}
+			sn.svc, sn.mask, sn.key, sn.keyed = c.svc, mask, key, true
+			break
 		}
 		i := pick(c.regions, key.bytes())
 		p = c.regions[i].ans

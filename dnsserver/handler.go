@@ -162,6 +162,14 @@ func (s *Server) steer(rep *reply, c *choice, remote net.Addr, ecs *dns.EDNS0_SU
 		rep.seen.mask = c.mask
 		return c.fixed
 	}
+	if c.near != nil {
+		p, mask, scope := s.steerNearest(c.near, &key)
+		if scoped {
+			rep.ecs.SourceScope = scope
+		}
+		rep.seen.mask = mask
+		return p
+	}
 	i := pick(c.regions, key.bytes())
 	rep.seen.mask = c.regions[i].mask
 	return c.regions[i].ans

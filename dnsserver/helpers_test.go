@@ -90,7 +90,17 @@ func apply(t testing.TB, st *state.State, typ state.CommandType, body any) *stat
 }
 
 func configured(t testing.TB, c *state.Config) *state.State {
-	return apply(t, state.Empty(), state.CmdApplyConfig, state.ApplyConfig{Config: c})
+	return apply(t, state.Empty(), state.CmdApplyConfig, normalized(t, c))
+}
+
+// normalized is the apply-config command the API proposes for c: normalised
+// first, since Apply does not parse.
+func normalized(t testing.TB, c *state.Config) state.ApplyConfig {
+	t.Helper()
+	if err := c.Normalize(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return state.NewApplyConfig(c)
 }
 
 // withWeights sets the regions' traffic weights, in regionNames order.

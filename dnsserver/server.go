@@ -57,6 +57,8 @@ type Server struct {
 
 	closed atomic.Bool // set by Shutdown or a failed Start; never cleared
 
+	geo atomic.Pointer[geoRef] // nearest's GeoIP database (nearest.go)
+
 	rrl    *rrl // nil: no rate limit
 	notify *notifier
 
@@ -104,7 +106,7 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	v := cur
 	if cur == nil || cur.cfg != st.Config || cur.serial != max(st.Serial, 1) {
 		var err error
-		if v, err = buildView(st); err != nil {
+		if v, err = buildView(st, cur); err != nil {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
 				zap.Uint32("serial", st.Serial), zap.Error(err))
 			v = cur

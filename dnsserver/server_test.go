@@ -160,7 +160,7 @@ func TestUpdateRebuildsOnlyOnChange(t *testing.T) {
 	v2 := s.view.Load()
 	c := testConfig()
 	c.TTL = 60
-	st = apply(t, st, state.CmdApplyConfig, state.ApplyConfig{Config: c})
+	st = apply(t, st, state.CmdApplyConfig, normalized(t, c))
 	s.Update(st)
 	if v3 := s.view.Load(); v3 == v2 || v3.soa[0].Header().Ttl != 60 {
 		t.Fatal("view not rebuilt after a config change")

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/dnsserver/topology"
 )
 
 // SOA timers (RFC 1912 ranges); the minimum is the zone TTL.
@@ -53,6 +54,10 @@ type view struct {
 	// steering, indexed by choice.svc-1.
 	regionBits map[string]uint64
 	services   []steered
+
+	// topo is the compiled topology when a service uses nearest: built
+	// once per config and shared by the views of that config.
+	topo *topology.Table
 }
 
 // steered is how a service's answers pick regions, without the records:
@@ -61,15 +66,21 @@ type steered struct {
 	name    string
 	ttl     uint32
 	regions []region // weighted over two or more regions (ans unset)
+	near    *nearest // nearest (ans unset, mask the region's bit)
 	fixed   uint64   // otherwise: the regions every client is told
 }
 
-// due returns the regions the client subnet key is told for the service.
-func (st *steered) due(key []byte) uint64 {
+// due returns the regions the client subnet key is told for the service;
+// geo is the server's GeoIP database, or nil.
+func (st *steered) due(key *subnetKey, geo topology.Locator) uint64 {
+	if st.near != nil {
+		var buf [topology.MaxRegions]uint8
+		return st.near.cands[st.near.pick(key, geo, buf[:]).region].mask
+	}
 	if st.regions == nil {
 		return st.fixed
 	}
-	return st.regions[pick(st.regions, key)].mask
+	return st.regions[pick(st.regions, key.bytes())].mask
 }
 
 // node is everything at one lower-case owner name of the zone, prepared
@@ -94,6 +105,7 @@ func (n *node) lookup(qtype uint16) *choice {
 type choice struct {
 	fixed   *prepared
 	regions []region // weighted with two or more serving regions
+	near    *nearest // policy nearest
 	// svc is 1 + the index of the service whose endpoints the answer
 	// holds (0: none, or past the 255th service), and mask the regions a
 	// fixed answer names, for drain tracking.
@@ -102,7 +114,7 @@ type choice struct {
 }
 
 // tailored reports whether the answer depends on the client's subnet.
-func (c *choice) tailored() bool { return c.regions != nil }
+func (c *choice) tailored() bool { return c.regions != nil || c.near != nil }
 
 // region is one weighted candidate: its effective weight, the precomputed
 // hash state of its name, and the answer when it is chosen.
@@ -129,7 +141,9 @@ type prepared struct {
 }
 
 // buildView prepares the answers for st, which must have a config.
-func buildView(st *state.State) (*view, error) {
+// prev, the current view or nil, lends its compiled topology when the
+// config is the same.
+func buildView(st *state.State, prev *view) (*view, error) {
 	c := st.Config
 	zone := dns.CanonicalName(c.Zone)
 	if _, ok := dns.IsDomainName(zone); !ok {
@@ -150,7 +164,25 @@ func buildView(st *state.State) (*view, error) {
 	for i, r := range c.Regions[:min(len(c.Regions), 64)] {
 		v.regionBits[r.Name] = 1 << i
 	}
-	b := &builder{v: v, ttl: c.TTL, raw: map[string]*rawNode{}}
+	b := &builder{v: v, ttl: c.TTL, raw: map[string]*rawNode{}, regionIdx: map[string]int{}}
+	for i, r := range c.Regions {
+		b.regionIdx[r.Name] = i
+	}
+	for i := range c.Services {
+		if c.Services[i].Policy != state.PolicyNearest {
+			continue
+		}
+		if prev != nil && prev.cfg == c && prev.topo != nil {
+			v.topo = prev.topo
+			break
+		}
+		t, err := topology.Build(c)
+		if err != nil {
+			return nil, err
+		}
+		v.topo = t
+		break
+	}
 
 	soa := &dns.SOA{
 		Hdr:     hdr(zone, dns.TypeSOA, c.TTL),
@@ -203,7 +235,7 @@ func buildView(st *state.State) (*view, error) {
 			s.idx = uint8(i + 1)
 		}
 		b.rawNode(name).svc = s
-		v.services[i] = s.steered(svc.Name, svc.TTL)
+		v.services[i] = s.steered(b, svc.Name, svc.TTL)
 		if v.services[i].ttl == 0 {
 			v.services[i].ttl = c.TTL
 		}
@@ -277,6 +309,8 @@ type builder struct {
 	ttl  uint32
 	raw  map[string]*rawNode
 	glue []dns.RR // A/AAAA of the in-zone name servers
+	// regionIdx is each region's index in config order.
+	regionIdx map[string]int
 }
 
 // rawNode is the data at one name before it is prepared.
@@ -323,6 +357,7 @@ type service struct {
 	fixed     [2][]dns.RR
 	fixedMask [2]uint64 // the regions named by fixed, per family
 	regions   []svcRegion
+	near      bool  // policy nearest: regions are its serving regions
 	idx       uint8 // 1 + the service's index, 0 past 255
 }
 
@@ -334,8 +369,16 @@ type svcRegion struct {
 }
 
 // steered returns how s picks regions, for drain tracking.
-func (s *service) steered(name string, ttl uint32) steered {
+func (s *service) steered(b *builder, name string, ttl uint32) steered {
 	st := steered{name: name, ttl: ttl, fixed: s.fixedMask[famA] | s.fixedMask[famAAAA]}
+	if s.near {
+		st.fixed = 0
+		st.near = s.nearest(b, famA, nil)
+		for _, r := range s.regions {
+			st.near.cands[b.regionIdx[r.name]].mask = r.bit
+		}
+		return st
+	}
 	if s.regions != nil {
 		st.fixed = 0
 		for _, r := range s.regions {
@@ -396,6 +439,8 @@ func (b *builder) service(st *state.State, svc *state.Service, name string) (*se
 	switch {
 	case len(serving) == 0:
 		// no endpoints at all: NODATA
+	case svc.Policy == state.PolicyNearest:
+		s.regions, s.near = serving, true
 	case svc.Policy == state.PolicyAll:
 		seen := map[netip.Addr]bool{}
 		for _, r := range serving {
@@ -500,6 +545,9 @@ func (b *builder) resolve(name string, qtype uint16, depth int) *choice {
 		if rn.svc.regions == nil {
 			return &choice{fixed: b.rrsOrNodata(rn.svc.fixed[fam]), svc: rn.svc.idx, mask: rn.svc.fixedMask[fam]}
 		}
+		if rn.svc.near {
+			return &choice{svc: rn.svc.idx, near: rn.svc.nearest(b, fam, b.rrsOrNodata)}
+		}
 		c := &choice{svc: rn.svc.idx}
 		for _, r := range rn.svc.regions {
 			c.regions = append(c.regions, region{name: r.name, weight: r.weight, seed: regionSeed(r.name),
@@ -533,6 +581,16 @@ func prefixed(cn []dns.RR, c *choice) *choice {
 	if !c.tailored() {
 		return &choice{fixed: pre(c.fixed), svc: c.svc, mask: c.mask}
 	}
+	if c.near != nil {
+		n := *c.near
+		n.cands = slices.Clone(n.cands)
+		for i := range n.cands {
+			if n.cands[i].ans != nil {
+				n.cands[i].ans = pre(n.cands[i].ans)
+			}
+		}
+		return &choice{near: &n, svc: c.svc}
+	}
 	out := &choice{regions: make([]region, len(c.regions)), svc: c.svc}
 	for i, r := range c.regions {
 		r.ans = pre(r.ans)
@@ -562,6 +620,15 @@ func (n *node) pack() error {
 func (c *choice) all() []*prepared {
 	if !c.tailored() {
 		return []*prepared{c.fixed}
+	}
+	if c.near != nil {
+		var out []*prepared
+		for i := range c.near.cands {
+			if c.near.cands[i].ans != nil {
+				out = append(out, c.near.cands[i].ans)
+			}
+		}
+		return out
 	}
 	out := make([]*prepared, len(c.regions))
 	for i := range c.regions {
@@ -667,4 +734,22 @@ func (v *view) mayTransfer(addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// nearest builds the nearest candidates of s for family fam; ans makes a
+// region's answer from its records (nil: no answers, for drain tracking).
+func (s *service) nearest(b *builder, fam int, ans func([]dns.RR) *prepared) *nearest {
+	n := &nearest{topo: b.v.topo, cands: make([]nearCand, len(b.regionIdx)), fallback: -1}
+	for _, r := range s.regions { // serving regions, in config order
+		i := b.regionIdx[r.name]
+		c := &n.cands[i]
+		c.weight, c.seed = r.weight, regionSeed(r.name)
+		if ans != nil {
+			c.ans, c.mask = ans(r.rrs[fam]), familyMask(r.rrs[fam], r.bit)
+		}
+		if n.fallback < 0 {
+			n.fallback = i
+		}
+	}
+	return n
 }

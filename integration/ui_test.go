@@ -280,7 +280,7 @@ func TestDashboard(t *testing.T) {
 }
 
 // runChartDrill runs a drill that shifts eu-west to 0 and back while DNS
-// clients in 60 ECS subnets ask controller 1 (dns) for api with a 2 s TTL,
+// clients in 60 ECS subnets ask controller 1 (dns) for web with a 2 s TTL,
 // and waits for its drain reports. It returns the drill's id and how many
 // of the subnets were on eu-west (c1's population).
 func runChartDrill(t *testing.T, cl *client.Client, dns string) (string, int) {
@@ -314,7 +314,7 @@ steps:
 		subnets[i] = fmt.Sprintf("10.88.%d.0", i)
 	}
 	ask := func(sub string) string {
-		r, err := queryA(dns, "api.example.com.", sub)
+		r, err := queryA(dns, "web.example.com.", sub) // web is weighted: the subnets split over the regions
 		if err != nil || len(r.Answer) == 0 {
 			return ""
 		}

@@ -88,7 +88,7 @@ func printDevBanner(cmd *cobra.Command, c *devcluster.Cluster, regions []string,
 	for _, r := range regions {
 		fmt.Fprintf(w, "  %-10s %-34s endpoints %s\n", r, c.BackendURL(r), strings.Join(c.Endpoints[r], ", "))
 	}
-	fmt.Fprintf(w, "Zone example.com., service api.example.com. (weighted), data in %s\n", c.DataDir())
+	fmt.Fprintf(w, "Zone example.com.: api.example.com. (nearest: clients in 10.1.0.0/16 prefer %s, 10.2.0.0/16 the next, ...), web.example.com. (weighted); data in %s\n", regions[0], c.DataDir())
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Try:")
 	addr := ""
@@ -96,7 +96,9 @@ func printDevBanner(cmd *cobra.Command, c *devcluster.Cluster, regions []string,
 		addr = fmt.Sprintf(" --addr http://127.0.0.1:%d", httpPort)
 	}
 	first := regions[0]
-	fmt.Fprintf(w, "  dig @127.0.0.1 -p %d api.example.com +subnet=198.51.100.0/24\n", dnsPort)
+	last := len(regions)
+	fmt.Fprintf(w, "  dig @127.0.0.1 -p %d api.example.com +subnet=10.%d.0.0/24   # nearest: %s\n", dnsPort, last, regions[last-1])
+	fmt.Fprintf(w, "  evac%s explain api --client 10.%d.0.0/24\n", addr, last)
 	fmt.Fprintf(w, "  evac%s dev fail %s      # its backend fails; watch: evac%s regions\n", addr, first, addr)
 	fmt.Fprintf(w, "  evac%s restore %s --reason \"recovered\"   # after: evac%s dev heal %s\n", addr, first, addr, first)
 	fmt.Fprintln(w)

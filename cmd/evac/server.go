@@ -41,6 +41,7 @@ type serverFile struct {
 	Bootstrap     string   `yaml:"bootstrap"`
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
+	GeoIPDB       string   `yaml:"geoip_db"`
 	Fast          bool     `yaml:"fast"`
 	// Raft snapshots: every SnapshotThreshold entries, checked every
 	// SnapshotInterval, keeping TrailingLogs entries after each.
@@ -111,6 +112,10 @@ func newServerCmd() *cobra.Command {
 			if j != nil {
 				stopJoin = j.start(ctx, func() bool { _, ok := c.Raft().HasMember(cfg.NodeID); return ok })
 			}
+			if f.GeoIPDB != "" {
+				stopGeoHUP := onSIGHUP(func() { _ = c.ReloadGeoIP(ctx) }) // logs, metrics, status and an event say how it went
+				defer stopGeoHUP()
+			}
 			if f.GossipKeyFile != "" {
 				stopHUP := onSIGHUP(func() {
 					keys, err := agent.ReadKeyring(f.GossipKeyFile)
@@ -144,6 +149,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
+	fl.StringVar(&f.GeoIPDB, "geoip-db", "", "GeoIP2/GeoLite2 (Country or City) database for the nearest policy's country, continent and distance rules; SIGHUP reloads it")
 	fl.BoolVar(&f.InsecureNoGossipKey, "insecure-no-gossip-key", false, "run without a gossip key (unencrypted, unauthenticated gossip)")
 	fl.BoolVar(&f.Fast, "fast", false, "short Raft/gossip timeouts (all nodes on one host; tests)")
 	fl.Uint64Var(&f.SnapshotThreshold, "snapshot-threshold", defaultSnapshotThreshold, "take a Raft snapshot (and compact the log) after this many new log entries")
@@ -180,6 +186,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 		set("dns-rate-limit", func() { dst.DNSRateLimit = file.DNSRateLimit })
 	}
 	str("gossip-key-file", &dst.GossipKeyFile, file.GossipKeyFile)
+	str("geoip-db", &dst.GeoIPDB, file.GeoIPDB)
 	str("log-level", &dst.LogLevel, file.LogLevel)
 	str("log-format", &dst.LogFormat, file.LogFormat)
 	if len(file.Join) > 0 {
@@ -257,7 +264,7 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	return controller.Config{
 		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, RaftAdvertise: f.RaftAdvertise, GossipAddr: f.GossipAddr,
 		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, DNSRateLimit: f.DNSRateLimit, Bootstrap: peers, Join: join,
-		GossipKey: key, GossipExtraKeys: extra, Fast: f.Fast,
+		GossipKey: key, GossipExtraKeys: extra, Fast: f.Fast, GeoIPDB: f.GeoIPDB,
 		SnapshotThreshold: f.SnapshotThreshold, SnapshotInterval: f.SnapshotInterval, TrailingLogs: f.TrailingLogs,
 	}, nil
 }

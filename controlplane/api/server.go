@@ -72,6 +72,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	v.HandleFunc("/unfreeze", s.freeze(false)).Methods(http.MethodPost)
 	v.HandleFunc("/events", s.events).Methods(http.MethodGet)
 	v.HandleFunc("/notifications", s.notifications).Methods(http.MethodGet)
+	v.HandleFunc("/explain", s.explain).Methods(http.MethodGet)
 	s.drillRoutes(v)
 	s.agentRoutes(v)
 	s.clusterRoutes(v) // cluster.go

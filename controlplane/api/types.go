@@ -53,6 +53,21 @@ type Status struct {
 	Serial        uint32    `json:"serial"`
 	RaftState     string    `json:"raft_state"`
 	Voters        []Voter   `json:"voters"`
+	// GeoIP is this controller's GeoIP database, when it has one.
+	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
+}
+
+// GeoIPStatus is the GeoIP database a controller's nearest answers use.
+type GeoIPStatus struct {
+	File      string    `json:"file"`
+	Type      string    `json:"type"`
+	BuildTime time.Time `json:"build_time"`
+	LoadedAt  time.Time `json:"loaded_at"`
+	Records   int       `json:"records"`
+	// ReloadError is the last reload's error when it failed (the database
+	// above is still in force); empty after a good load.
+	ReloadError   string     `json:"reload_error,omitempty"`
+	ReloadErrorAt *time.Time `json:"reload_error_at,omitempty"`
 }
 
 // Voter is one voting member of the Raft configuration.

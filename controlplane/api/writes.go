@@ -272,7 +272,7 @@ func (s *server) dryRun(w http.ResponseWriter, r *http.Request, t state.CommandT
 }
 
 func (s *server) putConfig(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r)
+	b, err := readConfigBody(w, r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return

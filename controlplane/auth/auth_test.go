@@ -102,6 +102,7 @@ var want = map[string]Role{
 	"POST /v1/unfreeze":                  RoleOperator,
 	"GET /v1/events":                     RoleViewer,
 	"GET /v1/notifications":              RoleViewer,
+	"GET /v1/explain":                    RoleViewer,
 	"GET /v1/agents":                     RoleViewer,
 	"PUT /v1/agents/{name}":              RoleAdmin,
 	"DELETE /v1/agents/{name}":           RoleAdmin,

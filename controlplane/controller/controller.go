@@ -76,6 +76,9 @@ type Config struct {
 	// RaftTLS, when set, is mutual TLS for Raft and leader forwarding
 	// (raftnode.Config.TLS).
 	RaftTLS *tls.Config
+	// GeoIPDB, when set, is a MaxMind DB file for the nearest policy's
+	// country, continent and distance rules (geoip.go).
+	GeoIPDB string
 }
 
 // Controller is one running controller.
@@ -94,6 +97,7 @@ type Controller struct {
 	notify *notify.Notifier
 
 	metrics *metrics.Metrics
+	geo     *geoDB // nil without Config.GeoIPDB
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -131,6 +135,11 @@ func Start(cfg Config) (*Controller, error) {
 	c.metrics.Registry().MustRegister(c.fsm.Collectors()...)
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		Observer: c.metrics.DNSObserver()})
+	if cfg.GeoIPDB != "" {
+		if err := c.startGeoIP(cfg.GeoIPDB); err != nil {
+			return nil, err
+		}
+	}
 	// Every state reaches DNS through the drain measurer, which starts
 	// measuring a drill's lowered weight with the new answers and closes
 	// each measurement at its deadline (controlplane/drain).
@@ -405,7 +414,7 @@ func (c *Controller) Status() api.Status {
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
 		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
-		Voters: c.voters(),
+		Voters: c.voters(), GeoIP: c.geoStatus(),
 	}
 }
 

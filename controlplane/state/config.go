@@ -46,12 +46,17 @@ type Config struct {
 	Policy   Policy    `yaml:"policy" json:"policy"`
 	// Notifications are where the leader delivers audit events (notify.go).
 	Notifications []Sink `yaml:"notifications,omitempty" json:"notifications,omitempty"`
+	// Topology maps clients to their preference order of regions, for
+	// services of policy nearest (topology.go).
+	Topology *Topology `yaml:"topology,omitempty" json:"topology,omitempty"`
 }
 
 // Region is a region as the steering config declares it.
 type Region struct {
 	Name     string `yaml:"name" json:"name"`
 	Capacity int    `yaml:"capacity,omitempty" json:"capacity,omitempty"`
+	// Location places the region for distance ordering (topology.go).
+	Location *Location `yaml:"location,omitempty" json:"location,omitempty"`
 }
 
 // Service is a name under the zone whose answers evac steers.
@@ -205,8 +210,8 @@ func (c *Config) Normalize() error {
 		if s.Policy == "" {
 			s.Policy = PolicyWeighted
 		}
-		if s.Policy != PolicyWeighted && s.Policy != PolicyFailover && s.Policy != PolicyAll {
-			fail(f+".policy", "%q must be weighted, failover or all", s.Policy)
+		if s.Policy != PolicyWeighted && s.Policy != PolicyFailover && s.Policy != PolicyAll && s.Policy != PolicyNearest {
+			fail(f+".policy", "%q must be weighted, failover, all or nearest", s.Policy)
 		}
 		if s.TTL == 0 {
 			s.TTL = c.TTL
@@ -248,6 +253,7 @@ func (c *Config) Normalize() error {
 		c.TransferAllow[i] = p.Masked().String()
 	}
 	errs = append(errs, c.normalizeRecords(services)...)
+	errs = append(errs, c.normalizeTopology(regions)...)
 	errs = append(errs, c.Policy.normalize()...)
 	errs = append(errs, c.normalizeSinks(regions)...)
 	return errors.Join(errs...)

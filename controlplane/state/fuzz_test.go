@@ -34,6 +34,12 @@ transfer_allow: [10.0.0.0/24]
 `))
 	f.Add([]byte(`{"zone":"a.com","nameservers":{"ns1":"192.0.2.1"},"regions":[{"name":"a"}],"services":[{"name":"x","endpoints":{"a":["192.0.2.1"]}}]}`))
 	f.Add([]byte("zone: a.com\npolicy: {ramp: [50, 0], detect_after: 1s}\n"))
+	f.Add([]byte(topoBase + `topology:
+  nets: {10.1.2.3/16: [us-east, eu-west], "2001:DB8:20::1/48": [eu-west]}
+  countries: {de: [eu-west, us-east]}
+  continents: {na: [us-east]}
+  default: [us-east, eu-west]
+`))
 	f.Add([]byte("&a [*a]"))
 	f.Add([]byte("regions: [{name: a, capacity: -1}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -52,6 +52,9 @@ func statusCmd() *cobra.Command {
 			row(tw, "INDEX", fmt.Sprintf("applied %d, commit %d", st.AppliedIndex, st.CommitIndex))
 			row(tw, "SOA SERIAL", strconv.FormatUint(uint64(st.Serial), 10))
 			row(tw, "VOTERS", dash(strings.Join(voters, ", ")))
+			if g := st.GeoIP; g != nil {
+				row(tw, "GEOIP", geoipLine(g))
+			}
 			return tw.Flush()
 		},
 	}

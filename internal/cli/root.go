@@ -96,7 +96,7 @@ func AddClientCommands(root *cobra.Command) {
 		statusCmd(), regionsCmd(), servicesCmd(), membersCmd(), eventsCmd(),
 		applyCmd(), configCmd(),
 		evacuateCmd(), restoreCmd(), freezeCmd(), unfreezeCmd(),
-		keygenCmd(), healthzCmd(),
+		keygenCmd(), healthzCmd(), explainCmd(),
 		drillCmd(), scheduleCmd(), runbookCmd(),
 		notificationsCmd(),
 		agentsCmd(),

@@ -142,8 +142,15 @@ func runMove(cmd *cobra.Command, m moveFlags, target int,
 	w := cmd.OutOrStdout()
 	dryRun := req.DryRun
 	switch {
+	case dryRun && wr.DryRun != nil && !wr.DryRun.Allowed:
+		return fmt.Errorf("dry run: %s would be refused: %s (%s); nothing changed", what, wr.DryRun.Refusal, wr.DryRun.Code)
 	case dryRun:
 		fmt.Fprintf(w, "dry run: %s would be accepted; nothing changed\n", what)
+		if wr.DryRun != nil {
+			for _, r := range wr.DryRun.Regions {
+				fmt.Fprintf(w, "  %-12s %-11s weight %d\n", r.Name, r.State, r.Weight)
+			}
+		}
 	case wr.Duplicate:
 		fmt.Fprintf(w, "%s was already requested (duplicate request); nothing new changed\n", what)
 	default:

@@ -27,6 +27,8 @@ type Status struct {
 	Serial        uint32    `json:"serial"`
 	RaftState     string    `json:"raft_state"`
 	Voters        []Voter   `json:"voters"`
+	// GeoIP is the controller's GeoIP database, when it has one.
+	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
 }
 
 // Voter is one voting member of the Raft configuration. It decodes from a
@@ -198,4 +200,15 @@ type WriteResult struct {
 	Region *Region `json:"region,omitempty"`
 	// Version is the config version after PUT /v1/config.
 	Version uint64 `json:"version,omitempty"`
+	// DryRun is what a dry run found: whether the change would be
+	// accepted and the regions it would leave.
+	DryRun *DryRun `json:"dry_run,omitempty"`
+}
+
+// DryRun is the outcome of a write with dry_run set; nothing changed.
+type DryRun struct {
+	Allowed bool     `json:"allowed"`
+	Refusal string   `json:"refusal,omitempty"`
+	Code    string   `json:"code,omitempty"`
+	Regions []Region `json:"regions"`
 }

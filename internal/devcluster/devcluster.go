@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,13 +85,19 @@ func endpoints(i int) []string {
 func SteeringYAML(regions []string) string {
 	s := "zone: example.com.\nttl: 30\nnameservers: {ns1: 192.0.2.53}\nregions:\n"
 	for _, r := range regions {
-		s += "  - {name: " + r + ", capacity: 100}\n"
+		s += regionLine(r)
 	}
-	s += "services:\n  - name: api\n    policy: weighted\n    ttl: 30\n    endpoints:\n"
-	for i, r := range regions {
-		eps := endpoints(i)
-		s += fmt.Sprintf("      %s: [%s, %s]\n", r, eps[0], eps[1])
+	// api steers by proximity (topology below); web keeps the weighted split.
+	s += "services:\n"
+	for _, svc := range []string{"api: nearest", "web: weighted"} {
+		name, policy, _ := strings.Cut(svc, ": ")
+		s += "  - name: " + name + "\n    policy: " + policy + "\n    ttl: 30\n    endpoints:\n"
+		for i, r := range regions {
+			eps := endpoints(i)
+			s += fmt.Sprintf("      %s: [%s, %s]\n", r, eps[0], eps[1])
+		}
 	}
+	s += topologyYAML(regions)
 	s += `policy:
   unhealthy_below: 0.5
   detect_after: 5s
@@ -206,6 +213,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 				Region: r, NodeName: name, KeyFile: keys[name], GossipAddr: fmt.Sprintf("%s:%d", ip, opts.GossipPort), Join: seeds,
 				Checks: []checks.Check{{
 					Name: "http", Service: "api", Type: checks.TypeHTTP, Target: c.backends[r].url,
+					Interval: checks.Duration(time.Second), Timeout: checks.Duration(500 * time.Millisecond),
+					Rise: 2, Fall: 2,
+				}, {
+					Name: "http", Service: "web", Type: checks.TypeHTTP, Target: c.backends[r].url,
 					Interval: checks.Duration(time.Second), Timeout: checks.Duration(500 * time.Millisecond),
 					Rise: 2, Fall: 2,
 				}},

@@ -259,7 +259,11 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	// A type that decodes itself is judged by decoding this node alone.
 	if reflect.PointerTo(t).Implements(unmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType) {
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			w.add(n, path, "%s", cleanMsg(err))
+			line, msg := cleanMsg(err)
+			if line == 0 {
+				line = n.Line
+			}
+			w.problems = append(w.problems, Problem{Line: line, Path: path, Msg: msg})
 		}
 		return
 	}
@@ -422,19 +426,17 @@ func describe(n *yaml.Node) string {
 }
 
 // cleanMsg drops the decoder's "yaml: line N:" prefixes from a custom
-// type's error.
-func cleanMsg(err error) string {
+// type's error, and returns the line they name (0 when none does).
+func cleanMsg(err error) (int, string) {
+	s := err.Error()
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
-		s := te.Errors[0]
-		if m := lineRE.FindStringSubmatch(s); m != nil {
-			s = m[2]
-		}
-		return s
+		s = te.Errors[0]
 	}
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
+	s = strings.TrimPrefix(s, "yaml: ")
 	if m := lineRE.FindStringSubmatch(s); m != nil {
-		s = m[2]
+		n, _ := strconv.Atoi(m[1])
+		return n, m[2]
 	}
-	return s
+	return 0, s
 }
