@@ -54,6 +54,7 @@ type serverFile struct {
 	LogLevel            string `yaml:"log_level"`
 	LogFormat           string `yaml:"log_format"`
 	securityFlags       `yaml:",inline"`
+	limitFlags          `yaml:",inline"`
 }
 
 // loadYAMLStrict decodes a YAML file, rejecting unknown keys.
@@ -101,6 +102,7 @@ func newServerCmd() *cobra.Command {
 			}
 			defer func() { _ = lg.Sync() }()
 			cfg.Logger = lg
+			f.limitFlags.apply(&cfg, lg)
 			if err := f.securityFlags.apply(&cfg, lg, cmd.ErrOrStderr()); err != nil {
 				return usageErr(err)
 			}
@@ -152,6 +154,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.SnapshotInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check --snapshot-threshold (a random wait of 1 to 2 times this)")
 	fl.Uint64Var(&f.TrailingLogs, "snapshot-trailing-logs", defaultTrailingLogs, "log entries kept after a snapshot, so a lagging follower catches up without a snapshot transfer")
 	addSecurityFlags(fl, &f.securityFlags)
+	addLimitFlags(fl, &f.limitFlags)
 	addLogFlags(fl, &f.LogLevel, &f.LogFormat)
 	return cmd
 }
@@ -199,6 +202,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 		set("snapshot-trailing-logs", func() { dst.TrailingLogs = file.TrailingLogs })
 	}
 	mergeSecurity(fl, &dst.securityFlags, file.securityFlags)
+	mergeLimits(fl, &dst.limitFlags, file.limitFlags)
 	if file.InsecureNoGossipKey {
 		set("insecure-no-gossip-key", func() { dst.InsecureNoGossipKey = true })
 	}
@@ -218,6 +222,9 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	}
 	if f.DNSRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--dns-rate-limit: must not be negative, got %d", f.DNSRateLimit))
+	}
+	if err := f.limitFlags.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	peers, err := raftnode.ParsePeers(f.Bootstrap)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"strings"
 	"time"
@@ -23,6 +24,35 @@ const maxBody = 1 << 20
 
 // writeTimeout bounds how long a write waits for Raft.
 const writeTimeout = 10 * time.Second
+
+// Timeouts of the admin API's connections (NewHTTPServer). A client gets
+// ReadHeaderTimeout to send a request's headers (the first one, or the next
+// one on a kept-alive connection after IdleTimeout at most), ReadTimeout
+// for the whole request and WriteTimeout from the end of the headers to
+// the end of the response: longer than a write's wait for Raft
+// (writeTimeout) and its local apply. No endpoint streams (`evac events
+// --follow` and the dashboard poll), so every response fits WriteTimeout;
+// a streaming handler added later must extend its own write deadline with
+// http.ResponseController.SetWriteDeadline before each write.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 60 * time.Second
+)
+
+// NewHTTPServer returns the http.Server for the admin API handler h, with
+// the timeouts above, logging its errors to errorLog.
+func NewHTTPServer(h http.Handler, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		ErrorLog:          errorLog,
+	}
+}
 
 // Options configure the handler.
 type Options struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/agent/gossip"
@@ -27,6 +28,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/steering"
 	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
+	"github.com/evac-sh/evac/internal/connlimit"
 )
 
 // The FSM takes the log's committed tail when its node restarts.
@@ -75,6 +77,12 @@ type Config struct {
 	// RaftTLS, when set, is mutual TLS for Raft and leader forwarding
 	// (raftnode.Config.TLS).
 	RaftTLS *tls.Config
+
+	// APIConns and DNSTCPConns cap the admin API's and DNS over TCP's live
+	// connections, per client address and in all (connlimit); zero values
+	// are no cap.
+	APIConns    connlimit.Limits
+	DNSTCPConns connlimit.Limits
 }
 
 // Controller is one running controller.
@@ -127,7 +135,7 @@ func Start(cfg Config) (*Controller, error) {
 	// controllers.
 	c.metrics = metrics.New(c)
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
-		Observer: c.metrics.DNSObserver()})
+		TCPConns: cfg.DNSTCPConns, Observer: c.metrics.DNSObserver()})
 	// Every state reaches DNS through the drain measurer, which starts
 	// measuring a drill's lowered weight with the new answers and closes
 	// each measurement at its deadline (controlplane/drain).
@@ -201,6 +209,19 @@ func Start(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
 	}
+	// The caps count raw connections, under TLS: an over-cap one is closed
+	// before its handshake.
+	apiLn := connlimit.Wrap(c.httpLn, cfg.APIConns, nil)
+	c.httpLn = apiLn
+	c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "evac_conns_rejected_total",
+		Help:        "Connections closed on accept for being over a per-address or total cap (--api-max-conns*, --dns-tcp-max-conns*).",
+		ConstLabels: prometheus.Labels{"listener": "api"},
+	}, func() float64 { return float64(apiLn.Rejected()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "evac_conns_rejected_total",
+		Help:        "Connections closed on accept for being over a per-address or total cap (--api-max-conns*, --dns-tcp-max-conns*).",
+		ConstLabels: prometheus.Labels{"listener": "dns-tcp"},
+	}, func() float64 { return float64(c.dns.TCPRejected()) }))
 	if cfg.TLS != nil {
 		c.httpLn = tls.NewListener(c.httpLn, cfg.TLS)
 	}
@@ -212,11 +233,7 @@ func Start(cfg Config) (*Controller, error) {
 	if cfg.Auth != nil {
 		handler = auth.Middleware(cfg.Auth, auth.Options{Logger: lg.Named("auth")}, handler)
 	}
-	c.http = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(lg.Named("http")),
-	}
+	c.http = api.NewHTTPServer(handler, zap.NewStdLog(lg.Named("http")))
 	c.goFunc(func() {
 		if err := c.http.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			lg.Error("API server stopped", zap.Error(err))
