@@ -147,6 +147,21 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, Error{Error: msg, Code: code})
 }
 
+// refuseLimit answers a request over a limit of the state (state.LimitError
+// names it) with status, code "limit", and reports whether err was one;
+// any other error is left to the caller.
+func refuseLimit(w http.ResponseWriter, status int, err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, state.ErrLimit) {
+		writeError(w, status, state.CodeLimit, err.Error())
+	} else {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+	}
+	return true
+}
+
 // readBody reads a capped request body.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -271,7 +286,7 @@ func statusForCode(code string) int {
 		return http.StatusBadRequest
 	case state.CodeNotFound:
 		return http.StatusNotFound
-	case state.CodeConflict, state.CodeRule, state.CodeFrozen, state.CodeNoConfig:
+	case state.CodeConflict, state.CodeRule, state.CodeFrozen, state.CodeNoConfig, state.CodeLimit:
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError

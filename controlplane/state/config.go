@@ -82,6 +82,13 @@ type Policy struct {
 	// as sustained ill health even when none lasted detect_after.
 	FlapThreshold int      `yaml:"flap_threshold,omitempty" json:"flap_threshold,omitempty"`
 	FlapWindow    Duration `yaml:"flap_window,omitempty" json:"flap_window,omitempty"`
+
+	// ScheduleMinInterval is the shortest time allowed between two runs
+	// of a schedule (limits.go; default 1m).
+	ScheduleMinInterval Duration `yaml:"schedule_min_interval,omitempty" json:"schedule_min_interval,omitempty"`
+	// EventsRetained is how many audit events the state keeps (default
+	// 50,000); older ones roll off (a server's --events-export keeps them).
+	EventsRetained int `yaml:"events_retained,omitempty" json:"events_retained,omitempty"`
 }
 
 // Budget limits automatic evacuations.
@@ -314,6 +321,7 @@ func (p *Policy) normalize() []error {
 	if p.HoldDown == 0 {
 		p.HoldDown = Duration(10 * 60e9)
 	}
+	errs = append(errs, p.normalizeLimits()...)
 	return errs
 }
 

@@ -89,6 +89,9 @@ func (a *applier) putRunbook(b PutRunbook) *refusal {
 	if exists && old.Source == b.Source {
 		return nil // the same version again: nothing to record
 	}
+	if err := checkCount(a.s.CheckRunbookCount(rb.Name)); err != nil {
+		return err
+	}
 	rec := RunbookRecord{Name: rb.Name, Description: rb.Description, Version: 1, Source: b.Source,
 		Index: a.index, Time: a.cmd.Time, Actor: a.cmd.Actor}
 	if exists {
