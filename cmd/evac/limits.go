@@ -29,6 +29,8 @@ type limitFlags struct {
 	APIMaxConnsPerIP    int `yaml:"api_max_conns_per_ip"`
 	DNSTCPMaxConns      int `yaml:"dns_tcp_max_conns"`
 	DNSTCPMaxConnsPerIP int `yaml:"dns_tcp_max_conns_per_ip"`
+	// EventsExport is a file every audit event is appended to (JSON lines).
+	EventsExport string `yaml:"events_export"`
 }
 
 func addLimitFlags(fl *pflag.FlagSet, l *limitFlags) {
@@ -36,6 +38,7 @@ func addLimitFlags(fl *pflag.FlagSet, l *limitFlags) {
 	fl.IntVar(&l.APIMaxConnsPerIP, "api-max-conns-per-ip", defaultAPIMaxConnsPerIP, "most admin API connections at once from one client address; more are closed on accept (0: no cap)")
 	fl.IntVar(&l.DNSTCPMaxConns, "dns-tcp-max-conns", defaultDNSTCPMaxConns, "most DNS-over-TCP connections at once (at most a quarter of the open-file limit; 0: that quarter)")
 	fl.IntVar(&l.DNSTCPMaxConnsPerIP, "dns-tcp-max-conns-per-ip", defaultDNSTCPMaxConnsPerIP, "most DNS-over-TCP connections at once from one client address; more are closed on accept (0: no cap)")
+	fl.StringVar(&l.EventsExport, "events-export", "", "append every audit event this controller applies to FILE as a JSON line, before it can roll off the log (policy.events_retained)")
 }
 
 // mergeLimits fills the limit fields not set by flags from the file (a
@@ -50,6 +53,9 @@ func mergeLimits(fl *pflag.FlagSet, dst *limitFlags, file limitFlags) {
 		if !fl.Changed(name) && *p[1] != 0 {
 			*p[0] = *p[1]
 		}
+	}
+	if !fl.Changed("events-export") && file.EventsExport != "" {
+		dst.EventsExport = file.EventsExport
 	}
 }
 
@@ -74,6 +80,7 @@ func (l limitFlags) apply(cfg *controller.Config, lg *zap.Logger) {
 	}
 	cfg.APIConns = connlimit.Limits{PerIP: l.APIMaxConnsPerIP, Total: connlimit.CapTotal(l.APIMaxConns, files)}
 	cfg.DNSTCPConns = connlimit.Limits{PerIP: l.DNSTCPMaxConnsPerIP, Total: connlimit.CapTotal(l.DNSTCPMaxConns, files)}
+	cfg.EventsExport = l.EventsExport
 	if cfg.APIConns.Total < l.APIMaxConns || cfg.DNSTCPConns.Total < l.DNSTCPMaxConns {
 		lg.Warn("connection caps lowered to a quarter of the open-file limit each; raise LimitNOFILE to keep them",
 			zap.Uint64("open-file-limit", files), zap.Int("api-max-conns", cfg.APIConns.Total),

@@ -18,6 +18,7 @@ import (
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
+	"github.com/evac-sh/evac/controlplane/auditexport"
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/drain"
 	"github.com/evac-sh/evac/controlplane/drills"
@@ -83,6 +84,9 @@ type Config struct {
 	// are no cap.
 	APIConns    connlimit.Limits
 	DNSTCPConns connlimit.Limits
+	// EventsExport, if set, is a file every audit event this controller
+	// applies is appended to as a JSON line (auditexport).
+	EventsExport string
 }
 
 // Controller is one running controller.
@@ -140,10 +144,28 @@ func Start(cfg Config) (*Controller, error) {
 	// measuring a drill's lowered weight with the new answers and closes
 	// each measurement at its deadline (controlplane/drain).
 	c.drain = drain.NewMeasurer(cfg.NodeID, c.dns, c, lg.Named("drain"), 0)
+	var export *auditexport.Exporter
+	if cfg.EventsExport != "" {
+		var err error
+		if export, err = auditexport.Open(cfg.EventsExport, lg.Named("events-export")); err != nil {
+			return nil, err
+		}
+	}
+	exportEvents := func(st *state.State) {
+		if export == nil {
+			return
+		}
+		if err := export.Export(st.EventsSince(export.Last(), 0)); err != nil {
+			lg.Error("audit events not exported; retrying with the next change", zap.Error(err))
+		}
+	}
 	updates, unsubscribe := c.fsm.Subscribe()
 	c.drain.Update(c.fsm.State())
 	c.goFunc(func() {
 		defer unsubscribe()
+		if export != nil {
+			defer export.Close()
+		}
 		due := time.NewTimer(time.Hour)
 		defer due.Stop()
 		rearm := func() {
@@ -162,6 +184,7 @@ func Start(cfg Config) (*Controller, error) {
 			case <-updates:
 				st := c.fsm.State()
 				c.drain.Update(st)
+				exportEvents(st)
 				if evs := st.EventsSince(seenEvents, 0); len(evs) > 0 {
 					c.metrics.ObserveEvents(evs)
 					seenEvents = evs[len(evs)-1].Seq
