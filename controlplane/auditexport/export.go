@@ -45,7 +45,7 @@ func Open(path string, log *zap.Logger) (*Exporter, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("events export: %w", err)
 	}
@@ -57,8 +57,7 @@ func Open(path string, log *zap.Logger) (*Exporter, error) {
 	return e, nil
 }
 
-// findLast reads the seq of the last complete line, cuts off a torn one and
-// leaves the offset at the end.
+// findLast reads the seq of the last complete line and cuts off a torn one.
 func (e *Exporter) findLast() error {
 	size, err := e.f.Seek(0, io.SeekEnd)
 	if err != nil {
@@ -77,9 +76,6 @@ func (e *Exporter) findLast() error {
 		e.log.Warn("events export: cutting off a torn last line", zap.String("file", e.path), zap.Int64("bytes", size-keep))
 		if err := e.f.Truncate(keep); err != nil {
 			return fmt.Errorf("cut off the torn last line: %w", err)
-		}
-		if _, err := e.f.Seek(keep, io.SeekStart); err != nil {
-			return err
 		}
 	}
 	lines := bytes.Split(bytes.TrimSuffix(tail[:end], []byte("\n")), []byte("\n"))
@@ -123,15 +119,14 @@ func (e *Exporter) Export(evs []state.Event) error {
 	if e.buf.Len() == 0 {
 		return nil
 	}
-	at, err := e.f.Seek(0, io.SeekCurrent)
+	fi, err := e.f.Stat()
 	if err != nil {
 		return fmt.Errorf("events export %s: %w", e.path, err)
 	}
+	// The file is opened O_APPEND: a copytruncate rotation leaves no hole.
 	if _, err := e.f.Write(e.buf.Bytes()); err != nil {
 		// Take back a partial write, so the retry leaves whole lines.
-		if terr := e.f.Truncate(at); terr == nil {
-			_, _ = e.f.Seek(at, io.SeekStart)
-		}
+		_ = e.f.Truncate(fi.Size())
 		return fmt.Errorf("events export %s: %w", e.path, err)
 	}
 	if err := e.f.Sync(); err != nil {

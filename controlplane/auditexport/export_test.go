@@ -160,3 +160,29 @@ func TestOpenRefusesForeignFile(t *testing.T) {
 		}
 	}
 }
+
+func TestExportAfterCopyTruncate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	e, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Export(events(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil { // logrotate copytruncate
+		t.Fatal(err)
+	}
+	if err := e.Export(events(1, 5)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 || b[0] != '{' {
+		t.Fatalf("after copytruncate the file starts with %q, want the next event", b[:min(len(b), 10)])
+	}
+	wantSeqs(t, readSeqs(t, path), 4, 5)
+}
