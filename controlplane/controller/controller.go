@@ -104,6 +104,8 @@ type Controller struct {
 	drain  *drain.Measurer
 
 	metrics *metrics.Metrics
+	// authFails counts and logs refused API requests (nil without auth).
+	authFails *auth.FailureLog
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -221,6 +223,10 @@ func Start(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
 	}
+	c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "evac_gossip_garbage_total",
+		Help: "Gossip packets and streams refused as undecodable, unauthenticated or malformed (logged at most once per 10 s).",
+	}, func() float64 { return float64(c.gossip.GarbageInput()) }))
 
 	c.engine = steering.NewEngine(steering.EngineConfig{
 		Tick: tick, WarmUp: 10 * tick * 4, Logger: lg.Named("steering"),
@@ -254,7 +260,15 @@ func Start(cfg Config) (*Controller, error) {
 		openapi.Mount(r)
 	}})
 	if cfg.Auth != nil {
-		handler = auth.Middleware(cfg.Auth, auth.Options{Logger: lg.Named("auth")}, handler)
+		c.authFails = auth.NewFailureLog(lg.Named("auth"), 0)
+		for _, reason := range []string{auth.FailMissingToken, auth.FailUnknownToken, auth.FailForbidden} {
+			c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "evac_auth_failures_total",
+				Help:        "Admin API requests refused by authentication, by reason (logged at most once per 10 s per reason).",
+				ConstLabels: prometheus.Labels{"reason": reason},
+			}, func() float64 { return float64(c.authFails.Total(reason)) }))
+		}
+		handler = auth.Middleware(cfg.Auth, auth.Options{Logger: lg.Named("auth"), Failures: c.authFails}, handler)
 	}
 	c.http = api.NewHTTPServer(handler, zap.NewStdLog(lg.Named("http")))
 	c.goFunc(func() {
@@ -342,6 +356,9 @@ func (c *Controller) Close(ctx context.Context) error {
 			_ = c.httpLn.Close()
 		}
 		c.cancel()
+		if c.authFails != nil {
+			c.authFails.Close()
+		}
 		if c.gossip != nil {
 			_ = c.gossip.Leave(2 * time.Second)
 			if err := c.gossip.Shutdown(); err != nil {
