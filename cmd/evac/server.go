@@ -20,6 +20,7 @@ import (
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/controlplane/controller"
 	"github.com/evac-sh/evac/controlplane/raftnode"
+	"github.com/evac-sh/evac/dnsserver"
 )
 
 // Raft snapshot defaults: hashicorp/raft's own (raft.DefaultConfig).
@@ -39,7 +40,10 @@ type serverFile struct {
 	GossipAddr    string   `yaml:"gossip_addr"`
 	HTTPAddr      string   `yaml:"http_addr"`
 	DNSAddr       string   `yaml:"dns_addr"`
-	DNSRateLimit  int      `yaml:"dns_rate_limit"`
+	DNSRateLimit  int      `yaml:"-"`
+	// DNSRateLimitKey is dns_rate_limit in a config file, where 0 (off)
+	// differs from absent (the default).
+	DNSRateLimitKey *int `yaml:"dns_rate_limit"`
 	Bootstrap     string   `yaml:"bootstrap"`
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
@@ -144,7 +148,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.GossipAddr, "gossip-addr", "127.0.0.1:7946", "ip:port for gossip (bound and advertised)")
 	fl.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:8080", "ip:port for the admin API")
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
-	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", 0, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
+	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
@@ -180,8 +184,8 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	str("http-addr", &dst.HTTPAddr, file.HTTPAddr)
 	str("dns-addr", &dst.DNSAddr, file.DNSAddr)
 	str("bootstrap", &dst.Bootstrap, file.Bootstrap)
-	if file.DNSRateLimit != 0 {
-		set("dns-rate-limit", func() { dst.DNSRateLimit = file.DNSRateLimit })
+	if file.DNSRateLimitKey != nil {
+		set("dns-rate-limit", func() { dst.DNSRateLimit = *file.DNSRateLimitKey })
 	}
 	str("gossip-key-file", &dst.GossipKeyFile, file.GossipKeyFile)
 	str("log-level", &dst.LogLevel, file.LogLevel)
