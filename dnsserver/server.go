@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -37,6 +38,9 @@ type Config struct {
 	// all; over a cap a connection is closed as soon as it is accepted.
 	// Zero values: no cap.
 	TCPConns connlimit.Limits
+	// OnTCPReject, if set, is told of every TCP connection closed for
+	// being over TCPConns (perIP: the per-address cap); keep it cheap.
+	OnTCPReject func(addr netip.Addr, perIP bool)
 	// DrainSlack is added to the TTL after a change before a resolver not
 	// yet drained counts as past the TTL (drain.go); 0: DefaultDrainSlack.
 	DrainSlack time.Duration
@@ -164,7 +168,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("dns server: %w", err)
 	}
-	capped := connlimit.Wrap(ln, s.cfg.TCPConns, nil)
+	capped := connlimit.Wrap(ln, s.cfg.TCPConns, s.cfg.OnTCPReject)
 	s.capped.Store(capped)
 	s.pc, s.ln = pc, &connListener{Listener: capped, conns: map[*trackedConn]struct{}{}}
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,6 +143,16 @@ func TestConnectionsBounded(t *testing.T) {
 	// timeout (2 s).
 	check("admin API", waitAPI(), apiPerIP, 10*time.Second)
 	check("DNS over TCP", waitDNS(), dnsPerIP, 2*time.Second)
+
+	// The 1,120 refused connections are counted, and logged at most once
+	// per 10 s.
+	logText, err := os.ReadFile(c0.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(logText), "over a connection cap"); n < 1 || n > 6 {
+		t.Errorf("%d log lines about refused connections, want 1 to 6 (one per 10 s)", n)
+	}
 
 	// And once the flood is gone, 127.0.0.1 is served again.
 	if _, err := newClient(c0.http).Status(ctxT(t, 10*time.Second)); err != nil {

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
@@ -30,6 +32,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
 	"github.com/evac-sh/evac/internal/connlimit"
+	"github.com/evac-sh/evac/internal/logging"
 )
 
 // The FSM takes the log's committed tail when its node restarts.
@@ -106,6 +109,8 @@ type Controller struct {
 	metrics *metrics.Metrics
 	// authFails counts and logs refused API requests (nil without auth).
 	authFails *auth.FailureLog
+	// connRejects logs the connections refused over a cap.
+	connRejects *logging.Limited
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -140,8 +145,16 @@ func Start(cfg Config) (*Controller, error) {
 	// empty state (REFUSED), which the chaos suite caught on restarted
 	// controllers.
 	c.metrics = metrics.New(c)
+	// Connections refused over a cap are counted (evac_conns_rejected_total)
+	// and logged at most once per interval.
+	c.connRejects = logging.NewLimited(lg, zapcore.WarnLevel, "connection closed on accept: over a connection cap", 0)
+	onReject := func(listener string) func(netip.Addr, bool) {
+		return func(addr netip.Addr, perIP bool) {
+			c.connRejects.Log(zap.String("listener", listener), zap.Stringer("remote-ip", addr), zap.Bool("per-ip-cap", perIP))
+		}
+	}
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
-		TCPConns: cfg.DNSTCPConns, Observer: c.metrics.DNSObserver()})
+		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver()})
 	// Every state reaches DNS through the drain measurer, which starts
 	// measuring a drill's lowered weight with the new answers and closes
 	// each measurement at its deadline (controlplane/drain).
@@ -240,7 +253,7 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	// The caps count raw connections, under TLS: an over-cap one is closed
 	// before its handshake.
-	apiLn := connlimit.Wrap(c.httpLn, cfg.APIConns, nil)
+	apiLn := connlimit.Wrap(c.httpLn, cfg.APIConns, onReject("api"))
 	c.httpLn = apiLn
 	c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name:        "evac_conns_rejected_total",
@@ -358,6 +371,9 @@ func (c *Controller) Close(ctx context.Context) error {
 		c.cancel()
 		if c.authFails != nil {
 			c.authFails.Close()
+		}
+		if c.connRejects != nil {
+			c.connRejects.Close()
 		}
 		if c.gossip != nil {
 			_ = c.gossip.Leave(2 * time.Second)
