@@ -31,6 +31,9 @@ type limitFlags struct {
 	DNSTCPMaxConnsPerIP int `yaml:"dns_tcp_max_conns_per_ip"`
 	// EventsExport is a file every audit event is appended to (JSON lines).
 	EventsExport string `yaml:"events_export"`
+	// DNSRateLimitKey is dns_rate_limit in a config file, where 0 (off)
+	// differs from absent (the default); the flag is serverFile.DNSRateLimit.
+	DNSRateLimitKey *int `yaml:"dns_rate_limit"`
 }
 
 func addLimitFlags(fl *pflag.FlagSet, l *limitFlags) {

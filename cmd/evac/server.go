@@ -41,9 +41,6 @@ type serverFile struct {
 	HTTPAddr      string   `yaml:"http_addr"`
 	DNSAddr       string   `yaml:"dns_addr"`
 	DNSRateLimit  int      `yaml:"-"`
-	// DNSRateLimitKey is dns_rate_limit in a config file, where 0 (off)
-	// differs from absent (the default).
-	DNSRateLimitKey *int `yaml:"dns_rate_limit"`
 	Bootstrap     string   `yaml:"bootstrap"`
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
