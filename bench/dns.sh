@@ -47,10 +47,11 @@ steering all > "$WORKDIR/static.yaml"
 
 export CANDIDATE_ADDR=127.0.0.1:5310
 BASE=$WORKDIR
-cand() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE_ADDR --weights 50,30,20 --log-level warn"; }
+# Response-rate limiting off, as for the peers (dns-peers.sh sets NSD's rrl-ratelimit: 0).
+cand() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE_ADDR --weights 50,30,20 --dns-rate-limit 0 --log-level warn"; }
 
 export CANDIDATE2_ADDR=127.0.0.1:5311
-cand2() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE2_ADDR --weights 50,30,20 --log-level warn"; }
+cand2() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE2_ADDR --weights 50,30,20 --dns-rate-limit 0 --log-level warn"; }
 PEERS=${PEERS:-"knot nsd coredns pdns pdns-lua gomiekg candidate candidate2"} \
   CANDIDATE_CMD=$(cand weighted) CANDIDATE2_CMD=$(cand2 static) bench/dns-peers.sh run
 

@@ -72,5 +72,6 @@
 // NOTIFY (notify.go) goes to every secondary whenever the served serial
 // changes, from every controller (see notify.go for why).
 //
-// Response-rate limiting (rrl.go) is off unless Config.RateLimit is set.
+// Response-rate limiting (rrl.go) is off unless Config.RateLimit is set;
+// `evac server` sets DefaultRateLimit (100 responses/s per client /24).
 package dnsserver

@@ -7,11 +7,12 @@ import (
 )
 
 // Response-rate limiting (after BIND's RRL), off unless Config.RateLimit is
-// set: each client subnet (/24, /56) may get RateLimit UDP responses per
-// second, with a burst of one second's worth. Over the limit, every second
-// response is a "slip" (empty, TC set: a real client retries over TCP,
-// which is never limited) and the others are dropped, so a spoofed source
-// gets little reflected traffic while a real one still gets through.
+// set (`evac server` sets DefaultRateLimit unless --dns-rate-limit says
+// otherwise): each client subnet (/24, /56) may get RateLimit UDP responses
+// per second, with a burst of one second's worth. Over the limit, every
+// second response is a "slip" (empty, TC set: a real client retries over
+// TCP, which is never limited) and the others are dropped, so a spoofed
+// source gets little reflected traffic while a real one still gets through.
 type rrlAction int
 
 const (
@@ -19,6 +20,18 @@ const (
 	rrlDrop
 	rrlSlip
 )
+
+// DefaultRateLimit is `evac server`'s --dns-rate-limit: UDP responses per
+// second to one client /24 (or /56). NSD ships with RRL on at 200/s per
+// /24 with slip 2; Knot ships with it off and BIND's guide suggests 5 to 15
+// for a plain authoritative server. evac answers with a 30 s TTL, often to
+// resolvers that send EDNS Client Subnet, which ask once per client subnet
+// and TTL, so a large resolver pool behind one /24 legitimately sends many
+// queries a second: 100/s, half NSD's, keeps such a pool within the limit
+// while a spoofed flood at any rate past it is reflected at most about 1:1
+// in bytes (rrl_test.go: TestAmplificationUnderSpoofedFlood), and a real
+// resolver over it still gets every answer over TCP after a slip.
+const DefaultRateLimit = 100
 
 // rrlMaxEntries bounds the table; when full, idle buckets are dropped (a
 // full table of busy ones is cleared: forgetting is the safe direction).

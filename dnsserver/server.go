@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/connlimit"
 )
 
 // Config configures a Server.
@@ -32,6 +34,13 @@ type Config struct {
 	// RateLimit, when above 0, limits UDP responses to each client subnet
 	// (/24, /56) to this many per second (rrl.go); 0 turns it off.
 	RateLimit int
+	// TCPConns caps the live TCP connections per client address and in
+	// all; over a cap a connection is closed as soon as it is accepted.
+	// Zero values: no cap.
+	TCPConns connlimit.Limits
+	// OnTCPReject, if set, is told of every TCP connection closed for
+	// being over TCPConns (perIP: the per-address cap); keep it cheap.
+	OnTCPReject func(addr netip.Addr, perIP bool)
 	// DrainSlack is added to the TTL after a change before a resolver not
 	// yet drained counts as past the TTL (drain.go); 0: DefaultDrainSlack.
 	DrainSlack time.Duration
@@ -75,7 +84,8 @@ type Server struct {
 	udp, tcp *dns.Server // udp is nil when our own loops serve UDP (udp.go)
 	pc       net.PacketConn
 	ln       *connListener
-	done     chan struct{} // closed when every serve loop has returned
+	capped   atomic.Pointer[connlimit.Listener] // under ln, set by Start
+	done     chan struct{}                      // closed when every serve loop has returned
 }
 
 // New returns a server; it answers nothing until Start, and REFUSED until
@@ -160,7 +170,9 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("dns server: %w", err)
 	}
-	s.pc, s.ln = pc, &connListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
+	capped := connlimit.Wrap(ln, s.cfg.TCPConns, s.cfg.OnTCPReject)
+	s.capped.Store(capped)
+	s.pc, s.ln = pc, &connListener{Listener: capped, conns: map[*trackedConn]struct{}{}}
 
 	// Our own UDP loops (the fast path) need no per-packet control messages,
 	// which they only can do without when the address is a specific one:
@@ -294,6 +306,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("DNS server stopped")
 	}
 	return nil
+}
+
+// TCPRejected is how many TCP connections were closed on accept for being
+// over Config.TCPConns.
+func (s *Server) TCPRejected() uint64 {
+	if l := s.capped.Load(); l != nil {
+		return l.Rejected()
+	}
+	return 0
 }
 
 // notifier returns the NOTIFY sender, nil before Start.

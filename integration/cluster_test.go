@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -192,6 +193,10 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 			"--raft-addr", c.raft, "--raft-advertise-addr", c.raftAdvertise, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
 			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
 			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug"}, o.serverArgs...)
+		// Every test query comes from 127.0.0.1, one /24: response-rate
+		// limiting (on by default) would drop most of a test's queries.
+		// A test that wants it passes --dns-rate-limit in serverArgs.
+		args = slices.Insert(args, len(args)-len(o.serverArgs), "--dns-rate-limit", "0")
 		c.proc = startProc(t, c.id, args...)
 	}
 	tc.seeds = seeds

@@ -209,7 +209,8 @@ steps:
 // in it; a run skipped because the previous drill still runs says so.
 func TestScheduleOncePerDueTimeAcrossLeaderKill(t *testing.T) {
 	tc := startCluster(t)
-	tc.applySteering(testSteering())
+	// Runs every 10 s need the policy's leave (the default is once a minute).
+	tc.applySteering(testSteering() + "  schedule_min_interval: 10s\n")
 	c0 := tc.controllers[0]
 	tc.putRunbook(c0, `name: it-tick
 steps:

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/internal/logging"
 )
 
 // retransmitFloorNodes is the smallest pool size the broadcast queue's
@@ -36,6 +38,8 @@ type Node struct {
 	// true for before they are handled: a deterministic lost packet.
 	dropMsg atomic.Pointer[func([]byte) bool]
 	drops   drops // refused reports and refreshes (identity.go)
+	// garbage counts and logs, rate-limited, the input memberlist refused.
+	garbage *logging.Limited
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -87,6 +91,8 @@ func New(cfg Config) (*Node, error) {
 		stop:    make(chan struct{}),
 	}
 	mlc := cfg.memberlistConfig()
+	n.garbage = newGarbageLog(cfg.Logger.Named("memberlist").With(zap.String("node", cfg.NodeName)))
+	mlc.Logger = newLimitedStdLogger(cfg.Logger.Named("memberlist"), n.garbage)
 	tr, err := newTransport(ip, port, mlc.Logger)
 	if err != nil {
 		return nil, err
@@ -113,6 +119,11 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// GarbageInput is how many packets and streams memberlist refused as
+// undecodable, unauthenticated or malformed (logged at most once per
+// interval).
+func (n *Node) GarbageInput() uint64 { return n.garbage.Total() }
+
 // LocalAddr is the advertised ip:port (the bound port when BindAddr asked
 // for port 0).
 func (n *Node) LocalAddr() string { return n.addr }
@@ -132,6 +143,7 @@ func (n *Node) Shutdown() error {
 	close(n.stop)
 	n.wg.Wait()
 	err := n.ml.Shutdown()
+	n.garbage.Close()
 	n.closeSubs()
 	n.log.Info("gossip node stopped")
 	return err

@@ -58,7 +58,7 @@ func newDNSBenchCmd() *cobra.Command {
 	fl.StringVar(&configPath, "config", "", "steering config file (as for evac apply)")
 	fl.StringVar(&addr, "addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
 	fl.StringVar(&weights, "weights", "", "traffic weights of the regions in config order, e.g. 50,30,20 (default: all 100)")
-	fl.IntVar(&rateLimit, "dns-rate-limit", 0, "UDP responses per second per client subnet (0: off)")
+	fl.IntVar(&rateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP responses per second per client subnet, as for evac server (0: off, as bench/dns.sh runs it)")
 	addLogFlags(fl, &logLevel, &logFormat)
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/controlplane/controller"
 	"github.com/evac-sh/evac/controlplane/raftnode"
+	"github.com/evac-sh/evac/dnsserver"
 )
 
 // Raft snapshot defaults: hashicorp/raft's own (raft.DefaultConfig).
@@ -37,7 +38,7 @@ type serverFile struct {
 	GossipAddr    string   `yaml:"gossip_addr"`
 	HTTPAddr      string   `yaml:"http_addr"`
 	DNSAddr       string   `yaml:"dns_addr"`
-	DNSRateLimit  int      `yaml:"dns_rate_limit"`
+	DNSRateLimit  int      `yaml:"-"`
 	Bootstrap     string   `yaml:"bootstrap"`
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
@@ -54,6 +55,7 @@ type serverFile struct {
 	LogFormat           string `yaml:"log_format"`
 	securityFlags       `yaml:",inline"`
 	joinFlags           `yaml:",inline"` // join.go
+	limitFlags          `yaml:",inline"` // limits.go
 }
 
 func newServerCmd() *cobra.Command {
@@ -87,6 +89,7 @@ func newServerCmd() *cobra.Command {
 			}
 			defer func() { _ = lg.Sync() }()
 			cfg.Logger = lg
+			f.limitFlags.apply(&cfg, lg)
 			if err := f.securityFlags.apply(&cfg, lg, cmd.ErrOrStderr()); err != nil {
 				return usageErr(err)
 			}
@@ -145,7 +148,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.GossipAddr, "gossip-addr", "127.0.0.1:7946", "ip:port for gossip (bound and advertised)")
 	fl.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:8080", "ip:port for the admin API")
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
-	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", 0, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
+	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
@@ -157,6 +160,7 @@ func newServerCmd() *cobra.Command {
 	fl.Uint64Var(&f.TrailingLogs, "snapshot-trailing-logs", defaultTrailingLogs, "log entries kept after a snapshot, so a lagging follower catches up without a snapshot transfer")
 	addSecurityFlags(fl, &f.securityFlags)
 	addJoinFlags(fl, &f.joinFlags)
+	addLimitFlags(fl, &f.limitFlags)
 	addLogFlags(fl, &f.LogLevel, &f.LogFormat)
 	return cmd
 }
@@ -182,8 +186,8 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	str("http-addr", &dst.HTTPAddr, file.HTTPAddr)
 	str("dns-addr", &dst.DNSAddr, file.DNSAddr)
 	str("bootstrap", &dst.Bootstrap, file.Bootstrap)
-	if file.DNSRateLimit != 0 {
-		set("dns-rate-limit", func() { dst.DNSRateLimit = file.DNSRateLimit })
+	if file.DNSRateLimitKey != nil {
+		set("dns-rate-limit", func() { dst.DNSRateLimit = *file.DNSRateLimitKey })
 	}
 	str("gossip-key-file", &dst.GossipKeyFile, file.GossipKeyFile)
 	str("geoip-db", &dst.GeoIPDB, file.GeoIPDB)
@@ -206,6 +210,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	}
 	mergeSecurity(fl, &dst.securityFlags, file.securityFlags)
 	mergeJoin(fl, &dst.joinFlags, file.joinFlags)
+	mergeLimits(fl, &dst.limitFlags, file.limitFlags)
 	if file.InsecureNoGossipKey {
 		set("insecure-no-gossip-key", func() { dst.InsecureNoGossipKey = true })
 	}
@@ -225,6 +230,9 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	}
 	if f.DNSRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--dns-rate-limit: must not be negative, got %d", f.DNSRateLimit))
+	}
+	if err := f.limitFlags.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	peers, err := raftnode.ParsePeers(f.Bootstrap)
 	if err != nil {

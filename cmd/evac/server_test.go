@@ -32,7 +32,8 @@ func TestServerDNSRateLimit(t *testing.T) {
 			dst.DNSRateLimit = 7
 		}
 		file := base
-		file.DNSRateLimit = 30
+		thirty := 30
+		file.DNSRateLimitKey = &thirty
 		mergeFlags(cmd.Flags(), &dst, file)
 		want := 30
 		if args != nil {

@@ -143,6 +143,10 @@ func (s *server) putRunbook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
 	}
+	if refuseLimit(w, http.StatusRequestEntityTooLarge, state.CheckRunbookSize(b)) ||
+		refuseLimit(w, http.StatusConflict, s.b.State().CheckRunbookCount(name)) {
+		return
+	}
 	// Parsed here, once: the command carries the result (Apply never parses).
 	cmd, _, err := state.PreparePutRunbook(name+".yaml", b)
 	if err != nil {
@@ -240,6 +244,10 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.b.State()
+	if refuseLimit(w, http.StatusRequestEntityTooLarge, state.CheckDrillParams(req.Params)) ||
+		refuseLimit(w, http.StatusConflict, st.CheckRunningDrills()) {
+		return
+	}
 	reqID, err := requestID(r, state.CmdDrillStart)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
@@ -359,9 +367,13 @@ func (s *server) addSchedule(w http.ResponseWriter, r *http.Request) {
 		req.ID = "sch-" + idDigits(reqID, 4)
 	}
 	err := req.Validate()
+	loc := time.UTC
 	if req.TZ != "" {
-		if _, tzErr := time.LoadLocation(req.TZ); tzErr != nil {
+		l, tzErr := time.LoadLocation(req.TZ)
+		if tzErr != nil {
 			err = errors.Join(err, fmt.Errorf("tz: %q is not a known time zone", req.TZ))
+		} else {
+			loc = l
 		}
 	}
 	if err != nil {
@@ -369,6 +381,11 @@ func (s *server) addSchedule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.b.State()
+	if refuseLimit(w, http.StatusRequestEntityTooLarge, state.CheckDrillParams(req.Params)) ||
+		refuseLimit(w, http.StatusBadRequest, state.CheckScheduleFrequency(req.Cron, loc, time.Now(), st.ScheduleMinInterval())) ||
+		refuseLimit(w, http.StatusConflict, st.CheckScheduleCount()) {
+		return
+	}
 	if rec, ok := st.Runbooks[req.Runbook]; ok {
 		if rb, perr := rec.Parse(); perr == nil {
 			if _, rerr := rb.Render(req.Params); rerr != nil {

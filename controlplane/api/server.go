@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"strings"
 	"time"
@@ -21,6 +22,35 @@ const maxBody = 1 << 20
 
 // writeTimeout bounds how long a write waits for Raft.
 const writeTimeout = 10 * time.Second
+
+// Timeouts of the admin API's connections (NewHTTPServer). A client gets
+// ReadHeaderTimeout to send a request's headers (the first one, or the next
+// one on a kept-alive connection after IdleTimeout at most), ReadTimeout
+// for the whole request and WriteTimeout from the end of the headers to
+// the end of the response: longer than a write's wait for Raft
+// (writeTimeout) and its local apply. No endpoint streams (`evac events
+// --follow` and the dashboard poll), so every response fits WriteTimeout;
+// a streaming handler added later must extend its own write deadline with
+// http.ResponseController.SetWriteDeadline before each write.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 60 * time.Second
+)
+
+// NewHTTPServer returns the http.Server for the admin API handler h, with
+// the timeouts above, logging its errors to errorLog.
+func NewHTTPServer(h http.Handler, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		ErrorLog:          errorLog,
+	}
+}
 
 // Options configure the handler.
 type Options struct {
@@ -120,6 +150,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, Error{Error: msg, Code: code})
+}
+
+// refuseLimit answers a request over a limit of the state (state.LimitError
+// names it) with status, code "limit", and reports whether err was one;
+// any other error is left to the caller.
+func refuseLimit(w http.ResponseWriter, status int, err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, state.ErrLimit) {
+		writeError(w, status, state.CodeLimit, err.Error())
+	} else {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+	}
+	return true
 }
 
 // readBody reads a capped request body.
@@ -235,7 +280,7 @@ func statusForCode(code string) int {
 		return http.StatusBadRequest
 	case state.CodeNotFound:
 		return http.StatusNotFound
-	case state.CodeConflict, state.CodeRule, state.CodeFrozen, state.CodeNoConfig,
+	case state.CodeConflict, state.CodeRule, state.CodeFrozen, state.CodeNoConfig, state.CodeLimit,
 		state.CodeAlreadyFrozen, state.CodeNotFrozen:
 		return http.StatusConflict
 	}

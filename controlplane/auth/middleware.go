@@ -29,6 +29,9 @@ type Options struct {
 	WriteBurst int
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// Failures counts and logs refused requests; nil: a FailureLog on
+	// Logger with the default interval.
+	Failures *FailureLog
 }
 
 // Middleware authenticates every request against the store, checks the role
@@ -48,7 +51,10 @@ func Middleware(s *Store, opts Options, next http.Handler) http.Handler {
 		opts.Now = time.Now
 	}
 	lim := &limiters{rate: opts.WriteRate, burst: float64(opts.WriteBurst), now: opts.Now, m: map[string]*bucket{}}
-	log := opts.Logger
+	fails := opts.Failures
+	if fails == nil {
+		fails = NewFailureLog(opts.Logger, 0)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		need := Required(r.Method, r.URL.Path)
 		if need == RoleNone {
@@ -57,18 +63,19 @@ func Middleware(s *Store, opts Options, next http.Handler) http.Handler {
 		}
 		token, ok := bearer(r)
 		if !ok {
+			fails.missing.Log(zap.String("remote-addr", r.RemoteAddr), zap.String("method", r.Method), zap.String("path", r.URL.Path))
 			unauthorized(w, "", "missing bearer token: send Authorization: Bearer TOKEN")
 			return
 		}
 		id, ok := s.Authenticate(token)
 		if !ok {
-			log.Info("request with an unknown token refused", zap.String("remote-addr", r.RemoteAddr),
+			fails.unknown.Log(zap.String("remote-addr", r.RemoteAddr),
 				zap.String("method", r.Method), zap.String("path", r.URL.Path))
 			unauthorized(w, "invalid_token", "unknown or revoked token")
 			return
 		}
 		if id.Role < need {
-			log.Info("request refused: role too low", zap.String("token", id.Name), zap.Stringer("role", id.Role),
+			fails.forbidden.Log(zap.String("remote-addr", r.RemoteAddr), zap.String("token", id.Name), zap.Stringer("role", id.Role),
 				zap.Stringer("needs", need), zap.String("method", r.Method), zap.String("path", r.URL.Path))
 			writeErr(w, http.StatusForbidden, "forbidden",
 				fmt.Sprintf("token %q has role %s; %s %s needs %s", id.Name, id.Role, r.Method, r.URL.Path, need))

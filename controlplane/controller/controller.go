@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
+	"github.com/evac-sh/evac/controlplane/auditexport"
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/drain"
 	"github.com/evac-sh/evac/controlplane/drills"
@@ -28,6 +32,8 @@ import (
 	"github.com/evac-sh/evac/controlplane/steering"
 	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
+	"github.com/evac-sh/evac/internal/connlimit"
+	"github.com/evac-sh/evac/internal/logging"
 )
 
 // The FSM takes the log's committed tail when its node restarts.
@@ -79,6 +85,15 @@ type Config struct {
 	// GeoIPDB, when set, is a MaxMind DB file for the nearest policy's
 	// country, continent and distance rules (geoip.go).
 	GeoIPDB string
+
+	// APIConns and DNSTCPConns cap the admin API's and DNS over TCP's live
+	// connections, per client address and in all (connlimit); zero values
+	// are no cap.
+	APIConns    connlimit.Limits
+	DNSTCPConns connlimit.Limits
+	// EventsExport, if set, is a file every audit event this controller
+	// applies is appended to as a JSON line (auditexport).
+	EventsExport string
 }
 
 // Controller is one running controller.
@@ -98,6 +113,10 @@ type Controller struct {
 
 	metrics *metrics.Metrics
 	geo     *geoDB // nil without Config.GeoIPDB
+	// authFails counts and logs refused API requests (nil without auth).
+	authFails *auth.FailureLog
+	// connRejects logs the connections refused over a cap.
+	connRejects *logging.Limited
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -133,8 +152,16 @@ func Start(cfg Config) (*Controller, error) {
 	// controllers.
 	c.metrics = metrics.New(c)
 	c.metrics.Registry().MustRegister(c.fsm.Collectors()...)
+	// Connections refused over a cap are counted (evac_conns_rejected_total)
+	// and logged at most once per interval.
+	c.connRejects = logging.NewLimited(lg, zapcore.WarnLevel, "connection closed on accept: over a connection cap", 0)
+	onReject := func(listener string) func(netip.Addr, bool) {
+		return func(addr netip.Addr, perIP bool) {
+			c.connRejects.Log(zap.String("listener", listener), zap.Stringer("remote-ip", addr), zap.Bool("per-ip-cap", perIP))
+		}
+	}
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
-		Observer: c.metrics.DNSObserver()})
+		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver()})
 	if cfg.GeoIPDB != "" {
 		if err := c.startGeoIP(cfg.GeoIPDB); err != nil {
 			return nil, err
@@ -144,10 +171,28 @@ func Start(cfg Config) (*Controller, error) {
 	// measuring a drill's lowered weight with the new answers and closes
 	// each measurement at its deadline (controlplane/drain).
 	c.drain = drain.NewMeasurer(cfg.NodeID, c.dns, c, lg.Named("drain"), 0)
+	var export *auditexport.Exporter
+	if cfg.EventsExport != "" {
+		var err error
+		if export, err = auditexport.Open(cfg.EventsExport, lg.Named("events-export")); err != nil {
+			return nil, err
+		}
+	}
+	exportEvents := func(st *state.State) {
+		if export == nil {
+			return
+		}
+		if err := export.Export(st.EventsSince(export.Last(), 0)); err != nil {
+			lg.Error("audit events not exported; retrying with the next change", zap.Error(err))
+		}
+	}
 	updates, unsubscribe := c.fsm.Subscribe()
 	c.drain.Update(c.fsm.State())
 	c.goFunc(func() {
 		defer unsubscribe()
+		if export != nil {
+			defer export.Close()
+		}
 		due := time.NewTimer(time.Hour)
 		defer due.Stop()
 		rearm := func() {
@@ -166,6 +211,7 @@ func Start(cfg Config) (*Controller, error) {
 			case <-updates:
 				st := c.fsm.State()
 				c.drain.Update(st)
+				exportEvents(st)
 				if evs := st.EventsSince(seenEvents, 0); len(evs) > 0 {
 					c.metrics.ObserveEvents(evs)
 					seenEvents = evs[len(evs)-1].Seq
@@ -208,6 +254,10 @@ func Start(cfg Config) (*Controller, error) {
 		lg.Warn("agent enrolment is not enforced: any holder of the gossip key can report health for any region; enrol every agent (evac agent enroll)",
 			zap.String("policy", st.AgentPolicy()), zap.Int("agents-enrolled", len(st.Agents)))
 	}
+	c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "evac_gossip_garbage_total",
+		Help: "Gossip packets and streams refused as undecodable, unauthenticated or malformed (logged at most once per 10 s).",
+	}, func() float64 { return float64(c.gossip.GarbageInput()) }))
 
 	c.engine = steering.NewEngine(steering.EngineConfig{
 		Tick: tick, WarmUp: 10 * tick * 4, Logger: lg.Named("steering"),
@@ -221,6 +271,19 @@ func Start(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
 	}
+	// The caps count raw connections, under TLS: an over-cap one is closed
+	// before its handshake.
+	apiLn := connlimit.Wrap(c.httpLn, cfg.APIConns, onReject("api"))
+	c.httpLn = apiLn
+	c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "evac_conns_rejected_total",
+		Help:        "Connections closed on accept for being over a per-address or total cap (--api-max-conns*, --dns-tcp-max-conns*).",
+		ConstLabels: prometheus.Labels{"listener": "api"},
+	}, func() float64 { return float64(apiLn.Rejected()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "evac_conns_rejected_total",
+		Help:        "Connections closed on accept for being over a per-address or total cap (--api-max-conns*, --dns-tcp-max-conns*).",
+		ConstLabels: prometheus.Labels{"listener": "dns-tcp"},
+	}, func() float64 { return float64(c.dns.TCPRejected()) }))
 	if cfg.TLS != nil {
 		c.httpLn = tls.NewListener(c.httpLn, cfg.TLS)
 	}
@@ -230,13 +293,17 @@ func Start(cfg Config) (*Controller, error) {
 		openapi.Mount(r)
 	}})
 	if cfg.Auth != nil {
-		handler = auth.Middleware(cfg.Auth, auth.Options{Logger: lg.Named("auth")}, handler)
+		c.authFails = auth.NewFailureLog(lg.Named("auth"), 0)
+		for _, reason := range []string{auth.FailMissingToken, auth.FailUnknownToken, auth.FailForbidden} {
+			c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "evac_auth_failures_total",
+				Help:        "Admin API requests refused by authentication, by reason (logged at most once per 10 s per reason).",
+				ConstLabels: prometheus.Labels{"reason": reason},
+			}, func() float64 { return float64(c.authFails.Total(reason)) }))
+		}
+		handler = auth.Middleware(cfg.Auth, auth.Options{Logger: lg.Named("auth"), Failures: c.authFails}, handler)
 	}
-	c.http = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(lg.Named("http")),
-	}
+	c.http = api.NewHTTPServer(handler, zap.NewStdLog(lg.Named("http")))
 	c.goFunc(func() {
 		if err := c.http.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			lg.Error("API server stopped", zap.Error(err))
@@ -323,6 +390,12 @@ func (c *Controller) Close(ctx context.Context) error {
 			_ = c.httpLn.Close()
 		}
 		c.cancel()
+		if c.authFails != nil {
+			c.authFails.Close()
+		}
+		if c.connRejects != nil {
+			c.connRejects.Close()
+		}
 		if c.gossip != nil {
 			_ = c.gossip.Leave(2 * time.Second)
 			if err := c.gossip.Shutdown(); err != nil {

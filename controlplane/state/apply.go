@@ -47,11 +47,11 @@ func (s *State) rememberRequest(id string) {
 	s.RequestPos = (s.RequestPos + 1) % recentRequests
 }
 
-// trimEvents drops the oldest events past MaxEvents, copying so that older
-// published states keep their own slice.
+// trimEvents drops the oldest events past EventsRetained, copying so that
+// older published states keep their own slice.
 func (s *State) trimEvents() {
-	if len(s.Events) > MaxEvents+MaxEvents/10 {
-		s.Events = slices.Clone(s.Events[len(s.Events)-MaxEvents:])
+	if keep := s.EventsRetained(); len(s.Events) > keep+keep/10 {
+		s.Events = slices.Clone(s.Events[len(s.Events)-keep:])
 	}
 }
 

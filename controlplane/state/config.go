@@ -93,6 +93,13 @@ type Policy struct {
 	// is enrolled; true, always; false, agents not enrolled count too
 	// (enrolled ones are still checked). See agents.go.
 	RequireEnrolledAgents *bool `yaml:"require_enrolled_agents,omitempty" json:"require_enrolled_agents,omitempty"`
+
+	// ScheduleMinInterval is the shortest time allowed between two runs
+	// of a schedule (limits.go; default 1m).
+	ScheduleMinInterval Duration `yaml:"schedule_min_interval,omitempty" json:"schedule_min_interval,omitempty"`
+	// EventsRetained is how many audit events the state keeps (default
+	// 50,000); older ones roll off (a server's --events-export keeps them).
+	EventsRetained int `yaml:"events_retained,omitempty" json:"events_retained,omitempty"`
 }
 
 // Budget limits automatic evacuations.
@@ -331,6 +338,7 @@ func (p *Policy) normalize() []error {
 	if p.HoldDown == 0 {
 		p.HoldDown = Duration(10 * 60e9)
 	}
+	errs = append(errs, p.normalizeLimits()...)
 	return errs
 }
 

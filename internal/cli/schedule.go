@@ -54,7 +54,7 @@ func scheduleAddCmd() *cobra.Command {
 		Short: "Add a scheduled drill",
 		Example: `  evac schedule add --cron "0 10 * * tue" --tz Europe/Paris --runbook chaos-kong --param region=eu-west \
       --blackout 00:00-08:00@sat,sun --skip-if any_unhealthy,frozen,drill_running
-  evac schedule add --id tick --cron "*/10 * * * * *" --runbook canary-10 --param region=us-east`,
+  evac schedule add --id hourly --cron "@hourly" --runbook canary-10 --param region=us-east`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Cron == "" || req.Runbook == "" {
@@ -93,7 +93,7 @@ func scheduleAddCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.ID, "id", "", "schedule id (default: chosen by the server)")
-	f.StringVar(&req.Cron, "cron", "", `cron expression: 5 fields, or 6 with seconds first ("*/10 * * * * *"), or @hourly, @every 1h`)
+	f.StringVar(&req.Cron, "cron", "", `cron expression: 5 fields, or 6 with seconds first ("0 */10 * * * *"), or @hourly, @every 1h; at most one run a minute unless the steering config's policy.schedule_min_interval allows more`)
 	f.StringVar(&req.TZ, "tz", "", "time zone of the expression and blackouts, e.g. Europe/Paris (default UTC)")
 	f.StringVar(&req.Runbook, "runbook", "", "runbook to run")
 	f.StringArrayVar(&params, "param", nil, "runbook parameter NAME=VALUE (repeatable)")
