@@ -17,6 +17,8 @@ import (
 	"github.com/evac-sh/evac/agent/gossip"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 // memberlist's goroutines end up to a probe interval after Shutdown.
@@ -38,13 +40,7 @@ func TestMain(m *testing.M) {
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, d, what, cond)
 }
 
 func findReport(n *gossip.Node, origin string) (gossip.Report, bool) {

@@ -23,6 +23,8 @@ import (
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -143,17 +145,7 @@ func (c *cluster) follower() *Controller {
 
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, "condition", f)
 }
 
 // call makes an API request and decodes the JSON answer into out.
