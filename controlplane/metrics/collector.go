@@ -22,9 +22,13 @@ var (
 	descMembers   = prometheus.NewDesc("evac_gossip_members", "Gossip pool members by state.", []string{"state"}, nil)
 	descFrozen    = prometheus.NewDesc("evac_frozen", "1 while automatic steering is frozen.", nil, nil)
 	descConfigVer = prometheus.NewDesc("evac_config_version", "Version of the steering config in force.", nil, nil)
-	phases        = []state.Phase{state.PhaseActive, state.PhaseEvacuating, state.PhaseEvacuated, state.PhaseRestoring}
-	memberStates  = []string{"alive", "suspect", "dead", "left"}
-	_             = prometheus.Collector((*collector)(nil))
+	descObservers = prometheus.NewDesc("evac_region_observers",
+		"Live agents of the region in this controller's gossip view; 0 means no verdict can be made about it (or, if some died, that it is down).", []string{"region"}, nil)
+	descAgents = prometheus.NewDesc("evac_region_agents",
+		"Agents of the region by state: alive, dead (failed: evidence against the region), left (gracefully: no evidence).", []string{"region", "state"}, nil)
+	phases       = []state.Phase{state.PhaseActive, state.PhaseEvacuating, state.PhaseEvacuated, state.PhaseRestoring}
+	memberStates = []string{"alive", "suspect", "dead", "left"}
+	_            = prometheus.Collector((*collector)(nil))
 )
 
 // collector reads the state-derived series from the controller at scrape
@@ -33,7 +37,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWeight, descState, descHealth, descSvcHealthy, descLeader,
-		descTerm, descCommit, descApplied, descMembers, descFrozen, descConfigVer} {
+		descTerm, descCommit, descApplied, descMembers, descFrozen, descConfigVer, descObservers, descAgents} {
 		ch <- d
 	}
 }
@@ -74,6 +78,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	health := c.src.RegionHealth()
 	for _, rs := range st.RegionList() {
 		gauge(descWeight, float64(rs.Weight), rs.Name)
+		rh := health[rs.Name]
+		gauge(descObservers, float64(rh.AgentsAlive), rs.Name)
+		gauge(descAgents, float64(rh.AgentsAlive), rs.Name, "alive")
+		gauge(descAgents, float64(rh.AgentsDead), rs.Name, "dead")
+		gauge(descAgents, float64(rh.AgentsLeft), rs.Name, "left")
 		for _, p := range phases {
 			gauge(descState, b2f(rs.Phase == p), rs.Name, string(p))
 		}

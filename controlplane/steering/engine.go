@@ -54,6 +54,8 @@ type Engine struct {
 	recorded map[string]bool
 	// done remembers decision keys that were applied: never proposed again.
 	done map[string]bool
+	// leaderSince is when Run started (this node became leader).
+	leaderSince time.Time
 }
 
 // NewEngine returns an engine; call Run while this node is the leader.
@@ -78,6 +80,7 @@ func NewEngine(cfg EngineConfig, src Source, prop Proposer) *Engine {
 func (e *Engine) Run(ctx context.Context) {
 	e.attempted, e.recorded, e.done = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
 	start := e.cfg.Now()
+	e.leaderSince = start
 	t := time.NewTicker(e.cfg.Tick)
 	defer t.Stop()
 	e.cfg.Logger.Info("steering engine started")
@@ -92,14 +95,15 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// Tick decides once and proposes what is due.
+// Tick decides once and proposes what is due. Until warmedUp, a health
+// verdict needs a report received since Run started (see Input).
 func (e *Engine) Tick(ctx context.Context, warmedUp bool) {
 	if e.attempted == nil {
 		e.attempted, e.recorded, e.done = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
 	}
 	now := e.cfg.Now()
 	props := Decide(Input{State: e.src.State(), Health: e.src.Health(), Capacity: e.src.ReportedCapacity(),
-		Now: now, WarmedUp: warmedUp})
+		Now: now, WarmedUp: warmedUp, LeaderSince: e.leaderSince})
 	for _, p := range props {
 		if last, ok := e.attempted[p.Key]; e.done[p.Key] || ok && now.Sub(last) < e.cfg.Retry {
 			continue
