@@ -120,7 +120,7 @@ func (c *Controller) Members() []api.Member {
 		if t.After(last[r.Origin]) {
 			last[r.Origin] = t
 		}
-		if r.Status != gossip.StatusPassing {
+		if r.Status != gossip.StatusPassing && r.Status != gossip.StatusWarmingUp {
 			failing[r.Origin] = append(failing[r.Origin], r.Service+"/"+r.Check)
 		}
 	}
