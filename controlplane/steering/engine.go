@@ -33,7 +33,8 @@ type EngineConfig struct {
 	// Tick is how often the engine decides.
 	Tick time.Duration
 	// WarmUp is how long after gaining leadership missing reports are not
-	// taken as evidence of failure.
+	// taken as evidence of failure, and a verdict needs a report received
+	// as leader (at least the policy's detect_after).
 	WarmUp time.Duration
 	// Retry is how long before a proposal that did not take effect is
 	// proposed again.
@@ -86,13 +87,24 @@ func (e *Engine) Run(ctx context.Context) {
 	e.cfg.Logger.Info("steering engine started")
 	defer e.cfg.Logger.Info("steering engine stopped")
 	for {
-		e.Tick(ctx, e.cfg.Now().Sub(start) >= e.cfg.WarmUp)
+		e.Tick(ctx, e.cfg.Now().Sub(start) >= e.warmUp())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// warmUp is how long after gaining leadership the engine waits before it
+// takes missing agents as evidence and decides on reports it heard before
+// it led: WarmUp, or the detection window (detect_after) if longer.
+func (e *Engine) warmUp() time.Duration {
+	w := e.cfg.WarmUp
+	if st := e.src.State(); st != nil && st.Config != nil {
+		w = max(w, st.Config.Policy.DetectAfter.D())
+	}
+	return w
 }
 
 // Tick decides once and proposes what is due. Until warmedUp, a health

@@ -410,3 +410,16 @@ func TestReportedCapacityLimitsAutomaticShift(t *testing.T) {
 		t.Fatalf("reported capacity ignored: %+v", r)
 	}
 }
+
+func TestWarmUpCoversDetectAfter(t *testing.T) {
+	l := newLog(t, cfgYAML) // detect_after: 10s
+	for _, tc := range []struct{ cfg, want time.Duration }{
+		{time.Second, 10 * time.Second},
+		{30 * time.Second, 30 * time.Second},
+	} {
+		e := NewEngine(EngineConfig{Tick: time.Second, WarmUp: tc.cfg}, l, l)
+		if got := e.warmUp(); got != tc.want {
+			t.Errorf("WarmUp %s: warm-up %s, want %s", tc.cfg, got, tc.want)
+		}
+	}
+}
