@@ -106,7 +106,7 @@ func TestAgentReportsHealth(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	waitFor(t, "passing report on the observer", 5*time.Second, func() bool {
+	waitFor(t, "passing report on the observer", 30*time.Second, func() bool {
 		r, ok := findReport(observer, "agent-1")
 		return ok && r.Status == gossip.StatusPassing && r.Region == "us-east"
 	})
@@ -131,7 +131,7 @@ func TestAgentReportsHealth(t *testing.T) {
 	}
 
 	healthy.Store(false)
-	waitFor(t, "failing report on the observer", 5*time.Second, func() bool {
+	waitFor(t, "failing report on the observer", 30*time.Second, func() bool {
 		r, ok := findReport(observer, "agent-1")
 		return ok && r.Status == gossip.StatusFailing
 	})
@@ -158,7 +158,7 @@ func TestAgentReportsHealth(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
 	}
-	waitFor(t, "agent shown as left", 5*time.Second, func() bool {
+	waitFor(t, "agent shown as left", 30*time.Second, func() bool {
 		for _, m := range observer.Members() {
 			if m.Name == "agent-1" {
 				return m.State == gossip.StateLeft
@@ -240,9 +240,9 @@ func TestAgentCapacityURL(t *testing.T) {
 		}
 		return *r.Capacity
 	}
-	waitFor(t, "capacity 17 reported", 5*time.Second, func() bool { return capOf() == 17 })
+	waitFor(t, "capacity 17 reported", 30*time.Second, func() bool { return capOf() == 17 })
 	capacity.Store("25.5")
-	waitFor(t, "capacity 25.5 reported", 5*time.Second, func() bool { return capOf() == 25.5 })
+	waitFor(t, "capacity 25.5 reported", 30*time.Second, func() bool { return capOf() == 25.5 })
 	capacity.Store("lots")
 	time.Sleep(300 * time.Millisecond)
 	if got := capOf(); got != 25.5 {

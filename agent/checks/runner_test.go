@@ -118,7 +118,7 @@ func TestRunnerStopsWithContext(t *testing.T) {
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a result", 2*time.Second, func() bool { return len(r.Results()) == 1 })
+	waitFor(t, "a result", 30*time.Second, func() bool { return len(r.Results()) == 1 })
 	cancel()
 	r.Stop()
 }
