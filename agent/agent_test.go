@@ -17,6 +17,8 @@ import (
 	"github.com/evac-sh/evac/agent/gossip"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 // memberlist's goroutines end up to a probe interval after Shutdown.
@@ -38,13 +40,7 @@ func TestMain(m *testing.M) {
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, d, what, cond)
 }
 
 func findReport(n *gossip.Node, origin string) (gossip.Report, bool) {
@@ -110,7 +106,7 @@ func TestAgentReportsHealth(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	waitFor(t, "passing report on the observer", 5*time.Second, func() bool {
+	waitFor(t, "passing report on the observer", 30*time.Second, func() bool {
 		r, ok := findReport(observer, "agent-1")
 		return ok && r.Status == gossip.StatusPassing && r.Region == "us-east"
 	})
@@ -135,7 +131,7 @@ func TestAgentReportsHealth(t *testing.T) {
 	}
 
 	healthy.Store(false)
-	waitFor(t, "failing report on the observer", 5*time.Second, func() bool {
+	waitFor(t, "failing report on the observer", 30*time.Second, func() bool {
 		r, ok := findReport(observer, "agent-1")
 		return ok && r.Status == gossip.StatusFailing
 	})
@@ -162,7 +158,7 @@ func TestAgentReportsHealth(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
 	}
-	waitFor(t, "agent shown as left", 5*time.Second, func() bool {
+	waitFor(t, "agent shown as left", 30*time.Second, func() bool {
 		for _, m := range observer.Members() {
 			if m.Name == "agent-1" {
 				return m.State == gossip.StateLeft
@@ -244,9 +240,9 @@ func TestAgentCapacityURL(t *testing.T) {
 		}
 		return *r.Capacity
 	}
-	waitFor(t, "capacity 17 reported", 5*time.Second, func() bool { return capOf() == 17 })
+	waitFor(t, "capacity 17 reported", 30*time.Second, func() bool { return capOf() == 17 })
 	capacity.Store("25.5")
-	waitFor(t, "capacity 25.5 reported", 5*time.Second, func() bool { return capOf() == 25.5 })
+	waitFor(t, "capacity 25.5 reported", 30*time.Second, func() bool { return capOf() == 25.5 })
 	capacity.Store("lots")
 	time.Sleep(300 * time.Millisecond)
 	if got := capOf(); got != 25.5 {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/internal/client"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 // evacBin is the binary under test, built once by TestMain.
@@ -186,16 +188,7 @@ func freePort(t *testing.T, ip string) int {
 // eventually retries f until it returns nil or the deadline passes.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) time.Duration {
 	t.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < timeout {
-		if err = f(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s: %v", what, timeout, err)
-	return 0
+	return testutil.Eventually(t, timeout, what, f)
 }
 
 // adminToken is this test run's admin API token; every cluster's tokens

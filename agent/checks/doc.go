@@ -18,7 +18,10 @@
 //     itself returns is what is judged.
 //   - Flap damping is a small pure state machine (rise/fall consecutive
 //     results) kept apart from the I/O so that it is tested table-driven.
-//     The first result sets the state directly.
+//     A check starts warming up (StatusWarmingUp): it reports a state only
+//     after `rise` runs, so an agent started before its endpoints listen,
+//     or a fleet restarted at once, reports no verdict from one early probe;
+//     the controllers count a warming-up report as no evidence.
 //   - Probes can leave from a chosen source address (RunnerConfig.SourceIP):
 //     on one machine, regions live on different loopback subnets and fault
 //     injection (nftables on lo) matches on source addresses, so a probe must

@@ -8,17 +8,19 @@ import (
 // Status is the state of a check.
 type Status string
 
-// Check states.
+// Check states. A check is warming up until it has run `rise` times (see
+// damper): its result is then no evidence either way.
 const (
-	StatusPassing Status = "passing"
-	StatusFailing Status = "failing"
+	StatusPassing   Status = "passing"
+	StatusFailing   Status = "failing"
+	StatusWarmingUp Status = "warming_up"
 )
 
 // MaxOutput caps Result.Output in bytes: results travel in gossip packets.
 const MaxOutput = 256
 
 // Result is the outcome of one run of a check. Status is the damped state
-// (after rise/fall), while Output, Time and Latency describe this run.
+// (after rise/fall; StatusWarmingUp during the first runs), while Output, Time and Latency describe this run.
 type Result struct {
 	Check   string        `json:"check"`
 	Service string        `json:"service"`

@@ -23,7 +23,8 @@ type RunnerConfig struct {
 	// or a source of the other address family.
 	SourceIP string
 	// OnChange is called when a check's damped state flips, including its
-	// first result. Called from the check's goroutine, before OnResult.
+	// first result (warming up) and the end of its warm-up. Called from the
+	// check's goroutine, before OnResult.
 	OnChange func(Result)
 	// OnResult is called after every run. Callbacks of different checks may
 	// run concurrently.

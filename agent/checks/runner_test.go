@@ -4,12 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,13 +43,7 @@ func (r *recorder) snapshot() ([]Result, int) {
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, d, what, cond)
 }
 
 func TestRunnerFlipsWithFall(t *testing.T) {
@@ -77,16 +74,22 @@ func TestRunnerFlipsWithFall(t *testing.T) {
 		t.Fatal("second Start accepted")
 	}
 
-	waitFor(t, "first result", 2*time.Second, func() bool { c, _ := rec.snapshot(); return len(c) == 1 })
-	if c, _ := rec.snapshot(); c[0].Status != StatusPassing || c[0].Service != "api" || c[0].Check != "root" {
-		t.Fatalf("first change %+v", c[0])
+	// Warming up for rise (2) runs, then passing.
+	waitFor(t, "first result", 30*time.Second, func() bool { c, _ := rec.snapshot(); return len(c) == 1 })
+	if c, _ := rec.snapshot(); c[0].Status != StatusWarmingUp || c[0].Service != "api" || c[0].Check != "root" ||
+		!strings.Contains(c[0].Output, "warming up 1/2") {
+		t.Fatalf("first change %+v, want warming up", c[0])
+	}
+	waitFor(t, "passing after warm-up", 30*time.Second, func() bool { c, _ := rec.snapshot(); return len(c) == 2 })
+	if c, n := rec.snapshot(); c[1].Status != StatusPassing || n < 2 {
+		t.Fatalf("second change %+v after %d runs, want passing after 2", c[1], n)
 	}
 	_, before := rec.snapshot()
 	healthy.Store(false)
-	waitFor(t, "failing", 5*time.Second, func() bool { c, _ := rec.snapshot(); return len(c) == 2 })
+	waitFor(t, "failing", 30*time.Second, func() bool { c, _ := rec.snapshot(); return len(c) == 3 })
 	changes, after := rec.snapshot()
-	if changes[1].Status != StatusFailing {
-		t.Fatalf("second change %+v", changes[1])
+	if changes[2].Status != StatusFailing {
+		t.Fatalf("third change %+v", changes[2])
 	}
 	if after-before < 3 {
 		t.Fatalf("flipped after %d runs, fall is 3", after-before)
@@ -95,7 +98,7 @@ func TestRunnerFlipsWithFall(t *testing.T) {
 		t.Fatalf("Results() = %+v", res)
 	}
 	healthy.Store(true)
-	waitFor(t, "passing again", 5*time.Second, func() bool { c, _ := rec.snapshot(); return len(c) == 3 })
+	waitFor(t, "passing again", 30*time.Second, func() bool { c, _ := rec.snapshot(); return len(c) == 4 })
 	r.Stop()
 	r.Stop() // idempotent
 	_, n := rec.snapshot()
@@ -115,7 +118,7 @@ func TestRunnerStopsWithContext(t *testing.T) {
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a result", 2*time.Second, func() bool { return len(r.Results()) == 1 })
+	waitFor(t, "a result", 30*time.Second, func() bool { return len(r.Results()) == 1 })
 	cancel()
 	r.Stop()
 }

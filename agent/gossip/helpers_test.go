@@ -8,6 +8,8 @@ import (
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 // TestMain checks for leaked goroutines. memberlist's own goroutines (a
@@ -86,14 +88,7 @@ func startCluster(t *testing.T, count int, mod func(i int, c *Config)) []*Node {
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
+	return testutil.WaitFor(t, timeout, what, cond)
 }
 
 func liveCount(n *Node) int {

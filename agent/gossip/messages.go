@@ -32,10 +32,14 @@ const (
 	maxStateRows = 200000
 )
 
-// Report statuses.
+// Report statuses. StatusWarmingUp is a check that has not run `rise`
+// times yet: no evidence either way (agent/health). It travels as a plain
+// string (statusCodeString), so a controller that predates it would count
+// it as failing: upgrade controllers before agents.
 const (
-	StatusPassing = "passing"
-	StatusFailing = "failing"
+	StatusPassing   = "passing"
+	StatusFailing   = "failing"
+	StatusWarmingUp = "warming_up"
 )
 
 // Report is one check result of one node, as gossiped.

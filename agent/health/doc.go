@@ -15,10 +15,17 @@
 //     evidence either way: it is listed in Stale and left out of the
 //     counts, so an agent whose reports stopped arriving neither vouches
 //     for its region nor condemns it.
+//   - A warming-up report (a check that has not run `rise` times since its
+//     agent started) is no evidence either way: listed in WarmingUp, left
+//     out of the counts, like a stale one. An agent started before its
+//     endpoints listen, or a fleet restarted at once, condemns nothing.
 //   - Share = passing alive agents / alive agents reporting the service in
 //     the region. No alive agent reporting: Known is false and Share 0, so
 //     the steering loop can tell "no data" from "all failing".
-//   - Dead and left agents count in AgentsTotal only.
+//   - Dead and left agents count in AgentsTotal only, and apart in
+//     AgentsDead and AgentsLeft: an agent that left gracefully (a SIGTERM,
+//     an upgrade, a maintenance stop) says nothing about its region; only
+//     dead ones count against it (rule 2 below).
 //   - Checks breaks a service down per check name (passing of reporting).
 //   - Capacity sums the capacity that alive agents report, per region.
 //
@@ -33,8 +40,11 @@
 //  1. The region's own agents, alive, report failing checks (Share below
 //     unhealthy_below). That is evidence on its own: the agents are
 //     there, and say their endpoints fail.
-//  2. Every agent the region had is dead in the gossip pool (AgentsAlive 0,
-//     AgentsTotal > 0). memberlist declares a member dead only after a
+//  2. No agent of the region is alive and at least one is dead in the
+//     gossip pool (AgentsAlive 0, AgentsDead > 0). Agents that left are
+//     no evidence: a region whose agents all left is unobserved, which the
+//     leader records as an event (region.unobserved) and the metric
+//     evac_region_observers shows, but never a verdict. memberlist declares a member dead only after a
 //     direct probe AND indirect probes through other members (any region)
 //     fail, and after a suspicion period the member itself can refute
 //     through any peer. So a controller that merely lost its own link to

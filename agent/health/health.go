@@ -16,15 +16,26 @@ type ServiceHealth struct {
 	// Passing alive agents, and alive agents reporting the service.
 	Passing   int `json:"passing"`
 	Reporting int `json:"reporting"`
-	// Agents of the region: alive, and all known (dead and left included).
+	// Agents of the region: alive, and all known (dead and left included);
+	// of those, how many are dead (failed: evidence) and how many left
+	// gracefully (no evidence either way).
 	AgentsAlive int `json:"agents_alive"`
 	AgentsTotal int `json:"agents_total"`
+	AgentsDead  int `json:"agents_dead"`
+	AgentsLeft  int `json:"agents_left"`
 	// Failing lists "node/check" for every failing fresh report of an
 	// alive agent, sorted.
 	Failing []string `json:"failing,omitempty"`
 	// Stale lists "node/check" for every report of an alive agent older
 	// than the staleness bound: not evidence either way, sorted.
 	Stale []string `json:"stale,omitempty"`
+	// WarmingUp lists "node/check" for every fresh report of an alive agent
+	// whose check has not run `rise` times yet: no evidence either way,
+	// sorted.
+	WarmingUp []string `json:"warming_up,omitempty"`
+	// Updated is when this node received the newest report counted in
+	// Passing/Reporting (zero when none).
+	Updated time.Time `json:"updated"`
 	// Checks breaks the service down by check name: how many alive agents
 	// pass it, of those reporting it (fresh reports only).
 	Checks map[string]CheckCount `json:"checks,omitempty"`
@@ -50,11 +61,16 @@ func isStale(r gossip.Report, now time.Time, stale time.Duration) bool {
 	if stale <= 0 {
 		return false
 	}
-	t := r.Received
-	if t.IsZero() {
-		t = r.Time
+	return now.Sub(received(r)) > stale
+}
+
+// received is when this node received r (its own clock), or r's own time
+// when that is unknown.
+func received(r gossip.Report) time.Time {
+	if r.Received.IsZero() {
+		return r.Time
 	}
-	return now.Sub(t) > stale
+	return r.Received
 }
 
 // Compute returns region -> service -> health for every listed region and
@@ -67,6 +83,8 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 	agents := make(map[string]gossip.Member)
 	alive := map[string]int{}
 	total := map[string]int{}
+	dead := map[string]int{}
+	left := map[string]int{}
 	seenRegions := map[string]bool{}
 	for _, m := range members {
 		if m.Role != gossip.RoleAgent {
@@ -75,8 +93,13 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 		agents[m.Name] = m
 		total[m.Region]++
 		seenRegions[m.Region] = true
-		if m.Live() {
+		switch {
+		case m.Live():
 			alive[m.Region]++
+		case m.State == gossip.StateDead:
+			dead[m.Region]++
+		case m.State == gossip.StateLeft:
+			left[m.Region]++
 		}
 	}
 
@@ -84,6 +107,8 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 	verdicts := map[string]map[string]map[string]*agentVerdict{}
 	checks := map[string]map[string]map[string]CheckCount{} // region -> service -> check
 	staleList := map[string]map[string][]string{}
+	warming := map[string]map[string][]string{}
+	updated := map[string]map[string]time.Time{}
 	seenServices := map[string]bool{}
 	for _, r := range reports {
 		seenServices[r.Service] = true
@@ -97,6 +122,19 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 			}
 			staleList[m.Region][r.Service] = append(staleList[m.Region][r.Service], r.Origin+"/"+r.Check)
 			continue
+		}
+		if r.Status == gossip.StatusWarmingUp {
+			if warming[m.Region] == nil {
+				warming[m.Region] = map[string][]string{}
+			}
+			warming[m.Region][r.Service] = append(warming[m.Region][r.Service], r.Origin+"/"+r.Check)
+			continue
+		}
+		if updated[m.Region] == nil {
+			updated[m.Region] = map[string]time.Time{}
+		}
+		if at := received(r); at.After(updated[m.Region][r.Service]) {
+			updated[m.Region][r.Service] = at
 		}
 		if checks[m.Region] == nil {
 			checks[m.Region] = map[string]map[string]CheckCount{}
@@ -141,7 +179,8 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 	for _, region := range regions {
 		bySvc := make(map[string]ServiceHealth, len(services))
 		for _, svc := range services {
-			h := ServiceHealth{Region: region, Service: svc, AgentsAlive: alive[region], AgentsTotal: total[region]}
+			h := ServiceHealth{Region: region, Service: svc, AgentsAlive: alive[region], AgentsTotal: total[region],
+				AgentsDead: dead[region], AgentsLeft: left[region], Updated: updated[region][svc]}
 			for _, v := range verdicts[region][svc] {
 				h.Reporting++
 				if v.passing {
@@ -152,6 +191,8 @@ func Compute(members []gossip.Member, reports []gossip.Report, regions []string,
 			sort.Strings(h.Failing)
 			h.Stale = staleList[region][svc]
 			sort.Strings(h.Stale)
+			h.WarmingUp = warming[region][svc]
+			sort.Strings(h.WarmingUp)
 			h.Checks = checks[region][svc]
 			if h.Reporting > 0 {
 				h.Known = true

@@ -21,6 +21,7 @@ func rep(origin, service, check, status string, age time.Duration) gossip.Report
 const (
 	P = gossip.StatusPassing
 	F = gossip.StatusFailing
+	W = gossip.StatusWarmingUp
 )
 
 func TestCompute(t *testing.T) {
@@ -60,13 +61,32 @@ func TestCompute(t *testing.T) {
 			name:    "dead and left agents count in total only, their reports ignored",
 			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", dead), agent("a3", "east", left)},
 			reports: []gossip.Report{rep("a1", "api", "http", P, 0), rep("a2", "api", "http", F, 0), rep("a3", "api", "http", F, 0)},
-			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 3, Known: true},
+			want:    ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 3, AgentsDead: 1, AgentsLeft: 1, Known: true},
+		},
+		{
+			name:    "all agents left: unknown, none dead",
+			members: []gossip.Member{agent("a1", "east", left), agent("a2", "east", left)},
+			reports: []gossip.Report{rep("a1", "api", "http", F, 0)},
+			want:    ServiceHealth{AgentsTotal: 2, AgentsLeft: 2},
+		},
+		{
+			name:    "warming-up reports are no evidence either way",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", W, 0), rep("a2", "api", "http", W, 0)},
+			want:    ServiceHealth{AgentsAlive: 2, AgentsTotal: 2, WarmingUp: []string{"a1/http", "a2/http"}},
+		},
+		{
+			name:    "one agent warmed up: it alone decides",
+			members: []gossip.Member{agent("a1", "east", alive), agent("a2", "east", alive)},
+			reports: []gossip.Report{rep("a1", "api", "http", W, 0), rep("a2", "api", "http", F, 0)},
+			want: ServiceHealth{Reporting: 1, AgentsAlive: 2, AgentsTotal: 2, Known: true, Failing: []string{"a2/http"},
+				WarmingUp: []string{"a1/http"}},
 		},
 		{
 			name:    "only dead agents report: unknown",
 			members: []gossip.Member{agent("a2", "east", dead)},
 			reports: []gossip.Report{rep("a2", "api", "http", P, 0)},
-			want:    ServiceHealth{AgentsTotal: 1},
+			want:    ServiceHealth{AgentsTotal: 1, AgentsDead: 1},
 		},
 		{
 			name:    "suspect counts as alive",
@@ -132,7 +152,7 @@ func TestCompute(t *testing.T) {
 			members:  []gossip.Member{agent("a1", "east", alive), agent("w1", "west", alive), agent("w2", "west", dead)},
 			reports:  []gossip.Report{rep("a1", "api", "http", P, 0), rep("w1", "api", "http", F, 0)},
 			want:     ServiceHealth{Share: 1, Passing: 1, Reporting: 1, AgentsAlive: 1, AgentsTotal: 1, Known: true},
-			wantWest: &ServiceHealth{Region: "west", Service: "api", Reporting: 1, AgentsAlive: 1, AgentsTotal: 2, Known: true, Failing: []string{"w1/http"}},
+			wantWest: &ServiceHealth{Region: "west", Service: "api", Reporting: 1, AgentsAlive: 1, AgentsTotal: 2, AgentsDead: 1, Known: true, Failing: []string{"w1/http"}},
 		},
 		{
 			name:    "reports from unknown origins are ignored",
@@ -150,16 +170,41 @@ func TestCompute(t *testing.T) {
 			if want.Checks == nil {
 				east.Checks = nil // per-check counts are checked in the cases that list them
 			}
+			east.Updated = time.Time{} // TestComputeUpdated
+			west := got["west"]["api"]
+			west.Checks, west.Updated = nil, time.Time{}
 			if !reflect.DeepEqual(east, want) {
 				t.Fatalf("east/api\n got %+v\nwant %+v", got["east"]["api"], want)
 			}
-			west := got["west"]["api"]
-			west.Checks = nil
 			if tt.wantWest != nil && !reflect.DeepEqual(west, *tt.wantWest) {
 				t.Fatalf("west/api\n got %+v\nwant %+v", got["west"]["api"], *tt.wantWest)
 			}
 			if _, ok := got["west"]["api"]; !ok {
 				t.Fatal("a listed region must always be present")
+			}
+		})
+	}
+}
+
+// TestComputeUpdated: Updated is the newest receive time among the reports
+// that count, not among stale or warming-up ones.
+func TestComputeUpdated(t *testing.T) {
+	at := func(r gossip.Report, ago time.Duration) gossip.Report { r.Received = now.Add(-ago); return r }
+	members := []gossip.Member{agent("a1", "east", gossip.StateAlive), agent("a2", "east", gossip.StateAlive)}
+	tests := []struct {
+		name    string
+		reports []gossip.Report
+		want    time.Time
+	}{
+		{"newest counted report", []gossip.Report{at(rep("a1", "api", "http", P, 0), 5*time.Second), at(rep("a2", "api", "http", F, 0), 2*time.Second)}, now.Add(-2 * time.Second)},
+		{"warming up does not count", []gossip.Report{at(rep("a1", "api", "http", P, 0), 5*time.Second), at(rep("a2", "api", "http", W, 0), time.Second)}, now.Add(-5 * time.Second)},
+		{"stale does not count", []gossip.Report{at(rep("a1", "api", "http", P, 0), 2*time.Minute)}, time.Time{}},
+		{"no reports", nil, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Compute(members, tt.reports, []string{"east"}, []string{"api"}, now, time.Minute)["east"]["api"].Updated; !got.Equal(tt.want) {
+				t.Fatalf("Updated = %v, want %v", got, tt.want)
 			}
 		})
 	}

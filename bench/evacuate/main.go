@@ -33,6 +33,7 @@ import (
 
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/devcluster"
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 var regions = []string{"us-east", "us-west", "eu-west"}
@@ -108,7 +109,7 @@ func run(pol, name string, reps, httpPort, dnsPort, offset int) error {
 		fmt.Printf("rep %2d %-8s dns %6.2fs  evacuated %6.2fs\n", i+1, region,
 			dnsTimes[i].Seconds(), evacTimes[i].Seconds())
 		_ = c.HealRegion(region)
-		if err := restore(ctx, c, region); err != nil {
+		if err := restore(ctx, c, region, fmt.Sprintf("bench-restore-%s-%d", name, i)); err != nil {
 			return fmt.Errorf("rep %d: restore %s: %w", i, region, err)
 		}
 	}
@@ -146,7 +147,9 @@ func evacuated(c *devcluster.Cluster, region string) error {
 	return nil
 }
 
-func restore(ctx context.Context, c *devcluster.Cluster, region string) error {
+// restore proposes the restore of region under id, so that a retried
+// proposal is a no-op.
+func restore(ctx context.Context, c *devcluster.Cluster, region, id string) error {
 	if err := waitFor(60*time.Second, func() error {
 		// The health verdict must be back before the next rep.
 		if len(c.Controllers[0].State().Unhealthy[region]) > 0 {
@@ -156,7 +159,7 @@ func restore(ctx context.Context, c *devcluster.Cluster, region string) error {
 	}); err != nil {
 		return err
 	}
-	res, err := c.Controllers[0].Propose(ctx, state.CmdRestore, "bench", "", state.Restore{
+	res, err := c.Controllers[0].Propose(ctx, state.CmdRestore, "bench", id, state.Restore{
 		Region: region, Reason: "bench: next rep", Ramp: []int{100}})
 	if err != nil {
 		return err
@@ -195,16 +198,8 @@ func absent(servers, endpoints []string) error {
 	return nil
 }
 
-func waitFor(d time.Duration, f func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// waitFor polls f every 100 ms until it returns nil or d has passed.
+func waitFor(d time.Duration, f func() error) error { return testutil.Poll(d, 100*time.Millisecond, f) }
 
 func pct(ds []time.Duration, p int) time.Duration {
 	s := append([]time.Duration(nil), ds...)

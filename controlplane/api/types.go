@@ -81,6 +81,10 @@ type Voter struct {
 type RegionHealth struct {
 	AgentsAlive int
 	AgentsTotal int
+	// AgentsDead failed (evidence against the region); AgentsLeft left
+	// gracefully (no evidence either way).
+	AgentsDead int
+	AgentsLeft int
 	// CapacityReported is the sum of the capacity the region's alive
 	// agents report; nil when none reports one.
 	CapacityReported *float64
@@ -97,6 +101,9 @@ type ServiceHealth struct {
 	Failing   []string `json:"failing,omitempty"`
 	// Stale lists node/check reports too old to count either way.
 	Stale []string `json:"stale,omitempty"`
+	// WarmingUp lists node/check reports of checks that have not run
+	// `rise` times yet: no evidence either way.
+	WarmingUp []string `json:"warming_up,omitempty"`
 	// Checks breaks the service down by check name.
 	Checks map[string]CheckHealth `json:"checks,omitempty"`
 }

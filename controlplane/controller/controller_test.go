@@ -23,6 +23,8 @@ import (
 	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -117,7 +119,7 @@ func startClusterWith(t *testing.T, n int, edit func(i int, cfg *Config)) *clust
 		c.ctls = append(c.ctls, ctl)
 		t.Cleanup(func() { _ = ctl.Close(context.Background()) })
 	}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		for _, ctl := range c.ctls {
 			if err := ctl.raft.WaitForLeader(context.Background()); err != nil {
 				return err
@@ -129,31 +131,25 @@ func startClusterWith(t *testing.T, n int, edit func(i int, cfg *Config)) *clust
 }
 
 func (c *cluster) follower() *Controller {
-	for {
+	c.t.Helper()
+	var f *Controller
+	testutil.WaitFor(c.t, 30*time.Second, "a follower that knows the leader", func() bool {
 		for _, ctl := range c.ctls {
 			if !ctl.IsLeader() {
 				if id, _ := ctl.raft.Leader(); id != "" {
-					return ctl
+					f = ctl
+					return true
 				}
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	})
+	return f
 }
 
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, "condition", f)
 }
 
 // call makes an API request and decodes the JSON answer into out.
@@ -440,7 +436,7 @@ func TestDNSFollowsCommit(t *testing.T) {
 		return false
 	}
 	for _, ctl := range c.ctls {
-		eventually(t, 10*time.Second, func() error {
+		eventually(t, 30*time.Second, func() error {
 			if !answers(ctl, "198.51.100.11") {
 				return fmt.Errorf("%s never answers us-west", ctl.cfg.NodeID)
 			}
@@ -453,7 +449,7 @@ func TestDNSFollowsCommit(t *testing.T) {
 		t.Fatal(err, res.Error)
 	}
 	for _, ctl := range c.ctls {
-		eventually(t, 5*time.Second, func() error {
+		eventually(t, 30*time.Second, func() error {
 			if answers(ctl, "198.51.100.11") {
 				return fmt.Errorf("%s still answers us-west", ctl.cfg.NodeID)
 			}

@@ -85,7 +85,7 @@ func TestDrillThroughAPI(t *testing.T) {
 	if code := call(t, f, "POST", "/v1/drills", `{"runbook":"quick","params":{"region":"us-west","hold":"1h"}}`, &d); code != 201 {
 		t.Fatalf("start: %d", code)
 	}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		call(t, f, "GET", "/v1/drills/"+d.ID, "", &d)
 		if d.Current != 1 || d.Weights["us-west"] != 0 {
 			return fmt.Errorf("step %d, us-west %d", d.Current, d.Weights["us-west"])
@@ -124,7 +124,7 @@ func TestDrillThroughAPI(t *testing.T) {
 		t.Fatalf("abort an aborted drill: %d %+v", code, e)
 	}
 	for _, ctl := range c.ctls {
-		eventually(t, 5*time.Second, func() error {
+		eventually(t, 30*time.Second, func() error {
 			if w := ctl.State().Regions["us-west"].Weight; w != 100 {
 				return fmt.Errorf("%s: us-west %d", ctl.cfg.NodeID, w)
 			}

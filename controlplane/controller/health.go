@@ -69,7 +69,8 @@ func (c *Controller) Health() steering.Health {
 				detail += fmt.Sprintf("; failing %v", h.Failing)
 			}
 			out[region][svc] = steering.Observed{Share: h.Share, Known: h.Known,
-				AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, Detail: detail}
+				AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, AgentsDead: h.AgentsDead, AgentsLeft: h.AgentsLeft,
+				Updated: h.Updated, Detail: detail}
 		}
 	}
 	return out
@@ -92,7 +93,7 @@ func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 			rh.CapacityReported = &v
 		}
 		for svc, h := range svcs {
-			rh.AgentsAlive, rh.AgentsTotal = h.AgentsAlive, h.AgentsTotal
+			rh.AgentsAlive, rh.AgentsTotal, rh.AgentsDead, rh.AgentsLeft = h.AgentsAlive, h.AgentsTotal, h.AgentsDead, h.AgentsLeft
 			var checks map[string]api.CheckHealth
 			if len(h.Checks) > 0 {
 				checks = make(map[string]api.CheckHealth, len(h.Checks))
@@ -101,7 +102,7 @@ func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 				}
 			}
 			rh.Services[svc] = api.ServiceHealth{Share: h.Share, Known: h.Known, Passing: h.Passing,
-				Reporting: h.Reporting, Failing: h.Failing, Stale: h.Stale, Checks: checks}
+				Reporting: h.Reporting, Failing: h.Failing, Stale: h.Stale, WarmingUp: h.WarmingUp, Checks: checks}
 		}
 		out[region] = rh
 	}
@@ -121,7 +122,7 @@ func (c *Controller) Members() []api.Member {
 		if t.After(last[r.Origin]) {
 			last[r.Origin] = t
 		}
-		if r.Status != gossip.StatusPassing {
+		if r.Status != gossip.StatusPassing && r.Status != gossip.StatusWarmingUp {
 			failing[r.Origin] = append(failing[r.Origin], r.Service+"/"+r.Check)
 		}
 	}

@@ -137,7 +137,7 @@ func unhealthy(st *state.State, health steering.Health, region string) string {
 		case !seen:
 		case o.Known && o.Share < st.Config.Policy.UnhealthyBelow:
 			why = append(why, fmt.Sprintf("%s passing in %.0f%% of agents", svc.Name, o.Share*100))
-		case !o.Known && o.AgentsTotal > 0 && o.AgentsAlive == 0:
+		case !o.Known && o.AgentsDead > 0 && o.AgentsAlive == 0:
 			why = append(why, svc.Name+" has no live agent")
 		}
 	}

@@ -29,6 +29,10 @@ var (
 		"Events given up on for each notification sink (refused for good, or past give_up_after), from the replicated progress.", []string{"sink"}, nil)
 	descNotifyPending = prometheus.NewDesc("evac_notifications_pending",
 		"Events each notification sink takes that are not yet delivered: its backlog.", []string{"sink"}, nil)
+	descObservers = prometheus.NewDesc("evac_region_observers",
+		"Live agents of the region in this controller's gossip view; 0 means no verdict can be made about it (or, if some died, that it is down).", []string{"region"}, nil)
+	descAgents = prometheus.NewDesc("evac_region_agents",
+		"Agents of the region by state: alive, dead (failed: evidence against the region), left (gracefully: no evidence).", []string{"region", "state"}, nil)
 	phases       = []state.Phase{state.PhaseActive, state.PhaseEvacuating, state.PhaseEvacuated, state.PhaseRestoring}
 	memberStates = []string{"alive", "suspect", "dead", "left"}
 	_            = prometheus.Collector((*collector)(nil))
@@ -41,7 +45,7 @@ type collector struct{ src Source }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWeight, descState, descHealth, descSvcHealthy, descLeader,
 		descTerm, descCommit, descApplied, descMembers, descFrozen, descConfigVer,
-		descNotifyDelivered, descNotifyFailed, descNotifyPending} {
+		descNotifyDelivered, descNotifyFailed, descNotifyPending, descObservers, descAgents} {
 		ch <- d
 	}
 }
@@ -87,6 +91,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	health := c.src.RegionHealth()
 	for _, rs := range st.RegionList() {
 		gauge(descWeight, float64(rs.Weight), rs.Name)
+		rh := health[rs.Name]
+		gauge(descObservers, float64(rh.AgentsAlive), rs.Name)
+		gauge(descAgents, float64(rh.AgentsAlive), rs.Name, "alive")
+		gauge(descAgents, float64(rh.AgentsDead), rs.Name, "dead")
+		gauge(descAgents, float64(rh.AgentsLeft), rs.Name, "left")
 		for _, p := range phases {
 			gauge(descState, b2f(rs.Phase == p), rs.Name, string(p))
 		}

@@ -16,6 +16,8 @@
 //	evac_region_state{region,state}                 1 for the region's state, else 0
 //	evac_region_health{region}                      lowest share of live agents passing a service's checks (absent if unknown)
 //	evac_region_service_healthy{region,service}     committed verdict, 1 healthy, 0 unhealthy
+//	evac_region_observers{region}                   live agents; 0 with none dead: nothing observes the region
+//	evac_region_agents{region,state}                agents by state: alive, dead, left
 //	evac_dns_queries_total{qtype,rcode}             replies sent
 //	evac_dns_reply_duration_seconds                 time from query to reply written
 //	evac_raft_leader / evac_raft_term / evac_raft_commit_index / evac_raft_applied_index

@@ -50,7 +50,10 @@ func (f fakeSource) Status() api.Status {
 	return api.Status{IsLeader: true, Term: 7, CommitIndex: 42, AppliedIndex: 41}
 }
 func (f fakeSource) RegionHealth() map[string]api.RegionHealth {
-	return map[string]api.RegionHealth{"us-east": {Services: map[string]api.ServiceHealth{"api": {Share: 0.5, Known: true}}}}
+	return map[string]api.RegionHealth{
+		"us-east": {AgentsAlive: 2, AgentsTotal: 3, AgentsDead: 1, Services: map[string]api.ServiceHealth{"api": {Share: 0.5, Known: true}}},
+		"us-west": {AgentsTotal: 2, AgentsLeft: 2},
+	}
 }
 func (f fakeSource) Members() []api.Member {
 	return []api.Member{{State: "alive"}, {State: "alive"}, {State: "dead"}}
@@ -147,6 +150,11 @@ func TestMetrics(t *testing.T) {
 		{"evac_region_state", []string{"region", "us-east", "state", "evacuated"}, 0},
 		{"evac_region_health", []string{"region", "us-east"}, 0.5},
 		{"evac_region_service_healthy", []string{"region", "us-west", "service", "api"}, 1},
+		{"evac_region_observers", []string{"region", "us-east"}, 2},
+		{"evac_region_observers", []string{"region", "us-west"}, 0},
+		{"evac_region_agents", []string{"region", "us-east", "state", "dead"}, 1},
+		{"evac_region_agents", []string{"region", "us-west", "state", "left"}, 2},
+		{"evac_region_agents", []string{"region", "us-west", "state", "alive"}, 0},
 		{"evac_dns_queries_total", []string{"qtype", "A", "rcode", "NOERROR"}, 2},
 		{"evac_dns_queries_total", []string{"qtype", "AAAA", "rcode", "NXDOMAIN"}, 1},
 		{"evac_dns_queries_total", []string{"qtype", "other", "rcode", "other"}, 1},

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 func TestClusterForwardFailoverMembership(t *testing.T) {
@@ -25,7 +27,7 @@ func TestClusterForwardFailoverMembership(t *testing.T) {
 			t.Fatalf("%s: %v", tn.id, err)
 		}
 	}
-	l := c.leader(10 * time.Second)
+	l := c.leader(30 * time.Second)
 	f := c.follower(l)
 	leader, follower := c.nodes[l].node, c.nodes[f].node
 
@@ -93,7 +95,7 @@ func TestClusterForwardFailoverMembership(t *testing.T) {
 	if _, _, err := leader.Apply(ctx, []byte("x")); !errors.Is(err, ErrShutdown) {
 		t.Fatalf("Apply after Shutdown = %v, want ErrShutdown", err)
 	}
-	l = c.leader(10 * time.Second)
+	l = c.leader(30 * time.Second)
 	t.Logf("new leader %s elected %v after %s was shut down", c.nodes[l].id, time.Since(start), killed)
 	f = c.follower(l)
 	apply(t, c.nodes[l].node, "c")
@@ -153,7 +155,7 @@ func junkConns(t *testing.T, addr string) []net.Conn {
 func TestRestartRecoversState(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	c := newCluster(t, 3)
-	l := c.leader(10 * time.Second)
+	l := c.leader(30 * time.Second)
 
 	var want []string
 	for i := range 20 {
@@ -199,7 +201,7 @@ func TestRestartRecoversState(t *testing.T) {
 	if _, err := os.Stat(torn); !os.IsNotExist(err) {
 		t.Fatalf("torn snapshot still there after restart: %v", err)
 	}
-	l = c.leader(10 * time.Second)
+	l = c.leader(30 * time.Second)
 	c.waitFSMs(want...)
 	want = append(want, "after-restart")
 	apply(t, c.nodes[c.follower(l)].node, "after-restart")
@@ -216,7 +218,7 @@ func TestRestartRecoversState(t *testing.T) {
 func TestRestartAloneServesLastState(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	c := newCluster(t, 3)
-	c.leader(10 * time.Second)
+	c.leader(30 * time.Second)
 	var want []string
 	for i := range 12 {
 		cmd := "s" + strconv.Itoa(i)
@@ -229,7 +231,7 @@ func TestRestartAloneServesLastState(t *testing.T) {
 	time.Sleep(2 * appliedPersistEvery)
 	c.stopAll()
 	n := c.start(0)
-	waitFor(t, 5*time.Second, "the restarted node's FSM holds every applied entry", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the restarted node's FSM holds every applied entry", func() bool {
 		return equal(c.nodes[0].fsm.list(), want)
 	})
 	if n.IsLeader() || c.nodes[0].fsm.restores != 0 {
@@ -241,7 +243,7 @@ func TestRestartAloneServesLastState(t *testing.T) {
 	// The others come back: nothing is applied twice.
 	c.start(1)
 	c.start(2)
-	l := c.leader(10 * time.Second)
+	l := c.leader(30 * time.Second)
 	want = append(want, "after")
 	apply(t, c.nodes[l].node, "after")
 	c.waitFSMs(want...)

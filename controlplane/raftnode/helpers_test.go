@@ -18,18 +18,28 @@ import (
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 // listFSM is an append-only list of byte strings. Apply answers with the
 // new length as []byte; commands starting with "reject:" are refused with an
 // error and not stored. It is a ReplayingFSM: entries at or below the
 // applied index are ignored, and snapshots carry that index.
+//
+// A command is its own id, as state.Command.ID is in the real FSM: one
+// already in the list is a no-op answered "duplicate". Node.Apply retries
+// after raft.ErrLeadershipLost, whose outcome is ambiguous, so a write the
+// old leader's term committed after all comes a second time (seen under
+// CPU load: TestRestartRecoversState's FSMs held "s2" twice).
 type listFSM struct {
-	mu       sync.Mutex
-	entries  [][]byte
-	index    uint64
-	restores int
-	skipped  int
+	mu         sync.Mutex
+	entries    [][]byte
+	seen       map[string]bool
+	index      uint64
+	restores   int
+	skipped    int
+	duplicates int
 }
 
 var _ ReplayingFSM = (*listFSM)(nil)
@@ -45,6 +55,14 @@ func (f *listFSM) Apply(l *raft.Log) any {
 	if bytes.HasPrefix(l.Data, []byte("reject:")) {
 		return fmt.Errorf("refusing %q", l.Data)
 	}
+	if f.seen[string(l.Data)] {
+		f.duplicates++
+		return []byte("duplicate")
+	}
+	if f.seen == nil {
+		f.seen = make(map[string]bool)
+	}
+	f.seen[string(l.Data)] = true
 	f.entries = append(f.entries, bytes.Clone(l.Data))
 	return []byte(strconv.Itoa(len(f.entries)))
 }
@@ -82,11 +100,23 @@ func (f *listFSM) Restore(rc io.ReadCloser) error {
 		entries = append(entries, data[k:k+int(n)])
 		data = data[k+int(n):]
 	}
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		seen[string(e)] = true
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.entries, f.index = entries, index
+	f.entries, f.seen, f.index = entries, seen, index
 	f.restores++
 	return nil
+}
+
+// counts returns how many replayed entries were skipped and how many
+// repeated commands were no-ops.
+func (f *listFSM) counts() (skipped, duplicates int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.skipped, f.duplicates
 }
 
 func (f *listFSM) list() []string {
@@ -229,7 +259,7 @@ func (c *cluster) stopAll() {
 func (c *cluster) leader(timeout time.Duration) int {
 	c.t.Helper()
 	idx := -1
-	waitFor(c.t, timeout, "a single agreed leader", func() bool {
+	testutil.WaitFor(c.t, timeout, "a single agreed leader", func() bool {
 		idx = -1
 		for i, tn := range c.nodes {
 			if tn.node != nil && tn.node.IsLeader() {
@@ -266,17 +296,30 @@ func (c *cluster) follower(leader int) int {
 	return -1
 }
 
-// waitFSMs waits until every running node's FSM holds exactly want.
+// waitFSMs waits until every running node's FSM holds exactly want; on a
+// timeout the failure shows what each node holds instead.
 func (c *cluster) waitFSMs(want ...string) {
 	c.t.Helper()
-	waitFor(c.t, 10*time.Second, fmt.Sprintf("all FSMs hold %q", want), func() bool {
+	testutil.Eventually(c.t, 30*time.Second, fmt.Sprintf("all FSMs hold %d entries %q...", len(want), want[:min(3, len(want))]), func() error {
 		for _, tn := range c.nodes {
-			if tn.node != nil && !equal(tn.fsm.list(), want) {
-				return false
+			if tn.node == nil {
+				continue
+			}
+			if got := tn.fsm.list(); !equal(got, want) {
+				skipped, dups := tn.fsm.counts()
+				return fmt.Errorf("%s holds %d entries %q (applied index %d, %d replays skipped, %d duplicates)", tn.id, len(got), got, tn.fsm.AppliedIndex(), skipped, dups)
 			}
 		}
-		return true
+		return nil
 	})
+	for _, tn := range c.nodes {
+		if tn.node == nil {
+			continue
+		}
+		if _, dups := tn.fsm.counts(); dups > 0 {
+			c.t.Logf("%s: %d retried command(s) were no-ops (each would be there twice without ids)", tn.id, dups)
+		}
+	}
 }
 
 func equal(a, b []string) bool {
@@ -291,21 +334,9 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func apply(t *testing.T, n *Node, cmd string) (string, uint64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	resp, idx, err := n.Apply(ctx, []byte(cmd))
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -53,7 +55,7 @@ func TestMembershipChangesAndQuorumRule(t *testing.T) {
 		t.Fatalf("Promote: %v", err)
 	}
 	if s, _ := follower.HasMember(c.nodes[n4].id); s != "Voter" {
-		waitFor(t, 10*time.Second, "the promotion reaches the follower", func() bool {
+		testutil.WaitFor(t, 30*time.Second, "the promotion reaches the follower", func() bool {
 			s, _ := follower.HasMember(c.nodes[n4].id)
 			return s == "Voter"
 		})
@@ -114,7 +116,7 @@ func TestRecoverSurvivorAlone(t *testing.T) {
 		t.Fatalf("Recover: %v", err)
 	}
 	n := c.start(0)
-	waitFor(t, 30*time.Second, "the survivor leads alone", n.IsLeader)
+	testutil.WaitFor(t, 30*time.Second, "the survivor leads alone", n.IsLeader)
 	if got := survivor.fsm.list(); !equal(got, []string{"a", "b"}) {
 		t.Fatalf("state after recovery = %q; want [a b]", got)
 	}

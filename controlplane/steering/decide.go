@@ -14,10 +14,18 @@ type Observed struct {
 	// Share is the share of the region's live agents whose checks for the
 	// service pass.
 	Share float64
-	// Known is false when no live agent of the region reports the service.
-	Known       bool
+	// Known is false when no live agent of the region reports the service
+	// (warming-up and stale reports do not count).
+	Known bool
+	// Agents of the region: alive, all known, dead (failed, confirmed by
+	// memberlist from several vantage points) and left (gracefully).
 	AgentsAlive int
 	AgentsTotal int
+	AgentsDead  int
+	AgentsLeft  int
+	// Updated is when this controller received the newest report behind
+	// Share (zero when none).
+	Updated time.Time
 	// Detail names what fails, for the audit log.
 	Detail string
 }
@@ -36,7 +44,20 @@ type Input struct {
 	// WarmedUp is false for a while after this node became leader: until
 	// gossip has converged, missing reports are not evidence of failure.
 	WarmedUp bool
+	// LeaderSince is when this node became leader. Until WarmedUp, a
+	// verdict needs a report received after it: a new leader decides on
+	// fresh reports, never on what it heard before (zero: no such rule).
+	LeaderSince time.Time
 }
+
+// Event kinds the engine records about observation.
+const (
+	// EventUnobserved: every agent of a region left gracefully (none
+	// died): nothing observes it, so no verdict is made about it.
+	EventUnobserved = "region.unobserved"
+	// EventObserved: an agent of an unobserved region is back.
+	EventObserved = "region.observed"
+)
 
 // Proposal is one command the leader should propose.
 type Proposal struct {
@@ -58,6 +79,7 @@ func Decide(in Input) []Proposal {
 	}
 	var out []Proposal
 	out = append(out, rampSteps(s, in.Now)...)
+	out = append(out, observers(in)...)
 	out = append(out, verdicts(in)...)
 	if f, ok := massFailure(in); ok {
 		// Freezing pre-empts every automatic evacuation this tick.
@@ -161,17 +183,74 @@ func rampSteps(s *state.State, now time.Time) []Proposal {
 
 // verdict says whether the observation shows the service healthy; ok is
 // false when there is no evidence either way.
-func verdict(o Observed, seen bool, p state.Policy, warmedUp bool) (healthy, ok bool) {
+func verdict(o Observed, seen bool, p state.Policy, in Input) (healthy, ok bool) {
 	switch {
 	case !seen:
 		return false, false
 	case o.Known:
+		if !in.WarmedUp && o.Updated.Before(in.LeaderSince) {
+			// A new leader decides on reports it received as leader.
+			return false, false
+		}
 		return o.Share >= p.UnhealthyBelow, true
-	case o.AgentsTotal > 0 && o.AgentsAlive == 0 && warmedUp:
-		// Every agent the region ever had is gone from the pool.
+	case o.AgentsAlive == 0 && o.AgentsDead > 0 && in.WarmedUp:
+		// No agent of the region is left in the pool, and some died:
+		// memberlist confirmed it from other vantage points. Agents
+		// that left gracefully are no evidence (see observers).
 		return false, true
 	}
 	return false, false
+}
+
+// observers records, once per episode, that a region has no observers:
+// every agent it had left gracefully and none died, so no verdict will be
+// made about it (see verdict); and that it is observed again when one is
+// back. The episode is read from the audit log, so a new leader neither
+// repeats nor misses it.
+func observers(in Input) []Proposal {
+	if !in.WarmedUp {
+		return nil
+	}
+	s := in.State
+	var out []Proposal
+	for _, r := range s.Config.Regions {
+		var o Observed
+		seen := false
+		for _, svc := range s.Config.Services {
+			if ob, ok := in.Health[r.Name][svc.Name]; ok {
+				o, seen = ob, true
+				break
+			}
+		}
+		if !seen {
+			continue
+		}
+		unobserved := o.AgentsAlive == 0 && o.AgentsDead == 0 && o.AgentsLeft > 0
+		last, seq := lastObservation(s, r.Name)
+		switch {
+		case unobserved && last != EventUnobserved:
+			out = append(out, Proposal{Type: state.CmdRecordEvent, Key: fmt.Sprintf("unobserved/%s/%d", r.Name, seq),
+				Body: state.RecordEvent{Kind: EventUnobserved, Region: r.Name,
+					Reason: fmt.Sprintf("no observers: all %d agent(s) of %s left gracefully; no health verdict on it until one is back", o.AgentsLeft, r.Name)}})
+		case o.AgentsAlive > 0 && last == EventUnobserved:
+			out = append(out, Proposal{Type: state.CmdRecordEvent, Key: fmt.Sprintf("observed/%s/%d", r.Name, seq),
+				Body: state.RecordEvent{Kind: EventObserved, Region: r.Name,
+					Reason: fmt.Sprintf("observed again: %d agent(s) of %s alive", o.AgentsAlive, r.Name)}})
+		}
+	}
+	return out
+}
+
+// lastObservation returns the kind and sequence number of the latest
+// EventUnobserved or EventObserved event of region ("", 0 if none).
+func lastObservation(s *state.State, region string) (string, uint64) {
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		e := s.Events[i]
+		if e.Region == region && (e.Kind == EventUnobserved || e.Kind == EventObserved) {
+			return e.Kind, e.Seq
+		}
+	}
+	return "", 0
 }
 
 func verdicts(in Input) []Proposal {
@@ -184,13 +263,13 @@ func verdicts(in Input) []Proposal {
 				continue
 			}
 			o, seen := in.Health[r.Name][svc.Name]
-			healthy, ok := verdict(o, seen, p, in.WarmedUp)
+			healthy, ok := verdict(o, seen, p, in)
 			if !ok || healthy == !s.IsUnhealthy(r.Name, svc.Name) {
 				continue
 			}
 			detail := o.Detail
 			if !o.Known {
-				detail = fmt.Sprintf("no live agent (%d known)", o.AgentsTotal)
+				detail = fmt.Sprintf("no live agent (%d known, %d dead)", o.AgentsTotal, o.AgentsDead)
 			}
 			out = append(out, Proposal{
 				Type: state.CmdSetHealth,
@@ -263,7 +342,7 @@ func unhealthyFor(s *state.State, region string, in Input) (time.Time, string, b
 	var bestSvc string
 	for _, n := range names {
 		o, seen := in.Health[region][n]
-		if healthy, ok := verdict(o, seen, s.Config.Policy, in.WarmedUp); ok && healthy {
+		if healthy, ok := verdict(o, seen, s.Config.Policy, in); ok && healthy {
 			continue
 		}
 		if since := svcs[n]; best.IsZero() || since.Before(best) {

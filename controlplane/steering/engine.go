@@ -33,7 +33,8 @@ type EngineConfig struct {
 	// Tick is how often the engine decides.
 	Tick time.Duration
 	// WarmUp is how long after gaining leadership missing reports are not
-	// taken as evidence of failure.
+	// taken as evidence of failure, and a verdict needs a report received
+	// as leader (at least the policy's detect_after).
 	WarmUp time.Duration
 	// Retry is how long before a proposal that did not take effect is
 	// proposed again.
@@ -54,6 +55,8 @@ type Engine struct {
 	recorded map[string]bool
 	// done remembers decision keys that were applied: never proposed again.
 	done map[string]bool
+	// leaderSince is when Run started (this node became leader).
+	leaderSince time.Time
 }
 
 // NewEngine returns an engine; call Run while this node is the leader.
@@ -78,12 +81,13 @@ func NewEngine(cfg EngineConfig, src Source, prop Proposer) *Engine {
 func (e *Engine) Run(ctx context.Context) {
 	e.attempted, e.recorded, e.done = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
 	start := e.cfg.Now()
+	e.leaderSince = start
 	t := time.NewTicker(e.cfg.Tick)
 	defer t.Stop()
 	e.cfg.Logger.Info("steering engine started")
 	defer e.cfg.Logger.Info("steering engine stopped")
 	for {
-		e.Tick(ctx, e.cfg.Now().Sub(start) >= e.cfg.WarmUp)
+		e.Tick(ctx, e.cfg.Now().Sub(start) >= e.warmUp())
 		select {
 		case <-ctx.Done():
 			return
@@ -92,14 +96,26 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// Tick decides once and proposes what is due.
+// warmUp is how long after gaining leadership the engine waits before it
+// takes missing agents as evidence and decides on reports it heard before
+// it led: WarmUp, or the detection window (detect_after) if longer.
+func (e *Engine) warmUp() time.Duration {
+	w := e.cfg.WarmUp
+	if st := e.src.State(); st != nil && st.Config != nil {
+		w = max(w, st.Config.Policy.DetectAfter.D())
+	}
+	return w
+}
+
+// Tick decides once and proposes what is due. Until warmedUp, a health
+// verdict needs a report received since Run started (see Input).
 func (e *Engine) Tick(ctx context.Context, warmedUp bool) {
 	if e.attempted == nil {
 		e.attempted, e.recorded, e.done = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
 	}
 	now := e.cfg.Now()
 	props := Decide(Input{State: e.src.State(), Health: e.src.Health(), Capacity: e.src.ReportedCapacity(),
-		Now: now, WarmedUp: warmedUp})
+		Now: now, WarmedUp: warmedUp, LeaderSince: e.leaderSince})
 	for _, p := range props {
 		if last, ok := e.attempted[p.Key]; e.done[p.Key] || ok && now.Sub(last) < e.cfg.Retry {
 			continue

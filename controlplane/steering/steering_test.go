@@ -297,6 +297,7 @@ func TestCapacityLimitsAutomaticShift(t *testing.T) {
 
 func TestVerdicts(t *testing.T) {
 	p := state.Policy{UnhealthyBelow: 0.5}
+	leader := t0.Add(-5 * time.Second) // became leader 5 s ago
 	tests := []struct {
 		name         string
 		o            Observed
@@ -307,17 +308,75 @@ func TestVerdicts(t *testing.T) {
 		{"passing", Observed{Share: 1, Known: true}, true, true, true, true},
 		{"at threshold", Observed{Share: 0.5, Known: true}, true, true, true, true},
 		{"below", Observed{Share: 0.49, Known: true}, true, true, false, true},
-		{"all agents gone", Observed{AgentsTotal: 2}, true, true, false, true},
-		{"all agents gone before warm-up", Observed{AgentsTotal: 2}, true, false, false, false},
+		{"below on a report received as leader", Observed{Share: 0, Known: true, Updated: t0.Add(-time.Second)}, true, false, false, true},
+		{"below on reports heard before leadership: no decision yet", Observed{Share: 0, Known: true, Updated: t0.Add(-10 * time.Second)}, true, false, false, false},
+		{"reports heard before leadership count once warmed up", Observed{Share: 0, Known: true, Updated: t0.Add(-10 * time.Second)}, true, true, false, true},
+		{"all agents dead", Observed{AgentsTotal: 2, AgentsDead: 2}, true, true, false, true},
+		{"one dead, one left", Observed{AgentsTotal: 2, AgentsDead: 1, AgentsLeft: 1}, true, true, false, true},
+		{"all agents dead before warm-up", Observed{AgentsTotal: 2, AgentsDead: 2}, true, false, false, false},
+		{"all agents left: no evidence", Observed{AgentsTotal: 2, AgentsLeft: 2}, true, true, false, false},
 		{"never had agents", Observed{}, true, true, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, ok := verdict(tc.o, tc.seen, p, tc.warmed)
+			h, ok := verdict(tc.o, tc.seen, p, Input{WarmedUp: tc.warmed, LeaderSince: leader, Now: t0})
 			if h != tc.healthy || ok != tc.ok {
 				t.Fatalf("verdict = %v,%v want %v,%v", h, ok, tc.healthy, tc.ok)
 			}
 		})
+	}
+}
+
+// TestLeftAgentsAreNoEvidence: a region whose agents all left gracefully
+// gets no verdict and no evacuation, one region.unobserved event however
+// long it lasts, and region.observed when an agent is back; a region whose
+// agents died is judged unhealthy and evacuated as before.
+func TestLeftAgentsAreNoEvidence(t *testing.T) {
+	l := newLog(t, cfgYAML)
+	e := newEngine(l)
+	l.health["b"] = map[string]Observed{"api": {AgentsTotal: 2, AgentsLeft: 2}}
+	run(l, e, 90*time.Second)
+	if got := strings.Join(l.kinds(), " "); got != EventUnobserved+":b" {
+		t.Fatalf("events while b's agents are gone = %q, want one %s", got, EventUnobserved)
+	}
+	if l.s.IsUnhealthy("b", "api") {
+		t.Fatal("b judged unhealthy on agents that left")
+	}
+	// A new leader does not repeat the event.
+	run(l, newEngine(l), 10*time.Second)
+	if n := len(l.kinds()); n != 1 {
+		t.Fatalf("a new leader recorded again: %v", l.kinds())
+	}
+	l.set("b", 1)
+	run(l, e, 5*time.Second)
+	if got := strings.Join(l.kinds(), " "); got != EventUnobserved+":b "+EventObserved+":b" {
+		t.Fatalf("events after an agent is back = %q", got)
+	}
+	// Dead, not left: the region is judged down and evacuated.
+	l.health["b"] = map[string]Observed{"api": {AgentsTotal: 2, AgentsDead: 2}}
+	run(l, e, 30*time.Second)
+	if r, _ := l.s.Region("b"); !l.s.IsUnhealthy("b", "api") || r.Phase == state.PhaseActive {
+		t.Fatalf("dead agents: unhealthy %v, region %+v; want unhealthy and evacuating", l.s.IsUnhealthy("b", "api"), r)
+	}
+}
+
+// TestNewLeaderWaitsForFreshReports: a leader that has only reports it
+// received before it led makes no verdict until a fresh one arrives or
+// its warm-up ends.
+func TestNewLeaderWaitsForFreshReports(t *testing.T) {
+	l := newLog(t, cfgYAML)
+	e := newEngine(l)
+	e.leaderSince = *l.now
+	l.health["a"] = map[string]Observed{"api": {Share: 0, Known: true, AgentsAlive: 2, AgentsTotal: 2, Updated: l.now.Add(-time.Second)}}
+	e.Tick(context.Background(), false)
+	if l.s.IsUnhealthy("a", "api") {
+		t.Fatal("verdict on a report received before leadership")
+	}
+	l.health["a"] = map[string]Observed{"api": {Share: 0, Known: true, AgentsAlive: 2, AgentsTotal: 2, Updated: l.now.Add(time.Second)}}
+	*l.now = l.now.Add(2 * time.Second)
+	e.Tick(context.Background(), false)
+	if !l.s.IsUnhealthy("a", "api") {
+		t.Fatal("no verdict on a fresh failing report")
 	}
 }
 
@@ -349,5 +408,18 @@ func TestReportedCapacityLimitsAutomaticShift(t *testing.T) {
 	run(l, e, 30*time.Second)
 	if r, _ := l.s.Region("a"); r.Weight == 0 || r.Weight == 100 {
 		t.Fatalf("reported capacity ignored: %+v", r)
+	}
+}
+
+func TestWarmUpCoversDetectAfter(t *testing.T) {
+	l := newLog(t, cfgYAML) // detect_after: 10s
+	for _, tc := range []struct{ cfg, want time.Duration }{
+		{time.Second, 10 * time.Second},
+		{30 * time.Second, 30 * time.Second},
+	} {
+		e := NewEngine(EngineConfig{Tick: time.Second, WarmUp: tc.cfg}, l, l)
+		if got := e.warmUp(); got != tc.want {
+			t.Errorf("WarmUp %s: warm-up %s, want %s", tc.cfg, got, tc.want)
+		}
 	}
 }

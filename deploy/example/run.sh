@@ -29,21 +29,25 @@ dir="${EVAC_EXAMPLE_DIR:-/tmp/evac-example}"
 regions=(us-east us-west eu-west)
 endpoints=("192.0.2.11, 192.0.2.12" "198.51.100.11, 198.51.100.12" "203.0.113.11, 203.0.113.12")
 
-stop() { # SIGTERM to every process started here, then wait up to 30 s
-  local pids=() pid f
-  for f in "$dir"/pids/*.pid; do
-    [ -e "$f" ] || continue
-    pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"; then pids+=("$pid"); fi
-    rm -f "$f"
+stop() { # SIGTERM in order: controllers, agents, backends; each group up to 30 s
+  local total=0 group pids pid f
+  for group in 'c[0-9]*' '*-a[0-9]*' 'backend-*'; do
+    pids=()
+    for f in "$dir"/pids/$group.pid; do
+      [ -e "$f" ] || continue
+      pid="$(cat "$f")"
+      if kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"; then pids+=("$pid"); fi
+      rm -f "$f"
+    done
+    for _ in $(seq 1 60); do
+      local alive=0
+      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.5
+    done
+    total=$((total + ${#pids[@]}))
   done
-  for _ in $(seq 1 60); do
-    local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.5
-  done
-  echo "stopped ${#pids[@]} processes"
+  echo "stopped $total processes"
 }
 
 case "${1:-start}" in
@@ -175,6 +179,14 @@ for r in 0 1 2; do
   mkdir -p "backend-${regions[$r]}"
   echo "ok ${regions[$r]}" > "backend-${regions[$r]}/index.html"
   start "backend-${regions[$r]}" python3 -m http.server 8000 --bind "$net.100" --directory "backend-${regions[$r]}"
+done
+# The backends listen before any agent checks them (an agent's first checks
+# only warm up, but a backend still starting is not a failure to report).
+for r in 0 1 2; do
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.2$((r + 1)).100/8000") 2>/dev/null && break
+    sleep 0.1
+  done
 done
 for i in 1 2 3; do
   start "c$i" "$evac" server --config "c$i.yaml" \

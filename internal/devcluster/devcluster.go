@@ -319,11 +319,13 @@ func (c *Cluster) BackendURL(region string) string { return c.backends[region].u
 // DataDir is where the controllers keep their state.
 func (c *Cluster) DataDir() string { return c.opts.DataDir }
 
-// Close stops everything and removes a temporary data dir.
+// Close stops everything and removes a temporary data dir. Controllers
+// stop first, then agents, then backends: a leader outliving the agents
+// would watch them leave and, before the rule that left agents are no
+// evidence, committed "no live agent" for every region, so the cluster
+// came back frozen on the next start with the same --data-dir.
 func (c *Cluster) Close() {
 	c.closeOnce.Do(func() {
-		c.cancel()
-		c.wg.Wait()
 		// Stop the controllers together: one by one, the survivors would
 		// spend the shutdown electing leaders and logging failed heartbeats.
 		var wg sync.WaitGroup
@@ -335,6 +337,10 @@ func (c *Cluster) Close() {
 			}()
 		}
 		wg.Wait()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.wg.Wait()
 		for _, b := range c.backends {
 			_ = b.srv.Close()
 		}
