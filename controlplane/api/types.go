@@ -50,6 +50,8 @@ type Status struct {
 	Serial        uint32  `json:"serial"`
 	RaftState     string  `json:"raft_state"`
 	Voters        []Voter `json:"voters"`
+	// Warnings name insecure settings in force on this controller.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Voter is one voting member of the Raft configuration.

@@ -75,6 +75,9 @@ type Config struct {
 	// RaftTLS, when set, is mutual TLS for Raft and leader forwarding
 	// (raftnode.Config.TLS).
 	RaftTLS *tls.Config
+	// Warnings are shown in GET /v1/status (insecure settings in force,
+	// e.g. --insecure-no-raft-tls).
+	Warnings []string
 }
 
 // Controller is one running controller.
@@ -385,7 +388,7 @@ func (c *Controller) Status() api.Status {
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, ConfigVersion: st.ConfigVersion,
 		AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
-		Voters: c.voters(),
+		Voters: c.voters(), Warnings: c.cfg.Warnings,
 	}
 }
 

@@ -102,7 +102,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		return nil, err
 	}
 	if cfg.TLS != nil {
-		n.stream.wrapServer, n.stream.wrapClient = tlsWrappers(cfg.TLS)
+		n.stream.wrapServer, n.stream.wrapClient = tlsWrappers(cfg.TLS, n.latestConfiguration, cfg.Bootstrap, log)
 	}
 	n.fwd = newForwardPool(n.stream)
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{

@@ -51,6 +51,9 @@ func statusCmd() *cobra.Command {
 			row(tw, "INDEX", fmt.Sprintf("applied %d, commit %d", st.AppliedIndex, st.CommitIndex))
 			row(tw, "SOA SERIAL", strconv.FormatUint(uint64(st.Serial), 10))
 			row(tw, "VOTERS", dash(strings.Join(voters, ", ")))
+			for _, w := range st.Warnings {
+				row(tw, "WARNING", w)
+			}
 			return tw.Flush()
 		},
 	}

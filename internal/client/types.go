@@ -24,6 +24,8 @@ type Status struct {
 	Serial        uint32  `json:"serial"`
 	RaftState     string  `json:"raft_state"`
 	Voters        []Voter `json:"voters"`
+	// Warnings name insecure settings in force on the controller.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Voter is one voting member of the Raft configuration. It decodes from a
