@@ -496,3 +496,106 @@ func TestRaftInsecureFlagWarns(t *testing.T) {
 		return nil
 	})
 }
+
+// TestKeyFilesAndDataPrivate: `evac server` and `evac agent` refuse a gossip
+// key and `evac server` a Raft TLS key that group or others may read,
+// saying to chmod 600; a running server's Raft state is 0600 in 0700
+// directories.
+func TestKeyFilesAndDataPrivate(t *testing.T) {
+	dir := t.TempDir()
+	ip := "127.0.9.63"
+	port := func() string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }
+	ca, err := tlsutil.NewTestCA(dir, "raft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.IssuePeer("c1", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gossipKey := keygen(t, dir)
+	tokens := writeTokens(t, filepath.Join(dir, "tokens.yaml"))
+	run := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, evacBin, args...).CombinedOutput()
+		return string(out), err
+	}
+	server := func() (string, error) {
+		return run("server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "refused"),
+			"--raft-addr", port(), "--http-addr", port(), "--gossip-addr", port(), "--dns-addr", port(),
+			"--tokens-file", tokens, "--gossip-key-file", gossipKey,
+			"--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", ca.CAFile)
+	}
+	for _, file := range []string{gossipKey, key} {
+		if err := os.Chmod(file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := server()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "chmod 600 "+file) {
+			t.Fatalf("server with %s at 0644: %v\n%s", file, err, out)
+		}
+		if err := os.Chmod(file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agentCfg := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(agentCfg, []byte(fmt.Sprintf("region: r1\nnode_name: a1\ngossip_addr: %s\njoin: [%s]\ngossip_key_file: %s\n"+
+		"checks:\n  - {name: http, service: api, type: http, target: \"http://%s/\", interval: 1s, timeout: 500ms}\n",
+		port(), port(), gossipKey, port())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(gossipKey, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("agent", "--config", agentCfg); err == nil || !strings.Contains(out, "chmod 600 "+gossipKey) {
+		t.Fatalf("agent with its gossip key at 0640: %v\n%s", err, out)
+	}
+	if err := os.Chmod(gossipKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A running server's Raft state.
+	s := startSingleServer(t, dir, ip, "--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", ca.CAFile,
+		"--snapshot-threshold", "5", "--snapshot-interval", "100ms")
+	for i := range 10 {
+		if _, err := s.api.Freeze(ctxT(t, 5*time.Second), fmt.Sprintf("freeze %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.api.Unfreeze(ctxT(t, 5*time.Second), fmt.Sprintf("unfreeze %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raftDir := filepath.Join(dir, s.id, "raft")
+	eventually(t, 30*time.Second, "a snapshot on disk", func() error {
+		if m, _ := filepath.Glob(filepath.Join(raftDir, "snapshots", "*", "state.bin")); len(m) == 0 {
+			return errors.New("no snapshot yet")
+		}
+		return nil
+	})
+	s.Stop() // no snapshot half-written while the modes are read
+	files := 0
+	err = filepath.WalkDir(raftDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		} else {
+			files++
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %04o, want %04o", path, fi.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil || files < 4 {
+		t.Fatalf("walked %d files under %s: %v", files, raftDir, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/controller"
 	"github.com/evac-sh/evac/internal/cli"
+	"github.com/evac-sh/evac/internal/keyfile"
 	"github.com/evac-sh/evac/internal/tlsutil"
 )
 
@@ -91,6 +92,12 @@ func (s securityFlags) apply(cfg *controller.Config, lg *zap.Logger, stderr io.W
 	case s.TokensFile != "" && s.InsecureNoAuth:
 		errs = append(errs, errors.New("--tokens-file and --insecure-no-auth exclude each other"))
 	case s.TokensFile != "":
+		// The file holds only hashes, but whoever may write it may grant
+		// themselves any role.
+		if err := keyfile.CheckNotWritable(s.TokensFile); err != nil {
+			errs = append(errs, fmt.Errorf("--tokens-file: %w", err))
+			break
+		}
 		st, err := auth.Load(s.TokensFile, lg.Named("auth"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--tokens-file: %w", err))

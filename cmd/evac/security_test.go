@@ -80,6 +80,20 @@ func TestSecurityApply(t *testing.T) {
 	_, line := tokenCreate(t, "ops", "admin")
 	tokens := writeFile(t, filepath.Join(dir, "tokens.yaml"), "tokens:\n"+line+"\n")
 	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), "tokens: [{name: x}]\n")
+	chmodCopy := func(src, name string, mode os.FileMode) string {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := writeFile(t, filepath.Join(dir, name), string(b))
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	openKey, groupKey := chmodCopy(key, "open-key.pem", 0o644), chmodCopy(key, "group-key.pem", 0o640)
+	groupTokens := chmodCopy(tokens, "group-tokens.yaml", 0o664)
 
 	for _, tc := range []struct {
 		name    string
@@ -99,6 +113,12 @@ func TestSecurityApply(t *testing.T) {
 			}
 		}},
 		{name: "no raft tls decision", s: securityFlags{TokensFile: tokens}, wantErr: "--insecure-no-raft-tls"},
+		{name: "raft key readable by others", s: securityFlags{TokensFile: tokens, RaftTLSCert: cert, RaftTLSKey: openKey, RaftTLSCA: ca.CAFile},
+			wantErr: "chmod 600 " + openKey},
+		{name: "api key readable by group", s: securityFlags{TokensFile: tokens, TLSCert: cert, TLSKey: groupKey, InsecureNoRaftTLS: true},
+			wantErr: "chmod 600 " + groupKey},
+		{name: "tokens file writable by group", s: securityFlags{TokensFile: groupTokens, InsecureNoRaftTLS: true},
+			wantErr: "chmod go-w " + groupTokens},
 		{name: "raft tls and insecure", s: securityFlags{TokensFile: tokens, RaftTLSCert: cert, RaftTLSKey: key, RaftTLSCA: ca.CAFile,
 			InsecureNoRaftTLS: true}, wantErr: "exclude each other"},
 		{name: "tls cert without key", s: securityFlags{TokensFile: tokens, TLSCert: cert, InsecureNoRaftTLS: true}, wantErr: "--tls-cert"},
