@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -202,4 +203,68 @@ func dialWrapped(t *testing.T, srvWrap connWrapper, cfg *tls.Config) (clientErr,
 		_, clientErr = tc.Read(b[:])
 	}
 	return clientErr, <-done
+}
+
+// TestMembershipAdmitsAndRevokes: a controller whose certificate names only
+// itself is refused by the cluster until it is added to the configuration,
+// then catches up, and is refused again once removed.
+func TestMembershipAdmitsAndRevokes(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	ca, err := tlsutil.NewTestCA(t.TempDir(), "raft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t}
+	for range 3 {
+		c.addNode(t, true)
+	}
+	joiner := c.addNode(t, false)
+	cfgs := make([]*tls.Config, len(c.nodes))
+	for i, tn := range c.nodes {
+		ip, _, _ := net.SplitHostPort(tn.addr)
+		cert, key, err := ca.IssuePeer(tn.id, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfgs[i], err = tlsutil.Mutual(cert, key, ca.CAFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.tlsFor = func(i int) *tls.Config { return cfgs[i] }
+	t.Cleanup(c.stopAll)
+	for i := range 3 {
+		c.start(i)
+	}
+	l := c.leader(20 * time.Second)
+	apply(t, c.nodes[l].node, "a")
+	c.start(joiner)
+
+	leaderIP, _, _ := net.SplitHostPort(c.nodes[l].addr)
+	asJoiner := cfgs[joiner].Clone()
+	asJoiner.ServerName = leaderIP
+	if _, err := forwardProbe(c.nodes[l].addr, asJoiner); err == nil {
+		t.Fatal("the leader answered a controller not yet in the configuration")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.nodes[l].node.AddVoter(ctx, c.nodes[joiner].id, c.nodes[joiner].addr); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, c.nodes[joiner].node, "b") // forwarded by the new member
+	c.waitFSMs("a", "b")
+	if _, err := forwardProbe(c.nodes[l].addr, asJoiner); err != nil {
+		t.Fatalf("the leader refused its new member: %v", err)
+	}
+
+	if err := c.nodes[l].node.RemoveServer(ctx, c.nodes[joiner].id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the removed member refused", func() bool {
+		_, err := forwardProbe(c.nodes[l].addr, asJoiner)
+		return err != nil
+	})
+	c.stop(joiner)
+	apply(t, c.nodes[l].node, "c")
+	c.waitFSMs("a", "b", "c")
 }
