@@ -3,8 +3,9 @@ package agent
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/evac-sh/evac/internal/keyfile"
 )
 
 // ReadKeyFile reads a gossip key file and returns its primary (first) key;
@@ -26,7 +27,7 @@ func ReadKeyFile(path string) ([]byte, error) {
 // whitespace are ignored; lines starting with # are comments. Errors never
 // include a key.
 func ReadKeyring(path string) ([][]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := keyfile.ReadPrivate(path) // refuses a file group or others may read
 	if err != nil {
 		return nil, fmt.Errorf("gossip key file: %w", err)
 	}

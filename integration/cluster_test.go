@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/evac-sh/evac/internal/tlsutil"
 )
 
 // regionDef is one simulated region: its loopback subnet and the
@@ -188,10 +190,23 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 		tc.controllers = append(tc.controllers, c)
 	}
 	tokens := writeTokens(t, filepath.Join(dir, "tokens.yaml"), o.tokenLines...)
+	// Raft runs over mutual TLS, as in production: one CA, a certificate
+	// per controller naming its ID and the IPs it is reached at.
+	ca, err := tlsutil.NewTestCA(dir, "raft")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range tc.controllers {
+		raftIP, _, _ := strings.Cut(c.raft, ":")
+		advIP, _, _ := strings.Cut(c.raftAdvertise, ":")
+		cert, key, err := ca.IssuePeer(c.id, raftIP, advIP)
+		if err != nil {
+			t.Fatal(err)
+		}
 		args := append([]string{"server", "--tokens-file", tokens, "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
 			"--raft-addr", c.raft, "--raft-advertise-addr", c.raftAdvertise, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
 			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
+			"--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", ca.CAFile,
 			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug"}, o.serverArgs...)
 		// Every test query comes from 127.0.0.1, one /24: response-rate
 		// limiting (on by default) would drop most of a test's queries.

@@ -36,7 +36,7 @@ func TestKnotSecondary(t *testing.T) {
 	startProc(t, "c1", "server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
 		"--raft-addr", raft, "--gossip-addr", gossip, "--http-addr", httpAddr, "--dns-addr", dnsAddr,
 		"--bootstrap", "c1="+raft, "--tokens-file", writeTokens(t, filepath.Join(dir, "tokens.yaml")),
-		"--gossip-key-file", keygen(t, dir), "--fast", "--log-level", "debug")
+		"--gossip-key-file", keygen(t, dir), "--insecure-no-raft-tls", "--fast", "--log-level", "debug")
 	api := newClient(httpAddr)
 	eventually(t, 30*time.Second, "single-node leader", func() error {
 		st, err := api.Status(ctxT(t, 5*time.Second))

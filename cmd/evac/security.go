@@ -12,6 +12,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/controller"
 	"github.com/evac-sh/evac/internal/cli"
+	"github.com/evac-sh/evac/internal/keyfile"
 	"github.com/evac-sh/evac/internal/tlsutil"
 )
 
@@ -26,6 +27,8 @@ type securityFlags struct {
 	RaftTLSCert    string `yaml:"raft_tls_cert"`
 	RaftTLSKey     string `yaml:"raft_tls_key"`
 	RaftTLSCA      string `yaml:"raft_tls_ca"`
+	// InsecureNoRaftTLS runs Raft and leader forwarding over plain TCP.
+	InsecureNoRaftTLS bool `yaml:"insecure_no_raft_tls"`
 }
 
 func addSecurityFlags(fl *pflag.FlagSet, s *securityFlags) {
@@ -34,9 +37,10 @@ func addSecurityFlags(fl *pflag.FlagSet, s *securityFlags) {
 	fl.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate of the admin API (serves HTTPS)")
 	fl.StringVar(&s.TLSKey, "tls-key", "", "PEM key of --tls-cert")
 	fl.StringVar(&s.TLSClientCA, "tls-client-ca", "", "PEM CA bundle: require API clients to present a certificate it signed")
-	fl.StringVar(&s.RaftTLSCert, "raft-tls-cert", "", "PEM certificate for mutual TLS between controllers (must name the --raft-addr IP)")
-	fl.StringVar(&s.RaftTLSKey, "raft-tls-key", "", "PEM key of --raft-tls-cert")
+	fl.StringVar(&s.RaftTLSCert, "raft-tls-cert", "", "PEM certificate for mutual TLS between controllers: serverAuth and clientAuth, naming --node-id (DNS SAN) and the --raft-addr IP (IP SAN)")
+	fl.StringVar(&s.RaftTLSKey, "raft-tls-key", "", "PEM key of --raft-tls-cert (mode 0600)")
 	fl.StringVar(&s.RaftTLSCA, "raft-tls-ca", "", "PEM CA bundle that signed every controller's --raft-tls-cert")
+	fl.BoolVar(&s.InsecureNoRaftTLS, "insecure-no-raft-tls", false, "run Raft without mutual TLS (anyone who reaches the Raft port can commit any change)")
 }
 
 // mergeSecurity fills the security fields not set by flags from the file.
@@ -57,12 +61,28 @@ func mergeSecurity(fl *pflag.FlagSet, dst *securityFlags, file securityFlags) {
 	if !fl.Changed("insecure-no-auth") && file.InsecureNoAuth {
 		dst.InsecureNoAuth = true
 	}
+	if !fl.Changed("insecure-no-raft-tls") && file.InsecureNoRaftTLS {
+		dst.InsecureNoRaftTLS = true
+	}
 }
 
 // errNoAuth is why a server without a tokens file does not start.
 var errNoAuth = errors.New("no --tokens-file: the admin API would accept anyone. " +
 	"Create tokens with `evac token create --name NAME --role admin` and pass --tokens-file FILE, " +
 	"or pass --insecure-no-auth to run without authentication")
+
+// errNoRaftTLS is why a server without Raft TLS does not start.
+var errNoRaftTLS = errors.New("no --raft-tls-cert/--raft-tls-key/--raft-tls-ca: anyone who reaches the Raft port could commit any change. " +
+	"Give every controller a certificate naming its --node-id and --raft-addr, signed by one CA (docs/security.md), " +
+	"or pass --insecure-no-raft-tls to run Raft over plain TCP")
+
+// Warnings shown at start, in the log and in GET /v1/status.
+const (
+	warnNoAuth    = "admin API authentication is off (--insecure-no-auth): anyone who reaches the API may evacuate regions"
+	warnNoRaftTLS = "Raft runs without mutual TLS (--insecure-no-raft-tls): anyone who reaches the Raft port can commit any change"
+	// The agent logs the same words (agentcmd.go).
+	warnNoGossipKey = "gossip is NOT encrypted (--insecure-no-gossip-key): anyone who reaches the gossip port can join the pool and inject health reports"
+)
 
 // apply loads the tokens file and the TLS material into cfg. Warnings go to
 // stderr and the log.
@@ -72,6 +92,12 @@ func (s securityFlags) apply(cfg *controller.Config, lg *zap.Logger, stderr io.W
 	case s.TokensFile != "" && s.InsecureNoAuth:
 		errs = append(errs, errors.New("--tokens-file and --insecure-no-auth exclude each other"))
 	case s.TokensFile != "":
+		// The file holds only hashes, but whoever may write it may grant
+		// themselves any role.
+		if err := keyfile.CheckNotWritable(s.TokensFile); err != nil {
+			errs = append(errs, fmt.Errorf("--tokens-file: %w", err))
+			break
+		}
 		st, err := auth.Load(s.TokensFile, lg.Named("auth"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--tokens-file: %w", err))
@@ -79,7 +105,8 @@ func (s securityFlags) apply(cfg *controller.Config, lg *zap.Logger, stderr io.W
 		cfg.Auth = st
 	case s.InsecureNoAuth:
 		fmt.Fprintln(stderr, "WARNING: --insecure-no-auth: the admin API accepts every request without a token")
-		lg.Warn("admin API authentication is off (--insecure-no-auth)")
+		lg.Warn(warnNoAuth)
+		cfg.Warnings = append(cfg.Warnings, warnNoAuth)
 	default:
 		errs = append(errs, errNoAuth)
 	}
@@ -90,21 +117,35 @@ func (s securityFlags) apply(cfg *controller.Config, lg *zap.Logger, stderr io.W
 		}
 		cfg.TLS = c
 	}
-	if s.RaftTLSCert != "" || s.RaftTLSKey != "" || s.RaftTLSCA != "" {
+	raftTLS := s.RaftTLSCert != "" || s.RaftTLSKey != "" || s.RaftTLSCA != ""
+	switch {
+	case raftTLS && s.InsecureNoRaftTLS:
+		errs = append(errs, errors.New("--raft-tls-* and --insecure-no-raft-tls exclude each other"))
+	case raftTLS:
 		c, err := tlsutil.Mutual(s.RaftTLSCert, s.RaftTLSKey, s.RaftTLSCA)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--raft-tls-cert/--raft-tls-key/--raft-tls-ca: %w", err))
 		}
 		cfg.RaftTLS = c
+	case s.InsecureNoRaftTLS:
+		fmt.Fprintln(stderr, "WARNING: --insecure-no-raft-tls: Raft and leader forwarding run over plain, unauthenticated TCP")
+		lg.Warn(warnNoRaftTLS)
+		cfg.Warnings = append(cfg.Warnings, warnNoRaftTLS)
+	default:
+		errs = append(errs, errNoRaftTLS)
 	}
 	return errors.Join(errs...)
 }
 
-// check loads every file s names, as apply does, but needs no auth
-// decision: --tokens-file or --insecure-no-auth may come as a flag.
+// check loads every file s names, as apply does, but needs no auth or
+// Raft TLS decision: --tokens-file or --insecure-no-auth, and --raft-tls-*
+// or --insecure-no-raft-tls, may come as flags.
 func (s securityFlags) check() error {
 	if s.TokensFile == "" {
 		s.InsecureNoAuth = true
+	}
+	if s.RaftTLSCert == "" && s.RaftTLSKey == "" && s.RaftTLSCA == "" {
+		s.InsecureNoRaftTLS = true
 	}
 	var cfg controller.Config
 	return s.apply(&cfg, zap.NewNop(), io.Discard)

@@ -80,6 +80,20 @@ func TestSecurityApply(t *testing.T) {
 	_, line := tokenCreate(t, "ops", "admin")
 	tokens := writeFile(t, filepath.Join(dir, "tokens.yaml"), "tokens:\n"+line+"\n")
 	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), "tokens: [{name: x}]\n")
+	chmodCopy := func(src, name string, mode os.FileMode) string {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := writeFile(t, filepath.Join(dir, name), string(b))
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	openKey, groupKey := chmodCopy(key, "open-key.pem", 0o644), chmodCopy(key, "group-key.pem", 0o640)
+	groupTokens := chmodCopy(tokens, "group-tokens.yaml", 0o664)
 
 	for _, tc := range []struct {
 		name    string
@@ -90,12 +104,24 @@ func TestSecurityApply(t *testing.T) {
 		{name: "no auth decision", s: securityFlags{}, wantErr: "--insecure-no-auth"},
 		{name: "both", s: securityFlags{TokensFile: tokens, InsecureNoAuth: true}, wantErr: "exclude each other"},
 		{name: "bad tokens file", s: securityFlags{TokensFile: bad}, wantErr: "--tokens-file"},
-		{name: "insecure", s: securityFlags{InsecureNoAuth: true}, check: func(t *testing.T, cfg controller.Config, stderr string) {
-			if cfg.Auth != nil || !strings.Contains(stderr, "WARNING") {
+		{name: "insecure", s: securityFlags{InsecureNoAuth: true, InsecureNoRaftTLS: true}, check: func(t *testing.T, cfg controller.Config, stderr string) {
+			if cfg.Auth != nil || !strings.Contains(stderr, "WARNING: --insecure-no-auth") || !strings.Contains(stderr, "WARNING: --insecure-no-raft-tls") {
 				t.Errorf("auth %v, stderr %q", cfg.Auth, stderr)
 			}
+			if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[1], "--insecure-no-raft-tls") {
+				t.Errorf("warnings for status: %q", cfg.Warnings)
+			}
 		}},
-		{name: "tls cert without key", s: securityFlags{TokensFile: tokens, TLSCert: cert}, wantErr: "--tls-cert"},
+		{name: "no raft tls decision", s: securityFlags{TokensFile: tokens}, wantErr: "--insecure-no-raft-tls"},
+		{name: "raft key readable by others", s: securityFlags{TokensFile: tokens, RaftTLSCert: cert, RaftTLSKey: openKey, RaftTLSCA: ca.CAFile},
+			wantErr: "chmod 600 " + openKey},
+		{name: "api key readable by group", s: securityFlags{TokensFile: tokens, TLSCert: cert, TLSKey: groupKey, InsecureNoRaftTLS: true},
+			wantErr: "chmod 600 " + groupKey},
+		{name: "tokens file writable by group", s: securityFlags{TokensFile: groupTokens, InsecureNoRaftTLS: true},
+			wantErr: "chmod go-w " + groupTokens},
+		{name: "raft tls and insecure", s: securityFlags{TokensFile: tokens, RaftTLSCert: cert, RaftTLSKey: key, RaftTLSCA: ca.CAFile,
+			InsecureNoRaftTLS: true}, wantErr: "exclude each other"},
+		{name: "tls cert without key", s: securityFlags{TokensFile: tokens, TLSCert: cert, InsecureNoRaftTLS: true}, wantErr: "--tls-cert"},
 		{name: "raft tls without CA", s: securityFlags{TokensFile: tokens, RaftTLSCert: cert, RaftTLSKey: key}, wantErr: "--raft-tls"},
 		{name: "everything", s: securityFlags{TokensFile: tokens, TLSCert: cert, TLSKey: key, TLSClientCA: ca.CAFile,
 			RaftTLSCert: cert, RaftTLSKey: key, RaftTLSCA: ca.CAFile},
@@ -122,7 +148,8 @@ func TestSecurityApply(t *testing.T) {
 			tc.check(t, cfg, stderr.String())
 		})
 	}
-	if err := (securityFlags{}).apply(&controller.Config{}, zap.NewNop(), &bytes.Buffer{}); !errors.Is(err, errNoAuth) {
+	err = (securityFlags{}).apply(&controller.Config{}, zap.NewNop(), &bytes.Buffer{})
+	if !errors.Is(err, errNoAuth) || !errors.Is(err, errNoRaftTLS) {
 		t.Errorf("no decision: %v", err)
 	}
 }
@@ -156,6 +183,15 @@ raft_tls_ca: /file/raft-ca.pem
 		TLSClientCA: "/file/ca.pem", RaftTLSCert: "/file/raft.pem", RaftTLSKey: "/file/raft-key.pem", RaftTLSCA: "/file/raft-ca.pem"}
 	if f.securityFlags != want {
 		t.Fatalf("merged %+v, want %+v", f.securityFlags, want)
+	}
+	var insecure serverFile
+	if err := loadYAMLStrict(writeFile(t, filepath.Join(dir, "insecure.yaml"), "insecure_no_raft_tls: true\n"), &insecure); err != nil {
+		t.Fatal(err)
+	}
+	f = serverFile{}
+	mergeFlags(newServerCmd().Flags(), &f, insecure)
+	if !f.InsecureNoRaftTLS {
+		t.Fatal("insecure_no_raft_tls in the file was not merged")
 	}
 	if err := loadYAMLStrict(writeFile(t, filepath.Join(dir, "typo.yaml"), "tokens_fil: x\n"), &file); err == nil {
 		t.Fatal("an unknown key was accepted")

@@ -95,7 +95,8 @@ func newServerCmd() *cobra.Command {
 			}
 			defer reloadOnSIGHUP(cfg.Auth, lg)()
 			if f.GossipKeyFile == "" {
-				lg.Warn("gossip is NOT encrypted (--insecure-no-gossip-key): anyone who reaches the gossip port can join the pool and inject health reports")
+				lg.Warn(warnNoGossipKey)
+				cfg.Warnings = append(cfg.Warnings, warnNoGossipKey)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

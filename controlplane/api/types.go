@@ -53,6 +53,8 @@ type Status struct {
 	Serial        uint32    `json:"serial"`
 	RaftState     string    `json:"raft_state"`
 	Voters        []Voter   `json:"voters"`
+	// Warnings name insecure settings in force on this controller.
+	Warnings []string `json:"warnings,omitempty"`
 	// GeoIP is this controller's GeoIP database, when it has one.
 	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
 }

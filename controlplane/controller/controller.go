@@ -94,6 +94,9 @@ type Config struct {
 	// EventsExport, if set, is a file every audit event this controller
 	// applies is appended to as a JSON line (auditexport).
 	EventsExport string
+	// Warnings are shown in GET /v1/status (insecure settings in force,
+	// e.g. --insecure-no-raft-tls).
+	Warnings []string
 }
 
 // Controller is one running controller.
@@ -487,7 +490,7 @@ func (c *Controller) Status() api.Status {
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
 		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
-		Voters: c.voters(), GeoIP: c.geoStatus(),
+		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.cfg.Warnings,
 	}
 }
 

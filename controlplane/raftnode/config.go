@@ -56,7 +56,9 @@ type Config struct {
 	// NodeID is this node's stable Raft server ID.
 	NodeID string
 	// DataDir holds the raft-wal under DataDir/raft/wal and file snapshots
-	// under DataDir/raft/snapshots (the newest 3 are kept).
+	// under DataDir/raft/snapshots (the newest 3 are kept). Everything
+	// under DataDir/raft is kept 0600 (directories 0700) whatever the
+	// umask: see filemodes.go.
 	DataDir string
 	// RaftAddr is the ip:port to bind and advertise, e.g. 127.0.9.1:7301.
 	// The IP must be a literal, specific address (not 0.0.0.0): outbound
@@ -79,8 +81,12 @@ type Config struct {
 	// TLS, when set, wraps every Raft and forwarding connection, accepted
 	// and dialled, in mutual TLS with this one config: it presents
 	// Certificates and verifies peers against RootCAs (ClientCAs, if set,
-	// for incoming connections). A peer's certificate must name the IP of
-	// its RaftAddr. Nil means plain TCP.
+	// for incoming connections). A peer's certificate must also list the
+	// serverAuth and clientAuth key usages and name a member of the current
+	// Raft configuration (or of Bootstrap before there is one): its server
+	// ID as a DNS SAN, or its Raft address's host as an IP or DNS SAN; see
+	// tls.go. A dialled peer's certificate must name the dialled address
+	// too. Nil means plain TCP.
 	TLS *tls.Config
 	// SnapshotThreshold is the number of log entries between snapshots;
 	// 0 means 8192.

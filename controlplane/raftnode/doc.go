@@ -19,8 +19,20 @@
 //     connections cannot stall Accept. Outbound connections are bound to
 //     RaftAddr's IP so loopback-subnet partitions (nftables on lo) hit this
 //     node's traffic. The dial and accept paths each have one wrapper hook
-//     (connWrapper) where mutual TLS will go; the first byte is read after
-//     the handshake, so forward RPCs are covered too.
+//     (connWrapper) where mutual TLS goes (tls.go); the first byte is read
+//     after the handshake, so forward RPCs are covered too.
+//
+//   - A CA is not an identity. Under mutual TLS a peer must also carry
+//     serverAuth and clientAuth and name a member of the latest Raft
+//     configuration (server ID or Raft address host), checked at each
+//     handshake on both ends (tls.go), so an API client certificate or one
+//     issued for another name from the same CA gets nowhere, membership
+//     changes admit and revoke peers, and each refused peer is logged
+//     once rather than on every retry.
+//
+//   - Raft's files are private whatever the umask (filemodes.go): the
+//     libraries create 0644/0666 files and 0755 directories, so the node
+//     narrows them at start, per WAL segment and per snapshot.
 //
 //   - Followers forward writes (forward.go) instead of telling callers to
 //     find the leader: every controller's API can accept writes. The wire

@@ -89,9 +89,13 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if err := removeTornSnapshots(raftDir, log); err != nil {
 		return nil, err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hl.Named("snapshots"))
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hl.Named("snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("open raft snapshot store: %w", err)
+	}
+	snaps := privateSnapshots{FileSnapshotStore: fileSnaps, dir: raftDir}
+	if err := makePrivate(raftDir); err != nil { // filemodes.go
+		return nil, err
 	}
 	hasState, err := raft.HasExistingState(n.wal, n.wal, snaps)
 	if err != nil {
@@ -102,7 +106,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		return nil, err
 	}
 	if cfg.TLS != nil {
-		n.stream.wrapServer, n.stream.wrapClient = tlsWrappers(cfg.TLS)
+		n.stream.wrapServer, n.stream.wrapClient = tlsWrappers(cfg.TLS, n.latestConfiguration, cfg.Bootstrap, log)
 	}
 	n.fwd = newForwardPool(n.stream)
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -151,7 +155,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 // TestWALTailTruncationSurvivesRestart.
 func openWAL(dir string, logger hclog.Logger) (*wal.WAL, *metadb.BoltMetaDB, error) {
 	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(logger))
+	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(logger), wal.WithSegmentFiler(walSegmentFiler(dir)))
 	if err != nil {
 		_ = meta.Close()
 		return nil, nil, fmt.Errorf("open raft wal %s: %w", dir, err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -59,6 +60,7 @@ type streamLayer struct {
 	wrapClient  connWrapper    // nil: plain TCP
 	log         *zap.Logger
 
+	serving   atomic.Bool // set by serve
 	raftCh    chan net.Conn
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -94,6 +96,7 @@ func newStreamLayer(addr, adv netip.AddrPort, onForward func(net.Conn), log *zap
 
 // serve starts the accept loop.
 func (s *streamLayer) serve() {
+	s.serving.Store(true)
 	s.wg.Add(1)
 	go s.acceptLoop()
 }

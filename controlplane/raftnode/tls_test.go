@@ -75,12 +75,39 @@ func TestMutualTLSCluster(t *testing.T) {
 	if reply, err := forwardProbe(c.nodes[l].addr, nil); err == nil {
 		t.Fatalf("plain TCP got a reply: %q", reply)
 	}
-	// The same probe with a certificate from the cluster's CA is answered:
-	// the two failures above are the certificates' doing.
-	ok := mustMutual(t, good, good.CAFile, "friend", "127.0.0.1")
-	ok.ServerName = ip
-	if _, err := forwardProbe(c.nodes[l].addr, ok); err != nil {
-		t.Fatalf("a good client certificate got no reply: %v", err)
+	// The cluster's CA is not enough: a certificate for another name, and
+	// an API client's certificate (clientAuth only) naming a member, are
+	// refused too.
+	other := mustMutual(t, good, good.CAFile, "friend", "127.0.0.1")
+	other.ServerName = ip
+	if reply, err := forwardProbe(c.nodes[l].addr, other); err == nil {
+		t.Fatalf("a same-CA certificate naming no member got a reply: %q", reply)
+	}
+	cert, key, err := good.IssueWith("alice", tlsutil.IssueOptions{DNSNames: []string{c.nodes[f].id}, IPs: []string{ip}, ClientOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := tlsutil.Mutual(cert, key, good.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.ServerName = ip
+	if reply, err := forwardProbe(c.nodes[l].addr, alice); err == nil {
+		t.Fatalf("an API client certificate got a reply: %q", reply)
+	}
+	// A certificate naming a member by its server ID is answered: the
+	// failures above are the certificates' doing.
+	cert, key, err = good.IssuePeer(c.nodes[f].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := tlsutil.Mutual(cert, key, good.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member.ServerName = ip
+	if _, err := forwardProbe(c.nodes[l].addr, member); err != nil {
+		t.Fatalf("a member's certificate got no reply: %v", err)
 	}
 
 	// A node whose certificate is from another CA is added as a voter but

@@ -80,6 +80,9 @@ cd "$dir"
 
 # ---- certificates: one CA; a certificate per controller, valid for its own
 # address, used by the admin API and by Raft (mutual TLS between controllers).
+# For Raft a peer's certificate must name a cluster member (its node id as a
+# DNS SAN, or its Raft IP as an IP SAN: here both) and carry both serverAuth
+# and clientAuth; keys must be mode 0600 (evac refuses wider ones).
 if [ ! -e tls/ca.pem ]; then
   echo "generating the CA and the controllers' certificates in $dir/tls"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \

@@ -55,6 +55,9 @@ func statusCmd() *cobra.Command {
 			if g := st.GeoIP; g != nil {
 				row(tw, "GEOIP", geoipLine(g))
 			}
+			for _, w := range st.Warnings {
+				row(tw, "WARNING", w)
+			}
 			return tw.Flush()
 		},
 	}

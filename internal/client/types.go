@@ -27,6 +27,8 @@ type Status struct {
 	Serial        uint32    `json:"serial"`
 	RaftState     string    `json:"raft_state"`
 	Voters        []Voter   `json:"voters"`
+	// Warnings name insecure settings in force on the controller.
+	Warnings []string `json:"warnings,omitempty"`
 	// GeoIP is the controller's GeoIP database, when it has one.
 	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -54,6 +55,27 @@ func NewTestCA(dir, name string) (*TestCA, error) {
 // Issue creates a certificate for name, valid as server and client, for the
 // given IPs (and "localhost"), and returns its cert and key files.
 func (ca *TestCA) Issue(name string, ips ...string) (certFile, keyFile string, err error) {
+	return ca.IssueWith(name, IssueOptions{IPs: ips, DNSNames: []string{"localhost"}})
+}
+
+// IssuePeer creates a controller's Raft certificate: valid as server and
+// client, naming its server ID as a DNS SAN and the given IPs.
+func (ca *TestCA) IssuePeer(id string, ips ...string) (certFile, keyFile string, err error) {
+	return ca.IssueWith(id, IssueOptions{IPs: ips, DNSNames: []string{id}})
+}
+
+// IssueOptions shapes a test certificate.
+type IssueOptions struct {
+	DNSNames []string
+	IPs      []string
+	// ClientOnly restricts the extended key usage to clientAuth, as an API
+	// client's certificate is; otherwise serverAuth and clientAuth.
+	ClientOnly bool
+}
+
+// IssueWith creates a certificate with common name name shaped by o and
+// returns its cert and key files (name.pem, name-key.pem; key mode 0600).
+func (ca *TestCA) IssueWith(name string, o IssueOptions) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", err
@@ -66,10 +88,17 @@ func (ca *TestCA) Issue(name string, ips ...string) (certFile, keyFile string, e
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     o.DNSNames,
 	}
-	for _, ip := range ips {
-		tpl.IPAddresses = append(tpl.IPAddresses, net.ParseIP(ip))
+	if o.ClientOnly {
+		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	for _, ip := range o.IPs {
+		p := net.ParseIP(ip)
+		if p == nil {
+			return "", "", fmt.Errorf("issue %s: bad IP %q", name, ip)
+		}
+		tpl.IPAddresses = append(tpl.IPAddresses, p)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {

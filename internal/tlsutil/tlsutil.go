@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/evac-sh/evac/internal/keyfile"
 )
 
 // CertPool reads a PEM bundle of CA certificates.
@@ -23,6 +25,25 @@ func CertPool(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// LoadKeyPair loads a PEM certificate and its private key, refusing a key
+// file that group or others may access (keyfile.ReadPrivate: the error says
+// to chmod 600 it).
+func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	keyPEM, err := keyfile.ReadPrivate(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load TLS key: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load TLS certificate %s with key %s: %w", certFile, keyFile, err)
+	}
+	return cert, nil
+}
+
 // Server is the admin API's TLS config: certFile and keyFile are its
 // certificate and key; with clientCAFile, clients must present a
 // certificate signed by one of those CAs.
@@ -30,9 +51,9 @@ func Server(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 	if certFile == "" || keyFile == "" {
 		return nil, errors.New("a TLS certificate and its key are both needed")
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := LoadKeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate: %w", err)
+		return nil, err
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if clientCAFile != "" {
@@ -52,9 +73,9 @@ func Mutual(certFile, keyFile, caFile string) (*tls.Config, error) {
 	if certFile == "" || keyFile == "" || caFile == "" {
 		return nil, errors.New("mutual TLS needs a certificate, its key and a CA")
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := LoadKeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate: %w", err)
+		return nil, err
 	}
 	pool, err := CertPool(caFile)
 	if err != nil {
@@ -88,9 +109,9 @@ func Client(caFile, certFile, keyFile string) (*tls.Config, error) {
 		return nil, errors.New("a client certificate and its key go together")
 	}
 	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		cert, err := LoadKeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("load client certificate: %w", err)
+			return nil, fmt.Errorf("client certificate: %w", err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

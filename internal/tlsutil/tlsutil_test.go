@@ -2,12 +2,15 @@ package tlsutil
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evac-sh/evac/internal/keyfile"
 )
 
 // handshake runs a TLS handshake between server and client configs over
@@ -102,6 +105,29 @@ func TestErrors(t *testing.T) {
 	cert, key, err := ca.Issue("x", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	openKey := filepath.Join(dir, "open-key.pem")
+	kb, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(openKey, kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(openKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"server key readable by others": func() error { _, err := Server(cert, openKey, ""); return err }(),
+		"mutual key readable by others": func() error { _, err := Mutual(cert, openKey, ca.CAFile); return err }(),
+		"client key readable by others": func() error { _, err := Client(ca.CAFile, cert, openKey); return err }(),
+	} {
+		if !errors.Is(err, keyfile.ErrTooOpen) || !strings.Contains(err.Error(), "chmod 600 "+openKey) {
+			t.Errorf("%s: %v, want a chmod 600 error", name, err)
+		}
+	}
+	if _, err := Mutual(cert, key, ca.CAFile); err != nil {
+		t.Errorf("0600 key refused: %v", err)
 	}
 	junk := filepath.Join(dir, "junk.pem")
 	if err := os.WriteFile(junk, []byte("not pem"), 0o600); err != nil {
