@@ -113,6 +113,9 @@ type testCluster struct {
 	ctrlSubnet int
 	// dir holds the key, tokens and each controller's data dir (dir/<id>).
 	dir string
+	// raftCA signs the controllers' Raft certificates (a joining
+	// controller gets one from it too).
+	raftCA *tlsutil.TestCA
 }
 
 // clusterOpts places a test cluster: its regions (names and subnets) and
@@ -196,6 +199,7 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tc.raftCA = ca
 	for _, c := range tc.controllers {
 		raftIP, _, _ := strings.Cut(c.raft, ":")
 		advIP, _, _ := strings.Cut(c.raftAdvertise, ":")

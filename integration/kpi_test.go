@@ -90,7 +90,7 @@ func startPrometheus(t *testing.T, name, ip, target string) (url string, stop fu
 // below the threshold fails both, and us-east is evacuated.
 func TestKPIHealth(t *testing.T) {
 	t.Parallel()
-	const exporterIP = "127.0.151.200"
+	const exporterIP = "127.0.161.200"
 	reg := prometheus.NewRegistry()
 	kpi := prometheus.NewGauge(prometheus.GaugeOpts{Name: "evac_test_kpi", Help: "stream starts per second, as the test sets them"})
 	reg.MustRegister(kpi)
@@ -102,15 +102,15 @@ func TestKPIHealth(t *testing.T) {
 	exporter := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = exporter.Serve(ln) }()
 	t.Cleanup(func() { _ = exporter.Close() })
-	promA, stopA := startPrometheus(t, "prometheus-a", "127.0.151.201", ln.Addr().String())
-	promB, _ := startPrometheus(t, "prometheus-b", "127.0.151.202", ln.Addr().String())
+	promA, stopA := startPrometheus(t, "prometheus-a", "127.0.161.201", ln.Addr().String())
+	promB, _ := startPrometheus(t, "prometheus-b", "127.0.161.202", ln.Addr().String())
 
 	regions := []regionDef{
-		{"us-east", 151, []string{"192.0.2.11", "192.0.2.12"}},
-		{"us-west", 152, []string{"198.51.100.11", "198.51.100.12"}},
-		{"eu-west", 153, []string{"203.0.113.11", "203.0.113.12"}},
+		{"us-east", 161, []string{"192.0.2.11", "192.0.2.12"}},
+		{"us-west", 162, []string{"198.51.100.11", "198.51.100.12"}},
+		{"eu-west", 163, []string{"203.0.113.11", "203.0.113.12"}},
 	}
-	tc := startClusterOpts(t, clusterOpts{regions: regions, ctrlSubnet: 150, agentCheck: func(r regionDef, k int, _ string) string {
+	tc := startClusterOpts(t, clusterOpts{regions: regions, ctrlSubnet: 160, agentCheck: func(r regionDef, k int, _ string) string {
 		if r.name != "us-east" {
 			return ""
 		}

@@ -40,8 +40,13 @@ func (tc *testCluster) joinController(id string, host int, via *controllerProc, 
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(tc.dir, id+"-"+strings.ReplaceAll(ip, ".", "-"))
+	cert, key, err := tc.raftCA.IssuePeer(id, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := append([]string{"server", "--tokens-file", filepath.Join(tc.dir, "tokens.yaml"), "--node-id", id, "--data-dir", dataDir,
 		"--raft-addr", c.raft, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
+		"--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", tc.raftCA.CAFile,
 		"--join", strings.Join(tc.seeds, ","), "--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug",
 		"--join-cluster", "http://" + via.http, "--join-token-file", tokenFile}, extra...)
 	c.proc = startProc(t, id+"-"+ip, args...)

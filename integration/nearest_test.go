@@ -161,7 +161,7 @@ func TestNearestSteering(t *testing.T) {
 
 	// A missing database stops the start with an error naming it.
 	out, err := exec.Command(evacBin, "server", "--node-id", "x", "--data-dir", filepath.Join(dir, "x"), "--insecure-no-gossip-key",
-		"--insecure-no-auth", "--raft-addr", "127.0.150.99:0", "--http-addr", "127.0.150.98:0", "--dns-addr", "127.0.150.97:0",
+		"--insecure-no-auth", "--insecure-no-raft-tls", "--raft-addr", "127.0.150.99:0", "--http-addr", "127.0.150.98:0", "--dns-addr", "127.0.150.97:0",
 		"--gossip-addr", "127.0.150.96:0", "--geoip-db", filepath.Join(dir, "missing.mmdb")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "missing.mmdb") {
 		t.Fatalf("evac server with a missing --geoip-db: %v\n%s", err, out)

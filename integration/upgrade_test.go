@@ -30,7 +30,7 @@ const previousRelease = "aa66dac"
 
 // newServerArgs are extra `evac server` flags only this release knows
 // (the previous release's binary is started without them).
-var newServerArgs []string
+var newServerArgs = []string{"--insecure-no-raft-tls"}
 
 // upgradeRegions: controllers on 127.0.110.0/24; no agents (operators,
 // drills and the scheduler make the writes).
