@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 func fp(f float64) *float64 { return &f }
@@ -177,7 +178,7 @@ func TestEvaluatorCachesAndForgets(t *testing.T) {
 		defer close(done)
 		e.Run(ctx)
 	}()
-	waitFor(t, "firing", func() bool { return e.Verdict(bs).State == Firing })
+	testutil.WaitFor(t, 30*time.Second, "firing", func() bool { return e.Verdict(bs).State == Firing })
 	if v := e.Verdict(bs); v.Reason != "blocked: alert HighErrorRate firing (1 active at "+srv.URL+")" {
 		t.Errorf("reason %q", v.Reason)
 	}
@@ -189,12 +190,12 @@ func TestEvaluatorCachesAndForgets(t *testing.T) {
 		t.Errorf("100 verdicts made %d requests", hits.Load()-n)
 	}
 	fail.Store(true)
-	waitFor(t, "unknown 3 times in a row", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "unknown 3 times in a row", func() bool {
 		v := e.Verdict(bs)
 		return v.State == Unknown && v.Unknowns >= 3 && strings.Contains(v.Reason, "HTTP 503")
 	})
 	fail.Store(false)
-	waitFor(t, "firing again, count reset", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "firing again, count reset", func() bool {
 		v := e.Verdict(bs)
 		return v.State == Firing && v.Unknowns == 0
 	})
@@ -202,17 +203,6 @@ func TestEvaluatorCachesAndForgets(t *testing.T) {
 	<-done
 	if v := e.Verdict(bs); v.State != Pending {
 		t.Fatalf("after Run stopped: %+v", v)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -47,3 +47,17 @@ func yamlErr(err error) string {
 	s = strings.TrimPrefix(s, "unmarshal errors:\n  ")
 	return strings.TrimSpace(s)
 }
+
+// describeBlockOn lists conditions for a human: "alert HighErrorRate at
+// http://127.0.0.1:9093; query sum(...) > 10 at http://127.0.0.1:9090".
+func describeBlockOn(bs []state.Blocker) string {
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		at := b.Alertmanager
+		if at == "" {
+			at = b.Prometheus
+		}
+		parts[i] = b.String() + " at " + at
+	}
+	return strings.Join(parts, "; ")
+}

@@ -41,3 +41,13 @@ func TestParseBlockOn(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribeBlockOn(t *testing.T) {
+	bs, err := parseBlockOn([]string{"{alertmanager: http://a:9093, alert: A}", "{prometheus: http://p:9090, query: sum(up), below: 2}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describeBlockOn(bs), "alert A at http://a:9093; query sum(up) < 2 at http://p:9090"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -306,6 +306,9 @@ func printDrill(w io.Writer, d client.Drill) error {
 		}
 		fmt.Fprintf(w, "params: %s\n", strings.Join(parts, " "))
 	}
+	if len(d.BlockOn) > 0 {
+		fmt.Fprintf(w, "blocked by: %s\n", describeBlockOn(d.BlockOn))
+	}
 	for _, r := range d.Regions {
 		after := "-"
 		if v, ok := d.After[r]; ok {

@@ -181,6 +181,9 @@ func scheduleShowCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "schedule %s: %q %s, runbook %s; next %s\n", sc.ID, sc.Cron, tzName(sc.TZ), sc.Runbook, nextLine(sc))
+			if len(sc.BlockOn) > 0 {
+				fmt.Fprintf(w, "blocked by: %s\n", describeBlockOn(sc.BlockOn))
+			}
 			tw := newTable(w)
 			row(tw, "DUE", "FIRED", "OUTCOME", "DRILL", "REASON")
 			for _, r := range sc.Runs {
