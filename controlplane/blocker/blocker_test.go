@@ -220,3 +220,33 @@ func TestWanted(t *testing.T) {
 		t.Fatalf("wanted %+v", got)
 	}
 }
+
+// TestRunStopsItsEvaluations: leadership lost in the middle of a slow
+// query, Run returns at once, its evaluation goroutines with it, and
+// nothing learnt from the cancelled query is kept.
+func TestRunStopsItsEvaluations(t *testing.T) {
+	srv, queries := amServer(t, 200, activeAlert, time.Minute)
+	bs := []state.Blocker{{Alertmanager: srv.URL, Alert: "HighErrorRate"}}
+	e := New(Config{Interval: 50 * time.Millisecond, Timeout: time.Minute}, func() []state.Blocker { return bs })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx)
+	}()
+	testutil.WaitFor(t, 30*time.Second, "a query in flight", func() bool { return len(queries()) > 0 })
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of leadership loss")
+	}
+	t.Logf("Run returned %s after the cancel", time.Since(start).Round(time.Millisecond))
+	if n := len(queries()); n != 1 {
+		t.Errorf("%d queries: evaluations of one blocker overlapped", n)
+	}
+	if v := e.Verdict(bs); v.State != Pending {
+		t.Fatalf("after Run stopped: %+v", v)
+	}
+}
