@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -33,9 +35,10 @@ func postAlert(am, name string, ends time.Time) error {
 
 // TestBlockOnAlertSkipsAndAborts: with a real Alertmanager, a firing
 // blocking alert skips a due schedule run (recorded with the reason, no
-// drill started), and aborts a running drill back to its starting weights
-// with the reason in its report; once the alert is resolved the schedule
-// runs again.
+// drill started), and so does a condition that cannot be evaluated; after
+// a kill -9 of the leader, the new leader aborts a running drill when its
+// alert fires, back to its starting weights with the reason in its report;
+// once the alert is resolved the schedule runs again.
 func TestBlockOnAlertSkipsAndAborts(t *testing.T) {
 	t.Parallel()
 	const ip = "127.0.141.200"
@@ -67,6 +70,17 @@ steps:
 		"--param", "region=eu-west", "--block-on", fmt.Sprintf("{alertmanager: %s, alert: HighErrorRate}", am)); err != nil {
 		t.Fatalf("schedule add: %v: %s", err, out)
 	}
+	// A condition that cannot be evaluated (nothing listens there) blocks too.
+	closed, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blind := "http://" + closed.Addr().String()
+	closed.Close()
+	if out, err := tc.evac(c0, "schedule", "add", "--id", "blind", "--cron", "*/5 * * * * *", "--runbook", "it-block",
+		"--param", "region=us-west", "--block-on", fmt.Sprintf("{alertmanager: %s, alert: HighErrorRate}", blind)); err != nil {
+		t.Fatalf("schedule add: %v: %s", err, out)
+	}
 	var sc client.Schedule
 	eventually(t, 60*time.Second, "two runs skipped by the alert", func() error {
 		var err error
@@ -88,15 +102,33 @@ steps:
 	if len(sc.BlockOn) != 1 || sc.BlockOn[0].Alert != "HighErrorRate" {
 		t.Fatalf("schedule's block_on: %+v", sc.BlockOn)
 	}
+	eventually(t, 60*time.Second, "a run skipped by the condition that cannot be evaluated", func() error {
+		sc, err := cl.Schedule(ctxTimeout(5*time.Second), "blind")
+		if err != nil {
+			return err
+		}
+		for _, r := range sc.Runs {
+			if r.Outcome != "skipped" || !strings.HasPrefix(r.Reason, "blocked: alert HighErrorRate cannot be evaluated: alertmanager "+blind) {
+				return fmt.Errorf("run %s %s: %q", r.Scheduled.Format(time.RFC3339), r.Outcome, r.Reason)
+			}
+		}
+		if len(sc.Runs) == 0 {
+			return errors.New("no run yet")
+		}
+		return nil
+	})
 	drills, err := cl.Drills(ctxTimeout(5 * time.Second))
 	if err != nil || len(drills) != 0 {
 		t.Fatalf("drills started while blocked: %v %+v", err, drills)
 	}
-	if out, err := tc.evac(c0, "schedule", "rm", "guarded"); err != nil {
-		t.Fatalf("schedule rm: %v: %s", err, out)
+	for _, id := range []string{"guarded", "blind"} {
+		if out, err := tc.evac(c0, "schedule", "rm", id); err != nil {
+			t.Fatalf("schedule rm: %v: %s", err, out)
+		}
 	}
 
-	// (2) A running drill's alert fires: it is aborted, weights back.
+	// (2) A running drill's alert fires after a kill -9 of the leader: the
+	// new leader evaluates the condition and aborts the drill, weights back.
 	id := tc.startDrill(c0, "it-block", "--param", "region=eu-west",
 		"--block-on", fmt.Sprintf("{alertmanager: %s, alert: DrillStopper}", am))
 	eventually(t, 30*time.Second, "the drill in its wait, eu-west at 0", func() error {
@@ -109,6 +141,20 @@ steps:
 		}
 		return nil
 	})
+	old, err := tc.leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Kill()
+	var live []*controllerProc
+	for _, c := range tc.controllers {
+		if c != old {
+			live = append(live, c)
+		}
+	}
+	c0 = live[0]
+	cl = newClient(c0.http)
+	tc.waitLeader(c0)
 	if err := postAlert(am, "DrillStopper", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +173,7 @@ steps:
 	if !strings.Contains(d.Outcome, "blocked: alert DrillStopper firing") {
 		t.Errorf("outcome %q does not give the alert", d.Outcome)
 	}
-	for _, c := range tc.controllers {
+	for _, c := range live {
 		eventually(t, 30*time.Second, c.id+" has eu-west back at 100", func() error {
 			d, err := drillOn(c, id)
 			if err != nil {
