@@ -286,12 +286,12 @@ func alert(ctx context.Context, hc *http.Client, b state.Blocker) (State, string
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return Unknown, describe("alertmanager "+b.Alertmanager, ctx, err)
+		return Unknown, describe(ctx, "alertmanager "+b.Alertmanager, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return Unknown, describe("alertmanager "+b.Alertmanager, ctx, err)
+		return Unknown, describe(ctx, "alertmanager "+b.Alertmanager, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Unknown, fmt.Sprintf("alertmanager %s: HTTP %d: %s", b.Alertmanager, resp.StatusCode, strings.TrimSpace(string(body[:min(len(body), 200)])))
@@ -323,7 +323,7 @@ func query(ctx context.Context, rt http.RoundTripper, b state.Blocker, now time.
 	}
 	v, warn, err := cl.Value(ctx, b.Query, now)
 	if err != nil {
-		return Unknown, describe(what, ctx, err)
+		return Unknown, describe(ctx, what, err)
 	}
 	val := promquery.Format(v)
 	switch {
@@ -335,7 +335,7 @@ func query(ctx context.Context, rt http.RoundTripper, b state.Blocker, now time.
 	return Clear, fmt.Sprintf("query %s = %s%s", b.Query, val, warn)
 }
 
-func describe(what string, ctx context.Context, err error) string {
+func describe(ctx context.Context, what string, err error) string {
 	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		return what + ": timeout"
 	}
