@@ -2,16 +2,14 @@ package checks
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"time"
 
-	promapi "github.com/prometheus/client_golang/api"
-	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/evac-sh/evac/internal/promquery"
 )
 
 // promProber judges a KPI: one PromQL query against a Prometheus-compatible
@@ -20,7 +18,7 @@ import (
 // client package. A query that errors, times out, or gives no value (no
 // series, several series, NaN) fails the check: no signal is never "healthy".
 type promProber struct {
-	api    promv1.API
+	api    *promquery.Client
 	url    string
 	query  string
 	below  *float64
@@ -38,11 +36,11 @@ func newPromProber(c Check, dial *sourceDialer) (*promProber, error) {
 		TLSHandshakeTimeout:   c.Timeout.D(),
 		ResponseHeaderTimeout: c.Timeout.D(),
 	}
-	cl, err := promapi.NewClient(promapi.Config{Address: c.URL, RoundTripper: rt})
+	cl, err := promquery.New(c.URL, rt)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	p := &promProber{api: promv1.NewAPI(cl), url: c.URL, query: c.Query,
+	p := &promProber{api: cl, url: c.URL, query: c.Query,
 		below: c.Below, above: c.Above, drop: c.Drop, now: time.Now}
 	if c.Drop != nil {
 		off, err := ParseOffset(c.Offset)
@@ -80,44 +78,9 @@ func (p *promProber) probe(ctx context.Context) (Status, string) {
 	return StatusPassing, out + warn
 }
 
-// errNoValue is a query result that is not exactly one number.
-var errNoValue = errors.New("no value")
-
-// value evaluates the query at ts and returns its one number, and the
-// server's warnings as a suffix for the output.
+// value evaluates the query at ts (internal/promquery).
 func (p *promProber) value(ctx context.Context, ts time.Time) (float64, string, error) {
-	var opts []promv1.Option
-	// The server gives up too. Prometheus parses the timeout parameter only
-	// in whole units ("2s", not Go's "1.9999s"): send whole seconds.
-	if dl, ok := ctx.Deadline(); ok {
-		if d := timeUntil(dl).Truncate(time.Second); d > 0 {
-			opts = append(opts, promv1.WithTimeout(d))
-		}
-	}
-	res, warnings, _, err := p.api.Query(ctx, p.query, ts, opts...)
-	if err != nil {
-		return 0, "", err
-	}
-	warn := ""
-	if len(warnings) > 0 {
-		warn = " (warnings: " + strings.Join(warnings, "; ") + ")"
-	}
-	var v float64
-	switch r := res.(type) {
-	case model.Vector:
-		if len(r) != 1 {
-			return 0, warn, fmt.Errorf("%w: the query returned %d series, want 1 (aggregate it, e.g. sum(...))", errNoValue, len(r))
-		}
-		v = float64(r[0].Value)
-	case *model.Scalar:
-		v = float64(r.Value)
-	default:
-		return 0, warn, fmt.Errorf("%w: the query returned a %s, want an instant vector of one series or a scalar", errNoValue, res.Type())
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, warn, fmt.Errorf("%w: the query returned %v", errNoValue, v)
-	}
-	return v, warn, nil
+	return p.api.Value(ctx, p.query, ts)
 }
 
 // ParseOffset parses a Prometheus duration ("1w", "1d", "90m"): weeks and
@@ -133,6 +96,4 @@ func ParseOffset(s string) (time.Duration, error) {
 	return time.Duration(d), nil
 }
 
-func formatFloat(f float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", f), "0"), ".")
-}
+func formatFloat(f float64) string { return promquery.Format(f) }

@@ -58,6 +58,8 @@ type DrillRequest struct {
 	Runbook string            `json:"runbook"`
 	Params  map[string]string `json:"params,omitempty"`
 	Reason  string            `json:"reason,omitempty"`
+	// BlockOn are conditions that abort the drill while they fire.
+	BlockOn []state.Blocker `json:"block_on,omitempty"`
 }
 
 // DrillReport is GET /v1/drills/{id}: the replicated drill, each step with
@@ -243,6 +245,10 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 	if !validReason(w, req.Reason, false) {
 		return
 	}
+	if err := state.ValidateBlockers(req.BlockOn); err != nil {
+		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
+		return
+	}
 	st := s.b.State()
 	if refuseLimit(w, http.StatusRequestEntityTooLarge, state.CheckDrillParams(req.Params)) ||
 		refuseLimit(w, http.StatusConflict, st.CheckRunningDrills()) {
@@ -257,7 +263,8 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 	// renders); Apply checks the runbook is still the version rendered.
 	// The id ends in the request's digits, so a retry finds its drill.
 	id := newDrillID(time.Now(), reqID)
-	cmd, err := state.PrepareDrill(st, state.DrillStart{ID: id, Runbook: req.Runbook, Params: req.Params, Reason: req.Reason})
+	cmd, err := state.PrepareDrill(st, state.DrillStart{ID: id, Runbook: req.Runbook, Params: req.Params, Reason: req.Reason,
+		BlockOn: req.BlockOn})
 	if err != nil {
 		var re *state.RefusedError
 		if errors.As(err, &re) {

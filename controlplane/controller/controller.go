@@ -22,6 +22,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/api/openapi"
 	"github.com/evac-sh/evac/controlplane/auditexport"
 	"github.com/evac-sh/evac/controlplane/auth"
+	"github.com/evac-sh/evac/controlplane/blocker"
 	"github.com/evac-sh/evac/controlplane/drain"
 	"github.com/evac-sh/evac/controlplane/drills"
 	"github.com/evac-sh/evac/controlplane/fsm"
@@ -113,6 +114,9 @@ type Controller struct {
 	drills *drills.Engine
 	drain  *drain.Measurer
 	notify *notify.Notifier
+
+	// blockers evaluates block_on conditions while this node leads.
+	blockers *blocker.Evaluator
 
 	metrics *metrics.Metrics
 	geo     *geoDB // nil without Config.GeoIPDB
@@ -265,7 +269,11 @@ func Start(cfg Config) (*Controller, error) {
 	c.engine = steering.NewEngine(steering.EngineConfig{
 		Tick: tick, WarmUp: 10 * tick * 4, Logger: lg.Named("steering"),
 	}, c, c)
-	c.drills = drills.NewEngine(drills.Config{Tick: tick, Logger: lg.Named("drills")}, c, c)
+	// block_on conditions are evaluated off the drill engine's tick, on
+	// the leader only (leadership starts and stops the evaluator).
+	c.blockers = blocker.New(blocker.Config{Interval: 5 * tick, Logger: lg.Named("blocker")},
+		func() []state.Blocker { return blocker.Wanted(c.fsm.State()) })
+	c.drills = drills.NewEngine(drills.Config{Tick: tick, Logger: lg.Named("drills"), Blockers: c.blockers}, c, c)
 	c.notify = notify.New(notify.Config{Logger: lg.Named("notify")}, c.fsm, c)
 	c.metrics.Registry().MustRegister(c.notify.Collectors()...)
 	c.goFunc(func() { c.leadership(ctx) })
@@ -341,7 +349,7 @@ func (c *Controller) leadership(ctx context.Context) {
 			}
 			switch {
 			case leader && run == nil:
-				run = startEngine(ctx, c.engine, c.drills, c.notify)
+				run = startEngine(ctx, c.engine, c.drills, c.notify, c.blockers)
 			case !leader:
 				run.stop()
 				run = nil

@@ -24,6 +24,12 @@ type Config struct {
 	// change); older due times are recorded as missed.
 	Grace  time.Duration
 	Logger *zap.Logger
+	// Blockers, if set, gives the verdicts on block_on conditions (the
+	// leader's *blocker.Evaluator); without it they are not enforced.
+	Blockers Blockers
+	// UnknownLimit is how many evaluations in a row a running drill's
+	// blocker may fail before the drill is aborted (DefaultUnknownLimit).
+	UnknownLimit int
 	// Now is the clock (tests inject one).
 	Now func() time.Time
 }
@@ -88,6 +94,9 @@ func (e *Engine) Tick(ctx context.Context) {
 		e.cfg.Logger.Warn("schedule cannot be evaluated", zap.Error(err))
 	}
 	props = append(props, Decide(st, e.src.Health, now)...)
+	if e.cfg.Blockers != nil {
+		props = Block(st, props, e.cfg.Blockers.Verdict, e.cfg.UnknownLimit)
+	}
 	for _, p := range props {
 		if last, ok := e.attempted[p.Key]; ok && now.Sub(last) < e.cfg.Retry {
 			continue

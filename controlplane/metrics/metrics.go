@@ -82,7 +82,7 @@ func New(src Source) *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(build, dnsQueries, m.dnsDuration, m.apply, m.evacs, m.evacTime, &collector{src: src},
+	m.reg.MustRegister(build, dnsQueries, m.dnsDuration, m.apply, m.evacs, m.evacTime, &collector{src: src}, &exerciseCollector{src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

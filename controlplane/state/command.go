@@ -169,6 +169,9 @@ type DrillStart struct {
 	RunbookVersion uint64            `json:"runbook_version,omitempty"`
 	Preconditions  []string          `json:"preconditions,omitempty"`
 	Steps          []runbooks.Action `json:"steps,omitempty"`
+	// BlockOn are conditions that abort the drill while they fire
+	// (validated by the proposer with ValidateBlockers).
+	BlockOn []Blocker `json:"block_on,omitempty"`
 }
 
 // DrillStep records the start or the end of a drill's step. It is refused
@@ -203,6 +206,9 @@ type ScheduleAdd struct {
 	// frozen, drill_running.
 	SkipIf []string `json:"skip_if,omitempty"`
 	Reason string   `json:"reason,omitempty"`
+	// BlockOn are conditions that skip a due run while they fire; the
+	// drills the schedule starts inherit them.
+	BlockOn []Blocker `json:"block_on,omitempty"`
 	// Prepared says the proposer validated the schedule (Validate and its
 	// time zone). An entry without it was written by aa66dac or earlier and
 	// is validated by that release's frozen rules.
@@ -223,7 +229,7 @@ type ScheduleFire struct {
 	// missed (due while no leader could fire them, past the grace period).
 	Missed int `json:"missed,omitempty"`
 	// Skip is a reason the leader found to skip the run (a blackout window,
-	// evaluated in the schedule's time zone).
+	// evaluated in the schedule's time zone, or a firing blocker).
 	Skip string `json:"skip,omitempty"`
 	// Prepared says the leader rendered the drill the run starts: Drill
 	// (PrepareDrill's result), or DrillError, why it could not. Apply

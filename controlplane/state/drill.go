@@ -61,6 +61,9 @@ type Drill struct {
 	// Drain is what each controller's DNS server measured after each
 	// weight change that lowered a held region (drain.go).
 	Drain []DrainReport `json:"drain,omitempty"`
+	// BlockOn are conditions that abort the drill while they fire (a
+	// scheduled drill has its schedule's).
+	BlockOn []Blocker `json:"block_on,omitempty"`
 }
 
 // StepRecord is a drill's rendered step and what happened to it.
@@ -215,7 +218,7 @@ func (a *applier) newDrill(b DrillStart, schedule string) (Drill, *refusal) {
 	return Drill{
 		ID: b.ID, Runbook: b.Runbook, RunbookVersion: rec.Version, Params: b.Params, Reason: b.Reason,
 		Actor: a.cmd.Actor, Schedule: schedule, Status: DrillRunning, Steps: steps, Regions: held,
-		Before: before, StartedAt: a.cmd.Time,
+		Before: before, StartedAt: a.cmd.Time, BlockOn: b.BlockOn,
 	}, nil
 }
 

@@ -40,8 +40,10 @@ type Schedule struct {
 	Blackouts []Blackout        `json:"blackouts,omitempty"`
 	SkipIf    []string          `json:"skip_if,omitempty"`
 	Reason    string            `json:"reason,omitempty"`
-	Actor     string            `json:"actor"`
-	CreatedAt time.Time         `json:"created_at"`
+	// BlockOn are conditions that skip a due run while they fire.
+	BlockOn   []Blocker `json:"block_on,omitempty"`
+	Actor     string    `json:"actor"`
+	CreatedAt time.Time `json:"created_at"`
 	// LastFired is the due time of the last run fired, skipped or missed:
 	// the scheduler counts the next due time from it.
 	LastFired time.Time `json:"last_fired,omitzero"`
@@ -131,6 +133,9 @@ func (b ScheduleAdd) Validate() error {
 	if len(b.Reason) > 1024 {
 		fail("reason", "longer than 1024 bytes")
 	}
+	if err := ValidateBlockers(b.BlockOn); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -207,7 +212,7 @@ func (a *applier) scheduleAdd(b ScheduleAdd) *refusal {
 		return refuse(CodeNotFound, "no runbook %q", b.Runbook)
 	}
 	a.putSchedule(Schedule{ID: b.ID, Cron: b.Cron, TZ: b.TZ, Runbook: b.Runbook, Params: b.Params,
-		Blackouts: b.Blackouts, SkipIf: b.SkipIf, Reason: b.Reason, Actor: a.cmd.Actor, CreatedAt: a.cmd.Time})
+		Blackouts: b.Blackouts, SkipIf: b.SkipIf, Reason: b.Reason, BlockOn: b.BlockOn, Actor: a.cmd.Actor, CreatedAt: a.cmd.Time})
 	a.event(Event{Kind: EventScheduleAdded, Reason: b.Reason,
 		Detail: fmt.Sprintf("schedule %s: %q %s, runbook %s", b.ID, b.Cron, b.TZ, b.Runbook)})
 	return nil
@@ -280,7 +285,7 @@ func (a *applier) scheduleFire(b ScheduleFire) *refusal {
 // PrepareDrill renders it.
 func ScheduledDrill(sc Schedule, due time.Time) DrillStart {
 	return DrillStart{ID: ScheduledDrillID(sc.ID, due), Runbook: sc.Runbook, Params: sc.Params,
-		Reason: fmt.Sprintf("schedule %s (%s)", sc.ID, sc.Cron)}
+		Reason: fmt.Sprintf("schedule %s (%s)", sc.ID, sc.Cron), BlockOn: sc.BlockOn}
 }
 
 // scheduledDrill checks and builds the drill a fire starts: the one the
@@ -298,7 +303,7 @@ func (a *applier) scheduledDrill(sc Schedule, b ScheduleFire) (Drill, *refusal) 
 		return Drill{}, refuse(CodeInvalid, "the fire of schedule %s carries no drill of runbook %s with id %s", sc.ID, sc.Runbook, want.ID)
 	}
 	d := *b.Drill
-	d.Reason = want.Reason
+	d.Reason, d.BlockOn = want.Reason, want.BlockOn
 	return a.newDrill(d, sc.ID)
 }
 

@@ -58,18 +58,25 @@ the regions it changed to what they were before it.`,
 
 func drillStartCmd() *cobra.Command {
 	var (
-		params []string
-		reason string
-		watch  bool
+		params  []string
+		reason  string
+		watch   bool
+		blockOn []string
 	)
 	cmd := &cobra.Command{
 		Use:   "start RUNBOOK [--param NAME=VALUE]...",
 		Short: "Start a drill of a stored runbook",
 		Example: `  evac drill start chaos-kong --param region=us-east --param hold=5m --reason "game day" --watch
-  evac drill start canary-10 --param region=eu-west`,
+  evac drill start canary-10 --param region=eu-west
+  evac drill start chaos-kong --param region=us-east \
+      --block-on '{alertmanager: http://127.0.0.1:9093, alert: HighErrorRate}'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := parseParams(params)
+			if err != nil {
+				return err
+			}
+			bo, err := parseBlockOn(blockOn)
 			if err != nil {
 				return err
 			}
@@ -79,7 +86,7 @@ func drillStartCmd() *cobra.Command {
 			}
 			var raw json.RawMessage
 			d, err := s.StartDrill(client.CaptureRaw(cmd.Context(), &raw),
-				client.DrillRequest{Runbook: args[0], Params: p, Reason: strings.TrimSpace(reason)})
+				client.DrillRequest{Runbook: args[0], Params: p, Reason: strings.TrimSpace(reason), BlockOn: bo})
 			if err != nil {
 				return err
 			}
@@ -100,6 +107,7 @@ func drillStartCmd() *cobra.Command {
 	f.StringArrayVar(&params, "param", nil, "runbook parameter NAME=VALUE (repeatable)")
 	f.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 	f.BoolVar(&watch, "watch", false, "show live progress until the drill ends (Ctrl-C detaches; the drill goes on)")
+	f.StringArrayVar(&blockOn, "block-on", nil, blockOnHelp)
 	return cmd
 }
 
@@ -297,6 +305,9 @@ func printDrill(w io.Writer, d client.Drill) error {
 			parts[i] = k + "=" + d.Params[k]
 		}
 		fmt.Fprintf(w, "params: %s\n", strings.Join(parts, " "))
+	}
+	if len(d.BlockOn) > 0 {
+		fmt.Fprintf(w, "blocked by: %s\n", describeBlockOn(d.BlockOn))
 	}
 	for _, r := range d.Regions {
 		after := "-"

@@ -20,7 +20,9 @@ func scheduleCmd() *cobra.Command {
 field, in the schedule's time zone). Each due time fires once, across leader
 changes; one missed during a leader change by up to a minute still runs, older ones
 are recorded as missed. A run is skipped, with its reason recorded, inside a
-blackout window or when a --skip-if condition holds.`,
+blackout window, when a --skip-if condition holds, or while a --block-on
+condition fires (an Alertmanager alert, a Prometheus query past a threshold); the
+drills a schedule starts are aborted when one fires.`,
 		Example: `  evac schedule add --cron "0 10 * * tue" --tz Europe/Paris --runbook chaos-kong --param region=eu-west
   evac schedule list
   evac schedule rm sch-1a2b3c4d`,
@@ -48,13 +50,17 @@ func scheduleAddCmd() *cobra.Command {
 		req       state.ScheduleAdd
 		params    []string
 		blackouts []string
+		blockOn   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "add --cron EXPR --runbook NAME [--param NAME=VALUE]...",
 		Short: "Add a scheduled drill",
 		Example: `  evac schedule add --cron "0 10 * * tue" --tz Europe/Paris --runbook chaos-kong --param region=eu-west \
       --blackout 00:00-08:00@sat,sun --skip-if any_unhealthy,frozen,drill_running
-  evac schedule add --id hourly --cron "@hourly" --runbook canary-10 --param region=us-east`,
+  evac schedule add --id hourly --cron "@hourly" --runbook canary-10 --param region=us-east
+  evac schedule add --cron "0 10 * * tue" --runbook chaos-kong --param region=eu-west \
+      --block-on '{alertmanager: http://127.0.0.1:9093, alert: HighErrorRate}' \
+      --block-on '{prometheus: http://127.0.0.1:9090, query: "sum(rate(errors_total[5m]))", above: 10}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Cron == "" || req.Runbook == "" {
@@ -80,6 +86,9 @@ func scheduleAddCmd() *cobra.Command {
 				}
 				req.Blackouts = append(req.Blackouts, bo)
 			}
+			if req.BlockOn, err = parseBlockOn(blockOn); err != nil {
+				return err
+			}
 			s, sc, err := call(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
 				return s.AddSchedule(ctx, req)
 			})
@@ -100,6 +109,7 @@ func scheduleAddCmd() *cobra.Command {
 	f.StringArrayVar(&blackouts, "blackout", nil, "skip runs due in FROM-TO[@DAYS], e.g. 22:00-06:00@fri,sat (repeatable)")
 	f.StringSliceVar(&req.SkipIf, "skip-if", nil, "skip a run when: any_unhealthy, frozen, drill_running (comma-separated)")
 	f.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
+	f.StringArrayVar(&blockOn, "block-on", nil, blockOnHelp)
 	return cmd
 }
 
@@ -171,6 +181,9 @@ func scheduleShowCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "schedule %s: %q %s, runbook %s; next %s\n", sc.ID, sc.Cron, tzName(sc.TZ), sc.Runbook, nextLine(sc))
+			if len(sc.BlockOn) > 0 {
+				fmt.Fprintf(w, "blocked by: %s\n", describeBlockOn(sc.BlockOn))
+			}
 			tw := newTable(w)
 			row(tw, "DUE", "FIRED", "OUTCOME", "DRILL", "REASON")
 			for _, r := range sc.Runs {

@@ -37,6 +37,8 @@ type DrillRequest struct {
 	Runbook string            `json:"runbook"`
 	Params  map[string]string `json:"params,omitempty"`
 	Reason  string            `json:"reason,omitempty"`
+	// BlockOn are conditions that abort the drill while they fire.
+	BlockOn []state.Blocker `json:"block_on,omitempty"`
 }
 
 // Drill is GET /v1/drills/{id}: the drill's steps with their start and end
