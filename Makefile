@@ -49,6 +49,7 @@ chaos:
 FUZZTIME ?= 60s
 FUZZ_TARGETS := \
 	./dnsserver:FuzzServeDNS \
+	./dnsserver:FuzzPathsAgree \
 	./controlplane/state:FuzzParseConfig \
 	./controlplane/state:FuzzApply \
 	./controlplane/state:FuzzDrillCommands \

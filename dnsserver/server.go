@@ -169,14 +169,14 @@ func (s *Server) Start() error {
 		own = false
 	}
 	udpUp, tcpUp := make(chan struct{}), make(chan struct{})
-	s.tcp = &dns.Server{Listener: s.ln, Handler: s,
+	s.tcp = &dns.Server{Listener: s.ln, Handler: s, DecorateReader: s.decorate, MsgAcceptFunc: acceptQuery,
 		NotifyStartedFunc: func() { close(tcpUp) }}
 	servers := []*dns.Server{s.tcp}
 	if own {
 		close(udpUp)
 	} else {
-		s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize,
-			NotifyStartedFunc: func() { close(udpUp) }}
+		s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize, DecorateReader: s.decorate,
+			MsgAcceptFunc: acceptQuery, NotifyStartedFunc: func() { close(udpUp) }}
 		servers = append(servers, s.udp)
 	}
 

@@ -18,8 +18,16 @@ const axfrChunk = 16 << 10
 // general path must answer instead (REFUSED): not our zone, a client not
 // allowed, AXFR over UDP, no config yet.
 func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) bool {
-	v := s.view.Load()
 	q := r.Question[0]
+	if q.Qtype == dns.TypeIXFR && !hasSOA(r.Ns) {
+		// RFC 1995 section 3: an IXFR query carries the client's SOA in
+		// its authority section.
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeFormatError)
+		_ = w.WriteMsg(m)
+		return true
+	}
+	v := s.view.Load()
 	if v == nil || q.Qclass != dns.ClassINET || !strings.EqualFold(q.Name, v.zone) {
 		return false
 	}
@@ -60,6 +68,15 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) bool {
 	s.log.Info("zone transferred", zap.Stringer("client", client), zap.Uint32("serial", v.serial),
 		zap.String("type", dns.TypeToString[q.Qtype]))
 	return true
+}
+
+func hasSOA(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if _, ok := rr.(*dns.SOA); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // upToDate reports whether an IXFR query's SOA (in its authority section)

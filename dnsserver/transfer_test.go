@@ -13,6 +13,14 @@ import (
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
+// ixfrQuery is an IXFR query from a client at serial.
+func ixfrQuery(zone string, serial uint32) *dns.Msg {
+	m := query(zone, dns.TypeIXFR)
+	m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET},
+		Ns: "ns.", Mbox: "mbox.", Serial: serial}}
+	return m
+}
+
 // axfr transfers the zone from addr: AXFR with miekg's transfer client
 // (several messages), IXFR as one exchange over TCP.
 func axfr(t *testing.T, addr, zone string, qtype uint16) []dns.RR {
@@ -20,7 +28,7 @@ func axfr(t *testing.T, addr, zone string, qtype uint16) []dns.RR {
 	m := new(dns.Msg)
 	m.SetQuestion(zone, qtype)
 	if qtype == dns.TypeIXFR {
-		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns.", Mbox: "mbox.", Serial: 0}} // older than ours
+		m = ixfrQuery(zone, 0) // older than ours
 		r := exchange(t, "tcp", addr, m)
 		if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
 			t.Fatalf("IXFR: %v", r)
@@ -103,17 +111,25 @@ func TestAXFR(t *testing.T) {
 	}
 
 	// IXFR over UDP: our SOA alone. AXFR over UDP, or another zone: REFUSED.
-	q := query("example.com.", dns.TypeIXFR)
+	q := ixfrQuery("example.com.", 1)
 	if r := exchange(t, "udp", srv.udp, q); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 ||
 		r.Answer[0].(*dns.SOA).Serial != st2.Serial {
 		t.Errorf("IXFR over UDP: %v", r)
 	}
+	// IXFR without the client's SOA in authority (RFC 1995 section 3):
+	// FORMERR, over UDP and TCP.
+	for _, network := range []string{"udp", "tcp"} {
+		addr := map[string]string{"udp": srv.udp, "tcp": srv.tcp}[network]
+		q := query("example.com.", dns.TypeIXFR)
+		q.Id = 0x4242
+		if r := exchange(t, network, addr, q); r.Rcode != dns.RcodeFormatError || len(r.Answer) != 0 || r.Id != 0x4242 {
+			t.Errorf("IXFR without SOA over %s: %v", network, r)
+		}
+	}
 	// IXFR over TCP from a client that is up to date (or, by serial
 	// arithmetic, ahead): our SOA alone.
 	for _, serial := range []uint32{st2.Serial, st2.Serial + 5} {
-		q := query("example.com.", dns.TypeIXFR)
-		q.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeSOA, Class: dns.ClassINET},
-			Ns: "ns.", Mbox: "mbox.", Serial: serial}}
+		q := ixfrQuery("example.com.", serial)
 		if r := exchange(t, "tcp", srv.tcp, q); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 ||
 			r.Answer[0].(*dns.SOA).Serial != st2.Serial {
 			t.Errorf("IXFR from serial %d: %v", serial, r)
@@ -149,7 +165,11 @@ func TestAXFRAllowList(t *testing.T) {
 			c.Secondaries, c.TransferAllow = tt.secondaries, tt.allow
 			srv := startServer(t, configured(t, c))
 			for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
-				r := exchange(t, "tcp", srv.tcp, query("example.com.", qtype))
+				q := query("example.com.", qtype)
+				if qtype == dns.TypeIXFR {
+					q = ixfrQuery("example.com.", 0)
+				}
+				r := exchange(t, "tcp", srv.tcp, q)
 				if ok := r.Rcode == dns.RcodeSuccess && len(r.Answer) > 1; ok != tt.ok {
 					t.Errorf("%s: %s with %d records, want allowed %v", dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], len(r.Answer), tt.ok)
 				}

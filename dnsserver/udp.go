@@ -136,29 +136,34 @@ func (s *Server) observeWire(pkt, reply []byte, start time.Time) {
 	s.cfg.Observer(qtype, int(reply[3]&0x0f), time.Since(start))
 }
 
-// general unpacks the query with miekg/dns and answers it with ServeDNS,
-// as miekg's own server would: responses are ignored, a query that does
-// not unpack gets FORMERR with its ID and opcode.
+// general answers a UDP query the fast path left: screen (strict.go)
+// judges its wire form, then miekg/dns unpacks it and ServeDNS answers, as
+// on every other listener. Responses get nothing.
 func (s *Server) general(pkt []byte, from netip.AddrPort, out []byte) []byte {
-	if len(pkt) < headerLen || pkt[2]&0x80 != 0 {
-		return nil
-	}
-	r := new(dns.Msg)
-	if err := r.Unpack(pkt); err != nil {
-		m := new(dns.Msg)
-		m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
-		m.Response = true
-		m.Opcode = int(pkt[2]>>3) & 0xf
-		m.Rcode = dns.RcodeFormatError
-		b, err := m.PackBuffer(out)
-		if err != nil {
-			return nil
-		}
-		return b
+	r, reply, ok := unpackQuery(pkt, out)
+	if !ok {
+		return reply
 	}
 	w := &udpWriter{remote: net.UDPAddrFromAddrPort(from), out: out}
 	s.ServeDNS(w, r)
 	return w.reply
+}
+
+// unpackQuery screens and unpacks a query. When ok is false, reply (nil:
+// none) is the answer to send instead.
+func unpackQuery(pkt, out []byte) (r *dns.Msg, reply []byte, ok bool) {
+	switch reply, v := screen(pkt, out); v {
+	case drop:
+		return nil, nil, false
+	case rejected:
+		return nil, reply, false
+	}
+	r = new(dns.Msg)
+	if err := r.Unpack(pkt); err != nil {
+		// Records whose data does not parse (screen checks only framing).
+		return nil, errorReply(out, pkt, dns.RcodeFormatError, false, false), false
+	}
+	return r, nil, true
 }
 
 // udpWriter is the ResponseWriter of the general path under serveUDP: it

@@ -12,11 +12,14 @@ import (
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
-// SOA timers (RFC 1912 ranges); the minimum is the zone TTL.
+// SOA timers within RFC 1912 section 2.2's recommendations: refresh
+// between 20 minutes and 12 hours, retry below refresh, expire two weeks
+// (2 to 4 weeks), so a secondary keeps serving through a long outage of
+// every controller. The minimum (negative-caching TTL) is the zone TTL.
 const (
 	soaRefresh = 3600
 	soaRetry   = 600
-	soaExpire  = 86400
+	soaExpire  = 14 * 86400
 )
 
 // maxChain bounds CNAME chasing inside the zone (config validation already

@@ -39,6 +39,9 @@ type Config struct {
 	// TransferAllow lists further networks (CIDR) that may transfer the zone
 	// (AXFR, IXFR); the secondaries' addresses always may.
 	TransferAllow []string `yaml:"transfer_allow,omitempty" json:"transfer_allow,omitempty"`
+	// AllowLargeRRsets lets a record set have more than MaxRRSet records
+	// (rrsets.go), which BIND 9.18 secondaries refuse by default.
+	AllowLargeRRsets bool `yaml:"allow_large_rrsets,omitempty" json:"allow_large_rrsets,omitempty"`
 	// Records are static records of the zone beside the services (see records.go).
 	Records  []Record  `yaml:"records,omitempty" json:"records,omitempty"`
 	Regions  []Region  `yaml:"regions" json:"regions"`
@@ -238,6 +241,7 @@ func (c *Config) Normalize() error {
 		c.TransferAllow[i] = p.Masked().String()
 	}
 	errs = append(errs, c.normalizeRecords(services)...)
+	errs = append(errs, c.checkRRSets()...)
 	errs = append(errs, c.Policy.normalize()...)
 	return errors.Join(errs...)
 }
