@@ -38,6 +38,9 @@ type Config struct {
 	// DrainMaxPopulation caps the resolver subnets measured per change;
 	// 0: DefaultDrainMaxPopulation.
 	DrainMaxPopulation int
+	// TSIG holds the keys that sign and verify transfers and NOTIFY
+	// (tsig.go); nil: none, and every signed request gets BADKEY.
+	TSIG *Keyring
 }
 
 // udpReadSize is the buffer for incoming UDP queries: more than we advertise,
@@ -170,13 +173,13 @@ func (s *Server) Start() error {
 	}
 	udpUp, tcpUp := make(chan struct{}), make(chan struct{})
 	s.tcp = &dns.Server{Listener: s.ln, Handler: s, DecorateReader: s.decorate, MsgAcceptFunc: acceptQuery,
-		NotifyStartedFunc: func() { close(tcpUp) }}
+		TsigProvider: tsigProvider{s.cfg.TSIG}, NotifyStartedFunc: func() { close(tcpUp) }}
 	servers := []*dns.Server{s.tcp}
 	if own {
 		close(udpUp)
 	} else {
 		s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize, DecorateReader: s.decorate,
-			MsgAcceptFunc: acceptQuery, NotifyStartedFunc: func() { close(udpUp) }}
+			MsgAcceptFunc: acceptQuery, TsigProvider: tsigProvider{s.cfg.TSIG}, NotifyStartedFunc: func() { close(udpUp) }}
 		servers = append(servers, s.udp)
 	}
 

@@ -207,15 +207,22 @@ func TestStrictness(t *testing.T) {
 			m.IsEdns0().SetVersion(1)
 			return packed(t, m, dirty)
 		}(), dns.RcodeBadVers & 0xf, 0, 1, true, false},
+		{"TSIG not last", func() []byte {
+			m := q("api.example.com.", dns.TypeA)
+			m.Extra = []dns.RR{&dns.TSIG{Hdr: dns.RR_Header{Name: "k.", Rrtype: dns.TypeTSIG, Class: dns.ClassANY}, Algorithm: dns.HmacSHA256},
+				&dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}}}
+			return packed(t, m, 0)
+		}(), dns.RcodeFormatError, 0, 0, true, false},
 		{"answer, dirty flags", packed(t, q("fo.example.com.", dns.TypeA), dirty), dns.RcodeSuccess, 0, 1, false, true},
 	}
 	// The overrun case: an option whose length passes the OPT's end.
-	tests[len(tests)-5].pkt = func() []byte {
-		b := ecsQuery(t, []byte{0, 1, 0, 0})
-		binary.BigEndian.PutUint16(b[len(b)-6:], 9) // option length 9, 4 bytes follow
-		return b
-	}()
-	tests[len(tests)-5].opt = true
+	for i := range tests {
+		if tests[i].name == "ECS option overruns the OPT" {
+			b := ecsQuery(t, []byte{0, 1, 0, 0})
+			binary.BigEndian.PutUint16(b[len(b)-6:], 9) // option length 9, 4 bytes follow
+			tests[i].pkt, tests[i].opt = b, true
+		}
+	}
 
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

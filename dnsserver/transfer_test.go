@@ -13,6 +13,15 @@ import (
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
+// secondaries returns unsigned secondaries at addrs.
+func secondaries(addrs ...string) []state.Secondary {
+	var out []state.Secondary
+	for _, a := range addrs {
+		out = append(out, state.Secondary{Address: a})
+	}
+	return out
+}
+
 // ixfrQuery is an IXFR query from a client at serial.
 func ixfrQuery(zone string, serial uint32) *dns.Msg {
 	m := query(zone, dns.TypeIXFR)
@@ -52,7 +61,7 @@ func axfr(t *testing.T, addr, zone string, qtype uint16) []dns.RR {
 
 func transferConfig(allow ...string) *state.Config {
 	c := recordsConfig()
-	c.Secondaries = []string{"192.0.2.1:53"}
+	c.Secondaries = secondaries("192.0.2.1:53")
 	c.TransferAllow = allow
 	return c
 }
@@ -162,7 +171,7 @@ func TestAXFRAllowList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := recordsConfig()
-			c.Secondaries, c.TransferAllow = tt.secondaries, tt.allow
+			c.Secondaries, c.TransferAllow = secondaries(tt.secondaries...), tt.allow
 			srv := startServer(t, configured(t, c))
 			for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
 				q := query("example.com.", qtype)
@@ -242,7 +251,7 @@ func TestNotify(t *testing.T) {
 	notifyTimeout = 100 * time.Millisecond
 	sec := startFakeSecondary(t)
 	c := recordsConfig()
-	c.Secondaries = []string{sec.pc.LocalAddr().String()}
+	c.Secondaries = secondaries(sec.pc.LocalAddr().String())
 	st := configured(t, c)
 	srv := startServer(t, st)
 

@@ -145,6 +145,12 @@ func (s *Server) general(pkt []byte, from netip.AddrPort, out []byte) []byte {
 		return reply
 	}
 	w := &udpWriter{remote: net.UDPAddrFromAddrPort(from), out: out}
+	if t := r.IsTsig(); t != nil {
+		// As miekg/dns's server does before calling the handler.
+		w.tsig = tsigProvider{s.cfg.TSIG}
+		w.tsigStatus = dns.TsigVerifyWithProvider(pkt, w.tsig, "", false)
+		w.requestMAC = t.MAC
+	}
 	s.ServeDNS(w, r)
 	return w.reply
 }
@@ -172,6 +178,10 @@ type udpWriter struct {
 	remote *net.UDPAddr
 	out    []byte
 	reply  []byte
+	// A signed request: the verification result and what signs the reply.
+	tsig       dns.TsigProvider
+	tsigStatus error
+	requestMAC string
 }
 
 func (w *udpWriter) LocalAddr() net.Addr  { return nil }
@@ -181,6 +191,14 @@ func (w *udpWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	if w.tsig != nil && m.IsTsig() != nil {
+		b, _, err := dns.TsigGenerateWithProvider(m, w.tsig, w.requestMAC, false)
+		if err != nil {
+			return err
+		}
+		w.reply = append(w.out[:0], b...)
+		return nil
+	}
 	b, err := m.PackBuffer(w.out)
 	if err != nil {
 		return err
@@ -189,6 +207,6 @@ func (w *udpWriter) WriteMsg(m *dns.Msg) error {
 	return nil
 }
 func (w *udpWriter) Close() error        { return nil }
-func (w *udpWriter) TsigStatus() error   { return nil }
+func (w *udpWriter) TsigStatus() error   { return w.tsigStatus }
 func (w *udpWriter) TsigTimersOnly(bool) {}
 func (w *udpWriter) Hijack()             {}

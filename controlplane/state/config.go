@@ -33,9 +33,9 @@ type Config struct {
 	Zone        string            `yaml:"zone" json:"zone"`
 	TTL         uint32            `yaml:"ttl,omitempty" json:"ttl,omitempty"`
 	Nameservers map[string]string `yaml:"nameservers,omitempty" json:"nameservers,omitempty"`
-	// Secondaries are host:port addresses of secondary name servers: they may
-	// transfer the zone and are sent NOTIFY on every change.
-	Secondaries []string `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
+	// Secondaries are secondary name servers: they may transfer the zone
+	// and are sent NOTIFY on every change (secondary.go).
+	Secondaries []Secondary `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
 	// TransferAllow lists further networks (CIDR) that may transfer the zone
 	// (AXFR, IXFR); the secondaries' addresses always may.
 	TransferAllow []string `yaml:"transfer_allow,omitempty" json:"transfer_allow,omitempty"`
@@ -156,11 +156,7 @@ func (c *Config) Normalize() error {
 			fail("nameservers."+name, "not a valid host name")
 		}
 	}
-	for i, s := range c.Secondaries {
-		if _, err := netip.ParseAddrPort(s); err != nil {
-			fail(fmt.Sprintf("secondaries[%d]", i), "%q must be ip:port", s)
-		}
-	}
+	errs = append(errs, c.normalizeSecondaries()...)
 
 	regions := map[string]bool{}
 	if len(c.Regions) == 0 {
