@@ -75,6 +75,10 @@ type Config struct {
 	// RaftTLS, when set, is mutual TLS for Raft and leader forwarding
 	// (raftnode.Config.TLS).
 	RaftTLS *tls.Config
+
+	// DNSTSIG holds the TSIG keys for zone transfers and NOTIFY
+	// (dnsserver.Config.TSIG); nil: none.
+	DNSTSIG *dnsserver.Keyring
 }
 
 // Controller is one running controller.
@@ -127,7 +131,7 @@ func Start(cfg Config) (*Controller, error) {
 	// controllers.
 	c.metrics = metrics.New(c)
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
-		Observer: c.metrics.DNSObserver()})
+		Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG})
 	// Every state reaches DNS through the drain measurer, which starts
 	// measuring a drill's lowered weight with the new answers and closes
 	// each measurement at its deadline (controlplane/drain).
