@@ -65,8 +65,8 @@ fuzz:
 	done
 
 # Debian packages some tests need; installed only when missing and when root.
-# knot, knot-dnsutils: integration/knot_test.go; chromium: ui_test.go; openssl, python3: deploy_test.go.
-DEB_PKGS := nftables chromium knot knot-dnsutils openssl python3
+# knot, knot-dnsutils: integration/knot_test.go, tsig_test.go; bind9: tsig_test.go; chromium: ui_test.go; openssl, python3: deploy_test.go.
+DEB_PKGS := nftables chromium knot knot-dnsutils bind9 openssl python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -73,5 +73,12 @@
 // NOTIFY (notify.go) goes to every secondary whenever the served serial
 // changes, from every controller (see notify.go for why).
 //
+// TSIG (tsig.go, RFC 8945): a Keyring from the --tsig-keys file signs and
+// verifies on every listener (miekg/dns's servers verify before ServeDNS;
+// the UDP loops' general path does the same itself). A signed request that
+// fails gets NOTAUTH with BADKEY, BADSIG or BADTIME in a TSIG record; one
+// that verifies is answered signed, outside the fast path. A secondary
+// with a key must sign its transfers and gets signed NOTIFY.
+//
 // Response-rate limiting (rrl.go) is off unless Config.RateLimit is set.
 package dnsserver

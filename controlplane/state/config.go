@@ -108,6 +108,12 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := c.Normalize(); err != nil {
 		return nil, err
 	}
+	// Checked here, at the edge (evac validate, evac apply, PUT /v1/config),
+	// not in Normalize, which Apply also runs: a config an older release
+	// accepted into the log must replay the same.
+	if err := errors.Join(c.checkRRSets()...); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
@@ -237,7 +243,6 @@ func (c *Config) Normalize() error {
 		c.TransferAllow[i] = p.Masked().String()
 	}
 	errs = append(errs, c.normalizeRecords(services)...)
-	errs = append(errs, c.checkRRSets()...)
 	errs = append(errs, c.Policy.normalize()...)
 	return errors.Join(errs...)
 }

@@ -69,11 +69,10 @@ func (c *Config) normalizeSecondaries() []error {
 	for i := range c.Secondaries {
 		s := &c.Secondaries[i]
 		f := fmt.Sprintf("secondaries[%d]", i)
-		ap, err := netip.ParseAddrPort(strings.TrimSpace(s.Address))
-		if err != nil {
+		// The address is kept as written: configs in the Raft log from
+		// before this form must replay the same.
+		if _, err := netip.ParseAddrPort(s.Address); err != nil {
 			errs = append(errs, fmt.Errorf("%s.address: %q must be ip:port (e.g. 192.0.2.60:53)", f, s.Address))
-		} else {
-			s.Address = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 		}
 		if s.TSIG != "" {
 			name, ok := CanonicalKeyName(s.TSIG)
