@@ -23,9 +23,37 @@ func (s *Server) tcpReply(t *testing.T, pkt []byte) []byte {
 	if isTransfer(q) {
 		return nil
 	}
-	w := &recorder{remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5300}} // the fuzz's source
+	w := &tsigRecorder{recorder: recorder{remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5300}}} // the fuzz's source
+	if tsig := q.IsTsig(); tsig != nil {
+		// As miekg/dns's server does before calling the handler.
+		w.provider = tsigProvider{s.cfg.TSIG}
+		w.status = dns.TsigVerifyWithProvider(bytes.Clone(pkt), w.provider, "", false)
+		w.requestMAC = tsig.MAC
+	}
 	s.ServeDNS(w, q)
 	return w.raw
+}
+
+// tsigRecorder is a recorder that verifies and signs as miekg/dns's
+// server's ResponseWriter does.
+type tsigRecorder struct {
+	recorder
+	provider   dns.TsigProvider
+	status     error
+	requestMAC string
+}
+
+func (w *tsigRecorder) TsigStatus() error { return w.status }
+func (w *tsigRecorder) WriteMsg(m *dns.Msg) error {
+	if w.provider == nil || m.IsTsig() == nil {
+		return w.recorder.WriteMsg(m)
+	}
+	b, _, err := dns.TsigGenerateWithProvider(m, w.provider, w.requestMAC, false)
+	if err != nil {
+		return err
+	}
+	w.raw = b
+	return nil
 }
 
 // FuzzPathsAgree is the differential test of the answer paths: for any
@@ -48,7 +76,16 @@ func FuzzPathsAgree(f *testing.F) {
 	op15.Opcode = 15
 	twoOPT := withEDNS(query("api.example.com.", dns.TypeA), 1232, "")
 	twoOPT.Extra = append(twoOPT.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}})
+	signed := query("fo.example.com.", dns.TypeA)
+	signed.Opcode = dns.OpcodeNotify
+	signed.SetTsig("k.", dns.HmacSHA256, 300, 1)
+	signedPkt, _, err := dns.TsigGenerate(signed, "MDEyMzQ1Njc4OWFiY2RlZg==", "", false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	signedPkt[0], signedPkt[1] = 0x30, 0x30 // the TSIG's original ID differs
 	for _, b := range [][]byte{
+		signedPkt,
 		pack(query("api.example.com.", dns.TypeA), 0),
 		pack(query("API.Example.com.", dns.TypeAAAA), 0x2e0),
 		pack(withEDNS(query("www.example.com.", dns.TypeA), 4096, "2001:db8::/48"), 0),

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -146,9 +147,10 @@ func (s *Server) general(pkt []byte, from netip.AddrPort, out []byte) []byte {
 	}
 	w := &udpWriter{remote: net.UDPAddrFromAddrPort(from), out: out}
 	if t := r.IsTsig(); t != nil {
-		// As miekg/dns's server does before calling the handler.
+		// As miekg/dns's server does before calling the handler; on a
+		// copy, since verifying rewrites the ID and ARCOUNT in place.
 		w.tsig = tsigProvider{s.cfg.TSIG}
-		w.tsigStatus = dns.TsigVerifyWithProvider(pkt, w.tsig, "", false)
+		w.tsigStatus = dns.TsigVerifyWithProvider(bytes.Clone(pkt), w.tsig, "", false)
 		w.requestMAC = t.MAC
 	}
 	s.ServeDNS(w, r)
