@@ -34,7 +34,8 @@ const (
 //     question without type and class, bytes after the last record, two OPT
 //     records, an OPT outside the additional section or not owned by the
 //     root (RFC 6891 section 6.1.1), a TSIG record anywhere but last (RFC
-//     8945 section 5.1), a malformed option list, a malformed
+//     8945 section 5.1) or too short to hold its fields, a malformed
+//     option list, a malformed
 //     Client Subnet option (RFC 7871 section 6), or a question count other
 //     than 1: FORMERR.
 //
@@ -66,8 +67,10 @@ func screen(pkt, out []byte) ([]byte, verdict) {
 				break
 			}
 			rdlen := int(binary.BigEndian.Uint16(pkt[off+8:]))
-			if binary.BigEndian.Uint16(pkt[off:]) == dns.TypeTSIG && (sec != 3 || i != counts[3]-1) {
-				optBad = true // TSIG is the last record (RFC 8945 section 5.1)
+			if binary.BigEndian.Uint16(pkt[off:]) == dns.TypeTSIG && (sec != 3 || i != counts[3]-1 || rdlen < 17) {
+				// TSIG is the last record (RFC 8945 section 5.1), and
+				// holds at least an algorithm name and its fixed fields.
+				optBad = true
 			}
 			if binary.BigEndian.Uint16(pkt[off:]) == dns.TypeOPT {
 				if sec != 3 || opt >= 0 || off != start+1 {
