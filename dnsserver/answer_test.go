@@ -8,7 +8,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-const soaLine = "example.com. 30 IN SOA ns1.example.com. hostmaster.example.com. 1 3600 600 86400 30"
+const soaLine = "example.com. 30 IN SOA ns1.example.com. hostmaster.example.com. 1 3600 600 1209600 30"
 
 func TestAnswers(t *testing.T) {
 	srv := startServer(t, configured(t, testConfig()))
@@ -307,9 +307,11 @@ func TestECS(t *testing.T) {
 func TestTruncation(t *testing.T) {
 	srv := startServer(t, configured(t, testConfig()))
 
-	// 60 A records do not fit in 512 bytes.
+	// 60 A records do not fit in 512 bytes: no partial RRset, only TC
+	// (as Knot and BIND answer).
 	r := exchange(t, "udp", srv.udp, query("big.example.com.", dns.TypeA))
-	if !r.Truncated || len(r.Answer) >= 60 || r.Rcode != dns.RcodeSuccess {
+	if !r.Truncated || len(r.Answer)+len(r.Ns)+len(r.Extra) != 0 || r.Rcode != dns.RcodeSuccess ||
+		!r.Authoritative || len(r.Question) != 1 {
 		t.Fatalf("UDP without EDNS: tc %v, %d answers", r.Truncated, len(r.Answer))
 	}
 	// They fit in 1232 with compression.
@@ -323,7 +325,7 @@ func TestTruncation(t *testing.T) {
 	}
 	// A client advertising less than 512 still gets 512.
 	r = exchange(t, "udp", srv.udp, withEDNS(query("big.example.com.", dns.TypeA), 256, ""))
-	if !r.Truncated || len(r.Answer) == 0 || r.IsEdns0() == nil {
+	if !r.Truncated || len(r.Answer) != 0 || len(r.Extra) != 1 || r.IsEdns0() == nil {
 		t.Fatalf("UDP with EDNS 256: tc %v, %d answers", r.Truncated, len(r.Answer))
 	}
 	// TCP: everything.
@@ -369,9 +371,9 @@ func TestOpcodes(t *testing.T) {
 	notify := new(dns.Msg)
 	notify.SetNotify("example.com.")
 	r = exchange(t, "udp", srv.udp, notify)
-	// We are the primary: a NOTIFY for the zone is acknowledged, one for
-	// another zone refused.
-	if r.Rcode != dns.RcodeSuccess || r.Opcode != dns.OpcodeNotify || !r.Authoritative {
+	// We are the primary and have no primary: NOTIFY comes from an address
+	// that is not a configured primary, and is refused.
+	if r.Rcode != dns.RcodeRefused || r.Opcode != dns.OpcodeNotify || r.Authoritative {
 		t.Errorf("NOTIFY: rcode %s opcode %d aa %v", dns.RcodeToString[r.Rcode], r.Opcode, r.Authoritative)
 	}
 	notify.SetNotify("example.org.")

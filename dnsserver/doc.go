@@ -21,12 +21,17 @@
 //     compression pointers into it hold) and the OPT with the ECS scope. No
 //     allocation. Anything else (several questions, compression in the
 //     question, other EDNS options or versions, transfers, NOTIFY, answers
-//     to truncate) falls back to the general path: miekg/dns unpacks and
-//     ServeDNS answers from the same view's records. TCP always takes the
-//     general path, and so does UDP on a wildcard address (0.0.0.0, ::),
-//     where miekg/dns's server picks the source address of each answer. A
-//     test asks both paths thousands of queries and compares the answers;
-//     FuzzServeDNS does the same on arbitrary packets.
+//     to truncate) falls back to the general path: screen (strict.go)
+//     judges the wire form, miekg/dns unpacks, and ServeDNS answers from
+//     the same view; an answer from the zone is rendered exactly as the
+//     fast path renders it (wire.go), so both spell names as the question
+//     did (0x20). TCP always takes the general path, and so does UDP on a
+//     wildcard address (0.0.0.0, ::), where miekg/dns's server picks the
+//     source address of each answer; screen sits in front of miekg/dns's
+//     servers too (a DecorateReader). A test asks both paths thousands of
+//     queries and compares the answers; FuzzPathsAgree demands
+//     byte-identical replies from the fast, general and TCP paths on
+//     arbitrary packets.
 //   - Weighted answers use weighted rendezvous hashing over a deterministic
 //     hash of (region, client subnet) (subnet.go): every controller gives a
 //     subnet the same region, the split over many subnets follows the weights,
@@ -56,12 +61,18 @@
 //     answer marks its pair drained. Bounded tables, no allocation per query.
 //
 // Responses: AA on every answer from the zone (NOERROR, NXDOMAIN), never
-// RA; names in answers may take the question's case (compressed to it);
-// REFUSED (AA clear) outside the zone, for classes other than IN, before any
-// config, and for transfers not allowed; NOTIMP for opcodes other than QUERY
-// and NOTIFY (a NOTIFY for our zone is acknowledged and changes nothing: we
-// are the primary); FORMERR for malformed queries; BADVERS for EDNS versions
-// above 0; SERVFAIL if answering panics. ANY gets the RFC 8482 HINFO (the
+// RA; names in the zone take the question's case; REFUSED (AA clear)
+// outside the zone, for classes other than IN, before any config, for
+// transfers not allowed, and for every NOTIFY (we are the primary and have
+// no primary of our own); NOTIMP for opcodes other than QUERY and NOTIFY,
+// with or without a question; FORMERR for malformed queries (strict.go:
+// trailing bytes, two OPTs or one outside the additional section, a bad
+// Client Subnet option, a question without type or class, an IXFR without
+// the client's SOA); error replies copy only ID, opcode, RD and CD, carry
+// no question when the query did not parse, and carry our OPT when the
+// query had one; BADVERS for EDNS versions above 0; SERVFAIL if answering
+// panics. A UDP answer too big for the client is sent empty with TC, never
+// with a partial RRset. ANY gets the RFC 8482 HINFO (the
 // CNAME at a CNAME). The zone has no wildcards: a name exists only if the
 // config puts it, or a name below it, there.
 //
@@ -71,6 +82,13 @@
 // weighted service appears there with the addresses of every serving region.
 // NOTIFY (notify.go) goes to every secondary whenever the served serial
 // changes, from every controller (see notify.go for why).
+//
+// TSIG (tsig.go, RFC 8945): a Keyring from the --tsig-keys file signs and
+// verifies on every listener (miekg/dns's servers verify before ServeDNS;
+// the UDP loops' general path does the same itself). A signed request that
+// fails gets NOTAUTH with BADKEY, BADSIG or BADTIME in a TSIG record; one
+// that verifies is answered signed, outside the fast path. A secondary
+// with a key must sign its transfers and gets signed NOTIFY.
 //
 // Response-rate limiting (rrl.go) is off unless Config.RateLimit is set;
 // `evac server` sets DefaultRateLimit (100 responses/s per client /24).

@@ -71,7 +71,7 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ 
 	if ln == 0 || off+4 > len(pkt) {
 		return nil, false
 	}
-	nameEnd := off
+
 	qtype := binary.BigEndian.Uint16(pkt[off:])
 	qclass := binary.BigEndian.Uint16(pkt[off+2:])
 	qEnd := off + 4
@@ -174,43 +174,12 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ 
 	if hasOpt {
 		limit = min(max(udpSize, dns.MinMsgSize), maxUDPSize)
 	}
-	// Header: ID; QR, AA, RD and CD; the rcode; the counts.
-	out = append(out, pkt[0], pkt[1])
-	f := uint16(0x8000) | flags&(1<<8|1<<4) | uint16(rcode&0xf)
-	if aa {
-		f |= 1 << 10
-	}
-	var counts [3]uint16
-	switch {
-	case p != nil:
-		counts = p.counts
-	case nx:
-		counts[1] = 1
-	}
-	out = binary.BigEndian.AppendUint16(out, f)
-	out = binary.BigEndian.AppendUint16(out, 1)
-	out = binary.BigEndian.AppendUint16(out, counts[0])
-	out = binary.BigEndian.AppendUint16(out, counts[1])
-	arOut := counts[2]
-	if hasOpt {
-		arOut++
-	}
-	out = binary.BigEndian.AppendUint16(out, arOut)
-	out = append(out, pkt[headerLen:qEnd]...) // the question as asked
-	switch {
-	case refused:
-	case p != nil:
-		out = append(out, p.wire...)
-	case nx:
-		// The SOA, its owner a pointer to the zone's labels in the question.
-		ptr := nameEnd - v.zoneLen
-		out = append(out, 0xc0|byte(ptr>>8), byte(ptr))
-		out = append(out, v.soaTail...)
-	}
-	if hasOpt {
-		out = appendOPT(out, do, ecs, scope)
-	}
-	if len(out) > limit {
+	a := wireAnswer{p: p, nx: nx, refused: refused, aa: aa, rcode: rcode}
+	o := ednsOut{has: hasOpt, do: do, ecs: ecs, scope: scope}
+	out = append(out, pkt[:qEnd]...) // the header (rewritten below) and the question as asked
+	f := uint16(0x8000) | flags&(1<<8|1<<4)
+	out, fits := appendAnswer(out, qEnd, f, v, &a, &o, limit)
+	if !fits {
 		sn.svc = 0
 		return nil, false // the general path truncates (and rate-limits)
 	}
@@ -222,33 +191,10 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ 
 		case rrlSlip:
 			sn.svc = 0
 			// Empty, with TC: a real client retries over TCP.
-			out = out[:qEnd] // the header and the question
-			binary.BigEndian.PutUint16(out[2:], f|1<<9)
-			clear(out[6:10]) // no answer, no authority
-			out[10], out[11] = 0, 0
-			if hasOpt {
-				out[11] = 1
-				out = appendOPT(out, do, ecs, scope)
-			}
+			out = emptyTC(out, qEnd, &o)
 		}
 	}
 	return out, true
-}
-
-// validECS checks an ECS option's data as miekg/dns would accept it.
-func validECS(d []byte) bool {
-	if len(d) < 4 {
-		return false
-	}
-	family, source, scope := binary.BigEndian.Uint16(d), int(d[2]), int(d[3])
-	alen := len(d) - 4
-	switch family {
-	case 1:
-		return source <= 32 && scope <= 32 && alen == (source+7)/8
-	case 2:
-		return source <= 128 && scope <= 128 && alen == (source+7)/8
-	}
-	return false
 }
 
 // ecsWireKey is ecsKey for the option's data (validECS holds).

@@ -3,6 +3,8 @@ package dnsserver
 import (
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -26,7 +28,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}()
 	remote := w.RemoteAddr()
 	_, tcp := remote.(*net.TCPAddr)
-	if isTransfer(r) && s.transfer(w, r, tcp) {
+	if t := r.IsTsig(); t != nil {
+		s.serveSigned(w, r, t, tcp, start)
+		return
+	}
+	if isTransfer(r) && s.transfer(w, r, tcp, nil) {
 		return
 	}
 	rep := getReply()
@@ -51,10 +57,48 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	// Write's buffer is ours again once it returns (the io.Writer contract).
 	if _, err := w.Write(out); err != nil {
 		s.log.Debug("cannot write DNS answer", zap.Stringer("client", w.RemoteAddr()), zap.Error(err))
-	} else if !rep.msg.Truncated || len(rep.msg.Answer) > 0 {
+	} else if !rep.msg.Truncated {
 		s.noteGeneral(&rep.seen)
 	}
 	s.observe(r, rep.msg.Rcode, start)
+}
+
+// serveSigned answers a request signed with TSIG: NOTAUTH with the TSIG
+// error when its signature does not verify (the ResponseWriter verified
+// it), else the answer signed with the same key. It takes the general
+// path's slow road (a dns.Msg the writer signs), outside rate limiting.
+func (s *Server) serveSigned(w dns.ResponseWriter, r *dns.Msg, t *dns.TSIG, tcp bool, start time.Time) {
+	if err := w.TsigStatus(); err != nil {
+		s.tsigError(w, r, t, err)
+		s.observe(r, dns.RcodeNotAuth, start)
+		return
+	}
+	if isTransfer(r) && s.transfer(w, r, tcp, t) {
+		return
+	}
+	rep := getReply()
+	defer rep.release()
+	limit := s.answer(rep, w.RemoteAddr(), r)
+	m := new(dns.Msg)
+	*m = rep.msg
+	m.Question = slices.Clone(m.Question)
+	if limit > 0 && m.Len()+dns.Len(&dns.TSIG{Algorithm: t.Algorithm, Hdr: t.Hdr, MAC: strings.Repeat("00", 64)}) > limit {
+		m.Truncated = true
+		m.Answer, m.Ns = nil, nil
+		m.Extra = m.Extra[len(m.Extra)-min(len(m.Extra), b2i(rep.hasOpt)):]
+	}
+	sign(m, t)
+	if err := w.WriteMsg(m); err != nil {
+		s.log.Debug("cannot write DNS answer", zap.Stringer("client", w.RemoteAddr()), zap.Error(err))
+	}
+	s.observe(r, m.Rcode, start)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // observe reports one reply to the Observer, if any.
@@ -77,27 +121,33 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 	if !tcp {
 		limit = dns.MinMsgSize
 	}
-	if len(r.Question) != 1 {
-		m.Rcode = dns.RcodeFormatError
-		return limit
-	}
 	var ecs *dns.EDNS0_SUBNET
-	if opt := r.IsEdns0(); opt != nil {
+	opt := r.IsEdns0()
+	if opt != nil {
 		ecs = rep.edns(opt)
 		if !tcp {
 			limit = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
 		}
-		if opt.Version() != 0 {
-			m.Rcode = dns.RcodeBadVers
-			rep.setExtra(nil)
-			return limit
-		}
 	}
-	defer func() { rep.setExtra(m.Extra) }()
-	if r.Opcode != dns.OpcodeQuery && r.Opcode != dns.OpcodeNotify {
-		m.Rcode = dns.RcodeNotImplemented
+	// As screen (strict.go) answers them on the wire: no question, our
+	// OPT bare.
+	bare := func(rcode int) int {
+		m.Rcode, m.Question = rcode, nil
+		rep.opt.Option = nil
+		rep.setExtra(nil)
 		return limit
 	}
+	switch {
+	case r.Opcode != dns.OpcodeQuery && r.Opcode != dns.OpcodeNotify:
+		return bare(dns.RcodeNotImplemented)
+	case len(r.Question) != 1:
+		return bare(dns.RcodeFormatError)
+	case opt != nil && opt.Version() != 0:
+		m.Rcode = dns.RcodeBadVers
+		rep.setExtra(nil)
+		return limit
+	}
+	defer func() { rep.setExtra(m.Extra) }()
 	v := s.view.Load()
 	if v == nil {
 		if s.refusedLogged.CompareAndSwap(false, true) {
@@ -115,18 +165,20 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 	}
 	m.Authoritative = true
 	if r.Opcode == dns.OpcodeNotify {
-		// We are the primary: a NOTIFY for our zone is acknowledged and
-		// changes nothing (RFC 1996 section 4.7 asks for an answer).
-		if q.Qtype != dns.TypeSOA {
-			m.Authoritative = false
-			m.Rcode = dns.RcodeRefused
-		}
+		// We are the primary of our zone and have no primary of our own: a
+		// NOTIFY can only come from an address that is not a configured
+		// primary, so it is refused (RFC 1996 section 3.10 lets a slave
+		// ignore NOTIFY from unknown masters; an answer is kinder).
+		m.Authoritative = false
+		m.Rcode = dns.RcodeRefused
 		return limit
 	}
 	n := v.names[string(name)]
+	rep.v = v
 	if n == nil {
 		m.Rcode = dns.RcodeNameError
 		m.Ns = v.soa
+		rep.zone = wireAnswer{nx: true, aa: true, rcode: m.Rcode}
 		return limit
 	}
 	var p *prepared
@@ -137,6 +189,7 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 	}
 	m.Rcode = p.rcode
 	m.Answer, m.Ns, m.Extra = p.answer, p.ns, p.extra
+	rep.zone = wireAnswer{p: p, aa: true, rcode: p.rcode}
 	return limit
 }
 

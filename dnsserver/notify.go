@@ -87,19 +87,37 @@ func (n *notifier) close() {
 
 // notify sends one NOTIFY for v's serial to sec, retrying with backoff
 // until it is answered.
-func (n *notifier) notify(ctx context.Context, v *view, sec netip.AddrPort) {
-	log := n.s.log.With(zap.Stringer("secondary", sec), zap.Uint32("serial", v.serial))
+//
+// To a secondary with a TSIG key the NOTIFY is signed and the answer must
+// be; a key this server does not have is logged as an error (the config
+// names it, but this server's keys file lacks it) and nothing is sent.
+func (n *notifier) notify(ctx context.Context, v *view, sec secondary) {
+	log := n.s.log.With(zap.Stringer("secondary", sec.addr), zap.Uint32("serial", v.serial))
+	var key *tsigKey
+	if sec.key != "" {
+		if key = n.s.cfg.TSIG.key(sec.key); key == nil {
+			log.Error("secondary names a TSIG key this server does not have (--tsig-keys); not sending NOTIFY, and its transfers will get BADKEY",
+				zap.String("key", sec.key))
+			return
+		}
+	}
 	wait := notifyTimeout
 	for attempt := 1; ; attempt++ {
 		m := new(dns.Msg)
 		m.SetNotify(v.zone)
 		m.Authoritative = true
 		m.Answer = v.soa
-		r, err := n.exchange(ctx, m, sec, wait)
+		if key != nil {
+			m.SetTsig(key.name, key.alg, tsigFudge, time.Now().Unix())
+		}
+		r, err := n.exchange(ctx, m, sec.addr, wait)
 		if err == nil {
-			if r.Rcode != dns.RcodeSuccess {
+			switch {
+			case r.Rcode != dns.RcodeSuccess:
 				log.Warn("NOTIFY answered with an error", zap.String("rcode", dns.RcodeToString[r.Rcode]))
-			} else {
+			case key != nil && r.IsTsig() == nil:
+				log.Warn("answer to a signed NOTIFY is not signed")
+			default:
 				log.Debug("NOTIFY acknowledged", zap.Int("attempt", attempt))
 			}
 			return
@@ -124,7 +142,7 @@ func (n *notifier) notify(ctx context.Context, v *view, sec netip.AddrPort) {
 // exchange sends m to sec over UDP from our address and waits up to wait
 // for the answer; cancelling ctx ends the wait.
 func (n *notifier) exchange(ctx context.Context, m *dns.Msg, sec netip.AddrPort, wait time.Duration) (*dns.Msg, error) {
-	c := &dns.Client{Net: "udp", Timeout: wait}
+	c := &dns.Client{Net: "udp", Timeout: wait, TsigProvider: tsigProvider{n.s.cfg.TSIG}}
 	if n.local != nil {
 		c.Dialer = &net.Dialer{Timeout: wait, LocalAddr: &net.UDPAddr{IP: n.local}}
 	}

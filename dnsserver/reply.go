@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -30,6 +31,11 @@ type reply struct {
 	ecs    dns.EDNS0_SUBNET
 	extra  [4]dns.RR // backing array for Extra when the OPT joins glue
 	seen   seen      // the regions the answer names (drain.go)
+	// An answer from the zone, rendered as the fast path does (wire.go)
+	// when v is set: the prepared bytes after the question as asked.
+	v       *view
+	zone    wireAnswer
+	ecsWire [4 + 16]byte // the query's ECS option data, as sent
 }
 
 var replyPool = sync.Pool{New: func() any { return new(reply) }}
@@ -51,6 +57,7 @@ func (rep *reply) release() {
 	rep.ecs = dns.EDNS0_SUBNET{}
 	clear(rep.extra[:])
 	rep.seen = seen{}
+	rep.v, rep.zone = nil, wireAnswer{}
 	replyPool.Put(rep)
 }
 
@@ -108,16 +115,20 @@ func (rep *reply) setExtra(glue []dns.RR) {
 	rep.msg.Extra = append(append(rep.extra[:0], glue...), &rep.opt)
 }
 
-// pack renders the reply into a pooled buffer, truncating it with TC to
-// limit bytes when limit > 0 (UDP). The caller must call putPack(buf) once
-// done with out.
+// pack renders the reply into a pooled buffer; when it exceeds limit bytes
+// (limit > 0: UDP) it sends the header and question alone with TC (no
+// partial RRset). The caller must call putPack(buf) once done with out.
 func (rep *reply) pack(limit int) (out []byte, buf *[]byte, err error) {
 	buf = packPool.Get().(*[]byte)
-	m := &rep.msg
-	out, err = m.PackBuffer(*buf)
-	if err == nil && limit > 0 && len(out) > limit {
-		m.Truncate(limit)
+	if rep.v != nil && !rep.msg.Truncated {
+		out, err = rep.packWire(*buf, limit)
+	} else {
+		m := &rep.msg
 		out, err = m.PackBuffer(*buf)
+		if err == nil && limit > 0 && len(out) > limit {
+			rep.slip()
+			out, err = m.PackBuffer(*buf)
+		}
 	}
 	if err == nil && cap(out) > cap(*buf) && cap(out) <= maxPooledPack {
 		*buf = out[:cap(out)]
@@ -126,6 +137,50 @@ func (rep *reply) pack(limit int) (out []byte, buf *[]byte, err error) {
 }
 
 func putPack(buf *[]byte) { packPool.Put(buf) }
+
+// packWire renders an answer from the zone as the fast path does: the
+// header, the question as asked, the prepared bytes, our OPT.
+func (rep *reply) packWire(buf []byte, limit int) ([]byte, error) {
+	m := &rep.msg
+	q := m.Question[0]
+	out := append(buf[:0], byte(m.Id>>8), byte(m.Id), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	out = out[:cap(out)]
+	if len(out) < headerLen+256+4 {
+		out = make([]byte, headerLen+256+4)
+	}
+	n, err := dns.PackDomainName(q.Name, out, headerLen, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	out = binary.BigEndian.AppendUint16(out[:n], q.Qtype)
+	out = binary.BigEndian.AppendUint16(out, q.Qclass)
+	qEnd := len(out)
+	var f uint16 = 0x8000
+	if m.RecursionDesired {
+		f |= 1 << 8
+	}
+	if m.CheckingDisabled {
+		f |= 1 << 4
+	}
+	o := ednsOut{has: rep.hasOpt, do: rep.opt.Do()}
+	if rep.hasECS {
+		e := &rep.ecs
+		addr := e.Address.To4()
+		if e.Family == 2 || addr == nil {
+			addr = e.Address.To16()
+		}
+		d := append(rep.ecsWire[:0], byte(e.Family>>8), byte(e.Family), e.SourceNetmask, 0)
+		o.ecs = append(d, addr[:min(len(addr), (int(e.SourceNetmask)+7)/8)]...)
+		o.scope = e.SourceScope
+	}
+	out, fits := appendAnswer(out, qEnd, f, rep.v, &rep.zone, &o, limit)
+	if !fits {
+		m.Truncated = true
+		m.Answer, m.Ns = nil, nil
+		out = emptyTC(out, qEnd, &o)
+	}
+	return out, nil
+}
 
 // slip turns the reply into an empty one with TC set (rate limiting).
 func (rep *reply) slip() {

@@ -47,6 +47,9 @@ type Config struct {
 	// DrainMaxPopulation caps the resolver subnets measured per change;
 	// 0: DefaultDrainMaxPopulation.
 	DrainMaxPopulation int
+	// TSIG holds the keys that sign and verify transfers and NOTIFY
+	// (tsig.go); nil: none, and every signed request gets BADKEY.
+	TSIG *Keyring
 }
 
 // udpReadSize is the buffer for incoming UDP queries: more than we advertise,
@@ -183,14 +186,14 @@ func (s *Server) Start() error {
 		own = false
 	}
 	udpUp, tcpUp := make(chan struct{}), make(chan struct{})
-	s.tcp = &dns.Server{Listener: s.ln, Handler: s,
-		NotifyStartedFunc: func() { close(tcpUp) }}
+	s.tcp = &dns.Server{Listener: s.ln, Handler: s, DecorateReader: s.decorate, MsgAcceptFunc: acceptQuery,
+		TsigProvider: tsigProvider{s.cfg.TSIG}, NotifyStartedFunc: func() { close(tcpUp) }}
 	servers := []*dns.Server{s.tcp}
 	if own {
 		close(udpUp)
 	} else {
-		s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize,
-			NotifyStartedFunc: func() { close(udpUp) }}
+		s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: udpReadSize, DecorateReader: s.decorate,
+			MsgAcceptFunc: acceptQuery, TsigProvider: tsigProvider{s.cfg.TSIG}, NotifyStartedFunc: func() { close(udpUp) }}
 		servers = append(servers, s.udp)
 	}
 

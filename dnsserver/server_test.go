@@ -69,6 +69,7 @@ func TestMalformedQueries(t *testing.T) {
 type recorder struct {
 	remote net.Addr
 	msg    *dns.Msg
+	raw    []byte // the last reply as written
 	panics bool
 }
 
@@ -79,8 +80,13 @@ func (w *recorder) RemoteAddr() net.Addr {
 	}
 	return w.remote
 }
-func (w *recorder) WriteMsg(m *dns.Msg) error { w.msg = m.Copy(); return nil }
+func (w *recorder) WriteMsg(m *dns.Msg) error {
+	w.msg = m.Copy()
+	w.raw, _ = m.Pack()
+	return nil
+}
 func (w *recorder) Write(b []byte) (int, error) {
+	w.raw = append(w.raw[:0], b...)
 	m := new(dns.Msg)
 	if err := m.Unpack(b); err != nil {
 		return 0, err

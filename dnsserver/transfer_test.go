@@ -13,6 +13,23 @@ import (
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
+// secondaries returns unsigned secondaries at addrs.
+func secondaries(addrs ...string) []state.Secondary {
+	var out []state.Secondary
+	for _, a := range addrs {
+		out = append(out, state.Secondary{Address: a})
+	}
+	return out
+}
+
+// ixfrQuery is an IXFR query from a client at serial.
+func ixfrQuery(zone string, serial uint32) *dns.Msg {
+	m := query(zone, dns.TypeIXFR)
+	m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET},
+		Ns: "ns.", Mbox: "mbox.", Serial: serial}}
+	return m
+}
+
 // axfr transfers the zone from addr: AXFR with miekg's transfer client
 // (several messages), IXFR as one exchange over TCP.
 func axfr(t *testing.T, addr, zone string, qtype uint16) []dns.RR {
@@ -20,7 +37,7 @@ func axfr(t *testing.T, addr, zone string, qtype uint16) []dns.RR {
 	m := new(dns.Msg)
 	m.SetQuestion(zone, qtype)
 	if qtype == dns.TypeIXFR {
-		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "ns.", Mbox: "mbox.", Serial: 0}} // older than ours
+		m = ixfrQuery(zone, 0) // older than ours
 		r := exchange(t, "tcp", addr, m)
 		if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
 			t.Fatalf("IXFR: %v", r)
@@ -44,7 +61,7 @@ func axfr(t *testing.T, addr, zone string, qtype uint16) []dns.RR {
 
 func transferConfig(allow ...string) *state.Config {
 	c := recordsConfig()
-	c.Secondaries = []string{"192.0.2.1:53"}
+	c.Secondaries = secondaries("192.0.2.1:53")
 	c.TransferAllow = allow
 	return c
 }
@@ -103,17 +120,25 @@ func TestAXFR(t *testing.T) {
 	}
 
 	// IXFR over UDP: our SOA alone. AXFR over UDP, or another zone: REFUSED.
-	q := query("example.com.", dns.TypeIXFR)
+	q := ixfrQuery("example.com.", 1)
 	if r := exchange(t, "udp", srv.udp, q); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 ||
 		r.Answer[0].(*dns.SOA).Serial != st2.Serial {
 		t.Errorf("IXFR over UDP: %v", r)
 	}
+	// IXFR without the client's SOA in authority (RFC 1995 section 3):
+	// FORMERR, over UDP and TCP.
+	for _, network := range []string{"udp", "tcp"} {
+		addr := map[string]string{"udp": srv.udp, "tcp": srv.tcp}[network]
+		q := query("example.com.", dns.TypeIXFR)
+		q.Id = 0x4242
+		if r := exchange(t, network, addr, q); r.Rcode != dns.RcodeFormatError || len(r.Answer) != 0 || r.Id != 0x4242 {
+			t.Errorf("IXFR without SOA over %s: %v", network, r)
+		}
+	}
 	// IXFR over TCP from a client that is up to date (or, by serial
 	// arithmetic, ahead): our SOA alone.
 	for _, serial := range []uint32{st2.Serial, st2.Serial + 5} {
-		q := query("example.com.", dns.TypeIXFR)
-		q.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeSOA, Class: dns.ClassINET},
-			Ns: "ns.", Mbox: "mbox.", Serial: serial}}
+		q := ixfrQuery("example.com.", serial)
 		if r := exchange(t, "tcp", srv.tcp, q); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 ||
 			r.Answer[0].(*dns.SOA).Serial != st2.Serial {
 			t.Errorf("IXFR from serial %d: %v", serial, r)
@@ -146,10 +171,14 @@ func TestAXFRAllowList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := recordsConfig()
-			c.Secondaries, c.TransferAllow = tt.secondaries, tt.allow
+			c.Secondaries, c.TransferAllow = secondaries(tt.secondaries...), tt.allow
 			srv := startServer(t, configured(t, c))
 			for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
-				r := exchange(t, "tcp", srv.tcp, query("example.com.", qtype))
+				q := query("example.com.", qtype)
+				if qtype == dns.TypeIXFR {
+					q = ixfrQuery("example.com.", 0)
+				}
+				r := exchange(t, "tcp", srv.tcp, q)
 				if ok := r.Rcode == dns.RcodeSuccess && len(r.Answer) > 1; ok != tt.ok {
 					t.Errorf("%s: %s with %d records, want allowed %v", dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], len(r.Answer), tt.ok)
 				}
@@ -222,7 +251,7 @@ func TestNotify(t *testing.T) {
 	notifyTimeout = 100 * time.Millisecond
 	sec := startFakeSecondary(t)
 	c := recordsConfig()
-	c.Secondaries = []string{sec.pc.LocalAddr().String()}
+	c.Secondaries = secondaries(sec.pc.LocalAddr().String())
 	st := configured(t, c)
 	srv := startServer(t, st)
 

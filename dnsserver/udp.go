@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -136,29 +137,41 @@ func (s *Server) observeWire(pkt, reply []byte, start time.Time) {
 	s.cfg.Observer(qtype, int(reply[3]&0x0f), time.Since(start))
 }
 
-// general unpacks the query with miekg/dns and answers it with ServeDNS,
-// as miekg's own server would: responses are ignored, a query that does
-// not unpack gets FORMERR with its ID and opcode.
+// general answers a UDP query the fast path left: screen (strict.go)
+// judges its wire form, then miekg/dns unpacks it and ServeDNS answers, as
+// on every other listener. Responses get nothing.
 func (s *Server) general(pkt []byte, from netip.AddrPort, out []byte) []byte {
-	if len(pkt) < headerLen || pkt[2]&0x80 != 0 {
-		return nil
-	}
-	r := new(dns.Msg)
-	if err := r.Unpack(pkt); err != nil {
-		m := new(dns.Msg)
-		m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
-		m.Response = true
-		m.Opcode = int(pkt[2]>>3) & 0xf
-		m.Rcode = dns.RcodeFormatError
-		b, err := m.PackBuffer(out)
-		if err != nil {
-			return nil
-		}
-		return b
+	r, reply, ok := unpackQuery(pkt, out)
+	if !ok {
+		return reply
 	}
 	w := &udpWriter{remote: net.UDPAddrFromAddrPort(from), out: out}
+	if t := r.IsTsig(); t != nil {
+		// As miekg/dns's server does before calling the handler; on a
+		// copy, since verifying rewrites the ID and ARCOUNT in place.
+		w.tsig = tsigProvider{s.cfg.TSIG}
+		w.tsigStatus = dns.TsigVerifyWithProvider(bytes.Clone(pkt), w.tsig, "", false)
+		w.requestMAC = t.MAC
+	}
 	s.ServeDNS(w, r)
 	return w.reply
+}
+
+// unpackQuery screens and unpacks a query. When ok is false, reply (nil:
+// none) is the answer to send instead.
+func unpackQuery(pkt, out []byte) (r *dns.Msg, reply []byte, ok bool) {
+	switch reply, v := screen(pkt, out); v {
+	case drop:
+		return nil, nil, false
+	case rejected:
+		return nil, reply, false
+	}
+	r = new(dns.Msg)
+	if err := r.Unpack(pkt); err != nil {
+		// Records whose data does not parse (screen checks only framing).
+		return nil, errorReply(out, pkt, dns.RcodeFormatError, false, false), false
+	}
+	return r, nil, true
 }
 
 // udpWriter is the ResponseWriter of the general path under serveUDP: it
@@ -167,6 +180,10 @@ type udpWriter struct {
 	remote *net.UDPAddr
 	out    []byte
 	reply  []byte
+	// A signed request: the verification result and what signs the reply.
+	tsig       dns.TsigProvider
+	tsigStatus error
+	requestMAC string
 }
 
 func (w *udpWriter) LocalAddr() net.Addr  { return nil }
@@ -176,6 +193,14 @@ func (w *udpWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	if w.tsig != nil && m.IsTsig() != nil {
+		b, _, err := dns.TsigGenerateWithProvider(m, w.tsig, w.requestMAC, false)
+		if err != nil {
+			return err
+		}
+		w.reply = append(w.out[:0], b...)
+		return nil
+	}
 	b, err := m.PackBuffer(w.out)
 	if err != nil {
 		return err
@@ -184,6 +209,6 @@ func (w *udpWriter) WriteMsg(m *dns.Msg) error {
 	return nil
 }
 func (w *udpWriter) Close() error        { return nil }
-func (w *udpWriter) TsigStatus() error   { return nil }
+func (w *udpWriter) TsigStatus() error   { return w.tsigStatus }
 func (w *udpWriter) TsigTimersOnly(bool) {}
 func (w *udpWriter) Hijack()             {}

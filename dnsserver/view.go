@@ -13,11 +13,14 @@ import (
 	"github.com/evac-sh/evac/dnsserver/topology"
 )
 
-// SOA timers (RFC 1912 ranges); the minimum is the zone TTL.
+// SOA timers within RFC 1912 section 2.2's recommendations: refresh
+// between 20 minutes and 12 hours, retry below refresh, expire two weeks
+// (2 to 4 weeks), so a secondary keeps serving through a long outage of
+// every controller. The minimum (negative-caching TTL) is the zone TTL.
 const (
 	soaRefresh = 3600
 	soaRetry   = 600
-	soaExpire  = 86400
+	soaExpire  = 14 * 86400
 )
 
 // maxChain bounds CNAME chasing inside the zone (config validation already
@@ -46,7 +49,7 @@ type view struct {
 	// Zone transfers: who may, and what they get (SOA first, without the
 	// closing SOA).
 	transferAllow []netip.Prefix
-	secondaries   []netip.AddrPort
+	secondaries   []secondary
 	axfr          []dns.RR
 
 	// For drain tracking (drain.go): each region's bit in an answer's
@@ -664,12 +667,15 @@ func (p *prepared) pack(name string) error {
 // every region serving it (as for the all policy).
 func (v *view) transfers(b *builder) error {
 	for _, s := range v.cfg.Secondaries {
-		ap, err := netip.ParseAddrPort(s)
+		ap, err := netip.ParseAddrPort(s.Address)
 		if err != nil {
-			return fmt.Errorf("secondary %q: %w", s, err)
+			return fmt.Errorf("secondary %q: %w", s.Address, err)
 		}
-		v.secondaries = append(v.secondaries, ap)
-		v.transferAllow = append(v.transferAllow, netip.PrefixFrom(ap.Addr().Unmap(), ap.Addr().Unmap().BitLen()))
+		key := ""
+		if s.TSIG != "" {
+			key = dns.CanonicalName(s.TSIG)
+		}
+		v.secondaries = append(v.secondaries, secondary{addr: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), key: key})
 	}
 	for _, s := range v.cfg.TransferAllow {
 		p, err := netip.ParsePrefix(s)
@@ -725,15 +731,53 @@ func canonicalLess(a, b string) bool {
 	return len(la) < len(lb)
 }
 
-// mayTransfer reports whether a client at addr may transfer the zone.
-func (v *view) mayTransfer(addr netip.Addr) bool {
+// secondary is a configured secondary: where it is, and the TSIG key it
+// must sign with ("" for none).
+type secondary struct {
+	addr netip.AddrPort
+	key  string
+}
+
+// transferAuth is mayTransfer's verdict.
+type transferAuth uint8
+
+const (
+	transferRefused  transferAuth = iota // not a secondary, not allowed
+	transferAllowed                      // go ahead
+	transferUnsigned                     // a secondary with a key asked without it
+)
+
+// mayTransfer decides whether a client at addr may transfer the zone,
+// having signed its request with the verified key ("" unsigned):
+//   - signed with the key of a configured secondary: allowed, from any
+//     address (the key authenticates it);
+//   - unsigned from the address of a secondary that has a key: refused
+//     (transferUnsigned): a secondary with a key must sign;
+//   - otherwise, signed with another key or unsigned: allowed from the
+//     address of a secondary without a key or a transfer_allow network.
+func (v *view) mayTransfer(addr netip.Addr, key string) transferAuth {
 	addr = addr.Unmap()
-	for _, p := range v.transferAllow {
-		if p.Contains(addr) {
-			return true
+	byAddr := false
+	for _, s := range v.secondaries {
+		if key != "" && s.key == key {
+			return transferAllowed
+		}
+		if s.addr.Addr() == addr {
+			if s.key != "" && key == "" {
+				return transferUnsigned
+			}
+			byAddr = byAddr || s.key == ""
 		}
 	}
-	return false
+	if byAddr {
+		return transferAllowed
+	}
+	for _, p := range v.transferAllow {
+		if p.Contains(addr) {
+			return transferAllowed
+		}
+	}
+	return transferRefused
 }
 
 // nearest builds the nearest candidates of s for family fam; ans makes a

@@ -39,6 +39,7 @@ type serverFile struct {
 	HTTPAddr      string   `yaml:"http_addr"`
 	DNSAddr       string   `yaml:"dns_addr"`
 	DNSRateLimit  int      `yaml:"-"`
+	TSIGKeys      string   `yaml:"tsig_keys"`
 	Bootstrap     string   `yaml:"bootstrap"`
 	Join          []string `yaml:"join"`
 	GossipKeyFile string   `yaml:"gossip_key_file"`
@@ -94,6 +95,16 @@ func newServerCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			defer reloadOnSIGHUP(cfg.Auth, lg)()
+			if f.TSIGKeys != "" {
+				kr, err := dnsserver.LoadKeyring(f.TSIGKeys, lg.Named("tsig"))
+				if err != nil {
+					return usageErr(fmt.Errorf("--tsig-keys: %w", err))
+				}
+				cfg.DNSTSIG = kr
+				lg.Info("TSIG keys loaded", zap.String("file", f.TSIGKeys), zap.Strings("keys", kr.Names()))
+				// Reload logs its own errors and keeps the last good keys.
+				defer onSIGHUP(func() { _ = kr.Reload() })()
+			}
 			if f.GossipKeyFile == "" {
 				lg.Warn(warnNoGossipKey)
 				cfg.Warnings = append(cfg.Warnings, warnNoGossipKey)
@@ -150,6 +161,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:8080", "ip:port for the admin API")
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
 	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
+	fl.StringVar(&f.TSIGKeys, "tsig-keys", "", "YAML file of TSIG keys for zone transfers and NOTIFY: keys: [{name, algorithm, secret}] (evac tsig keygen); mode 600; SIGHUP reloads it")
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
@@ -192,6 +204,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	}
 	str("gossip-key-file", &dst.GossipKeyFile, file.GossipKeyFile)
 	str("geoip-db", &dst.GeoIPDB, file.GeoIPDB)
+	str("tsig-keys", &dst.TSIGKeys, file.TSIGKeys)
 	str("log-level", &dst.LogLevel, file.LogLevel)
 	str("log-format", &dst.LogFormat, file.LogFormat)
 	if len(file.Join) > 0 {

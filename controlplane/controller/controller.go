@@ -98,6 +98,10 @@ type Config struct {
 	// Warnings are shown in GET /v1/status (insecure settings in force,
 	// e.g. --insecure-no-raft-tls).
 	Warnings []string
+
+	// DNSTSIG holds the TSIG keys for zone transfers and NOTIFY
+	// (dnsserver.Config.TSIG); nil: none.
+	DNSTSIG *dnsserver.Keyring
 }
 
 // Controller is one running controller.
@@ -168,7 +172,7 @@ func Start(cfg Config) (*Controller, error) {
 		}
 	}
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
-		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver()})
+		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG})
 	if cfg.GeoIPDB != "" {
 		if err := c.startGeoIP(cfg.GeoIPDB); err != nil {
 			return nil, err

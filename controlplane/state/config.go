@@ -33,12 +33,15 @@ type Config struct {
 	Zone        string            `yaml:"zone" json:"zone"`
 	TTL         uint32            `yaml:"ttl,omitempty" json:"ttl,omitempty"`
 	Nameservers map[string]string `yaml:"nameservers,omitempty" json:"nameservers,omitempty"`
-	// Secondaries are host:port addresses of secondary name servers: they may
-	// transfer the zone and are sent NOTIFY on every change.
-	Secondaries []string `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
+	// Secondaries are secondary name servers: they may transfer the zone
+	// and are sent NOTIFY on every change (secondary.go).
+	Secondaries []Secondary `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
 	// TransferAllow lists further networks (CIDR) that may transfer the zone
 	// (AXFR, IXFR); the secondaries' addresses always may.
 	TransferAllow []string `yaml:"transfer_allow,omitempty" json:"transfer_allow,omitempty"`
+	// AllowLargeRRsets lets a record set have more than MaxRRSet records
+	// (rrsets.go), which BIND 9.18 secondaries refuse by default.
+	AllowLargeRRsets bool `yaml:"allow_large_rrsets,omitempty" json:"allow_large_rrsets,omitempty"`
 	// Records are static records of the zone beside the services (see records.go).
 	Records  []Record  `yaml:"records,omitempty" json:"records,omitempty"`
 	Regions  []Region  `yaml:"regions" json:"regions"`
@@ -127,6 +130,12 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := c.Normalize(); err != nil {
 		return nil, doc.Annotate(err)
 	}
+	// Checked here, at the edge (evac validate, evac apply, PUT /v1/config),
+	// not in Normalize, which Apply also runs: a config an older release
+	// accepted into the log must replay the same.
+	if err := errors.Join(c.checkRRSets()...); err != nil {
+		return nil, doc.Annotate(err)
+	}
 	return &c, nil
 }
 
@@ -175,11 +184,7 @@ func (c *Config) Normalize() error {
 			fail("nameservers."+name, "not a valid host name")
 		}
 	}
-	for i, s := range c.Secondaries {
-		if _, err := netip.ParseAddrPort(s); err != nil {
-			fail(fmt.Sprintf("secondaries[%d]", i), "%q must be ip:port", s)
-		}
-	}
+	errs = append(errs, c.normalizeSecondaries()...)
 
 	regions := map[string]bool{}
 	if len(c.Regions) == 0 {
