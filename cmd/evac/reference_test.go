@@ -311,9 +311,12 @@ func registeredRoutes(t *testing.T) map[string]bool {
 	return got
 }
 
-// controllerRoutes parses the controller package for routes it registers
-// itself: r.Handle("/path", ...).Methods(http.MethodX, ...), and checks
-// that every pkg.Mount(r) it calls is one this test mounts.
+// controllerRoutes parses the controller package for the function it
+// passes as api.Options.Extra, and returns the routes that function
+// registers itself: r.Handle("/path", ...).Methods(http.MethodX, ...). Any
+// other use of the router there must be a pkg.Mount(r) this test mounts
+// too (see mounted); anything else fails, naming the call, so a route
+// cannot be added beside the API without this test seeing it.
 func controllerRoutes(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(controllerDir, "*.go"))
@@ -321,6 +324,7 @@ func controllerRoutes(t *testing.T) []string {
 		t.Fatalf("no Go files in %s: %v", controllerDir, err)
 	}
 	var out []string
+	extras := 0
 	fset := token.NewFileSet()
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -331,53 +335,108 @@ func controllerRoutes(t *testing.T) []string {
 			t.Fatal(err)
 		}
 		ast.Inspect(file, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
+			kv, ok := n.(*ast.KeyValueExpr)
 			if !ok {
 				return true
 			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok {
+			if key, ok := kv.Key.(*ast.Ident); !ok || key.Name != "Extra" {
 				return true
 			}
-			switch sel.Sel.Name {
-			case "Mount":
-				if pkg, ok := sel.X.(*ast.Ident); ok && len(call.Args) == 1 {
-					if _, known := mounted[pkg.Name]; !known {
-						t.Errorf("%s: the controller mounts routes with %s.Mount, which this test does not mount: add it to `mounted` in cmd/evac/reference_test.go",
-							fset.Position(call.Pos()), pkg.Name)
-					}
-				}
-			case "Methods":
-				inner, ok := sel.X.(*ast.CallExpr)
-				if !ok {
-					return true
-				}
-				isel, ok := inner.Fun.(*ast.SelectorExpr)
-				if !ok || (isel.Sel.Name != "Handle" && isel.Sel.Name != "HandleFunc" && isel.Sel.Name != "PathPrefix") || len(inner.Args) == 0 {
-					return true
-				}
-				lit, ok := inner.Args[0].(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					t.Errorf("%s: a route whose path is not a string literal: this test cannot read it", fset.Position(inner.Pos()))
-					return true
-				}
-				path, _ := strconv.Unquote(lit.Value)
-				for _, a := range call.Args {
-					m, ok := a.(*ast.SelectorExpr)
-					if !ok || !strings.HasPrefix(m.Sel.Name, "Method") {
-						t.Errorf("%s: a route method that is not http.MethodX", fset.Position(a.Pos()))
-						continue
-					}
-					out = append(out, strings.ToUpper(strings.TrimPrefix(m.Sel.Name, "Method"))+" "+path)
-				}
+			fn, ok := kv.Value.(*ast.FuncLit)
+			if !ok || len(fn.Type.Params.List) != 1 || len(fn.Type.Params.List[0].Names) != 1 {
+				t.Errorf("%s: api.Options.Extra is not a func literal of one named parameter: this test cannot read its routes", fset.Position(kv.Pos()))
+				return true
 			}
-			return true
+			extras++
+			out = append(out, extraRoutes(t, fset, fn.Body, fn.Type.Params.List[0].Names[0].Name)...)
+			return false
 		})
 	}
-	if len(out) == 0 {
-		t.Fatalf("found no route in %s (the /metrics route at least)", controllerDir)
+	if extras == 0 {
+		t.Fatalf("found no api.Options{Extra: func(r *mux.Router) {...}} in %s", controllerDir)
 	}
 	return out
+}
+
+// extraRoutes reads the routes registered on router r in body.
+func extraRoutes(t *testing.T, fset *token.FileSet, body *ast.BlockStmt, r string) []string {
+	t.Helper()
+	var out []string
+	covered := map[*ast.CallExpr]bool{} // registrations that have .Methods
+	isRouter := func(e ast.Expr) bool { id, ok := e.(*ast.Ident); return ok && id.Name == r }
+	ast.Inspect(body, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		sel, ok := call.Fun.(*ast.SelectorExpr)
+		if !ok || sel.Sel.Name != "Methods" {
+			return true
+		}
+		inner, ok := sel.X.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		isel, ok := inner.Fun.(*ast.SelectorExpr)
+		if !ok || !isRouter(isel.X) || len(inner.Args) == 0 {
+			return true
+		}
+		covered[inner] = true
+		lit, ok := inner.Args[0].(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			t.Errorf("%s: a route whose path is not a string literal: this test cannot read it", fset.Position(inner.Pos()))
+			return true
+		}
+		path, _ := strconv.Unquote(lit.Value)
+		for _, a := range call.Args {
+			m, ok := a.(*ast.SelectorExpr)
+			if !ok || !strings.HasPrefix(m.Sel.Name, "Method") {
+				t.Errorf("%s: a route method that is not http.MethodX", fset.Position(a.Pos()))
+				continue
+			}
+			out = append(out, strings.ToUpper(strings.TrimPrefix(m.Sel.Name, "Method"))+" "+path)
+		}
+		return true
+	})
+	ast.Inspect(body, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || covered[call] {
+			return true
+		}
+		if sel, ok := call.Fun.(*ast.SelectorExpr); ok && isRouter(sel.X) {
+			t.Errorf("%s: %s.%s(...) without .Methods(...): this test cannot tell which methods the route serves",
+				fset.Position(call.Pos()), r, sel.Sel.Name)
+			return true
+		}
+		for _, a := range call.Args {
+			if !isRouter(a) {
+				continue
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			pkg, pok := ast.Expr(nil), false
+			if ok {
+				pkg = sel.X
+				_, pok = pkg.(*ast.Ident)
+			}
+			if !ok || !pok || sel.Sel.Name != "Mount" || mounted[pkg.(*ast.Ident).Name] == nil {
+				t.Errorf("%s: the controller passes the router to %s, which this test does not mount: add it to `mounted` in cmd/evac/reference_test.go",
+					fset.Position(call.Pos()), callName(call.Fun))
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// callName renders a called function's name, e.g. ui.Mount.
+func callName(e ast.Expr) string {
+	switch e := e.(type) {
+	case *ast.Ident:
+		return e.Name
+	case *ast.SelectorExpr:
+		return callName(e.X) + "." + e.Sel.Name
+	}
+	return "a function"
 }
 
 var endpointRE = regexp.MustCompile("`(GET|HEAD|POST|PUT|DELETE|PATCH) (/[^`\\s?]*)")
