@@ -20,6 +20,7 @@ import (
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
+	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/ui"
 )
@@ -564,5 +565,28 @@ func TestReadmeLinksReference(t *testing.T) {
 	}
 	if strings.Contains(string(b), "steering repository") {
 		t.Error("README.md still points at the steering repository's SPEC.md")
+	}
+}
+
+var endpointRowRE = regexp.MustCompile("(?m)^\\| `(GET|HEAD|POST|PUT|DELETE|PATCH) (/[^`\\s?]*)[^`]*` \\| ([a-z]+) \\|")
+
+// TestReferenceRoles: the role each endpoint row of the Admin API table
+// gives is the one controlplane/auth requires.
+func TestReferenceRoles(t *testing.T) {
+	d := readReference(t)
+	rows := endpointRowRE.FindAllStringSubmatch(d.sections["Admin API"], -1)
+	if len(rows) < 30 {
+		t.Fatalf("found only %d endpoint rows under Admin API", len(rows))
+	}
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	for _, m := range rows {
+		need := auth.Required(m[1], param.ReplaceAllString(m[2], "x"))
+		want := need.String()
+		if need == auth.RoleNone {
+			want = "open"
+		}
+		if m[3] != want {
+			t.Errorf("docs/reference.md: `%s %s` is listed for role %s, but controlplane/auth requires %s", m[1], m[2], m[3], want)
+		}
 	}
 }
