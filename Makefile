@@ -36,6 +36,7 @@ demo: build
 # 75 s chaos run, in parallel with the others; its checker's unit tests first).
 test: deps
 	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -run '^TestLint$$' ./controlplane/api/openapi/ # OpenAPI linter (kin-openapi + evac's rules): 0 warnings
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./dnsserver/
 	$(GO) test -race -count=1 ./integration/chaos/

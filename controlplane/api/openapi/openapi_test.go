@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -135,19 +136,44 @@ func TestDocumentListsEveryRoute(t *testing.T) {
 
 func TestServed(t *testing.T) {
 	_, h := routes(t)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	res, err := http.Get(srv.URL + openapi.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("GET %s: %d %s", openapi.Path, res.StatusCode, res.Header.Get("Content-Type"))
-	}
-	if string(b) != string(openapi.Document()) {
-		t.Fatal("served document differs from the embedded one")
+	for _, tc := range []struct {
+		name string
+		srv  *httptest.Server
+	}{
+		{"http", httptest.NewServer(h)},
+		{"https", httptest.NewTLSServer(h)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer tc.srv.Close()
+			res, err := tc.srv.Client().Get(tc.srv.URL + openapi.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("GET %s: %d %s", openapi.Path, res.StatusCode, res.Header.Get("Content-Type"))
+			}
+			var served, stored map[string]any
+			if err := json.Unmarshal(b, &served); err != nil {
+				t.Fatalf("served document does not parse: %v", err)
+			}
+			if err := json.Unmarshal(openapi.Document(), &stored); err != nil {
+				t.Fatal(err)
+			}
+			srvs, _ := served["servers"].([]any)
+			if len(srvs) != 1 {
+				t.Fatalf("servers = %v, want one entry", served["servers"])
+			}
+			if url := srvs[0].(map[string]any)["url"]; url != tc.srv.URL {
+				t.Errorf("servers[0].url = %v, want the serving controller's %s", url, tc.srv.URL)
+			}
+			delete(served, "servers")
+			delete(stored, "servers")
+			if !reflect.DeepEqual(served, stored) {
+				t.Error("served document differs from the embedded one beyond servers")
+			}
+		})
 	}
 }
 
