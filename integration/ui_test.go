@@ -535,7 +535,9 @@ func TestDashboardToken(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for auth, n := range seen {
-		if auth != "Bearer wrong" && auth != "Bearer "+good {
+		// "Bearer " (no token) is the page asking, signed out, whether the
+		// controller needs a token at all (evac dev does not): once per load.
+		if auth != "Bearer wrong" && auth != "Bearer "+good && !(auth == "Bearer" && n <= 2) {
 			t.Errorf("%d API requests with Authorization %q", n, auth)
 		}
 	}
