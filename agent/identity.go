@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/evac-sh/evac/internal/keyfile"
 )
 
 // An agent's identity is an Ed25519 key pair: the private key in a file
@@ -49,14 +51,7 @@ func GenerateIdentity(path string) (ed25519.PublicKey, error) {
 // ReadIdentity reads an agent's private key file. A file that group or
 // others may read is refused: the key is the agent's identity.
 func ReadIdentity(path string) (ed25519.PrivateKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("agent key file: %w", err)
-	}
-	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
-		return nil, fmt.Errorf("agent key file %s is readable by group or others (mode %04o): chmod 600 %s", path, mode, path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := keyfile.ReadPrivate(path) // the key is the agent's identity: refused if others may read it
 	if err != nil {
 		return nil, fmt.Errorf("agent key file: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/keyfile"
 )
 
 // TSIG (RFC 8945) authenticates zone transfers, IXFR and NOTIFY between
@@ -183,15 +183,7 @@ func NewKeyring(keys ...TSIGKey) (*Keyring, error) {
 }
 
 func readKeyFile(path string) (map[string]*tsigKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("tsig keys: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("tsig keys: %s is readable by group or others (mode %04o); run chmod 600 %s",
-			path, fi.Mode().Perm(), path)
-	}
-	data, err := os.ReadFile(path)
+	data, err := keyfile.ReadPrivate(path) // refused if group or others may read it
 	if err != nil {
 		return nil, fmt.Errorf("tsig keys: %w", err)
 	}
