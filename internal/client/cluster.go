@@ -4,47 +4,22 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+
+	"github.com/evac-sh/evac/controlplane/api"
 )
 
-// Peer is an element of GET /v1/cluster/peers (api.Peer on the wire).
-type Peer struct {
-	ID      string `json:"id"`
-	Address string `json:"address"`
-	// Suffrage is voter or nonvoter.
-	Suffrage     string `json:"suffrage"`
-	Leader       bool   `json:"leader"`
-	AppliedIndex uint64 `json:"applied_index"`
-	// Reachable: it answered a status probe over its Raft port; Healthy:
-	// also within 1024 log entries of the most advanced member.
-	Reachable bool   `json:"reachable"`
-	Healthy   bool   `json:"healthy"`
-	Error     string `json:"error,omitempty"`
-}
-
-// JoinRequest is the body of POST /v1/cluster/join (api.JoinRequest).
-type JoinRequest struct {
-	ID      string `json:"id"`
-	Address string `json:"address"`
-	// Voter: nil or true joins as a voter, false as a non-voter.
-	Voter  *bool  `json:"voter,omitempty"`
-	Force  bool   `json:"force,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// MembershipRequest is the body of promote and remove
-// (api.MembershipRequest).
-type MembershipRequest struct {
-	Force  bool   `json:"force,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// MembershipResult answers a membership change (api.MembershipResult).
-type MembershipResult struct {
-	Changed    bool   `json:"changed"`
-	Event      uint64 `json:"event,omitempty"`
-	AuditError string `json:"audit_error,omitempty"`
-	Peers      []Peer `json:"peers"`
-}
+// The membership types are the API's own, so client and server cannot
+// drift apart.
+type (
+	// Peer is an element of GET /v1/cluster/peers.
+	Peer = api.Peer
+	// JoinRequest is the body of POST /v1/cluster/join.
+	JoinRequest = api.JoinRequest
+	// MembershipRequest is the body of promote and remove.
+	MembershipRequest = api.MembershipRequest
+	// MembershipResult answers a membership change.
+	MembershipResult = api.MembershipResult
+)
 
 // CodeBelowQuorum is the error code of a membership change refused because
 // it would leave the cluster below quorum (HTTP 409); Force overrides.

@@ -4,32 +4,18 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"time"
+
+	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/dnsserver"
 )
 
 // Explanation is GET /v1/explain: why a client gets the answer it gets for
-// a service (see dnsserver.Explanation, which the server sends).
-type Explanation struct {
-	Name         string          `json:"name"`
-	Policy       string          `json:"policy"`
-	Client       string          `json:"client"`
-	Rule         string          `json:"rule,omitempty"`
-	Preference   []string        `json:"preference"`
-	Regions      []ExplainRegion `json:"regions"`
-	KeptShare    bool            `json:"kept_share"`
-	AnswerRegion string          `json:"answer_region,omitempty"`
-	Answer       []string        `json:"answer"`
-	Scope        int             `json:"scope"`
-	Serial       uint32          `json:"serial"`
-}
+// a service. It is the type the server sends (dnsserver.Explanation), so
+// the two cannot drift apart.
+type Explanation = dnsserver.Explanation
 
 // ExplainRegion is one region of an Explanation.
-type ExplainRegion struct {
-	Name            string `json:"name"`
-	Weight          int    `json:"weight"`
-	Health          string `json:"health"`
-	EffectiveWeight int    `json:"effective_weight"`
-}
+type ExplainRegion = dnsserver.ExplainRegion
 
 // Explain returns GET /v1/explain?name=NAME&client=CLIENT; client is an
 // address (a query's source) or a CIDR (an EDNS Client Subnet).
@@ -40,13 +26,6 @@ func (c *Client) Explain(ctx context.Context, name, clientAddr string) (Explanat
 	return e, err
 }
 
-// GeoIPStatus is the GeoIP database of a controller (GET /v1/status).
-type GeoIPStatus struct {
-	File          string     `json:"file"`
-	Type          string     `json:"type"`
-	BuildTime     time.Time  `json:"build_time"`
-	LoadedAt      time.Time  `json:"loaded_at"`
-	Records       int        `json:"records"`
-	ReloadError   string     `json:"reload_error,omitempty"`
-	ReloadErrorAt *time.Time `json:"reload_error_at,omitempty"`
-}
+// GeoIPStatus is the GeoIP database of a controller (GET /v1/status): the
+// API's own type.
+type GeoIPStatus = api.GeoIPStatus
