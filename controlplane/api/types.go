@@ -197,6 +197,9 @@ type WriteResult struct {
 	Duplicate bool     `json:"duplicate,omitempty"`
 	Region    *Region  `json:"region,omitempty"`
 	Version   uint64   `json:"version,omitempty"`
+	// Unchanged: PUT /v1/config of the config in force; nothing was
+	// proposed, and Version is the version in force.
+	Unchanged bool `json:"unchanged,omitempty"`
 	// DryRun holds what the change would do, for dry runs.
 	DryRun *DryRun `json:"dry_run,omitempty"`
 }

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -285,6 +287,12 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
 	}
+	// The config in force, again: no new version, no SOA serial bump, no
+	// audit event (both normalised, so equal configs encode equally).
+	if st := s.b.State(); st.Config != nil && sameConfig(st.Config, cfg) {
+		writeJSON(w, http.StatusOK, WriteResult{Index: st.Index, Version: st.ConfigVersion, Unchanged: true})
+		return
+	}
 	res, ok := s.propose(w, r, state.CmdApplyConfig, state.NewApplyConfig(cfg))
 	if !ok {
 		return
@@ -315,4 +323,11 @@ func (s *server) freeze(on bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
 	}
+}
+
+// sameConfig reports whether two normalised configs are the same.
+func sameConfig(a, b *state.Config) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }

@@ -202,6 +202,8 @@ type WriteResult struct {
 	Region *Region `json:"region,omitempty"`
 	// Version is the config version after PUT /v1/config.
 	Version uint64 `json:"version,omitempty"`
+	// Unchanged: the config put is the one in force; no new version.
+	Unchanged bool `json:"unchanged,omitempty"`
 	// DryRun is what a dry run found: whether the change would be
 	// accepted and the regions it would leave.
 	DryRun *DryRun `json:"dry_run,omitempty"`
