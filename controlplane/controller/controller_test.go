@@ -198,6 +198,16 @@ func TestAPIThroughFollowers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The same config again changes nothing: no new version, no serial bump.
+	serial := f.State().Serial
+	var again struct {
+		Index, Version uint64
+		Unchanged      bool
+	}
+	if code := call(t, f, "PUT", "/v1/config", steeringYAML, &again); code != 200 || !again.Unchanged || again.Version != 1 ||
+		f.State().Serial != serial || f.State().ConfigVersion != 1 {
+		t.Fatalf("apply of the config in force: %d %+v, serial %d -> %d", code, again, serial, f.State().Serial)
+	}
 
 	tests := []struct {
 		name, method, path, body string

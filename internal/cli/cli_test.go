@@ -24,6 +24,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
 )
 
@@ -701,5 +702,49 @@ func TestLoudState(t *testing.T) {
 	code, out, _ = run(ctx, t, "--addr", f.URL, "status")
 	if code != 0 || !strings.Contains(out, "YES: INC-9 bogus health (since 12m") {
 		t.Errorf("status: exit %d\n%s", code, out)
+	}
+}
+
+// apply --dry-run prints the diff against the config in force and sends no
+// write; the same config again says unchanged; a put the server finds
+// unchanged says so.
+func TestApplyDryRunAndUnchanged(t *testing.T) {
+	clearEnv(t)
+	f := newFake(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "steering.yaml")
+	if err := os.WriteFile(good, []byte(goodConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(ctx, t, "--addr", f.URL, "apply", "-f", good, "--dry-run")
+	for _, want := range []string{"--- config version 3 (in force)", "+++ " + good + " (normalised)", "+    - name: us-west",
+		"dry run: nothing applied"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("dry run: exit %d, missing %q:\n%s%s", code, want, out, errs)
+		}
+	}
+	for _, r := range f.requests() {
+		if r.method != "GET" {
+			t.Errorf("a dry run sent %s %s", r.method, r.path)
+		}
+	}
+	// The config in force, as the server has it, is unchanged.
+	cfg, err := state.ParseConfig([]byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"version": 4, "config": cfg})
+	f.routes["GET /v1/config"] = func(w http.ResponseWriter, _ *http.Request) { w.Write(b) }
+	if code, out, _ = run(ctx, t, "--addr", f.URL, "apply", "-f", good, "--dry-run"); code != 0 ||
+		!strings.Contains(out, "unchanged: "+good+" is config version 4 (in force)") {
+		t.Errorf("dry run of the config in force: exit %d\n%s", code, out)
+	}
+	f.routes["PUT /v1/config"] = func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"index":60,"version":4,"unchanged":true}`)
+	}
+	if code, out, _ = run(ctx, t, "--addr", f.URL, "apply", "-f", good); code != 0 ||
+		!strings.Contains(out, "unchanged: "+good+" is config version 4, in force; nothing applied") {
+		t.Errorf("apply of the config in force: exit %d\n%s", code, out)
 	}
 }

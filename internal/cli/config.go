@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
 
 	"github.com/evac-sh/evac/controlplane/state"
@@ -16,7 +19,10 @@ import (
 )
 
 func applyCmd() *cobra.Command {
-	var file string
+	var (
+		file   string
+		dryRun bool
+	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Set the cluster-wide steering config from a YAML or JSON file",
@@ -24,7 +30,8 @@ func applyCmd() *cobra.Command {
 the cluster's new config version. The file is checked here first, whole: a bad
 file prints every error, each naming its field, and exits 2 without contacting
 the server.`,
-		Example: `  evac apply -f steering.yaml
+		Example: `  evac apply -f steering.yaml --dry-run     # the diff against the config in force; nothing applied
+  evac apply -f steering.yaml
   evac config -o json | jq '.config' > steering.json && evac apply -f steering.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -35,12 +42,16 @@ the server.`,
 			if err != nil {
 				return &UsageError{Err: err}
 			}
-			if _, err := state.ParseConfig(data); err != nil {
+			cfg, err := state.ParseConfig(data)
+			if err != nil {
 				return Usagef("%s: %w", file, err)
 			}
 			s, err := newSession(cmd)
 			if err != nil {
 				return err
+			}
+			if dryRun {
+				return previewConfig(cmd, s, file, cfg)
 			}
 			ct := "application/yaml"
 			if strings.EqualFold(filepath.Ext(file), ".json") {
@@ -55,6 +66,10 @@ the server.`,
 			if s.json() {
 				return printJSON(w, raw, wr)
 			}
+			if wr.Unchanged {
+				fmt.Fprintf(w, "unchanged: %s is config version %d, in force; nothing applied\n", file, wr.Version)
+				return nil
+			}
 			if wr.Duplicate {
 				fmt.Fprintf(w, "config already applied (duplicate request), version %d\n", wr.Version)
 				return nil
@@ -64,7 +79,42 @@ the server.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", `steering config file, YAML or JSON ("-" for standard input)`)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the diff against the config in force and apply nothing")
 	return cmd
+}
+
+// previewConfig prints the unified diff from the config in force to cfg,
+// both normalised (defaults filled) and with secrets redacted, or
+// "unchanged"; it applies nothing and exits 0 either way.
+func previewConfig(cmd *cobra.Command, s *session, file string, cfg *state.Config) error {
+	cur, err := s.Config(cmd.Context())
+	var ae *client.APIError
+	if err != nil && !(errors.As(err, &ae) && ae.Code == state.CodeNoConfig) {
+		return err
+	}
+	from, fromName := []byte{}, "no config (none applied yet)"
+	if cur.Config != nil {
+		if from, err = cur.Config.Marshal(); err != nil {
+			return err
+		}
+		fromName = fmt.Sprintf("config version %d (in force)", cur.Version)
+	}
+	to, err := cfg.RedactSecrets().Marshal()
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if bytes.Equal(from, to) {
+		return writeLine(w, "unchanged: %s is %s; nothing would be applied\n", file, fromName)
+	}
+	diff, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(string(from)), B: difflib.SplitLines(string(to)),
+		FromFile: fromName, ToFile: file + " (normalised)", Context: 3,
+	})
+	if err != nil {
+		return err
+	}
+	return writeLine(w, "%sdry run: nothing applied (evac apply -f %s to apply)\n", diff, file)
 }
 
 func readInput(cmd *cobra.Command, file string) ([]byte, error) {
