@@ -748,3 +748,27 @@ func TestApplyDryRunAndUnchanged(t *testing.T) {
 		t.Errorf("apply of the config in force: exit %d\n%s", code, out)
 	}
 }
+
+// Shell completion offers the controller's regions, running drills and -o
+// values.
+func TestDynamicCompletion(t *testing.T) {
+	clearEnv(t)
+	f := newFake(t)
+	f.routes["GET /v1/drills"] = func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "["+drillJSON(1, "running", "")+"]")
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "--addr", f.URL, "evacuate", ""}, "us-east\tevacuating"},
+		{[]string{"__complete", "--addr", f.URL, "drill", "abort", ""}, "d-1\tkong running"},
+		{[]string{"__complete", "--addr", f.URL, "regions", "-o", ""}, "json\t"},
+	} {
+		code, out, errs := run(ctx, t, tc.args...)
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+}

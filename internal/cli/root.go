@@ -102,6 +102,7 @@ func AddClientCommands(root *cobra.Command) {
 		agentsCmd(),
 		ClusterCmd(),
 	)
+	addCompletions(root)
 }
 
 // DevClientCommands returns the `fail` and `heal` subcommands of `evac dev`,
