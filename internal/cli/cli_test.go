@@ -772,3 +772,24 @@ func TestDynamicCompletion(t *testing.T) {
 		}
 	}
 }
+
+// Event rows keep their columns whatever the values: a region/service pair,
+// a long kind or actor never pushes the next column out of line.
+func TestEventColumnsAlign(t *testing.T) {
+	var b strings.Builder
+	printEventHeader(&b)
+	for _, e := range []state.Event{
+		{Seq: 1, Kind: "region.evacuate", Region: "us-east", Actor: "alice"},
+		{Seq: 22, Kind: "health.unhealthy", Region: "us-east", Service: "api", Actor: "steering"},
+		{Seq: 333, Kind: "region.unobserved-and-more", Region: "a-very-long-region-name-indeed", Service: "api", Actor: "someone-with-a-long-name"},
+	} {
+		printEvent(&b, e)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	col := strings.Index(lines[0], "WEIGHT")
+	for _, l := range lines[1:] {
+		if r := []rune(l); len(r) <= col || r[col-1] != ' ' || r[col] == ' ' {
+			t.Errorf("WEIGHT column not at %d in %q", col, l)
+		}
+	}
+}

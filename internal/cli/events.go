@@ -123,7 +123,18 @@ func followEvents(ctx context.Context, s *session, since uint64, limit int) erro
 
 // Events are printed with fixed widths rather than through a tabwriter so
 // that --follow's rows line up with the header printed before them.
-const eventFormat = "%-7s %-20s %-12s %-17s %-10s %-6s %s\n"
+// Columns wider than their width are cut with "…" so the next ones stay
+// in place (-o json has every value whole).
+const eventFormat = "%-7s %-20s %-14s %-20s %-22s %-6s %s\n"
+
+// fit cuts s to n runes, marking the cut.
+func fit(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
 
 func printEventHeader(w io.Writer) {
 	fmt.Fprintf(w, eventFormat, "SEQ", "TIME", "ACTOR", "KIND", "REGION", "WEIGHT", "REASON")
@@ -146,6 +157,6 @@ func printEvent(w io.Writer, e state.Event) {
 	if !e.Time.IsZero() {
 		ts = e.Time.UTC().Format("2006-01-02T15:04:05Z")
 	}
-	fmt.Fprintf(w, eventFormat, strconv.FormatUint(e.Seq, 10), ts, dash(e.Actor), e.Kind,
-		dash(region), weight, dash(reason))
+	fmt.Fprintf(w, eventFormat, strconv.FormatUint(e.Seq, 10), ts, fit(dash(e.Actor), 14), fit(e.Kind, 20),
+		fit(dash(region), 22), weight, dash(reason))
 }
