@@ -81,8 +81,16 @@ func writerTokens(t *testing.T, n int) (tokens, lines []string) {
 	return tokens, lines
 }
 
-// startWriteLoad starts one client per token.
+// startWriteLoad starts one client per token. Each write stores a new
+// runbook, so the cluster is first given room for thousands
+// (policy.max_runbooks; the default is 64).
 func startWriteLoad(tc *testCluster, prefix string, tokens []string, seed uint64) *writeLoad {
+	tc.t.Helper()
+	eventually(tc.t, 60*time.Second, "a steering config with room for the writes", func() error {
+		c := tc.controllers[0]
+		_, err := newClient(c.http).ApplyConfig(ctxT(tc.t, 10*time.Second), []byte(testSteering()+"  max_runbooks: 10000\n"), "")
+		return err
+	})
 	w := &writeLoad{tc: tc, tokens: tokens, prefix: prefix, stop: make(chan struct{})}
 	for i := range tokens {
 		w.wg.Go(func() { w.worker(i, rand.New(rand.NewPCG(seed, uint64(i)))) })

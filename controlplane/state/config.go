@@ -103,6 +103,9 @@ type Policy struct {
 	// EventsRetained is how many audit events the state keeps (default
 	// 50,000); older ones roll off (a server's --events-export keeps them).
 	EventsRetained int `yaml:"events_retained,omitempty" json:"events_retained,omitempty"`
+	// MaxRunbooks is how many runbooks may be stored (limits.go; default
+	// 64, at most 10,000).
+	MaxRunbooks int `yaml:"max_runbooks,omitempty" json:"max_runbooks,omitempty"`
 }
 
 // Budget limits automatic evacuations.

@@ -19,6 +19,8 @@ import (
 const (
 	// MaxRunbooks is how many runbooks may be stored.
 	MaxRunbooks = 64
+	// MaxRunbooksLimit bounds policy.max_runbooks.
+	MaxRunbooksLimit = 10000
 	// MaxRunbookBytes caps a runbook's YAML source.
 	MaxRunbookBytes = 32 << 10
 	// MaxSchedules is how many schedules may exist.
@@ -116,11 +118,21 @@ func (s *State) RunningDrills() int {
 // MaxRunbooks are stored (a new version of a stored one is always
 // accepted).
 func (s *State) CheckRunbookCount(name string) error {
-	if _, ok := s.Runbooks[name]; ok || len(s.Runbooks) < MaxRunbooks {
+	limit := s.MaxRunbooks()
+	if _, ok := s.Runbooks[name]; ok || len(s.Runbooks) < limit {
 		return nil
 	}
 	return &LimitError{Limit: "max_runbooks", Msg: fmt.Sprintf(
-		"%d runbooks are stored, the limit (max_runbooks): delete one first", MaxRunbooks)}
+		"%d runbooks are stored, the limit (policy.max_runbooks): delete one first", limit)}
+}
+
+// MaxRunbooks is how many runbooks may be stored: policy.max_runbooks, or
+// MaxRunbooks when the config does not say.
+func (s *State) MaxRunbooks() int {
+	if s.Config != nil && s.Config.Policy.MaxRunbooks > 0 {
+		return s.Config.Policy.MaxRunbooks
+	}
+	return MaxRunbooks
 }
 
 // CheckScheduleCount refuses a new schedule when MaxSchedules exist.
@@ -222,6 +234,9 @@ func (p *Policy) normalizeLimits() []error {
 	if p.ScheduleMinInterval != 0 && time.Duration(p.ScheduleMinInterval) < MinScheduleMinInterval {
 		errs = append(errs, fmt.Errorf("policy.schedule_min_interval: must be at least %s, got %s",
 			MinScheduleMinInterval, time.Duration(p.ScheduleMinInterval)))
+	}
+	if p.MaxRunbooks < 0 || p.MaxRunbooks > MaxRunbooksLimit {
+		errs = append(errs, fmt.Errorf("policy.max_runbooks: must be from 1 to %d, got %d", MaxRunbooksLimit, p.MaxRunbooks))
 	}
 	if p.EventsRetained != 0 && (p.EventsRetained < MinEventsRetained || p.EventsRetained > MaxEventsRetained) {
 		errs = append(errs, fmt.Errorf("policy.events_retained: must be from %d to %d, got %d",

@@ -182,6 +182,9 @@ func TestLimitPolicyKeys(t *testing.T) {
 		{"events_retained: 1000", ""},
 		{"events_retained: 999", "policy.events_retained: must be from 1000 to 1000000"},
 		{"events_retained: 2000000", "policy.events_retained"},
+		{"max_runbooks: 500", ""},
+		{"max_runbooks: 20000", "policy.max_runbooks: must be from 1 to 10000"},
+		{"max_runbooks: -1", "policy.max_runbooks"},
 	} {
 		cfg, err := ParseConfig([]byte(fmt.Sprintf(base, tc.line)))
 		if tc.err == "" {
@@ -204,7 +207,8 @@ func TestLimitPolicyKeys(t *testing.T) {
 	if cfg.Policy.ScheduleMinInterval != 0 || cfg.Policy.EventsRetained != 0 {
 		t.Fatalf("defaults written into the config: %+v", cfg.Policy)
 	}
-	if st := newCluster(t, true).s; st.ScheduleMinInterval() != DefaultScheduleMinInterval || st.EventsRetained() != DefaultEventsRetained {
+	if st := newCluster(t, true).s; st.ScheduleMinInterval() != DefaultScheduleMinInterval || st.EventsRetained() != DefaultEventsRetained ||
+		st.MaxRunbooks() != MaxRunbooks {
 		t.Fatal("a config without the keys does not use the defaults")
 	}
 	if Empty().ScheduleMinInterval() != DefaultScheduleMinInterval || Empty().EventsRetained() != DefaultEventsRetained {
