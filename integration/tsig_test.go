@@ -93,7 +93,8 @@ func TestTSIGSecondaries(t *testing.T) {
 	c1 := startProc(t, "c1", "server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
 		"--raft-addr", raft, "--gossip-addr", gossip, "--http-addr", httpAddr, "--dns-addr", dnsAddr,
 		"--bootstrap", "c1="+raft, "--tokens-file", writeTokens(t, filepath.Join(dir, "tokens.yaml")),
-		"--gossip-key-file", keygen(t, dir), "--tsig-keys", keys, "--fast", "--log-level", "debug")
+		"--gossip-key-file", keygen(t, dir), "--tsig-keys", keys, "--fast", "--log-level", "debug",
+		"--insecure-no-raft-tls") // one controller on loopback; this test is about TSIG
 	api := newClient(httpAddr)
 	eventually(t, 30*time.Second, "single-node leader", func() error {
 		st, err := api.Status(ctxT(t, 5*time.Second))
