@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -421,10 +422,15 @@ func replicaDigest(t *testing.T, c *controllerProc) (uint64, string, error) {
 		return 0, "", err
 	}
 	h := sha256.New()
+	part := 0
 	add := func(v any) {
 		b, _ := json.Marshal(v)
 		h.Write(b)
 		h.Write([]byte{'\n'})
+		if dir := os.Getenv("EVAC_UPGRADE_DUMP"); dir != "" { // a failing comparison's parts, to diff by hand
+			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.json", c.id, part)), b, 0o644)
+		}
+		part++
 	}
 	add([]any{before.ConfigVersion, before.Serial, before.Frozen})
 	var cfg json.RawMessage

@@ -75,23 +75,17 @@ func TestOperatorRestoreEndsTheDrillHoldingTheRegion(t *testing.T) {
 // naming the evacuation), us-west stays out, eu-west goes back to 100.
 func TestOperatorEvacuationOfADrillEvacuatedRegion(t *testing.T) {
 	b, do, id := drillHoldingTwoRegions(t)
-	do(http.MethodPost, "/v1/regions/us-west/evacuate", `{"reason":"incident","dry_run":true}`, http.StatusOK)
-	if !b.State().Drills[id].Running() {
-		t.Fatal("a dry run ended the drill")
-	}
-	do(http.MethodPost, "/v1/regions/us-west/evacuate", `{"reason":"incident"}`, http.StatusOK)
+	// The region is out already: an evacuation of it is refused as any
+	// evacuation of a region that is out (409), changes nothing, and the
+	// drill goes on (evac drill abort hands its regions back). A 2xx here
+	// would promise an evacuation the log never records.
+	do(http.MethodPost, "/v1/regions/us-west/evacuate", `{"reason":"incident"}`, http.StatusConflict)
 	st := b.State()
-	if d := st.Drills[id]; d.Status != state.DrillAborted || !strings.Contains(d.Outcome, "(evacuate): incident") {
+	if d := st.Drills[id]; !d.Running() {
 		t.Fatalf("drill %s: %s", d.Status, d.Outcome)
 	}
-	if r := st.Regions["us-west"]; r.Weight != 0 || r.Phase != state.PhaseEvacuated {
-		t.Fatalf("us-west %s at %d, want evacuated", r.Phase, r.Weight)
-	}
-	if r := st.Regions["eu-west"]; r.Weight != 100 {
-		t.Fatalf("eu-west at %d, want its weight from before the drill", r.Weight)
-	}
-	if ps := drills.Decide(st, func() steering.Health { return steering.Health{} }, b.now.Add(2*3600e9)); len(ps) != 0 {
-		t.Fatalf("the engine still drives the drill: %+v", ps)
+	if r := st.Regions["us-west"]; r.Weight != 0 {
+		t.Fatalf("us-west %s at %d", r.Phase, r.Weight)
 	}
 }
 

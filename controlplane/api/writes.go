@@ -183,21 +183,12 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 	// A restore of a region a running drill holds: the drill gives way
 	// first (it ends as aborted, naming the change, and leaves the region
 	// to the operator) instead of fighting the restore. An evacuation
-	// pre-empts the drill when applied, unless the drill has the region out
-	// already (below).
+	// pre-empts the drill when applied; one of a region the drill has out
+	// already is refused like any evacuation of a region that is out (409):
+	// `evac drill abort` hands such a region back first.
 	var yield *state.DrillYield
 	st := s.b.State()
-	if d, held := st.DrillHolding(region); held && evacuate {
-		if rs, _ := st.Region(region); rs.Phase == state.PhaseEvacuated || rs.Phase == state.PhaseEvacuating {
-			// The drill has taken the region out: there is nothing to
-			// evacuate, but the drill must not bring it back. It gives way
-			// and the region stays out, the operator's.
-			t, body = state.CmdDrillYield, state.DrillYield{Region: region, Change: "evacuate", Reason: req.Reason}
-			if !req.DryRun {
-				s.logger.Info("drill gives way to an operator's evacuation", zap.String("drill", d.ID), zap.String("region", region))
-			}
-		}
-	} else if held && !evacuate {
+	if d, held := st.DrillHolding(region); held && !evacuate {
 		yield = &state.DrillYield{Region: region, Change: "restore", Reason: req.Reason}
 		if !req.DryRun && !s.allowedAfter(r, *yield, t, body) {
 			// The restore will be refused: the drill goes on (a refused
