@@ -46,7 +46,7 @@ func TestBlockOnAlertSkipsAndAborts(t *testing.T) {
 	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: 141})
 	c0 := tc.controllers[0]
 	tc.waitLeader(c0)
-	tc.applySteering(testSteering())
+	tc.applySteering(testSteering() + "  schedule_min_interval: 1s\n") // schedules every 5 s
 	tc.putRunbook(c0, `name: it-block
 params: {region: {required: true}}
 steps:
