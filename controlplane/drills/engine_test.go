@@ -2,6 +2,7 @@ package drills
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +249,25 @@ func TestScheduleFireCarriesTheRenderedDrill(t *testing.T) {
 	}
 	if run := st.Schedules["bad"].Runs[0]; run.Outcome != state.RunSkipped || !strings.Contains(run.Reason, "drill refused: runbook kong") {
 		t.Fatalf("bad: %+v", run)
+	}
+}
+
+// At the running-drill limit a due run is skipped with the limit as its
+// reason: the leader decides it (Apply checks no counts).
+func TestScheduleSkipsAtTheRunningDrillLimit(t *testing.T) {
+	f := newFake(t)
+	f.must(state.CmdPutRunbook, state.PutRunbook{Source: "name: hold\nsteps:\n  - wait: {duration: 1h}\n"})
+	for i := range state.MaxRunningDrills {
+		d, err := state.PrepareDrill(f.State(), state.DrillStart{ID: fmt.Sprintf("d-%d", i), Runbook: "hold"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.must(state.CmdDrillStart, d)
+	}
+	f.must(state.CmdScheduleAdd, state.ScheduleAdd{ID: "sch", Cron: "*/10 * * * * *", Runbook: "hold"})
+	f.run(f.engine(), 12*time.Second)
+	runs := f.State().Schedules["sch"].Runs
+	if len(runs) == 0 || runs[0].Outcome != state.RunSkipped || !strings.Contains(runs[0].Reason, "max_running_drills") {
+		t.Fatalf("runs %+v, want the first skipped for max_running_drills", runs)
 	}
 }

@@ -67,6 +67,12 @@ func fire(st *state.State, sc state.Schedule, due time.Time, skip string) state.
 	if skip != "" {
 		return f
 	}
+	// At the running-drill limit the run is skipped, with the limit as the
+	// reason: decided here, on the leader, since Apply checks no counts.
+	if err := st.CheckRunningDrills(); err != nil {
+		f.Skip = err.Error()
+		return f
+	}
 	d, err := state.PrepareDrill(st, state.ScheduledDrill(sc, due))
 	var re *state.RefusedError
 	switch {

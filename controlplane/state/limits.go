@@ -9,11 +9,13 @@ import (
 
 // Limits on the replicated state: every controller holds all of it in
 // memory and in every snapshot, and a GET returns it whole, so nothing a
-// client stores may grow without bound. Sizes are checked at the API edge,
-// before a command is proposed (CheckRunbookSize, CheckDrillParams); counts
-// are checked there for a prompt answer and again in Apply (checkCount),
-// where two concurrent requests cannot both pass. A refusal names the
-// limit. Worst case with the defaults: runbooks 64 × 32 KiB × 11 versions
+// client stores may grow without bound. Sizes and counts are checked at the
+// API edge, before a command is proposed (CheckRunbookSize,
+// CheckDrillParams, CheckRunbookCount, ...), never in Apply: a rule added
+// to Apply would make this release and an older one apply the same log
+// differently during a rolling upgrade (TestRollingUpgrade caught it). So
+// two concurrent requests may both pass a count check: the bound is exact
+// up to that race. A refusal names the limit. Worst case with the defaults: runbooks 64 × 32 KiB × 11 versions
 // (22 MiB), drills 110 × 32 params × 1 KiB (3.5 MiB), schedules 64 × 32
 // params × 1 KiB (2 MiB).
 const (
@@ -151,15 +153,6 @@ func (s *State) CheckRunningDrills() error {
 	}
 	return &LimitError{Limit: "max_running_drills", Msg: fmt.Sprintf(
 		"%d drills are running, the limit (max_running_drills): wait for one to end or abort one", MaxRunningDrills)}
-}
-
-// checkCount turns a count check into Apply's refusal: deterministic (it
-// reads only the state), and the same rule the API checked first.
-func checkCount(err error) *refusal {
-	if err == nil {
-		return nil
-	}
-	return refuse(CodeLimit, "%s", err.Error())
 }
 
 // ScheduleMinInterval is the shortest time allowed between two runs of a

@@ -205,9 +205,6 @@ func (a *applier) scheduleAdd(b ScheduleAdd) *refusal {
 	if _, ok := a.s.Schedules[b.ID]; ok {
 		return refuse(CodeConflict, "schedule %s already exists", b.ID)
 	}
-	if err := checkCount(a.s.CheckScheduleCount()); err != nil {
-		return err
-	}
 	if _, ok := a.s.Runbooks[b.Runbook]; !ok {
 		return refuse(CodeNotFound, "no runbook %q", b.Runbook)
 	}
