@@ -40,13 +40,13 @@ test: deps
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./dnsserver/
 	$(GO) test -race -count=1 ./integration/chaos/
-	$(GO) test -count=1 -timeout 15m -parallel 6 -v ./integration/
+	$(GO) test -count=1 -timeout 20m -parallel 6 -v ./integration/
 
 test-unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 test-integration: build
-	$(GO) test -count=1 -timeout 15m -parallel 6 -v ./integration/
+	$(GO) test -count=1 -timeout 20m -parallel 6 -v ./integration/
 
 # The chaos suite (docs/reliability.md): a nemesis against a real cluster for
 # CHAOS_DURATION, then a checker; CHAOS_SEED=N reproduces a run's schedule.
