@@ -206,6 +206,13 @@ func TestRollingUpgrade(t *testing.T) {
 		tc.runDrill(cl(i), nil)
 	}
 	tc.evacuateAndRestore(cl(1), cl(0), "us-east")
+	// Every controller now knows policy.schedule_min_interval (the previous
+	// release's parser refuses the key): allow the 2-second schedules.
+	retry("schedules every 2 s allowed", func(ctx context.Context) error {
+		_, err := cl(0).ApplyConfig(ctx, []byte(strings.Replace(upgradeSteering, "max_evacuated: 1}",
+			"max_evacuated: 1, schedule_min_interval: 1s}", 1)), "application/yaml")
+		return err
+	})
 	tc.scheduledDrills(cl(0), "upgraded")
 	acked := writes.stop()
 	if len(acked) < 10 {
