@@ -219,10 +219,12 @@ func TestLogAdapter(t *testing.T) {
 	l.Printf("[WARN] memberlist: c")
 	l.Printf("[ERR] memberlist: d")
 	l.Printf("no level")
+	l.Printf("[ERR] memberlist: Failed to send indirect UDP ping: write udp 127.0.1.2:7946->127.0.3.1:7946: use of closed network connection")
 	want := []struct {
 		lvl zapcore.Level
 		msg string
-	}{{zapcore.DebugLevel, "a"}, {zapcore.InfoLevel, "b"}, {zapcore.WarnLevel, "c"}, {zapcore.ErrorLevel, "d"}, {zapcore.InfoLevel, "no level"}}
+	}{{zapcore.DebugLevel, "a"}, {zapcore.InfoLevel, "b"}, {zapcore.WarnLevel, "c"}, {zapcore.ErrorLevel, "d"}, {zapcore.InfoLevel, "no level"},
+		{zapcore.DebugLevel, "Failed to send indirect UDP ping: write udp 127.0.1.2:7946->127.0.3.1:7946: use of closed network connection"}}
 	got := logs.All()
 	if len(got) != len(want) {
 		t.Fatalf("got %d entries", len(got))

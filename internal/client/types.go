@@ -114,27 +114,12 @@ type Ramp struct {
 	NextAt time.Time `json:"next_at"`
 }
 
-// RegionService is one service's health in one region.
-type RegionService struct {
-	// Share is the share of live agents passing the service's checks, 0..1.
-	Share     float64 `json:"share"`
-	Healthy   bool    `json:"healthy"`
-	Passing   int     `json:"passing"`
-	Reporting int     `json:"reporting"`
-	// Failing lists the failing checks as "node/check".
-	Failing []string `json:"failing"`
-	// Stale lists "node/check" reports too old to count either way.
-	Stale []string `json:"stale,omitempty"`
-	// Checks breaks the service down by check name.
-	Checks map[string]CheckHealth `json:"checks,omitempty"`
-}
+// RegionService is one service's health in one region: the API's own type
+// (its agents' share passing, the failing, stale and warming-up checks).
+type RegionService = api.ServiceHealth
 
-// CheckHealth is one check of a service in a region: live agents passing
-// it, of those reporting it.
-type CheckHealth struct {
-	Passing   int `json:"passing"`
-	Reporting int `json:"reporting"`
-}
+// CheckHealth is one check of a service in a region: the API's own type.
+type CheckHealth = api.CheckHealth
 
 // Service is one entry of GET /v1/services.
 type Service struct {
