@@ -22,33 +22,7 @@ import (
 // backends, as separate processes; checks the cluster over HTTPS and DNS; kills
 // one region's backend and sees the region leave every controller's answers.
 func TestDeployExample(t *testing.T) {
-	for _, tool := range []string{"openssl", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed (installed by .ci/run)", tool)
-			}
-			t.Skipf("skipping: %s is not installed (.ci/run installs it)", tool)
-		}
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(filepath.Dir(file)), "deploy", "example", "run.sh")
-	dir := t.TempDir()
-	run := func(args ...string) (string, error) {
-		cmd := exec.Command(script, args...)
-		cmd.Env = append(os.Environ(), "EVAC_EXAMPLE_DIR="+dir, "EVAC_BIN="+evacBin)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, name := range []string{"c1", "us-east-a1"} {
-				dumpTail(t, filepath.Join(dir, "logs", name+".log"), 20)
-			}
-		}
-		if out, err := run("clean"); err != nil {
-			t.Logf("run.sh clean: %v\n%s", err, out)
-		}
-	})
+	dir, run := deployExample(t, "c1", "us-east-a1")
 	if out, err := run(); err != nil {
 		t.Fatalf("run.sh: %v\n%s", err, out)
 	}
@@ -133,4 +107,40 @@ func TestDeployExample(t *testing.T) {
 		return nil
 	})
 	t.Logf("FIGURE deploy example: us-east out of every controller's answers %.1fs after its backend was killed (%s)", took.Seconds(), time.Since(killed).Round(time.Second))
+}
+
+// deployExample gets deploy/example/run.sh ready to run on a temporary
+// directory (its tools installed, the binary under test): it returns the
+// directory and a function running the script with arguments. On failure the
+// named processes' logs are shown; the example is cleaned up either way.
+func deployExample(t *testing.T, logs ...string) (string, func(args ...string) (string, error)) {
+	t.Helper()
+	for _, tool := range []string{"openssl", "python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is needed (installed by .ci/run)", tool)
+			}
+			t.Skipf("skipping: %s is not installed (.ci/run installs it)", tool)
+		}
+	}
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(filepath.Dir(file)), "deploy", "example", "run.sh")
+	dir := t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(script, args...)
+		cmd.Env = append(os.Environ(), "EVAC_EXAMPLE_DIR="+dir, "EVAC_BIN="+evacBin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range logs {
+				dumpTail(t, filepath.Join(dir, "logs", name+".log"), 20)
+			}
+		}
+		if out, err := run("clean"); err != nil {
+			t.Logf("run.sh clean: %v\n%s", err, out)
+		}
+	})
+	return dir, run
 }

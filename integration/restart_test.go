@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -335,33 +333,7 @@ func TestAgentsThatLeftAreNoEvidence(t *testing.T) {
 // the two never overlap.
 func TestDeployExampleRestarts(t *testing.T) {
 	t.Parallel()
-	for _, tool := range []string{"openssl", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed (installed by .ci/run)", tool)
-			}
-			t.Skipf("skipping: %s is not installed (.ci/run installs it)", tool)
-		}
-	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(filepath.Dir(file)), "deploy", "example", "run.sh")
-	dir := t.TempDir()
-	run := func(args ...string) (string, error) {
-		cmd := exec.Command(script, args...)
-		cmd.Env = append(os.Environ(), "EVAC_EXAMPLE_DIR="+dir, "EVAC_BIN="+evacBin)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, name := range []string{"c1", "c2", "us-east-a1"} {
-				dumpTail(t, filepath.Join(dir, "logs", name+".log"), 20)
-			}
-		}
-		if out, err := run("clean"); err != nil {
-			t.Logf("run.sh clean: %v\n%s", err, out)
-		}
-	})
+	dir, run := deployExample(t, "c1", "c2", "us-east-a1")
 	var cl *client.Client
 	const cycles = 5
 	for i := 1; i <= cycles; i++ {
