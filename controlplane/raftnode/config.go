@@ -99,6 +99,12 @@ type Config struct {
 	// that a follower slightly behind catches up from the log rather than
 	// by a full snapshot transfer; 0 means 10240.
 	TrailingLogs uint64
+	// Edge makes this node an edge replica: a non-voter for good. It may
+	// not be in Bootstrap, it refuses to start when its configuration
+	// lists it as a voter, it says it is an edge when probed (so the
+	// cluster refuses to make it a voter), and should it ever lead it
+	// hands leadership away at once (see edge.go).
+	Edge bool
 }
 
 // Peer is one initial voter: its Raft server ID and address.
@@ -257,6 +263,9 @@ func (cfg *Config) validateAddrs() (netip.AddrPort, error) {
 		ids[p.ID], addrs[p.Addr] = true, true
 		if p.ID == cfg.NodeID && p.Addr != cfg.advertised() {
 			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap lists this node %q at %q but its advertised Raft address is %q", ErrInvalidConfig, p.ID, p.Addr, cfg.advertised())
+		}
+		if cfg.Edge && (p.ID == cfg.NodeID || p.Addr == cfg.advertised()) {
+			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap lists this node (%s at %s), but an edge is never a voter: leave it out of the bootstrap list and join it with --join-cluster", ErrInvalidConfig, p.ID, p.Addr)
 		}
 		if p.Addr == cfg.advertised() && p.ID != cfg.NodeID {
 			return netip.AddrPort{}, fmt.Errorf("%w: Bootstrap lists this node's Raft address %q under id %q, but NodeID is %q", ErrInvalidConfig, p.Addr, p.ID, cfg.NodeID)

@@ -162,6 +162,8 @@ type cluster struct {
 	peers []Peer
 	// tlsFor, if set, gives node i's Config.TLS.
 	tlsFor func(i int) *tls.Config
+	// edge lists the nodes started as edge replicas (Config.Edge).
+	edge map[int]bool
 }
 
 // freeAddr returns ip:port with a port the kernel just handed out on ip.
@@ -215,7 +217,18 @@ func (c *cluster) start(i int) *Node {
 		boot = c.peers
 	}
 	lg := zaptest.NewLogger(c.t, zaptest.Level(zap.InfoLevel)).With(zap.String("node-id", tn.id))
-	n, err := New(Config{
+	n, err := New(c.config(i, boot, lg), tn.fsm)
+	if err != nil {
+		c.t.Fatalf("start %s: %v", tn.id, err)
+	}
+	tn.node = n
+	return n
+}
+
+// config is node i's Config.
+func (c *cluster) config(i int, boot []Peer, lg *zap.Logger) Config {
+	tn := c.nodes[i]
+	return Config{
 		NodeID:    tn.id,
 		DataDir:   tn.dir,
 		RaftAddr:  tn.addr,
@@ -223,12 +236,8 @@ func (c *cluster) start(i int) *Node {
 		Timing:    TimingFast,
 		Logger:    lg,
 		TLS:       c.tlsConfig(i),
-	}, tn.fsm)
-	if err != nil {
-		c.t.Fatalf("start %s: %v", tn.id, err)
+		Edge:      c.edge[i],
 	}
-	tn.node = n
-	return n
 }
 
 func (c *cluster) tlsConfig(i int) *tls.Config {

@@ -32,6 +32,9 @@ var (
 	ErrBelowQuorum = errors.New("raftnode: the change would leave the cluster below quorum")
 	// ErrUnknownPeer means no member has the given id.
 	ErrUnknownPeer = errors.New("raftnode: no such member")
+	// ErrEdge means the change would make an edge replica a voter; it was
+	// not made, and force does not override it.
+	ErrEdge = errors.New("raftnode: the member is an edge replica, which never votes")
 )
 
 const (
@@ -51,6 +54,9 @@ type MemberStatus struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	LeaderID     string `json:"leader_id,omitempty"`
+	// Edge: the member runs as an edge replica (Config.Edge), a non-voter
+	// that must never be made a voter.
+	Edge bool `json:"edge,omitempty"`
 }
 
 // PeerStatus is one member of the latest configuration with the result of
@@ -86,6 +92,7 @@ func (n *Node) status() MemberStatus {
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: n.raft.AppliedIndex(),
 		LeaderID:     string(leaderID),
+		Edge:         n.cfg.Edge,
 	}
 }
 

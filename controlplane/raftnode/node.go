@@ -135,6 +135,10 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if n.raft, err = raft.NewRaft(rc, fsm, n.wal, n.wal, snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	if err := n.checkEdgeStart(); err != nil { // edge.go
+		_ = n.raft.Shutdown().Error()
+		return nil, err
+	}
 	if rf, ok := fsm.(ReplayingFSM); ok && hasState {
 		n.replayCommitted(rf) // restore.go
 	}
@@ -182,6 +186,10 @@ func (n *Node) pumpLeadership() {
 			return
 		case v := <-src:
 			n.log.Info("raft leadership changed", zap.Bool("leader", v))
+			if v && n.cfg.Edge {
+				n.edgeLeads() // edge.go: an edge's LeaderCh never says true
+				continue
+			}
 			select {
 			case n.leaderCh <- v:
 			default: // replace the unread value; we are the only sender
