@@ -24,6 +24,9 @@ type Cluster interface {
 	// CheckQuorum refuses (raftnode.ErrBelowQuorum) a change that would
 	// leave fewer healthy voters than a majority.
 	CheckQuorum(ctx context.Context, change raftnode.Change, addAddr string) error
+	// RefuseEdgeVoter refuses (raftnode.ErrEdge) to make the server at
+	// addr a voter if it says it is an edge replica.
+	RefuseEdgeVoter(ctx context.Context, id, addr string) error
 	AddVoter(ctx context.Context, id, addr string) error
 	AddNonvoter(ctx context.Context, id, addr string) error
 	Promote(ctx context.Context, id string) error
@@ -41,6 +44,10 @@ const (
 // below quorum; force overrides.
 const CodeBelowQuorum = "below_quorum"
 
+// CodeEdge (409): the change would make an edge replica a voter; force
+// does not override it.
+const CodeEdge = "edge_replica"
+
 // membershipTimeout bounds a membership change (probes, the change, the
 // audit event).
 const membershipTimeout = 20 * time.Second
@@ -51,10 +58,18 @@ type Peer struct {
 	Address string `json:"address"`
 	// Suffrage is voter or nonvoter (staging is not used).
 	Suffrage string `json:"suffrage"`
-	Leader   bool   `json:"leader"`
+	// Role is voter, nonvoter or edge: a non-voter that said, when
+	// probed, that it runs as an edge replica (an edge that does not
+	// answer shows as nonvoter).
+	Role   string `json:"role"`
+	Leader bool   `json:"leader"`
 	// AppliedIndex is the member's own applied index, as it answered the
 	// probe; 0 when it did not answer.
 	AppliedIndex uint64 `json:"applied_index"`
+	// Lag is the replication lag, in log entries: the highest commit
+	// index among the members probed (the leader's) less this member's
+	// applied index. Absent when it did not answer.
+	Lag *uint64 `json:"lag,omitempty"`
 	// Reachable: it answered a status probe over its Raft port.
 	Reachable bool `json:"reachable"`
 	// Healthy: reachable, and its log trails the most advanced member by
@@ -111,10 +126,25 @@ func (s *server) peers(ctx context.Context) ([]Peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var commit uint64
+	for _, p := range sts {
+		if p.Reachable {
+			commit = max(commit, p.Status.CommitIndex)
+		}
+	}
 	out := make([]Peer, 0, len(sts))
 	for _, p := range sts {
-		out = append(out, Peer{ID: p.ID, Address: p.Addr, Suffrage: strings.ToLower(p.Suffrage), Leader: p.Leader,
-			AppliedIndex: p.Status.AppliedIndex, Reachable: p.Reachable, Healthy: p.Healthy, Error: p.Err})
+		suffrage := strings.ToLower(p.Suffrage)
+		peer := Peer{ID: p.ID, Address: p.Addr, Suffrage: suffrage, Role: suffrage, Leader: p.Leader,
+			AppliedIndex: p.Status.AppliedIndex, Reachable: p.Reachable, Healthy: p.Healthy, Error: p.Err}
+		if p.Reachable {
+			lag := commit - min(commit, p.Status.AppliedIndex)
+			peer.Lag = &lag
+			if p.Status.Edge {
+				peer.Role = RoleEdge
+			}
+		}
+		out = append(out, peer)
 	}
 	return out, nil
 }
@@ -180,6 +210,13 @@ func (s *server) clusterJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if voter {
+		// Force skips the quorum check, never this one.
+		if err := s.opts.Cluster.RefuseEdgeVoter(ctx, req.ID, req.Address); err != nil {
+			s.membershipFailed(w, err)
+			return
+		}
+	}
 	if voter && !req.Force {
 		if err := s.opts.Cluster.CheckQuorum(ctx, raftnode.Change{AddVoter: req.ID}, req.Address); err != nil {
 			s.membershipFailed(w, err)
@@ -223,6 +260,9 @@ func (s *server) clusterPromote(w http.ResponseWriter, r *http.Request) {
 		return
 	case cur.Suffrage == "voter":
 		writeJSON(w, http.StatusOK, MembershipResult{Peers: ps})
+		return
+	case cur.Role == RoleEdge:
+		s.membershipFailed(w, fmt.Errorf("%w: %s at %s runs with --edge; to make it a voter, remove it, restart it without --edge and join it again", raftnode.ErrEdge, id, cur.Address))
 		return
 	}
 	if !req.Force {
@@ -303,6 +343,8 @@ func (s *server) membershipFailed(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, raftnode.ErrBelowQuorum):
 		writeError(w, http.StatusConflict, CodeBelowQuorum, err.Error()+"; force overrides")
+	case errors.Is(err, raftnode.ErrEdge):
+		writeError(w, http.StatusConflict, CodeEdge, err.Error())
 	case errors.Is(err, raftnode.ErrUnknownPeer):
 		writeError(w, http.StatusNotFound, state.CodeNotFound, err.Error())
 	case errors.Is(err, raftnode.ErrInvalidConfig):

@@ -56,7 +56,8 @@ func TestClusterEndpoints(t *testing.T) {
 	code, body := send(http.MethodGet, "/v1/cluster/peers", "")
 	var ps []Peer
 	if err := json.Unmarshal([]byte(body), &ps); code != 200 || err != nil || len(ps) != 1 ||
-		ps[0] != (Peer{ID: "c1", Address: addr, Suffrage: "voter", Leader: true, AppliedIndex: ps[0].AppliedIndex, Reachable: true, Healthy: true}) {
+		ps[0] != (Peer{ID: "c1", Address: addr, Suffrage: "voter", Role: RoleVoter, Leader: true, AppliedIndex: ps[0].AppliedIndex,
+			Lag: ps[0].Lag, Reachable: true, Healthy: true}) || ps[0].Lag == nil || *ps[0].Lag != 0 {
 		t.Fatalf("GET peers = %d %s", code, body)
 	}
 	// Nothing listens at this address: as a voter it would leave 1
@@ -105,5 +106,75 @@ func TestClusterEndpoints(t *testing.T) {
 	}
 	if code, body := send(http.MethodGet, "/v1/cluster/peers", ""); code != 200 || strings.Contains(body, `"c2"`) {
 		t.Fatalf("peers after removing c2 = %d %s", code, body)
+	}
+}
+
+// An edge replica joins as a non-voter and shows as an edge with its lag;
+// joining it as a voter or promoting it is refused, force or not.
+func TestClusterEdgeNeverVoter(t *testing.T) {
+	addr := loopbackAddr(t)
+	node, err := raftnode.New(raftnode.Config{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: addr,
+		Bootstrap: []raftnode.Peer{{ID: "c1", Addr: addr}}, Timing: raftnode.TimingFast}, fsm.New(zap.NewNop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Shutdown() })
+	eaddr := loopbackAddr(t)
+	edge, err := raftnode.New(raftnode.Config{NodeID: "e1", DataDir: t.TempDir(), RaftAddr: eaddr, Timing: raftnode.TimingFast, Edge: true},
+		fsm.New(zap.NewNop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = edge.Shutdown() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := node.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(newFSMBackend(t, nil), Options{Cluster: node})
+	send := func(method, path, body string) (int, string) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req = req.WithContext(WithActor(req.Context(), "alice-admin"))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	for _, body := range []string{
+		fmt.Sprintf(`{"id":"e1","address":%q}`, eaddr),
+		fmt.Sprintf(`{"id":"e1","address":%q,"force":true}`, eaddr),
+	} {
+		if code, out := send(http.MethodPost, "/v1/cluster/join", body); code != http.StatusConflict || !strings.Contains(out, CodeEdge) {
+			t.Fatalf("join an edge as a voter (%s) = %d %s; want 409 %s", body, code, out, CodeEdge)
+		}
+	}
+	if code, out := send(http.MethodPost, "/v1/cluster/join", fmt.Sprintf(`{"id":"e1","address":%q,"voter":false}`, eaddr)); code != 200 {
+		t.Fatalf("join an edge as a non-voter = %d %s", code, out)
+	}
+	var ps []Peer
+	for {
+		code, out := send(http.MethodGet, "/v1/cluster/peers", "")
+		ps = nil
+		if err := json.Unmarshal([]byte(out), &ps); code != 200 || err != nil {
+			t.Fatalf("GET peers = %d %s", code, out)
+		}
+		if len(ps) == 2 && ps[1].Reachable && ps[1].Lag != nil && *ps[1].Lag == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the edge never caught up: %s", out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if e := ps[1]; e.ID != "e1" || e.Role != RoleEdge || e.Suffrage != "nonvoter" || e.Leader {
+		t.Fatalf("edge in peers = %+v; want role edge, suffrage nonvoter", e)
+	}
+	for _, body := range []string{"", `{"force":true}`} {
+		if code, out := send(http.MethodPost, "/v1/cluster/peers/e1/promote", body); code != http.StatusConflict || !strings.Contains(out, CodeEdge) {
+			t.Fatalf("promote an edge (%s) = %d %s; want 409 %s", body, code, out, CodeEdge)
+		}
+	}
+	if s, _ := node.HasMember("e1"); s != "Nonvoter" {
+		t.Fatalf("edge is a %s after the refusals", s)
 	}
 }

@@ -57,7 +57,20 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// GeoIP is this controller's GeoIP database, when it has one.
 	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
+	// Role is this node's part in the cluster: voter, nonvoter, edge (an
+	// edge replica: a non-voter for good that serves DNS and reads and
+	// runs none of the leader's loops), or none (not in its Raft
+	// configuration: not yet added, or removed).
+	Role string `json:"role"`
 }
+
+// Roles of GET /v1/status and GET /v1/cluster/peers.
+const (
+	RoleVoter    = "voter"
+	RoleNonvoter = "nonvoter"
+	RoleEdge     = "edge"
+	RoleNone     = "none"
+)
 
 // GeoIPStatus is the GeoIP database a controller's nearest answers use.
 type GeoIPStatus struct {

@@ -34,6 +34,9 @@ func (e enrolment) Lookup(name string) (ed25519.PublicKey, string, bool) {
 // evidence is the gossip view that health counts: while enrolment is
 // enforced, only enrolled agents of their enrolled region (health.Enrolled).
 func (c *Controller) evidence(st *state.State) ([]gossip.Member, []gossip.Report) {
+	if c.gossip == nil { // an edge: no gossip, no evidence
+		return nil, nil
+	}
 	members, reports := c.gossip.Members(), c.gossip.Reports()
 	if !st.AgentsEnforced() {
 		return members, reports

@@ -102,6 +102,13 @@ type Config struct {
 	// DNSTSIG holds the TSIG keys for zone transfers and NOTIFY
 	// (dnsserver.Config.TSIG); nil: none.
 	DNSTSIG *dnsserver.Keyring
+
+	// Edge runs this controller as an edge replica (edge.go): a Raft
+	// non-voter that serves DNS and the read API from its replica,
+	// forwards writes, never votes, runs none of the leader's loops and
+	// does not join gossip (GossipAddr, Join and the gossip keys are
+	// unused).
+	Edge bool
 }
 
 // Controller is one running controller.
@@ -166,11 +173,7 @@ func Start(cfg Config) (*Controller, error) {
 	// Connections refused over a cap are counted (evac_conns_rejected_total)
 	// and logged at most once per interval.
 	c.connRejects = logging.NewLimited(lg, zapcore.WarnLevel, "connection closed on accept: over a connection cap", 0)
-	onReject := func(listener string) func(netip.Addr, bool) {
-		return func(addr netip.Addr, perIP bool) {
-			c.connRejects.Log(zap.String("listener", listener), zap.Stringer("remote-ip", addr), zap.Bool("per-ip-cap", perIP))
-		}
-	}
+	onReject := c.onReject
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG})
 	if cfg.GeoIPDB != "" {
@@ -239,6 +242,7 @@ func Start(cfg Config) (*Controller, error) {
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise, Bootstrap: cfg.Bootstrap,
 		Timing: timing, Logger: lg.Named("raft"), TLS: cfg.RaftTLS,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		Edge: cfg.Edge,
 	}, c.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -251,6 +255,16 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	c.goFunc(func() { c.drain.Run(ctx) })
 
+	if cfg.Edge {
+		// An edge judges no region: it stays out of the gossip pool, so
+		// it neither probes agents nor vouches for or condemns them, and
+		// builds none of the leader's engines (edge.go).
+		if err := c.startAPI(); err != nil {
+			return nil, err
+		}
+		ok = true
+		return c, nil
+	}
 	c.gossip, err = gossip.New(gossip.Config{
 		NodeName: cfg.NodeID, Region: "control", Role: gossip.RoleController, BindAddr: cfg.GossipAddr,
 		Seeds: cfg.Join, Key: cfg.GossipKey, ExtraKeys: cfg.GossipExtraKeys, Profile: profile,
@@ -281,14 +295,25 @@ func Start(cfg Config) (*Controller, error) {
 	c.notify = notify.New(notify.Config{Logger: lg.Named("notify")}, c.fsm, c)
 	c.metrics.Registry().MustRegister(c.notify.Collectors()...)
 	c.goFunc(func() { c.leadership(ctx) })
+	if err := c.startAPI(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
 
+// startAPI starts the admin API, the last step of Start (whose deferred
+// cleanup closes what it opened on failure).
+func (c *Controller) startAPI() error {
+	cfg, lg := c.cfg, c.logger
+	var err error
 	c.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
 	}
 	// The caps count raw connections, under TLS: an over-cap one is closed
 	// before its handshake.
-	apiLn := connlimit.Wrap(c.httpLn, cfg.APIConns, onReject("api"))
+	apiLn := connlimit.Wrap(c.httpLn, cfg.APIConns, c.onReject("api"))
 	c.httpLn = apiLn
 	c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name:        "evac_conns_rejected_total",
@@ -325,9 +350,15 @@ func Start(cfg Config) (*Controller, error) {
 		}
 	})
 	lg.Info("controller started", zap.String("raft", cfg.RaftAddr), zap.String("gossip", cfg.GossipAddr),
-		zap.String("http", c.httpLn.Addr().String()), zap.String("dns", cfg.DNSAddr))
-	ok = true
-	return c, nil
+		zap.String("http", c.httpLn.Addr().String()), zap.String("dns", cfg.DNSAddr), zap.Bool("edge", cfg.Edge))
+	return nil
+}
+
+// onReject logs a connection listener refused over a cap.
+func (c *Controller) onReject(listener string) func(netip.Addr, bool) {
+	return func(addr netip.Addr, perIP bool) {
+		c.connRejects.Log(zap.String("listener", listener), zap.Stringer("remote-ip", addr), zap.Bool("per-ip-cap", perIP))
+	}
 }
 
 func (c *Controller) goFunc(f func()) {
@@ -441,7 +472,12 @@ func (c *Controller) State() *state.State { return c.fsm.State() }
 
 // RetryingError is the error of the notification being retried for sink
 // now, on the leader (GET /v1/notifications).
-func (c *Controller) RetryingError(sink string) string { return c.notify.RetryingError(sink) }
+func (c *Controller) RetryingError(sink string) string {
+	if c.notify == nil { // an edge delivers no notifications
+		return ""
+	}
+	return c.notify.RetryingError(sink)
+}
 
 // Raft is the controller's Raft node (membership: `evac server
 // --join-cluster` checks it was added).
@@ -483,8 +519,17 @@ func (c *Controller) WaitApplied(ctx context.Context, index uint64) error {
 	return nil
 }
 
-// Ready reports whether this controller can serve writes and answers.
+// Ready reports whether this controller can serve writes and answers. An
+// edge is ready once its replica has a config, leader or not: it exists to
+// answer DNS when the voters cannot (static stability), and a load
+// balancer's readiness check must not take it out then.
 func (c *Controller) Ready() error {
+	if c.cfg.Edge {
+		if c.fsm.State().Config == nil {
+			return errors.New("edge replica: no steering config replicated yet")
+		}
+		return nil
+	}
 	if id, _ := c.raft.Leader(); id == "" {
 		return errors.New("no Raft leader known")
 	}
@@ -502,7 +547,7 @@ func (c *Controller) Status() api.Status {
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
 		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
-		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.cfg.Warnings,
+		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.cfg.Warnings, Role: c.role(),
 	}
 }
 

@@ -44,7 +44,12 @@ func (c *Controller) staleAfter() time.Duration {
 
 // SetGossipKeys replaces the gossip keyring (keys[0] primary); see
 // gossip.Node.SetKeys.
-func (c *Controller) SetGossipKeys(keys [][]byte) error { return c.gossip.SetKeys(keys) }
+func (c *Controller) SetGossipKeys(keys [][]byte) error {
+	if c.gossip == nil {
+		return errEdgeNoGossip
+	}
+	return c.gossip.SetKeys(keys)
+}
 
 // ReportedCapacity implements steering.Source: the capacity the regions'
 // agents report, summed and rounded.
@@ -80,7 +85,7 @@ func (c *Controller) Health() steering.Health {
 func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 	out := map[string]api.RegionHealth{}
 	st := c.fsm.State()
-	if st.Config == nil {
+	if st.Config == nil || c.gossip == nil { // an edge has no gossip view
 		return out
 	}
 	members, reports := c.evidence(st)
@@ -111,6 +116,9 @@ func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 
 // Members implements api.Backend.
 func (c *Controller) Members() []api.Member {
+	if c.gossip == nil { // an edge is not in the gossip pool
+		return []api.Member{}
+	}
 	now := time.Now()
 	last := map[string]time.Time{}
 	failing := map[string][]string{}

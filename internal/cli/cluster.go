@@ -60,15 +60,35 @@ func clusterPeersCmd() *cobra.Command {
 
 func peerTable(w io.Writer, ps []client.Peer) error {
 	tw := newTable(w)
-	row(tw, "ID", "ADDRESS", "SUFFRAGE", "LEADER", "APPLIED", "HEALTHY", "ERROR")
+	row(tw, "ID", "ADDRESS", "ROLE", "LEADER", "APPLIED", "LAG", "HEALTHY", "ERROR")
 	for _, p := range ps {
-		applied := "-"
+		applied, lag := "-", "-"
 		if p.Reachable {
 			applied = strconv.FormatUint(p.AppliedIndex, 10)
 		}
-		row(tw, p.ID, p.Address, p.Suffrage, yesNo(p.Leader), applied, yesNo(p.Healthy), dash(p.Error))
+		if p.Lag != nil {
+			lag = strconv.FormatUint(*p.Lag, 10)
+		}
+		role := p.Role
+		if role == "" { // a server from before roles
+			role = p.Suffrage
+		}
+		row(tw, p.ID, p.Address, role, yesNo(p.Leader), applied, lag, yesNo(p.Healthy), dash(p.Error))
 	}
 	return tw.Flush()
+}
+
+// roleLine explains a node's role for `evac status`.
+func roleLine(role string) string {
+	switch role {
+	case "edge":
+		return "edge (a non-voting replica: serves DNS and reads from its own state, forwards writes, never votes, runs no leader loops)"
+	case "nonvoter":
+		return "nonvoter (receives the log, does not count for quorum)"
+	case "none":
+		return "none (not in the Raft configuration: not yet added, or removed)"
+	}
+	return role
 }
 
 func printMembership(cmd *cobra.Command, s *session, raw json.RawMessage, res client.MembershipResult, what string) error {

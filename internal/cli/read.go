@@ -44,6 +44,9 @@ func statusCmd() *cobra.Command {
 			}
 			tw := newTable(w)
 			row(tw, "NODE", st.NodeID)
+			if st.Role != "" {
+				row(tw, "ROLE", roleLine(st.Role))
+			}
 			row(tw, "RAFT STATE", fmt.Sprintf("%s (term %d)", dash(st.RaftState), st.Term))
 			row(tw, "LEADER", leader)
 			row(tw, "IS LEADER", yesNo(st.IsLeader))

@@ -31,6 +31,8 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// GeoIP is the controller's GeoIP database, when it has one.
 	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
+	// Role is voter, nonvoter, edge (an edge replica) or none (api.Role*).
+	Role string `json:"role,omitempty"`
 }
 
 // Voter is one voting member of the Raft configuration. It decodes from a
