@@ -71,7 +71,7 @@ type joiner struct {
 }
 
 // newJoiner validates the join flags (nil, nil without --join-cluster).
-func (j joinFlags) newJoiner(id, raftAddr string, lg *zap.Logger) (*joiner, error) {
+func (j joinFlags) newJoiner(id, raftAddr string, edge bool, lg *zap.Logger) (*joiner, error) {
 	if j.JoinCluster == "" {
 		if j.JoinTokenFile != "" || j.JoinCACert != "" || j.JoinNonvoter {
 			return nil, errors.New("--join-token-file, --join-ca-cert and --join-nonvoter need --join-cluster")
@@ -101,10 +101,14 @@ func (j joinFlags) newJoiner(id, raftAddr string, lg *zap.Logger) (*joiner, erro
 	if err := raftnode.ValidatePeer(id, raftAddr); err != nil {
 		return nil, fmt.Errorf("--join-cluster: %w", err)
 	}
-	voter := !j.JoinNonvoter
+	voter := !j.JoinNonvoter && !edge // an edge always joins as a non-voter
+	reason := "evac server --join-cluster"
+	if edge {
+		reason = "evac server --edge --join-cluster"
+	}
 	return &joiner{
 		c:       client.New(j.JoinCluster, token, append(opts, client.WithTimeout(30*time.Second))...),
-		req:     client.JoinRequest{ID: id, Address: raftAddr, Voter: &voter, Reason: "evac server --join-cluster"},
+		req:     client.JoinRequest{ID: id, Address: raftAddr, Voter: &voter, Reason: reason},
 		log:     lg.Named("join"),
 		backoff: joinBackoffMin,
 	}, nil

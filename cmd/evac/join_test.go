@@ -32,12 +32,12 @@ func TestJoinFlagsValidation(t *testing.T) {
 		{joinFlags{JoinCluster: "http://127.0.0.1:8080", JoinTokenFile: tokenFile}, ""},
 	}
 	for _, tt := range tests {
-		_, err := tt.f.newJoiner("c4", "127.0.0.1:7300", zap.NewNop())
+		_, err := tt.f.newJoiner("c4", "127.0.0.1:7300", false, zap.NewNop())
 		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%+v: %v; want %q", tt.f, err, tt.want)
 		}
 	}
-	if _, err := (joinFlags{JoinCluster: "http://127.0.0.1:8080"}).newJoiner("bad id", "127.0.0.1:7300", zap.NewNop()); err == nil || !strings.Contains(err.Error(), "id:") {
+	if _, err := (joinFlags{JoinCluster: "http://127.0.0.1:8080"}).newJoiner("bad id", "127.0.0.1:7300", false, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "id:") {
 		t.Errorf("bad node id: %v", err)
 	}
 }
@@ -60,7 +60,7 @@ func TestJoinerRetriesUntilAdded(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("EVAC_TOKEN", "secret")
-	j, err := joinFlags{JoinCluster: srv.URL, JoinNonvoter: true}.newJoiner("c4", "127.0.0.1:7300", zap.NewNop())
+	j, err := joinFlags{JoinCluster: srv.URL, JoinNonvoter: true}.newJoiner("c4", "127.0.0.1:7300", false, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

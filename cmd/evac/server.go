@@ -45,6 +45,9 @@ type serverFile struct {
 	GossipKeyFile string   `yaml:"gossip_key_file"`
 	GeoIPDB       string   `yaml:"geoip_db"`
 	Fast          bool     `yaml:"fast"`
+	// Edge runs an edge replica: a Raft non-voter serving DNS and reads
+	// (controller.Config.Edge).
+	Edge bool `yaml:"edge"`
 	// Raft snapshots: every SnapshotThreshold entries, checked every
 	// SnapshotInterval, keeping TrailingLogs entries after each.
 	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
@@ -105,7 +108,7 @@ func newServerCmd() *cobra.Command {
 				// Reload logs its own errors and keeps the last good keys.
 				defer onSIGHUP(func() { _ = kr.Reload() })()
 			}
-			if f.GossipKeyFile == "" {
+			if f.GossipKeyFile == "" && !f.Edge {
 				lg.Warn(warnNoGossipKey)
 				cfg.Warnings = append(cfg.Warnings, warnNoGossipKey)
 			}
@@ -115,7 +118,7 @@ func newServerCmd() *cobra.Command {
 			if adv == "" {
 				adv = cfg.RaftAddr
 			}
-			j, err := f.joinFlags.newJoiner(cfg.NodeID, adv, lg) // join.go
+			j, err := f.joinFlags.newJoiner(cfg.NodeID, adv, f.Edge, lg) // join.go
 			if err != nil {
 				return usageErr(err)
 			}
@@ -125,7 +128,10 @@ func newServerCmd() *cobra.Command {
 			}
 			stopJoin := func() {}
 			if j != nil {
-				stopJoin = j.start(ctx, func() bool { _, ok := c.Raft().HasMember(cfg.NodeID); return ok })
+				stopJoin = j.start(ctx, func() bool {
+					s, ok := c.Raft().HasMember(cfg.NodeID)
+					return ok && (!f.Edge || s == "Nonvoter")
+				})
 			}
 			if f.GeoIPDB != "" {
 				stopGeoHUP := onSIGHUP(func() { _ = c.ReloadGeoIP(ctx) }) // logs, metrics, status and an event say how it went
@@ -168,6 +174,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.GeoIPDB, "geoip-db", "", "GeoIP2/GeoLite2 (Country or City) database for the nearest policy's country, continent and distance rules; SIGHUP reloads it")
 	fl.BoolVar(&f.InsecureNoGossipKey, "insecure-no-gossip-key", false, "run without a gossip key (unencrypted, unauthenticated gossip)")
 	fl.BoolVar(&f.Fast, "fast", false, "short Raft/gossip timeouts (all nodes on one host; tests)")
+	fl.BoolVar(&f.Edge, "edge", false, "run an edge replica: a Raft non-voter that serves steered DNS and the read API from its own replica, forwards writes, never votes, runs no leader loops and joins no gossip (with --join-cluster)")
 	fl.Uint64Var(&f.SnapshotThreshold, "snapshot-threshold", defaultSnapshotThreshold, "take a Raft snapshot (and compact the log) after this many new log entries")
 	fl.DurationVar(&f.SnapshotInterval, "snapshot-interval", defaultSnapshotInterval, "how often to check --snapshot-threshold (a random wait of 1 to 2 times this)")
 	fl.Uint64Var(&f.TrailingLogs, "snapshot-trailing-logs", defaultTrailingLogs, "log entries kept after a snapshot, so a lagging follower catches up without a snapshot transfer")
@@ -213,6 +220,9 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	if file.Fast {
 		set("fast", func() { dst.Fast = true })
 	}
+	if file.Edge {
+		set("edge", func() { dst.Edge = true })
+	}
 	if file.SnapshotThreshold != 0 {
 		set("snapshot-threshold", func() { dst.SnapshotThreshold = file.SnapshotThreshold })
 	}
@@ -252,16 +262,36 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--bootstrap: %w", err))
 	}
+	listeners := map[string]string{"--raft-addr": f.RaftAddr, "--gossip-addr": f.GossipAddr,
+		"--http-addr": f.HTTPAddr, "--dns-addr": f.DNSAddr}
+	if f.Edge {
+		delete(listeners, "--gossip-addr") // unused: an edge joins no gossip
+	}
 	addrs := map[string]string{}
-	for flag, a := range map[string]string{"--raft-addr": f.RaftAddr, "--gossip-addr": f.GossipAddr,
-		"--http-addr": f.HTTPAddr, "--dns-addr": f.DNSAddr} {
+	for flag, a := range listeners {
 		if other, dup := addrs[a]; dup && flag != "--dns-addr" && other != "--dns-addr" {
 			errs = append(errs, fmt.Errorf("%s and %s must differ (both %s)", flag, other, a))
 		}
 		addrs[a] = flag
 	}
 	var keys [][]byte
-	if err := requireGossipKey(f.GossipKeyFile, f.InsecureNoGossipKey); err != nil {
+	if f.Edge {
+		// An edge judges no region, so it stays out of the gossip pool;
+		// a gossip setting would suggest otherwise.
+		if len(f.Join) > 0 {
+			errs = append(errs, errors.New("--join: an edge replica (--edge) does not join gossip; drop --join (it reaches the cluster with --join-cluster)"))
+		}
+		if f.GossipKeyFile != "" {
+			errs = append(errs, errors.New("--gossip-key-file: an edge replica (--edge) does not join gossip; drop the gossip key"))
+		}
+		if peers, _ := raftnode.ParsePeers(f.Bootstrap); len(peers) > 0 {
+			for _, p := range peers {
+				if p.ID == f.NodeID {
+					errs = append(errs, fmt.Errorf("--bootstrap: lists this node %q, but an edge replica (--edge) is never a voter: leave it out and use --join-cluster", f.NodeID))
+				}
+			}
+		}
+	} else if err := requireGossipKey(f.GossipKeyFile, f.InsecureNoGossipKey); err != nil {
 		errs = append(errs, err)
 	} else if f.GossipKeyFile != "" {
 		keys, err = agent.ReadKeyring(f.GossipKeyFile)
@@ -286,7 +316,7 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	return controller.Config{
 		NodeID: f.NodeID, DataDir: filepath.Clean(f.DataDir), RaftAddr: f.RaftAddr, RaftAdvertise: f.RaftAdvertise, GossipAddr: f.GossipAddr,
 		HTTPAddr: f.HTTPAddr, DNSAddr: f.DNSAddr, DNSRateLimit: f.DNSRateLimit, Bootstrap: peers, Join: join,
-		GossipKey: key, GossipExtraKeys: extra, Fast: f.Fast, GeoIPDB: f.GeoIPDB,
+		GossipKey: key, GossipExtraKeys: extra, Fast: f.Fast, GeoIPDB: f.GeoIPDB, Edge: f.Edge,
 		SnapshotThreshold: f.SnapshotThreshold, SnapshotInterval: f.SnapshotInterval, TrailingLogs: f.TrailingLogs,
 	}, nil
 }

@@ -93,3 +93,44 @@ func TestServerSnapshotFlags(t *testing.T) {
 		t.Errorf("--snapshot-interval 1ms: %v", err)
 	}
 }
+
+// --edge (or `edge: true`): no gossip key needed, gossip settings and a
+// bootstrap list naming the edge refused, the config file key honoured.
+func TestServerEdgeFlags(t *testing.T) {
+	base := serverFile{NodeID: "e1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:7300", GossipAddr: "127.0.0.1:7946",
+		HTTPAddr: "127.0.0.1:8080", DNSAddr: "127.0.0.1:5353", Edge: true}
+	cfg, err := base.controllerConfig()
+	if err != nil || !cfg.Edge || cfg.GossipKey != nil {
+		t.Fatalf("edge without a gossip key: %v, edge %v", err, cfg.Edge)
+	}
+	for _, tt := range []struct {
+		edit func(*serverFile)
+		want string
+	}{
+		{func(f *serverFile) { f.Join = []string{"127.0.0.1:7946"} }, "--join: an edge replica"},
+		{func(f *serverFile) { f.GossipKeyFile = "/etc/evac/gossip.key" }, "--gossip-key-file: an edge replica"},
+		{func(f *serverFile) { f.Bootstrap = "c1=127.0.0.2:7300,e1=127.0.0.1:7300" }, "--bootstrap: lists this node"},
+		{func(f *serverFile) { f.Edge = false }, "--gossip-key-file is required"},
+	} {
+		f := base
+		tt.edit(&f)
+		if _, err := f.controllerConfig(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("got %v; want an error with %q", err, tt.want)
+		}
+	}
+	// The gossip address is not checked against the others on an edge.
+	f := base
+	f.GossipAddr = f.HTTPAddr
+	if _, err := f.controllerConfig(); err != nil {
+		t.Errorf("edge with an unused gossip address equal to the API's: %v", err)
+	}
+	cmd := newServerCmd()
+	if err := cmd.Flags().Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	var dst serverFile
+	mergeFlags(cmd.Flags(), &dst, serverFile{Edge: true})
+	if !dst.Edge {
+		t.Error("config file key edge: true not applied")
+	}
+}
