@@ -80,10 +80,7 @@ func (tc *testCluster) startEdgeProc(k int, via *controllerProc) *controllerProc
 		dns:  fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
 	}
 	e.raftAdvertise = e.raft
-	tokenFile := filepath.Join(tc.dir, "join.token")
-	if err := os.WriteFile(tokenFile, []byte(adminToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := filepath.Join(tc.dir, "edge-join.token") // written once, before the first edge starts
 	cert, key, err := tc.raftCA.IssuePeer(e.id, ip)
 	if err != nil {
 		t.Fatal(err)
@@ -260,6 +257,9 @@ func TestEdgeReplicas(t *testing.T) {
 	idle := cpuShare(t, leader.pid(), 10*time.Second)
 
 	// The edges join through the voters in turn.
+	if err := os.WriteFile(filepath.Join(tc.dir, "edge-join.token"), []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	edgesStarted := time.Now()
 	edges := make([]*controllerProc, n)
 	for k := range edges {

@@ -89,6 +89,9 @@ func (j joinFlags) newJoiner(id, raftAddr string, edge bool, lg *zap.Logger) (*j
 			return nil, fmt.Errorf("--join-token-file: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
+		if token == "" {
+			return nil, fmt.Errorf("--join-token-file: %s is empty", j.JoinTokenFile)
+		}
 	}
 	var opts []client.Option
 	if j.JoinCACert != "" {

@@ -19,6 +19,10 @@ func TestJoinFlagsValidation(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	emptyToken := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(emptyToken, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		f    joinFlags
 		want string // "" for no error
@@ -30,6 +34,7 @@ func TestJoinFlagsValidation(t *testing.T) {
 		{joinFlags{JoinCluster: "http://127.0.0.1:8080", JoinTokenFile: "/nonexistent/token"}, "--join-token-file"},
 		{joinFlags{JoinCluster: "https://127.0.0.1:8443", JoinCACert: "/nonexistent/ca.pem"}, "--join-ca-cert"},
 		{joinFlags{JoinCluster: "http://127.0.0.1:8080", JoinTokenFile: tokenFile}, ""},
+		{joinFlags{JoinCluster: "http://127.0.0.1:8080", JoinTokenFile: emptyToken}, "is empty"},
 	}
 	for _, tt := range tests {
 		_, err := tt.f.newJoiner("c4", "127.0.0.1:7300", false, zap.NewNop())
