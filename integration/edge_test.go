@@ -67,6 +67,19 @@ func edgeCount(t *testing.T) int {
 	return n
 }
 
+// edgeTiming is EVAC_EDGE_TIMING: fast (the default: --fast) or default.
+func edgeTiming(t *testing.T) string {
+	switch v := os.Getenv("EVAC_EDGE_TIMING"); v {
+	case "", "fast":
+		return "fast"
+	case "default":
+		return v
+	default:
+		t.Fatalf("EVAC_EDGE_TIMING=%q: want fast or default", v)
+		return ""
+	}
+}
+
 // startEdgeProc starts edge k (1-based) on 127.0.edgeSubnet.(100+k),
 // joining through via.
 func (tc *testCluster) startEdgeProc(k int, via *controllerProc) *controllerProc {
@@ -89,7 +102,7 @@ func (tc *testCluster) startEdgeProc(k int, via *controllerProc) *controllerProc
 		"--node-id", e.id, "--data-dir", filepath.Join(tc.dir, e.id),
 		"--raft-addr", e.raft, "--http-addr", e.http, "--dns-addr", e.dns, "--dns-rate-limit", "0",
 		"--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", tc.raftCA.CAFile,
-		"--join-cluster", "http://"+via.http, "--join-token-file", tokenFile, "--fast", "--log-level", "info")
+		"--join-cluster", "http://"+via.http, "--join-token-file", tokenFile, "--fast="+strconv.FormatBool(edgeTiming(t) == "fast"), "--log-level", "info")
 	return e
 }
 
@@ -117,8 +130,9 @@ func cpuTicks(pid int) (int64, error) {
 	return u + s, errors.Join(err1, err2)
 }
 
-// cpuShare measures pid's CPU use over window, in cores (1.0: one core).
-func cpuShare(t *testing.T, pid int, window time.Duration) float64 {
+// cpuShares measures the processes' CPU use over one window, in cores
+// (1.0: one core busy).
+func cpuShares(t *testing.T, window time.Duration, pids ...int) []float64 {
 	t.Helper()
 	out, err := exec.Command("getconf", "CLK_TCK").Output()
 	if err != nil {
@@ -128,17 +142,23 @@ func cpuShare(t *testing.T, pid int, window time.Duration) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0, err := cpuTicks(pid)
-	if err != nil {
-		t.Fatal(err)
+	t0 := make([]int64, len(pids))
+	for i, pid := range pids {
+		if t0[i], err = cpuTicks(pid); err != nil {
+			t.Fatal(err)
+		}
 	}
 	start := time.Now()
 	<-time.After(window) // a measurement window, not a wait for a condition
-	t1, err := cpuTicks(pid)
-	if err != nil {
-		t.Fatal(err)
+	shares := make([]float64, len(pids))
+	for i, pid := range pids {
+		t1, err := cpuTicks(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares[i] = float64(t1-t0[i]) / hz / time.Since(start).Seconds()
 	}
-	return float64(t1-t0) / hz / time.Since(start).Seconds()
+	return shares
 }
 
 // rssKiB is a process's resident set size (VmRSS).
@@ -230,7 +250,14 @@ func TestEdgeReplicas(t *testing.T) {
 	t.Parallel() // its own subnet; mostly waiting
 	n := edgeCount(t)
 	began := time.Now()
-	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: edgeSubnet})
+	// EVAC_EDGE_TIMING=default runs voters and edges with production Raft
+	// timing (1 s heartbeat timeout, 50 ms commit timeout) instead of
+	// --fast, for the cost figures.
+	var serverArgs []string
+	if edgeTiming(t) == "default" {
+		serverArgs = []string{"--fast=false"}
+	}
+	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: edgeSubnet, serverArgs: serverArgs})
 	voters := tc.controllers
 	tc.waitLeader(voters[0])
 	tc.applySteering(edgeSteering())
@@ -254,7 +281,7 @@ func TestEdgeReplicas(t *testing.T) {
 		return l
 	}
 	leader := leaderProc()
-	idle := cpuShare(t, leader.pid(), 10*time.Second)
+	idle := cpuShares(t, 10*time.Second, leader.pid())[0]
 
 	// The edges join through the voters in turn.
 	if err := os.WriteFile(filepath.Join(tc.dir, "edge-join.token"), []byte(adminToken+"\n"), 0o600); err != nil {
@@ -301,7 +328,8 @@ func TestEdgeReplicas(t *testing.T) {
 
 	// Cost: the leader's CPU with the edges idle, and the edges' memory.
 	leader = leaderProc()
-	withEdges := cpuShare(t, leader.pid(), 10*time.Second)
+	shares := cpuShares(t, 10*time.Second, leader.pid(), edges[n/2].pid())
+	withEdges := shares[0]
 	var rss []int
 	for _, e := range edges {
 		kib, err := rssKiB(e.pid())
@@ -311,9 +339,10 @@ func TestEdgeReplicas(t *testing.T) {
 		rss = append(rss, kib)
 	}
 	slices.Sort(rss)
-	t.Logf("FIGURE leader CPU idle: %.1f%% of a core with no edge, %.1f%% with %d edges: %.2f%% per edge",
-		100*idle, 100*withEdges, n, 100*(withEdges-idle)/float64(n))
-	t.Logf("FIGURE edge RSS (VmRSS): median %d KiB, max %d KiB over %d edges", rss[len(rss)/2], rss[len(rss)-1], n)
+	t.Logf("FIGURE leader CPU idle (%s Raft timing): %.1f%% of a core with no edge, %.1f%% with %d edges: %.2f%% per edge",
+		edgeTiming(t), 100*idle, 100*withEdges, n, 100*(withEdges-idle)/float64(n))
+	t.Logf("FIGURE edge RSS (VmRSS): median %d KiB, max %d KiB over %d edges; one edge's CPU idle: %.1f%% of a core",
+		rss[len(rss)/2], rss[len(rss)-1], n, 100*shares[1])
 
 	// Committed changes reach every edge's DNS: us-east out and back in,
 	// 20 times; every edge polls its failover answer every 10 ms.
