@@ -39,9 +39,12 @@ func TestMembershipChangesAndQuorumRule(t *testing.T) {
 		t.Fatalf("AddNonvoter: %v", err)
 	}
 	c.waitFSMs("a")
-	if s, ok := follower.HasMember(c.nodes[n4].id); !ok || s != "Nonvoter" {
-		t.Fatalf("HasMember(%s) = %s, %v; want Nonvoter", c.nodes[n4].id, s, ok)
-	}
+	// The follower learns the change as it replicates (a follower may be
+	// a heartbeat behind the leader that answered AddNonvoter).
+	testutil.WaitFor(t, 30*time.Second, "the follower sees the non-voter", func() bool {
+		s, ok := follower.HasMember(c.nodes[n4].id)
+		return ok && s == "Nonvoter"
+	})
 	sts, err := follower.PeerStatuses(ctxFor(t, 10*time.Second))
 	if err != nil || len(sts) != 4 {
 		t.Fatalf("PeerStatuses = %+v, %v", sts, err)
