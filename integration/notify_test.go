@@ -214,7 +214,9 @@ func TestNotifications(t *testing.T) {
 	}()
 
 	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: 131})
-	tc.waitLeader(tc.controllers[0])
+	for _, c := range tc.controllers { // the kill below needs all three up
+		tc.waitLeader(c)
+	}
 	steering := testSteering() + fmt.Sprintf(`notifications:
   - {name: ops, type: webhook, url: %q, secret: ops-secret, events: [region.evacuate, region.active]}
   - {name: chat, type: slack, url: "%s/services/T0/B0/XYZ", events: [region.evacuate, region.active]}

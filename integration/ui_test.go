@@ -23,6 +23,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 // chromiumPath is Debian's chromium (package `chromium`).
@@ -419,35 +420,7 @@ func portFreeOn(ips []string, port int, udp bool) bool {
 // when udp is set): evac dev gives controller i port base+i.
 func freePortRun(t *testing.T, n int, udp bool) int {
 	t.Helper()
-	for try := 0; try < 100; try++ {
-		base := freePort(t, "127.0.0.1")
-		if base+n > 65535 {
-			continue
-		}
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			addr := fmt.Sprintf("127.0.0.1:%d", base+i)
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-			if udp {
-				u, err := net.ListenPacket("udp", addr)
-				if err != nil {
-					ok = false
-					break
-				}
-				u.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatalf("no run of %d free ports", n)
-	return 0
+	return testutil.FreePortRun(t, "127.0.0.1", n, udp)
 }
 
 // TestDashboardToken checks the dashboard's sign-in against a stand-in admin
