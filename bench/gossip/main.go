@@ -45,8 +45,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/evac-sh/evac/agent/gossip"
-	"github.com/evac-sh/evac/agent/health"
+	"github.com/evac-sh/evac/controlplane/health"
+	"github.com/evac-sh/evac/gossip"
 )
 
 func main() {

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
 	"github.com/evac-sh/evac/controlplane/auditexport"
@@ -33,6 +32,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/steering"
 	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
+	"github.com/evac-sh/evac/gossip"
 	"github.com/evac-sh/evac/internal/connlimit"
 	"github.com/evac-sh/evac/internal/logging"
 )

@@ -5,11 +5,11 @@ import (
 	"sort"
 	"time"
 
-	"github.com/evac-sh/evac/agent/gossip"
-	"github.com/evac-sh/evac/agent/health"
 	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/health"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/steering"
+	"github.com/evac-sh/evac/gossip"
 )
 
 // view computes this controller's health view from the gossip pool.

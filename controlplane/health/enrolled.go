@@ -1,6 +1,6 @@
 package health
 
-import "github.com/evac-sh/evac/agent/gossip"
+import "github.com/evac-sh/evac/gossip"
 
 // Enrolled keeps the evidence of enrolled agents only, for Compute and
 // Capacity when the controllers enforce enrolment: an agent that is not
