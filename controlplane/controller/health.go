@@ -26,7 +26,7 @@ func (c *Controller) view(st *state.State) map[string]map[string]health.ServiceH
 // refresh_interval (default 10 s; 5 s or less in tests and `evac dev`), and
 // gossip delivers it within a second or two, so a report not refreshed for
 // several intervals means its agent stopped reporting. Stale reports are
-// no evidence either way (see agent/health).
+// no evidence either way (see controlplane/health).
 const (
 	DefaultReportStaleAfter = 60 * time.Second
 	FastReportStaleAfter    = 20 * time.Second
