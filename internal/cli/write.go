@@ -15,6 +15,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/internal/duration"
 )
 
 // moveFlags are the flags of evacuate and restore.
@@ -50,7 +51,7 @@ func (m *moveFlags) request(target int) (wire.MoveRequest, error) {
 		req.Ramp = r
 	}
 	if m.stepInterval != "" {
-		d, err := state.ParseDuration(m.stepInterval)
+		d, err := duration.Parse(m.stepInterval)
 		if err != nil || d == 0 {
 			return req, Usagef("--step-interval: want a positive duration like 30s, got %q", m.stepInterval)
 		}
