@@ -21,9 +21,9 @@ import (
 
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/agent/checks"
-	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/gossip"
 
 	"github.com/evac-sh/evac/internal/testutil"
 )
