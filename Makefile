@@ -69,7 +69,7 @@ FUZZ_TARGETS := \
 	./controlplane/api:FuzzDecodeStrict \
 	./controlplane/api:FuzzHandler \
 	./agent:FuzzAgentConfig \
-	./agent/gossip:FuzzDelegate \
+	./gossip:FuzzDelegate \
 	./runbooks:FuzzParseRunbook
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/evac-sh/evac/agent/checks"
-	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/gossip"
 	"go.uber.org/zap"
 )
 

@@ -17,7 +17,7 @@ import (
 // An agent's identity is an Ed25519 key pair: the private key in a file
 // only its owner can read (agent config key_file), the public key enrolled
 // on the controllers (`evac agent enroll`), which then accept only reports
-// signed with it (agent/gossip/identity.go).
+// signed with it (gossip/identity.go).
 
 // GenerateIdentity writes a new private key to path (PEM, PKCS #8, mode
 // 0600; an existing file is never overwritten) and returns the public key.

@@ -141,7 +141,7 @@ func (tc *testCluster) noVerdictChange() {
 	}
 }
 
-// forgeReportV3 lays out a protocol 3 binary report as agent/gossip's
+// forgeReportV3 lays out a protocol 3 binary report as gossip's
 // wire.go does: type 4, flags, origin, service, check, seq, time, region,
 // status code, output, [signature]. Written out here, as an attacker
 // would, rather than borrowed from the package under test.

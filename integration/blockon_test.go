@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // postAlert fires (or, with ends in the past, resolves) an alert in a real
@@ -81,7 +81,7 @@ steps:
 		"--param", "region=us-west", "--block-on", fmt.Sprintf("{alertmanager: %s, alert: HighErrorRate}", blind)); err != nil {
 		t.Fatalf("schedule add: %v: %s", err, out)
 	}
-	var sc client.Schedule
+	var sc wire.ScheduleReport
 	eventually(t, 60*time.Second, "two runs skipped by the alert", func() error {
 		var err error
 		if sc, err = cl.Schedule(ctxTimeout(5*time.Second), "guarded"); err != nil {
@@ -159,7 +159,7 @@ steps:
 		t.Fatal(err)
 	}
 	posted := time.Now()
-	var d client.Drill
+	var d wire.DrillReport
 	eventually(t, 60*time.Second, "the drill aborted by the alert", func() error {
 		if d, err = drillOn(c0, id); err != nil {
 			return err

@@ -217,7 +217,7 @@ func chaosWaitHealthy(t *testing.T, tc *testCluster, agents int) {
 				return err
 			}
 			for _, r := range rs {
-				if r.AgentsAlive != agents || r.Health < 1 || r.Weight != 100 {
+				if r.AgentsAlive != agents || r.HealthShare() < 1 || r.Weight != 100 {
 					return fmt.Errorf("%s sees %s with %d agents alive, health %v, weight %d", c.id, r.Name, r.AgentsAlive, r.Health, r.Weight)
 				}
 			}

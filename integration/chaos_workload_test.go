@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/integration/chaos"
 	"github.com/evac-sh/evac/internal/client"
 )
@@ -104,13 +105,13 @@ func (w *chaosWorkload) attempt(op *chaos.Op, c *controllerProc) chaos.Attempt {
 	cl := client.New("http://"+c.http, adminToken, client.WithTimeout(chaosClientTimeout), client.WithWriteAttempts(1))
 	ctx := client.WithRequestID(context.Background(), op.Tag)
 	a := chaos.Attempt{Controller: c.id, Call: time.Now()}
-	var wr client.WriteResult
+	var wr wire.WriteResult
 	var err error
 	switch op.Kind {
 	case chaos.OpEvacuate:
-		wr, err = cl.Evacuate(ctx, op.Region, client.MoveRequest{Reason: op.Tag, Ramp: []int{0}})
+		wr, err = cl.Evacuate(ctx, op.Region, wire.MoveRequest{Reason: op.Tag, Ramp: []int{0}})
 	case chaos.OpRestore:
-		wr, err = cl.Restore(ctx, op.Region, client.MoveRequest{Reason: op.Tag, Ramp: []int{100}})
+		wr, err = cl.Restore(ctx, op.Region, wire.MoveRequest{Reason: op.Tag, Ramp: []int{100}})
 	case chaos.OpConfig:
 		wr, err = cl.ApplyConfig(ctx, []byte(chaosSteering(w.regions, op.Tag)), "")
 	case chaos.OpDrill:

@@ -157,6 +157,9 @@ func (w *writeLoad) ackedSoFar() int {
 func (tc *testCluster) waitLeader(c *controllerProc) {
 	tc.t.Helper()
 	eventually(tc.t, 30*time.Second, c.id+" names a leader", func() error {
+		if c.Exited() {
+			tc.t.Fatalf("%s is not running (its log is printed at the end)", c.id)
+		}
 		st, err := newClient(c.http).Status(ctxT(tc.t, 3*time.Second))
 		if err != nil {
 			return err

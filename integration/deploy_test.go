@@ -60,7 +60,7 @@ func TestDeployExample(t *testing.T) {
 				return fmt.Errorf("%d regions", len(regions))
 			}
 			for _, r := range regions {
-				if r.AgentsAlive != 2 || r.Health < 1 {
+				if r.AgentsAlive != 2 || r.HealthShare() < 1 {
 					return fmt.Errorf("%s: %d agents, health %v", r.Name, r.AgentsAlive, r.Health)
 				}
 			}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // drainRegions live on the subnets reserved for the drain tests: regions on
@@ -182,7 +182,7 @@ steps:
 	id := tc.startDrill(c0, "it-drain", "--param", "region=us-east", "--reason", "drain measured")
 
 	// Every controller's report arrives TTL + slack after the shift.
-	var d client.Drill
+	var d wire.DrillReport
 	eventually(t, 45*time.Second, "a drain report from every controller", func() error {
 		var err error
 		if d, err = drillOn(c0, id); err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // putRunbook stores a runbook through the CLI.
@@ -41,7 +41,7 @@ func (tc *testCluster) startDrill(c *controllerProc, args ...string) string {
 	return m[1]
 }
 
-func drillOn(c *controllerProc, id string) (client.Drill, error) {
+func drillOn(c *controllerProc, id string) (wire.DrillReport, error) {
 	return newClient(c.http).Drill(ctxTimeout(5*time.Second), id)
 }
 
@@ -88,7 +88,7 @@ steps:
 			survivor = c
 		}
 	}
-	var d client.Drill
+	var d wire.DrillReport
 	eventually(t, 90*time.Second, "the drill finished by the new leader", func() error {
 		d, err = drillOn(survivor, id)
 		if err != nil {

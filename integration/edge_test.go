@@ -15,7 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // Edge replicas (issue 15, item 1): 3 voters and EVAC_EDGES (default 30)
@@ -363,9 +363,9 @@ func TestEdgeReplicas(t *testing.T) {
 		deadline := start.Add(30 * time.Second)
 		var err error
 		if evac {
-			_, err = api.Evacuate(ctxT(t, 30*time.Second), "us-east", client.MoveRequest{Reason: "edge propagation", Ramp: []int{0}, Force: true})
+			_, err = api.Evacuate(ctxT(t, 30*time.Second), "us-east", wire.MoveRequest{Reason: "edge propagation", Ramp: []int{0}, Force: true})
 		} else {
-			_, err = api.Restore(ctxT(t, 30*time.Second), "us-east", client.MoveRequest{Reason: "edge propagation", Ramp: []int{100}})
+			_, err = api.Restore(ctxT(t, 30*time.Second), "us-east", wire.MoveRequest{Reason: "edge propagation", Ramp: []int{100}})
 		}
 		if err != nil {
 			t.Fatalf("change %d: %v", i, err)

@@ -40,7 +40,7 @@ func (tc *testCluster) waitHealthy() {
 				return err
 			}
 			for _, r := range regions {
-				if r.AgentsAlive != 2 || r.Health < 1 {
+				if r.AgentsAlive != 2 || r.HealthShare() < 1 {
 					return fmt.Errorf("%s sees %s with %d agents, health %v", c.id, r.Name, r.AgentsAlive, r.Health)
 				}
 			}

@@ -107,6 +107,20 @@ func (p *proc) start() {
 	p.mu.Unlock()
 }
 
+// Exited reports whether the process has ended (killed, stopped, or
+// failed: a test waiting on it would otherwise wait out its deadline).
+func (p *proc) Exited() bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Restart starts the process again with the same arguments.
 func (p *proc) Restart() { p.start() }
 
@@ -168,21 +182,7 @@ func dumpTail(t *testing.T, path string, n int) {
 // freePort finds a port free on ip for both TCP and UDP.
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("%s:%d", ip, port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
+	return testutil.FreePort(t, ip)
 }
 
 // eventually retries f until it returns nil or the deadline passes.

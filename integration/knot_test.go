@@ -15,7 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // TestKnotSecondary runs Knot DNS as a secondary of one real `evac server`:
@@ -198,7 +198,7 @@ zone:
 
 	// Evacuate us-east in one step: NOTIFY, and Knot follows within 5 s
 	// (its SOA refresh is an hour: only the NOTIFY can explain it).
-	if _, err := api.Evacuate(ctxT(t, 10*time.Second), "us-east", client.MoveRequest{
+	if _, err := api.Evacuate(ctxT(t, 10*time.Second), "us-east", wire.MoveRequest{
 		Reason: "knot interop test", Ramp: []int{0}}); err != nil {
 		t.Fatalf("evacuate: %v", err)
 	}

@@ -127,7 +127,7 @@ func TestKPIHealth(t *testing.T) {
 		if err != nil {
 			return 0, "", 0, err
 		}
-		return r.Health, r.State, r.Weight, nil
+		return r.HealthShare(), string(r.State), r.Weight, nil
 	}
 	eventually(t, 90*time.Second, "us-east healthy by its KPI on both agents", func() error {
 		h, _, _, err := health()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/internal/client"
 )
 
@@ -176,9 +177,9 @@ func TestMembershipRefusesBelowQuorum(t *testing.T) {
 	if err == nil || !strings.Contains(out, "below_quorum") {
 		t.Fatalf("removing a healthy voter with another down: %v\n%s; want a below_quorum refusal", err, out)
 	}
-	_, err = newClient(c1.http).RemovePeer(ctxT(t, 30*time.Second), "c2", client.MembershipRequest{})
+	_, err = newClient(c1.http).RemovePeer(ctxT(t, 30*time.Second), "c2", wire.MembershipRequest{})
 	var ae *client.APIError
-	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != client.CodeBelowQuorum {
+	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != wire.CodeBelowQuorum {
 		t.Fatalf("DELETE /v1/cluster/peers/c2 = %v; want 409 below_quorum", err)
 	}
 	if out, err := tc.evac(c2, "cluster", "remove", "c3", "--reason", "dead"); err != nil {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/notify"
 	"github.com/evac-sh/evac/controlplane/state"
-	"github.com/evac-sh/evac/internal/client"
 )
 
 // hook is a local HTTP receiver of one notification format; hold, when
@@ -214,7 +214,9 @@ func TestNotifications(t *testing.T) {
 	}()
 
 	tc := startClusterOpts(t, clusterOpts{ctrlSubnet: 131})
-	tc.waitLeader(tc.controllers[0])
+	for _, c := range tc.controllers { // the kill below needs all three up
+		tc.waitLeader(c)
+	}
 	steering := testSteering() + fmt.Sprintf(`notifications:
   - {name: ops, type: webhook, url: %q, secret: ops-secret, events: [region.evacuate, region.active]}
   - {name: chat, type: slack, url: "%s/services/T0/B0/XYZ", events: [region.evacuate, region.active]}
@@ -234,7 +236,7 @@ func TestNotifications(t *testing.T) {
 	}
 
 	start := time.Now()
-	if _, err := cl.Evacuate(ctxT(t, 30*time.Second), "us-east", client.MoveRequest{Reason: "INC-7", Ramp: []int{50, 0}, StepInterval: "1s"}); err != nil {
+	if _, err := cl.Evacuate(ctxT(t, 30*time.Second), "us-east", wire.MoveRequest{Reason: "INC-7", Ramp: []int{50, 0}, StepInterval: state.Duration(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	// Kill the leader while it waits on ops' answer to the evacuation.
@@ -263,7 +265,7 @@ func TestNotifications(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if r.State != string(state.PhaseEvacuated) {
+		if r.State != state.PhaseEvacuated {
 			return fmt.Errorf("us-east %s at %d", r.State, r.Weight)
 		}
 		return nil
@@ -274,7 +276,7 @@ func TestNotifications(t *testing.T) {
 	eventually(t, 60*time.Second, "alertmanager fires EvacRegionOut for us-east", func() error {
 		return amAlert(am, "EvacRegionOut", "us-east", true)
 	})
-	if _, err := sc.Restore(ctxT(t, 30*time.Second), "us-east", client.MoveRequest{Reason: "fixed", Ramp: []int{100}}); err != nil {
+	if _, err := sc.Restore(ctxT(t, 30*time.Second), "us-east", wire.MoveRequest{Reason: "fixed", Ramp: []int{100}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -88,7 +88,7 @@ func TestPartitionVantagePoints(t *testing.T) {
 		}
 		for _, r := range regions {
 			svc := r.Services["api"]
-			if r.Health < 1 || r.CapacityReported == nil || *r.CapacityReported != 80 ||
+			if r.HealthShare() < 1 || r.CapacityReported == nil || *r.CapacityReported != 80 ||
 				svc.Checks["http"].Passing != 2 || svc.Checks["http"].Reporting != 2 {
 				return fmt.Errorf("%s: health %v, capacity %v, checks %+v", r.Name, r.Health, r.CapacityReported, svc.Checks)
 			}

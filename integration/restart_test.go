@@ -128,7 +128,7 @@ func regionsHealthy(t *testing.T, cl *client.Client, n int) error {
 		return fmt.Errorf("%d regions, want %d", len(rs), n)
 	}
 	for _, r := range rs {
-		if r.State != "active" || r.Health < 1 || r.AgentsAlive != 2 {
+		if r.State != "active" || r.HealthShare() < 1 || r.AgentsAlive != 2 {
 			return fmt.Errorf("%s: state %s, health %v, %d agents alive", r.Name, r.State, r.Health, r.AgentsAlive)
 		}
 	}

@@ -20,9 +20,11 @@ import (
 	"github.com/gorilla/mux"
 	mdns "github.com/miekg/dns"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 // chromiumPath is Debian's chromium (package `chromium`).
@@ -127,7 +129,7 @@ func TestDashboard(t *testing.T) {
 		[]byte("name: ui-wait\nsteps:\n  - notify: {message: ui test}\n  - wait: {duration: 10m}\n")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.StartDrill(ctxTimeout(5*time.Second), client.DrillRequest{Runbook: "ui-wait", Reason: "ui test"}); err != nil {
+	if _, err := cl.StartDrill(ctxTimeout(5*time.Second), wire.DrillRequest{Runbook: "ui-wait", Reason: "ui test"}); err != nil {
 		t.Fatal(err)
 	}
 	chartID, probed := runChartDrill(t, cl, fmt.Sprintf("127.0.0.1:%d", dnsPort))
@@ -207,7 +209,7 @@ func TestDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != string(state.PhaseEvacuating) && r.State != string(state.PhaseEvacuated) || r.Reason != reason {
+	if r.State != state.PhaseEvacuating && r.State != state.PhaseEvacuated || r.Reason != reason {
 		t.Fatalf("API says %s is %s (reason %q), want evacuating/evacuated with %q", target, r.State, r.Reason, reason)
 	}
 
@@ -237,7 +239,7 @@ func TestDashboard(t *testing.T) {
 		[]byte("name: ui-hold\nsteps:\n  - shift: {region: eu-west, weight: 50}\n  - wait: {duration: 10m}\n")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.StartDrill(ctxTimeout(5*time.Second), client.DrillRequest{Runbook: "ui-hold", Reason: "ui test"}); err != nil {
+	if _, err := cl.StartDrill(ctxTimeout(5*time.Second), wire.DrillRequest{Runbook: "ui-hold", Reason: "ui test"}); err != nil {
 		t.Fatal(err)
 	}
 	waitJS("eu-west wears the drill badge with its step and next step",
@@ -347,7 +349,7 @@ steps:
 		}
 	}()
 	defer func() { cancel(); <-done }()
-	d, err := cl.StartDrill(ctxTimeout(5*time.Second), client.DrillRequest{Runbook: "ui-chart", Reason: "ui chart"})
+	d, err := cl.StartDrill(ctxTimeout(5*time.Second), wire.DrillRequest{Runbook: "ui-chart", Reason: "ui chart"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,35 +421,7 @@ func portFreeOn(ips []string, port int, udp bool) bool {
 // when udp is set): evac dev gives controller i port base+i.
 func freePortRun(t *testing.T, n int, udp bool) int {
 	t.Helper()
-	for try := 0; try < 100; try++ {
-		base := freePort(t, "127.0.0.1")
-		if base+n > 65535 {
-			continue
-		}
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			addr := fmt.Sprintf("127.0.0.1:%d", base+i)
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-			if udp {
-				u, err := net.ListenPacket("udp", addr)
-				if err != nil {
-					ok = false
-					break
-				}
-				u.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatalf("no run of %d free ports", n)
-	return 0
+	return testutil.FreePortRun(t, "127.0.0.1", n, udp)
 }
 
 // TestDashboardToken checks the dashboard's sign-in against a stand-in admin

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
 )
@@ -288,7 +289,7 @@ func (tc *testCluster) runDrill(c *client.Client, params map[string]string) {
 	t.Helper()
 	var id string
 	eventually(t, 45*time.Second, "drill started", func() error {
-		d, err := c.StartDrill(ctxT(t, 10*time.Second), client.DrillRequest{Runbook: "upgrade-drill", Params: params, Reason: "upgrade test"})
+		d, err := c.StartDrill(ctxT(t, 10*time.Second), wire.DrillRequest{Runbook: "upgrade-drill", Params: params, Reason: "upgrade test"})
 		id = d.ID
 		return err
 	})
@@ -320,13 +321,13 @@ func (tc *testCluster) evacuateAndRestore(a, b *client.Client, region string) {
 			if err != nil {
 				return err
 			}
-			if r.State == step.phase && r.Weight == step.weight {
+			if string(r.State) == step.phase && r.Weight == step.weight {
 				return nil
 			}
 			if step.evac && r.State == "active" {
-				_, err = step.c.Evacuate(ctxT(t, 10*time.Second), region, client.MoveRequest{Reason: "upgrade test"})
+				_, err = step.c.Evacuate(ctxT(t, 10*time.Second), region, wire.MoveRequest{Reason: "upgrade test"})
 			} else if !step.evac && r.State == "evacuated" {
-				_, err = step.c.Restore(ctxT(t, 10*time.Second), region, client.MoveRequest{Reason: "upgrade test"})
+				_, err = step.c.Restore(ctxT(t, 10*time.Second), region, wire.MoveRequest{Reason: "upgrade test"})
 			}
 			if err != nil {
 				return err

@@ -1,10 +1,11 @@
 package checks
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/evac-sh/evac/internal/duration"
 )
 
 // Check types.
@@ -143,33 +144,6 @@ func (c Check) WithDefaults() Check {
 // Key is "service/name", unique within one agent.
 func (c Check) Key() string { return c.Service + "/" + c.Name }
 
-// Duration is a time.Duration written as a Go duration string ("2s",
-// "1m30s") in YAML and JSON.
-type Duration time.Duration
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// String formats d like time.Duration.
-func (d Duration) String() string { return time.Duration(d).String() }
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) {
-	return []byte(time.Duration(d).String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler; it accepts
-// time.ParseDuration syntax only, so a bare number (no unit) is an error.
-func (d *Duration) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q (want e.g. \"2s\", \"1m30s\")", s)
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is evac's one duration type (internal/duration): a Go duration
+// string such as "2s" or "1m30s" in YAML and JSON.
+type Duration = duration.Duration

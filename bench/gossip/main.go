@@ -1,7 +1,7 @@
 // Command gossip benchmarks evac's health path at scale: N real memberlist
 // agents on loopback (one 127.41.R.N address each) over R regions, and 3
 // controller-role gossip nodes in a child process that computes the
-// leader's health view (agent/health.Compute, as a controller does). It
+// leader's health view (controlplane/health.Compute, as a controller does). It
 // flips one region's health (all its agents report failing, then passing
 // again), measures the time until the leader's view shows the flip (the
 // region's share crosses 0.5, the default unhealthy_below), and the
@@ -45,8 +45,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/evac-sh/evac/agent/gossip"
-	"github.com/evac-sh/evac/agent/health"
+	"github.com/evac-sh/evac/controlplane/health"
+	"github.com/evac-sh/evac/gossip"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/agent"
-	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/gossip"
 	"github.com/evac-sh/evac/internal/cli"
 )
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/internal/cli"
 	"github.com/evac-sh/evac/internal/client"
@@ -64,7 +65,7 @@ const (
 // member.
 type joiner struct {
 	c       *client.Client
-	req     client.JoinRequest
+	req     wire.JoinRequest
 	member  func() bool // this node is in its Raft configuration
 	log     *zap.Logger
 	backoff time.Duration
@@ -111,7 +112,7 @@ func (j joinFlags) newJoiner(id, raftAddr string, edge bool, lg *zap.Logger) (*j
 	}
 	return &joiner{
 		c:       client.New(j.JoinCluster, token, append(opts, client.WithTimeout(30*time.Second))...),
-		req:     client.JoinRequest{ID: id, Address: raftAddr, Voter: &voter, Reason: reason},
+		req:     wire.JoinRequest{ID: id, Address: raftAddr, Voter: &voter, Reason: reason},
 		log:     lg.Named("join"),
 		backoff: joinBackoffMin,
 	}, nil

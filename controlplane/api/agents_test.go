@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // TestAgentEnrolment: PUT enrols (the key normalised), GET lists with the
@@ -22,9 +24,9 @@ func TestAgentEnrolment(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	list := func() Agents {
+	list := func() wire.Agents {
 		rec := do(http.MethodGet, "/v1/agents", "")
-		var out Agents
+		var out wire.Agents
 		if rec.Code != http.StatusOK {
 			t.Fatalf("GET /v1/agents: %d %s", rec.Code, rec.Body)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
 )
@@ -40,73 +41,9 @@ const (
 	EventClusterPromote = "cluster.promote"
 )
 
-// CodeBelowQuorum (409): the membership change would leave the cluster
-// below quorum; force overrides.
-const CodeBelowQuorum = "below_quorum"
-
-// CodeEdge (409): the change would make an edge replica a voter; force
-// does not override it.
-const CodeEdge = "edge_replica"
-
 // membershipTimeout bounds a membership change (probes, the change, the
 // audit event).
 const membershipTimeout = 20 * time.Second
-
-// Peer is an element of GET /v1/cluster/peers.
-type Peer struct {
-	ID      string `json:"id"`
-	Address string `json:"address"`
-	// Suffrage is voter or nonvoter (staging is not used).
-	Suffrage string `json:"suffrage"`
-	// Role is voter, nonvoter or edge: a non-voter that said, when
-	// probed, that it runs as an edge replica (an edge that does not
-	// answer shows as nonvoter).
-	Role   string `json:"role"`
-	Leader bool   `json:"leader"`
-	// AppliedIndex is the member's own applied index, as it answered the
-	// probe; 0 when it did not answer.
-	AppliedIndex uint64 `json:"applied_index"`
-	// Lag is the replication lag, in log entries: the highest commit
-	// index among the members probed (the leader's) less this member's
-	// applied index. Absent when it did not answer.
-	Lag *uint64 `json:"lag,omitempty"`
-	// Reachable: it answered a status probe over its Raft port.
-	Reachable bool `json:"reachable"`
-	// Healthy: reachable, and its log trails the most advanced member by
-	// at most 1024 entries (the quorum rule counts healthy voters).
-	Healthy bool   `json:"healthy"`
-	Error   string `json:"error,omitempty"`
-}
-
-// JoinRequest is the body of POST /v1/cluster/join.
-type JoinRequest struct {
-	ID      string `json:"id"`
-	Address string `json:"address"`
-	// Voter: join as a voter (the default) or, false, as a non-voter
-	// that receives the log but does not count for quorum.
-	Voter  *bool  `json:"voter,omitempty"`
-	Force  bool   `json:"force,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// MembershipRequest is the optional body of POST
-// /v1/cluster/peers/{id}/promote and DELETE /v1/cluster/peers/{id} (which
-// also takes ?force=true&reason=...).
-type MembershipRequest struct {
-	Force  bool   `json:"force,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// MembershipResult answers a membership change.
-type MembershipResult struct {
-	// Changed is false when the cluster already was as asked.
-	Changed bool `json:"changed"`
-	// Event is the audit event's sequence number (0 if not recorded).
-	Event uint64 `json:"event,omitempty"`
-	// AuditError says why the change's audit event was not recorded.
-	AuditError string `json:"audit_error,omitempty"`
-	Peers      []Peer `json:"peers"`
-}
 
 func (s *server) clusterRoutes(v prefixed) {
 	v.HandleFunc("/cluster/peers", s.clusterPeers).Methods(http.MethodGet)
@@ -118,7 +55,7 @@ func (s *server) clusterRoutes(v prefixed) {
 // errNoCluster: the handler was built without Options.Cluster.
 var errNoCluster = errors.New("this server does not manage Raft membership")
 
-func (s *server) peers(ctx context.Context) ([]Peer, error) {
+func (s *server) peers(ctx context.Context) ([]wire.Peer, error) {
 	if s.opts.Cluster == nil {
 		return nil, errNoCluster
 	}
@@ -132,16 +69,16 @@ func (s *server) peers(ctx context.Context) ([]Peer, error) {
 			commit = max(commit, p.Status.CommitIndex)
 		}
 	}
-	out := make([]Peer, 0, len(sts))
+	out := make([]wire.Peer, 0, len(sts))
 	for _, p := range sts {
 		suffrage := strings.ToLower(p.Suffrage)
-		peer := Peer{ID: p.ID, Address: p.Addr, Suffrage: suffrage, Role: suffrage, Leader: p.Leader,
+		peer := wire.Peer{ID: p.ID, Address: p.Addr, Suffrage: suffrage, Role: suffrage, Leader: p.Leader,
 			AppliedIndex: p.Status.AppliedIndex, Reachable: p.Reachable, Healthy: p.Healthy, Error: p.Err}
 		if p.Reachable {
 			lag := commit - min(commit, p.Status.AppliedIndex)
 			peer.Lag = &lag
 			if p.Status.Edge {
-				peer.Role = RoleEdge
+				peer.Role = wire.RoleEdge
 			}
 		}
 		out = append(out, peer)
@@ -152,23 +89,23 @@ func (s *server) peers(ctx context.Context) ([]Peer, error) {
 func (s *server) clusterPeers(w http.ResponseWriter, r *http.Request) {
 	ps, err := s.peers(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, ps)
 }
 
-func findPeer(ps []Peer, id string) (Peer, bool) {
+func findPeer(ps []wire.Peer, id string) (wire.Peer, bool) {
 	for _, p := range ps {
 		if p.ID == id {
 			return p, true
 		}
 	}
-	return Peer{}, false
+	return wire.Peer{}, false
 }
 
 func (s *server) clusterJoin(w http.ResponseWriter, r *http.Request) {
-	var req JoinRequest
+	var req wire.JoinRequest
 	if err := decodeStrict(w, r, &req, false); err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
@@ -185,7 +122,7 @@ func (s *server) clusterJoin(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ps, err := s.peers(ctx)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, err.Error())
 		return
 	}
 	for _, p := range ps {
@@ -202,7 +139,7 @@ func (s *server) clusterJoin(w http.ResponseWriter, r *http.Request) {
 	if cur, ok := findPeer(ps, req.ID); ok {
 		switch {
 		case cur.Address == req.Address && cur.Suffrage == want:
-			writeJSON(w, http.StatusOK, MembershipResult{Peers: ps}) // already so: a retried join
+			writeJSON(w, http.StatusOK, wire.MembershipResult{Peers: ps}) // already so: a retried join
 			return
 		case cur.Suffrage == "voter" && !voter:
 			writeError(w, http.StatusConflict, state.CodeConflict,
@@ -238,7 +175,7 @@ func (s *server) clusterJoin(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) clusterPromote(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	var req MembershipRequest
+	var req wire.MembershipRequest
 	if err := decodeStrict(w, r, &req, true); err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
@@ -250,7 +187,7 @@ func (s *server) clusterPromote(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ps, err := s.peers(ctx)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, err.Error())
 		return
 	}
 	cur, ok := findPeer(ps, id)
@@ -259,9 +196,9 @@ func (s *server) clusterPromote(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, state.CodeNotFound, fmt.Sprintf("no member %q", id))
 		return
 	case cur.Suffrage == "voter":
-		writeJSON(w, http.StatusOK, MembershipResult{Peers: ps})
+		writeJSON(w, http.StatusOK, wire.MembershipResult{Peers: ps})
 		return
-	case cur.Role == RoleEdge:
+	case cur.Role == wire.RoleEdge:
 		s.membershipFailed(w, fmt.Errorf("%w: %s at %s runs with --edge; to make it a voter, remove it, restart it without --edge and join it again", raftnode.ErrEdge, id, cur.Address))
 		return
 	}
@@ -280,7 +217,7 @@ func (s *server) clusterPromote(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) clusterRemove(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	var req MembershipRequest
+	var req wire.MembershipRequest
 	if err := decodeStrict(w, r, &req, true); err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
@@ -304,7 +241,7 @@ func (s *server) clusterRemove(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ps, err := s.peers(ctx)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, err.Error())
 		return
 	}
 	cur, ok := findPeer(ps, id)
@@ -342,9 +279,9 @@ func validMember(id, addr string) error {
 func (s *server) membershipFailed(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, raftnode.ErrBelowQuorum):
-		writeError(w, http.StatusConflict, CodeBelowQuorum, err.Error()+"; force overrides")
+		writeError(w, http.StatusConflict, wire.CodeBelowQuorum, err.Error()+"; force overrides")
 	case errors.Is(err, raftnode.ErrEdge):
-		writeError(w, http.StatusConflict, CodeEdge, err.Error())
+		writeError(w, http.StatusConflict, wire.CodeEdge, err.Error())
 	case errors.Is(err, raftnode.ErrUnknownPeer):
 		writeError(w, http.StatusNotFound, state.CodeNotFound, err.Error())
 	case errors.Is(err, raftnode.ErrInvalidConfig):
@@ -357,7 +294,7 @@ func (s *server) membershipFailed(w http.ResponseWriter, err error) {
 // membershipDone records the change in the audit log, naming the actor, and
 // answers with the new membership.
 func (s *server) membershipDone(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, reason, detail string) {
-	out := MembershipResult{Changed: true}
+	out := wire.MembershipResult{Changed: true}
 	id, err := requestID(r, state.CmdRecordEvent)
 	if err == nil {
 		var res state.Result
@@ -375,7 +312,7 @@ func (s *server) membershipDone(ctx context.Context, w http.ResponseWriter, r *h
 		out.AuditError = err.Error()
 	}
 	if out.Peers, err = s.peers(ctx); err != nil {
-		out.Peers = []Peer{}
+		out.Peers = []wire.Peer{}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/fsm"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 )
@@ -48,15 +49,15 @@ func TestClusterEndpoints(t *testing.T) {
 	h := NewHandler(b, Options{Cluster: node})
 	send := func(method, path, body string) (int, string) {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req = req.WithContext(WithActor(req.Context(), "alice-admin"))
+		req = req.WithContext(wire.WithActor(req.Context(), "alice-admin"))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
 	}
 	code, body := send(http.MethodGet, "/v1/cluster/peers", "")
-	var ps []Peer
+	var ps []wire.Peer
 	if err := json.Unmarshal([]byte(body), &ps); code != 200 || err != nil || len(ps) != 1 ||
-		ps[0] != (Peer{ID: "c1", Address: addr, Suffrage: "voter", Role: RoleVoter, Leader: true, AppliedIndex: ps[0].AppliedIndex,
+		ps[0] != (wire.Peer{ID: "c1", Address: addr, Suffrage: "voter", Role: wire.RoleVoter, Leader: true, AppliedIndex: ps[0].AppliedIndex,
 			Lag: ps[0].Lag, Reachable: true, Healthy: true}) || ps[0].Lag == nil || *ps[0].Lag != 0 {
 		t.Fatalf("GET peers = %d %s", code, body)
 	}
@@ -64,12 +65,12 @@ func TestClusterEndpoints(t *testing.T) {
 	// healthy of 2.
 	ghost := loopbackAddr(t)
 	join := fmt.Sprintf(`{"id":"c2","address":%q}`, ghost)
-	if code, body := send(http.MethodPost, "/v1/cluster/join", join); code != http.StatusConflict || !strings.Contains(body, CodeBelowQuorum) {
+	if code, body := send(http.MethodPost, "/v1/cluster/join", join); code != http.StatusConflict || !strings.Contains(body, wire.CodeBelowQuorum) {
 		t.Fatalf("join an unreachable voter = %d %s; want 409 below_quorum", code, body)
 	}
 	nonvoter := fmt.Sprintf(`{"id":"c2","address":%q,"voter":false,"reason":"catch up first"}`, ghost)
 	code, body = send(http.MethodPost, "/v1/cluster/join", nonvoter)
-	var res MembershipResult
+	var res wire.MembershipResult
 	if err := json.Unmarshal([]byte(body), &res); code != 200 || err != nil || !res.Changed || res.Event == 0 || len(res.Peers) != 2 {
 		t.Fatalf("join as a non-voter = %d %s", code, body)
 	}
@@ -92,11 +93,11 @@ func TestClusterEndpoints(t *testing.T) {
 		{http.MethodPost, "/v1/cluster/join", `{"id":"bad id","address":"127.0.0.1:1"}`, 400, "id:"},
 		{http.MethodPost, "/v1/cluster/join", `{"id":"c3","address":"nope"}`, 400, "address:"},
 		{http.MethodPost, "/v1/cluster/join", `{"id":"c3","address":"127.0.0.1:1","extra":1}`, 400, "unknown field"},
-		{http.MethodPost, "/v1/cluster/peers/c2/promote", "", 409, CodeBelowQuorum},
+		{http.MethodPost, "/v1/cluster/peers/c2/promote", "", 409, wire.CodeBelowQuorum},
 		{http.MethodPost, "/v1/cluster/peers/zz/promote", "", 404, "no member"},
 		{http.MethodPost, "/v1/cluster/peers/c1/promote", "", 200, `"changed": false`},
 		{http.MethodDelete, "/v1/cluster/peers/zz", "", 404, "no member"},
-		{http.MethodDelete, "/v1/cluster/peers/c1", "", 409, CodeBelowQuorum},
+		{http.MethodDelete, "/v1/cluster/peers/c1", "", 409, wire.CodeBelowQuorum},
 		{http.MethodDelete, "/v1/cluster/peers/c2?force=maybe", "", 400, "force"},
 		{http.MethodDelete, "/v1/cluster/peers/c2?reason=gone", "", 200, `"changed": true`},
 	} {
@@ -134,7 +135,7 @@ func TestClusterEdgeNeverVoter(t *testing.T) {
 	h := NewHandler(newFSMBackend(t, nil), Options{Cluster: node})
 	send := func(method, path, body string) (int, string) {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req = req.WithContext(WithActor(req.Context(), "alice-admin"))
+		req = req.WithContext(wire.WithActor(req.Context(), "alice-admin"))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
@@ -143,14 +144,14 @@ func TestClusterEdgeNeverVoter(t *testing.T) {
 		fmt.Sprintf(`{"id":"e1","address":%q}`, eaddr),
 		fmt.Sprintf(`{"id":"e1","address":%q,"force":true}`, eaddr),
 	} {
-		if code, out := send(http.MethodPost, "/v1/cluster/join", body); code != http.StatusConflict || !strings.Contains(out, CodeEdge) {
-			t.Fatalf("join an edge as a voter (%s) = %d %s; want 409 %s", body, code, out, CodeEdge)
+		if code, out := send(http.MethodPost, "/v1/cluster/join", body); code != http.StatusConflict || !strings.Contains(out, wire.CodeEdge) {
+			t.Fatalf("join an edge as a voter (%s) = %d %s; want 409 %s", body, code, out, wire.CodeEdge)
 		}
 	}
 	if code, out := send(http.MethodPost, "/v1/cluster/join", fmt.Sprintf(`{"id":"e1","address":%q,"voter":false}`, eaddr)); code != 200 {
 		t.Fatalf("join an edge as a non-voter = %d %s", code, out)
 	}
-	var ps []Peer
+	var ps []wire.Peer
 	for {
 		code, out := send(http.MethodGet, "/v1/cluster/peers", "")
 		ps = nil
@@ -166,12 +167,12 @@ func TestClusterEdgeNeverVoter(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if e := ps[1]; e.ID != "e1" || e.Role != RoleEdge || e.Suffrage != "nonvoter" || e.Leader {
+	if e := ps[1]; e.ID != "e1" || e.Role != wire.RoleEdge || e.Suffrage != "nonvoter" || e.Leader {
 		t.Fatalf("edge in peers = %+v; want role edge, suffrage nonvoter", e)
 	}
 	for _, body := range []string{"", `{"force":true}`} {
-		if code, out := send(http.MethodPost, "/v1/cluster/peers/e1/promote", body); code != http.StatusConflict || !strings.Contains(out, CodeEdge) {
-			t.Fatalf("promote an edge (%s) = %d %s; want 409 %s", body, code, out, CodeEdge)
+		if code, out := send(http.MethodPost, "/v1/cluster/peers/e1/promote", body); code != http.StatusConflict || !strings.Contains(out, wire.CodeEdge) {
+			t.Fatalf("promote an edge (%s) = %d %s; want 409 %s", body, code, out, wire.CodeEdge)
 		}
 	}
 	if s, _ := node.HasMember("e1"); s != "Nonvoter" {

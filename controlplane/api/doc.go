@@ -8,7 +8,9 @@
 // Idempotency-Key header when given) so that a retry after an ambiguous
 // failure is applied at most once.
 //
-// The API depends on a small Backend interface and its own response types,
-// not on the gossip or Raft packages, so the wire format is defined here in
-// one place.
+// The API depends on a small Backend interface, not on the gossip or Raft
+// packages. Its request and response bodies, error codes and the request
+// context naming the actor are package wire (controlplane/api/wire), which
+// the auth middleware, metrics, internal/client and the CLI import too: the
+// wire format is defined in one place.
 package api

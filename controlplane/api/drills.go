@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/runbooks"
 )
@@ -31,73 +32,8 @@ func (s *server) drillRoutes(v prefixed) {
 	v.HandleFunc("/schedules/{id}", s.removeSchedule).Methods(http.MethodDelete)
 }
 
-// Runbook is an element of GET /v1/runbooks and the body of
-// GET /v1/runbooks/{name} (which adds the source and history).
-type Runbook struct {
-	Name          string                    `json:"name"`
-	Description   string                    `json:"description,omitempty"`
-	Version       uint64                    `json:"version"`
-	Time          time.Time                 `json:"time"`
-	Actor         string                    `json:"actor"`
-	Params        map[string]runbooks.Param `json:"params"`
-	Preconditions []string                  `json:"preconditions"`
-	Steps         int                       `json:"steps"`
-	Source        string                    `json:"source,omitempty"`
-	History       []RunbookVersion          `json:"history,omitempty"`
-}
-
-// RunbookVersion is an earlier version in GET /v1/runbooks/{name}.
-type RunbookVersion struct {
-	Version uint64    `json:"version"`
-	Time    time.Time `json:"time"`
-	Actor   string    `json:"actor"`
-}
-
-// DrillRequest is the body of POST /v1/drills.
-type DrillRequest struct {
-	Runbook string            `json:"runbook"`
-	Params  map[string]string `json:"params,omitempty"`
-	Reason  string            `json:"reason,omitempty"`
-	// BlockOn are conditions that abort the drill while they fire.
-	BlockOn []state.Blocker `json:"block_on,omitempty"`
-}
-
-// DrillReport is GET /v1/drills/{id}: the replicated drill, each step with
-// its description, and the held regions' weights now.
-type DrillReport struct {
-	state.Drill
-	Steps []StepReport `json:"steps"`
-	// Weights are the held regions' current weights on this controller.
-	Weights map[string]int `json:"weights"`
-	// DrainSummary condenses the drill's drain reports, for comparing runs.
-	DrainSummary *state.DrainSummary `json:"drain_summary,omitempty"`
-	// Timeline is every region's weight over the drill, from the audit
-	// log (GET /v1/drills/{id} only); TimelineComplete is false when the
-	// log no longer reaches back to the drill's start.
-	Timeline         []state.WeightPoint `json:"timeline,omitempty"`
-	TimelineComplete bool                `json:"timeline_complete,omitempty"`
-}
-
-// StepReport is one step of a drill report.
-type StepReport struct {
-	Index       int    `json:"index"`
-	Description string `json:"description"`
-	state.StepRecord
-}
-
-// ScheduleReport is a schedule with its next due times.
-type ScheduleReport struct {
-	state.Schedule
-	Next []time.Time `json:"next,omitempty"`
-}
-
-// AbortRequest is the body of POST /v1/drills/{id}/abort (optional).
-type AbortRequest struct {
-	Reason string `json:"reason"`
-}
-
-func runbookOf(rec state.RunbookRecord, full bool) Runbook {
-	out := Runbook{Name: rec.Name, Description: rec.Description, Version: rec.Version, Time: rec.Time, Actor: rec.Actor,
+func runbookOf(rec state.RunbookRecord, full bool) wire.Runbook {
+	out := wire.Runbook{Name: rec.Name, Description: rec.Description, Version: rec.Version, Time: rec.Time, Actor: rec.Actor,
 		Params: map[string]runbooks.Param{}, Preconditions: []string{}}
 	if rb, err := rec.Parse(); err == nil {
 		out.Params, out.Steps = rb.Params, len(rb.Steps)
@@ -108,7 +44,7 @@ func runbookOf(rec state.RunbookRecord, full bool) Runbook {
 	if full {
 		out.Source = rec.Source
 		for _, h := range rec.History {
-			out.History = append(out.History, RunbookVersion{Version: h.Version, Time: h.Time, Actor: h.Actor})
+			out.History = append(out.History, wire.RunbookVersion{Version: h.Version, Time: h.Time, Actor: h.Actor})
 		}
 	}
 	return out
@@ -116,7 +52,7 @@ func runbookOf(rec state.RunbookRecord, full bool) Runbook {
 
 func (s *server) listRunbooks(w http.ResponseWriter, _ *http.Request) {
 	st := s.b.State()
-	out := make([]Runbook, 0, len(st.Runbooks))
+	out := make([]wire.Runbook, 0, len(st.Runbooks))
 	for _, n := range st.RunbookNames() {
 		out = append(out, runbookOf(st.Runbooks[n], false))
 	}
@@ -164,7 +100,7 @@ func (s *server) putRunbook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := s.b.State().Runbooks[name]
-	writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate, Version: rec.Version})
+	writeJSON(w, http.StatusOK, wire.WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate, Version: rec.Version})
 }
 
 func (s *server) deleteRunbook(w http.ResponseWriter, r *http.Request) {
@@ -172,13 +108,13 @@ func (s *server) deleteRunbook(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
+	writeJSON(w, http.StatusOK, wire.WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
 }
 
-func drillReport(st *state.State, d state.Drill) DrillReport {
-	rep := DrillReport{Drill: d, Steps: make([]StepReport, len(d.Steps)), Weights: map[string]int{}}
+func drillReport(st *state.State, d state.Drill) wire.DrillReport {
+	rep := wire.DrillReport{Drill: d, Steps: make([]wire.StepReport, len(d.Steps)), Weights: map[string]int{}}
 	for i, step := range d.Steps {
-		rep.Steps[i] = StepReport{Index: i, Description: step.Describe(), StepRecord: step}
+		rep.Steps[i] = wire.StepReport{Index: i, Description: step.Describe(), StepRecord: step}
 	}
 	for _, rn := range d.Regions {
 		rep.Weights[rn] = st.Regions[rn].Weight
@@ -189,7 +125,7 @@ func drillReport(st *state.State, d state.Drill) DrillReport {
 
 func (s *server) listDrills(w http.ResponseWriter, _ *http.Request) {
 	st := s.b.State()
-	out := make([]DrillReport, 0, len(st.Drills))
+	out := make([]wire.DrillReport, 0, len(st.Drills))
 	for _, id := range st.DrillIDs() {
 		out = append(out, drillReport(st, st.Drills[id]))
 	}
@@ -237,7 +173,7 @@ func drillOfRequest(st *state.State, requestID, actor, runbook string) (state.Dr
 }
 
 func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
-	var req DrillRequest
+	var req wire.DrillRequest
 	if err := decodeStrict(w, r, &req, false); err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
@@ -293,7 +229,7 @@ func (s *server) startDrill(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) abortDrill(w http.ResponseWriter, r *http.Request) {
-	var req AbortRequest
+	var req wire.AbortRequest
 	if err := decodeStrict(w, r, &req, true); err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
@@ -313,8 +249,8 @@ func (s *server) abortDrill(w http.ResponseWriter, r *http.Request) {
 }
 
 // scheduleReport adds the next due times (up to 3) to a schedule.
-func scheduleReport(sc state.Schedule, now time.Time) ScheduleReport {
-	rep := ScheduleReport{Schedule: sc}
+func scheduleReport(sc state.Schedule, now time.Time) wire.ScheduleReport {
+	rep := wire.ScheduleReport{Schedule: sc}
 	loc := time.UTC
 	if sc.TZ != "" {
 		l, err := time.LoadLocation(sc.TZ)
@@ -339,7 +275,7 @@ func scheduleReport(sc state.Schedule, now time.Time) ScheduleReport {
 
 func (s *server) listSchedules(w http.ResponseWriter, _ *http.Request) {
 	st := s.b.State()
-	out := make([]ScheduleReport, 0, len(st.Schedules))
+	out := make([]wire.ScheduleReport, 0, len(st.Schedules))
 	now := time.Now()
 	for _, id := range st.ScheduleIDs() {
 		out = append(out, scheduleReport(st.Schedules[id], now))
@@ -418,5 +354,5 @@ func (s *server) removeSchedule(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
+	writeJSON(w, http.StatusOK, wire.WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/dnsserver"
 )
@@ -39,6 +40,6 @@ func (s *server) explain(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, dnsserver.ErrNoAnswers):
 		writeError(w, http.StatusConflict, state.CodeNoConfig, err.Error())
 	default:
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		writeError(w, http.StatusInternalServerError, wire.CodeInternal, err.Error())
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 	"go.uber.org/zap"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/fsm"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/runbooks"
@@ -86,16 +87,18 @@ func (b *fsmBackend) Propose(_ context.Context, t state.CommandType, actor, id s
 
 func (b *fsmBackend) WaitApplied(context.Context, uint64) error { return nil }
 
-func (b *fsmBackend) Status() Status {
+func (b *fsmBackend) Status() wire.Status {
 	st := b.f.State()
-	return Status{NodeID: "fuzz", Leader: "fuzz", IsLeader: true, AppliedIndex: st.Index, CommitIndex: st.Index,
+	return wire.Status{NodeID: "fuzz", Leader: "fuzz", IsLeader: true, AppliedIndex: st.Index, CommitIndex: st.Index,
 		Serial: st.Serial, Frozen: st.Frozen, ConfigVersion: st.ConfigVersion, RaftState: "Leader"}
 }
 
-func (b *fsmBackend) RegionHealth() map[string]RegionHealth { return map[string]RegionHealth{} }
-func (b *fsmBackend) ReportedCapacity() map[string]int      { return nil }
-func (b *fsmBackend) Members() []Member                     { return nil }
-func (b *fsmBackend) Ready() error                          { return nil }
+func (b *fsmBackend) RegionHealth() map[string]wire.RegionHealth {
+	return map[string]wire.RegionHealth{}
+}
+func (b *fsmBackend) ReportedCapacity() map[string]int { return nil }
+func (b *fsmBackend) Members() []wire.Member           { return nil }
+func (b *fsmBackend) Ready() error                     { return nil }
 
 // bufSink is an in-memory raft.SnapshotSink.
 type bufSink struct{ bytes.Buffer }
@@ -241,7 +244,7 @@ func FuzzHandler(f *testing.F) {
 			return
 		}
 		if w.Code >= 400 {
-			var e Error
+			var e wire.Error
 			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" || e.Code == "" {
 				t.Fatalf("%s %s: %d with body %q", rt.method, target, w.Code, w.Body)
 			}
@@ -250,7 +253,7 @@ func FuzzHandler(f *testing.F) {
 			}
 			return
 		}
-		var wr WriteResult
+		var wr wire.WriteResult
 		_ = json.Unmarshal(w.Body.Bytes(), &wr)
 		if (rt.method == http.MethodGet || wr.DryRun != nil) && after != before {
 			t.Fatalf("%s %s (a read or dry run) changed the state", rt.method, target)
@@ -267,9 +270,9 @@ func FuzzHandler(f *testing.F) {
 
 // requestTypes are the JSON bodies the API decodes strictly.
 var requestTypes = []func() any{
-	func() any { return new(MoveRequest) },
-	func() any { return new(DrillRequest) },
-	func() any { return new(AbortRequest) },
+	func() any { return new(wire.MoveRequest) },
+	func() any { return new(wire.DrillRequest) },
+	func() any { return new(wire.AbortRequest) },
 	func() any { return new(state.ScheduleAdd) },
 	func() any {
 		return new(struct {
@@ -337,13 +340,13 @@ func FuzzDecodeStrict(f *testing.F) {
 
 func TestDecodeStrictTrailingData(t *testing.T) {
 	for _, body := range []string{`{"reason":"x"}]`, `{"reason":"x"}}`, `{"reason":"x"} {}`, `{"reason":"x"} x`} {
-		var v AbortRequest
+		var v wire.AbortRequest
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		if err := decodeStrict(httptest.NewRecorder(), r, &v, false); err == nil || !strings.Contains(err.Error(), "trailing data") {
 			t.Errorf("%s: %v", body, err)
 		}
 	}
-	var v AbortRequest
+	var v wire.AbortRequest
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(" {\"reason\":\"x\"}\n\t "))
 	if err := decodeStrict(httptest.NewRecorder(), r, &v, false); err != nil || v.Reason != "x" {
 		t.Errorf("whitespace around the object: %v %+v", err, v)

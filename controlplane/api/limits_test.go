@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
@@ -16,12 +17,12 @@ import (
 func TestStateLimits(t *testing.T) {
 	b := newFSMBackend(t, baseSnapshot(t))
 	h := NewHandler(b, Options{})
-	do := func(method, path, body string) (int, Error) {
+	do := func(method, path, body string) (int, wire.Error) {
 		t.Helper()
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		var e Error
+		var e wire.Error
 		if rec.Code >= 400 {
 			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
 				t.Fatalf("%s %s: %d with a body that is not a JSON error: %s", method, path, rec.Code, rec.Body)

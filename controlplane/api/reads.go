@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/runbooks"
 )
@@ -25,15 +26,15 @@ func requireConfig(w http.ResponseWriter, st *state.State) bool {
 
 // buildRegions joins the replicated region state with this controller's
 // health view.
-func buildRegions(st *state.State, health map[string]RegionHealth, list []state.RegionState) []Region {
+func buildRegions(st *state.State, health map[string]wire.RegionHealth, list []state.RegionState) []wire.Region {
 	held := heldByDrills(st)
-	out := make([]Region, 0, len(list))
+	out := make([]wire.Region, 0, len(list))
 	for _, rs := range list {
 		h := health[rs.Name]
-		reg := Region{
+		reg := wire.Region{
 			Name: rs.Name, State: rs.Phase, Weight: rs.Weight, Since: rs.Since, Reason: rs.Reason,
 			Actor: rs.Actor, Automatic: rs.Automatic, Ramp: rs.Ramp,
-			AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, Services: map[string]ServiceHealth{},
+			AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, Services: map[string]wire.ServiceHealth{},
 			CapacityReported: h.CapacityReported, Drill: held[rs.Name],
 		}
 		for _, r := range st.Config.Regions {
@@ -59,14 +60,14 @@ func buildRegions(st *state.State, health map[string]RegionHealth, list []state.
 }
 
 // heldByDrills maps each region a running drill holds to that drill.
-func heldByDrills(st *state.State) map[string]*RegionDrill {
-	out := map[string]*RegionDrill{}
+func heldByDrills(st *state.State) map[string]*wire.RegionDrill {
+	out := map[string]*wire.RegionDrill{}
 	for _, id := range st.DrillIDs() {
 		d := st.Drills[id]
 		if !d.Running() {
 			continue
 		}
-		rd := &RegionDrill{ID: d.ID, Runbook: d.Runbook, Step: min(d.Current+1, len(d.Steps)), Steps: len(d.Steps)}
+		rd := &wire.RegionDrill{ID: d.ID, Runbook: d.Runbook, Step: min(d.Current+1, len(d.Steps)), Steps: len(d.Steps)}
 		if d.Current < len(d.Steps) {
 			step := d.Steps[d.Current]
 			rd.StepKind = step.Kind
@@ -110,20 +111,20 @@ func (s *server) services(w http.ResponseWriter, _ *http.Request) {
 	if !requireConfig(w, st) {
 		return
 	}
-	out := make([]Service, 0, len(st.Config.Services))
+	out := make([]wire.Service, 0, len(st.Config.Services))
 	for i := range st.Config.Services {
 		svc := &st.Config.Services[i]
 		eff := map[string]int{}
 		for _, rw := range st.EffectiveWeights(svc) {
 			eff[rw.Region] = rw.Weight
 		}
-		sv := Service{Name: svc.Name, FQDN: svc.Name + "." + st.Config.Zone, Policy: svc.Policy, TTL: svc.TTL}
+		sv := wire.Service{Name: svc.Name, FQDN: svc.Name + "." + st.Config.Zone, Policy: svc.Policy, TTL: svc.TTL}
 		for _, r := range st.Config.Regions {
 			eps, ok := svc.Endpoints[r.Name]
 			if !ok {
 				continue
 			}
-			sv.Regions = append(sv.Regions, ServiceRegion{
+			sv.Regions = append(sv.Regions, wire.ServiceRegion{
 				Region: r.Name, Endpoints: eps, Weight: st.Regions[r.Name].Weight,
 				EffectiveWeight: eff[r.Name], Healthy: !st.IsUnhealthy(r.Name, svc.Name),
 			})
@@ -145,7 +146,7 @@ func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(r.Header.Get("Accept"), "yaml") {
 		b, err := st.Config.RedactSecrets().Marshal()
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "internal", err.Error())
+			writeError(w, http.StatusInternalServerError, wire.CodeInternal, err.Error())
 			return
 		}
 		w.Header().Set("Content-Type", "application/yaml")
@@ -154,7 +155,7 @@ func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Sink secrets never leave in a read; a put-back keeps them (KeepSecrets).
-	writeJSON(w, http.StatusOK, map[string]any{"version": st.ConfigVersion, "config": st.Config.RedactSecrets()})
+	writeJSON(w, http.StatusOK, wire.ConfigInfo{Version: st.ConfigVersion, Config: st.Config.RedactSecrets()})
 }
 
 func (s *server) events(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
@@ -133,7 +134,7 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.logger.Error("panic in API handler", zap.String("path", r.URL.Path), zap.Any("panic", v), zap.Stack("stack"))
-				writeError(w, http.StatusInternalServerError, "internal", "internal error")
+				writeError(w, http.StatusInternalServerError, wire.CodeInternal, "internal error")
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -149,7 +150,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, Error{Error: msg, Code: code})
+	writeJSON(w, status, wire.Error{Error: msg, Code: code})
 }
 
 // refuseLimit answers a request over a limit of the state (state.LimitError
@@ -206,38 +207,7 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool
 }
 
 // actor names who made a request. Without auth every caller is anonymous.
-func actor(r *http.Request) string {
-	if a, ok := r.Context().Value(actorKey{}).(string); ok && a != "" {
-		return a
-	}
-	return "anonymous"
-}
-
-type actorKey struct{}
-
-type adminKey struct{}
-
-// WithAdmin records whether the authenticated caller holds the admin role
-// (set by the auth middleware).
-func WithAdmin(ctx context.Context, admin bool) context.Context {
-	return context.WithValue(ctx, adminKey{}, admin)
-}
-
-// mayForce reports whether the caller may override safety rules: admins
-// only, when auth is on; anyone when auth is off (evac dev).
-func mayForce(r *http.Request) bool {
-	admin, authenticated := r.Context().Value(adminKey{}).(bool)
-	return !authenticated || admin
-}
-
-// ActorOf names who made r, as the audit log will record it.
-func ActorOf(r *http.Request) string { return actor(r) }
-
-// WithActor returns a context naming the authenticated actor (set by the
-// auth middleware).
-func WithActor(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, actorKey{}, name)
-}
+func actor(r *http.Request) string { return wire.ActorOf(r) }
 
 // propose submits a command and waits for the local replica to apply it.
 func (s *server) propose(w http.ResponseWriter, r *http.Request, t state.CommandType, body any) (state.Result, bool) {

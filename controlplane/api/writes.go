@@ -16,27 +16,9 @@ import (
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
-)
-
-// Error codes of writes that could not be committed. Clients retry the
-// first three with the same Idempotency-Key (internal/client does).
-const (
-	// CodeNoLeader (503): no leader is known or none could be reached (an
-	// election, or this controller cannot reach a quorum). Nothing was
-	// committed.
-	CodeNoLeader = "no_leader"
-	// CodeUnavailable (503): the cluster could not take the write in time
-	// for another transient reason. Nothing was committed.
-	CodeUnavailable = "unavailable"
-	// CodeOutcomeUnknown (504): a leader appended the write to its log and
-	// then lost leadership or ran out of time: it may or may not be
-	// committed. Retrying with the same Idempotency-Key applies it at most
-	// once and answers with the outcome.
-	CodeOutcomeUnknown = "outcome_unknown"
-	// CodeShuttingDown (503): this controller is stopping.
-	CodeShuttingDown = "shutting_down"
 )
 
 // Retry-After values, in seconds: a new leader is elected in about 2 s.
@@ -50,15 +32,15 @@ const (
 func writeErrorStatus(err error) (status int, code string, retryAfter int) {
 	switch {
 	case errors.Is(err, raftnode.ErrOutcomeUnknown):
-		return http.StatusGatewayTimeout, CodeOutcomeUnknown, retryAfterUnknown
+		return http.StatusGatewayTimeout, wire.CodeOutcomeUnknown, retryAfterUnknown
 	case errors.Is(err, raftnode.ErrShutdown):
-		return http.StatusServiceUnavailable, CodeShuttingDown, retryAfterNoLeader
+		return http.StatusServiceUnavailable, wire.CodeShuttingDown, retryAfterNoLeader
 	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrNotLeader):
-		return http.StatusServiceUnavailable, CodeNoLeader, retryAfterNoLeader
+		return http.StatusServiceUnavailable, wire.CodeNoLeader, retryAfterNoLeader
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return http.StatusServiceUnavailable, CodeUnavailable, retryAfterNoLeader
+		return http.StatusServiceUnavailable, wire.CodeUnavailable, retryAfterNoLeader
 	}
-	return http.StatusInternalServerError, "internal", 0
+	return http.StatusInternalServerError, wire.CodeInternal, 0
 }
 
 // proposeFailed answers a proposal that returned an error (not a refusal by
@@ -68,13 +50,13 @@ func (s *server) proposeFailed(w http.ResponseWriter, t state.CommandType, err e
 	s.logger.Warn("write failed", zap.Stringer("type", t), zap.String("code", code), zap.Error(err))
 	var msg string
 	switch code {
-	case CodeOutcomeUnknown:
+	case wire.CodeOutcomeUnknown:
 		msg = "the write may or may not have been committed: retry with the same Idempotency-Key to learn which (it is applied at most once)"
-	case CodeNoLeader:
+	case wire.CodeNoLeader:
 		msg = "the write was not committed: no Raft leader could take it (an election, or no quorum)"
-	case CodeShuttingDown:
+	case wire.CodeShuttingDown:
 		msg = "the write was not committed: this controller is shutting down"
-	case CodeUnavailable:
+	case wire.CodeUnavailable:
 		msg = "the write was not committed: the cluster did not take it in time"
 	default:
 		msg = "the write failed"
@@ -129,7 +111,7 @@ func (s *server) restore(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 	region := mux.Vars(r)["region"]
-	var req MoveRequest
+	var req wire.MoveRequest
 	if err := decodeStrict(w, r, &req, false); err != nil {
 		writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 		return
@@ -137,7 +119,7 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 	if !validReason(w, req.Reason, true) {
 		return
 	}
-	if req.Force && !mayForce(r) {
+	if req.Force && !wire.MayForce(r.Context()) {
 		writeError(w, http.StatusForbidden, "forbidden", "force overrides safety rules: it needs the admin role")
 		return
 	}
@@ -211,7 +193,7 @@ func (s *server) move(w http.ResponseWriter, r *http.Request, evacuate bool) {
 	if !ok {
 		return
 	}
-	out := WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate}
+	out := wire.WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate}
 	st = s.b.State()
 	if rs, ok := st.Region(region); ok {
 		reg := buildRegions(st, s.b.RegionHealth(), []state.RegionState{rs})[0]
@@ -241,7 +223,7 @@ func (s *server) dryRun(w http.ResponseWriter, r *http.Request, t state.CommandT
 	if yield != nil {
 		y, yres, err := state.ApplyNext(cur, state.CmdDrillYield, "", actor(r), time.Now(), *yield)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "internal", err.Error())
+			writeError(w, http.StatusInternalServerError, wire.CodeInternal, err.Error())
 			return
 		}
 		cur, yieldEvents = y, yres.Events
@@ -251,17 +233,17 @@ func (s *server) dryRun(w http.ResponseWriter, r *http.Request, t state.CommandT
 		res.Events = append(yieldEvents, res.Events...)
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		writeError(w, http.StatusInternalServerError, wire.CodeInternal, err.Error())
 		return
 	}
-	dr := &DryRun{Allowed: res.Error == "", Refusal: res.Error, Code: res.Code}
+	dr := &wire.DryRun{Allowed: res.Error == "", Refusal: res.Error, Code: res.Code}
 	if next.Config != nil {
 		dr.Regions = buildRegions(next, s.b.RegionHealth(), next.RegionList())
 	}
 	for _, seq := range res.Events {
 		dr.Events = append(dr.Events, next.EventsSince(seq-1, 1)...)
 	}
-	writeJSON(w, http.StatusOK, WriteResult{Index: st.Index, DryRun: dr})
+	writeJSON(w, http.StatusOK, wire.WriteResult{Index: st.Index, DryRun: dr})
 }
 
 func (s *server) putConfig(w http.ResponseWriter, r *http.Request) {
@@ -281,7 +263,7 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) {
 	// The config in force, again: no new version, no SOA serial bump, no
 	// audit event (both normalised, so equal configs encode equally).
 	if st := s.b.State(); st.Config != nil && sameConfig(st.Config, cfg) {
-		writeJSON(w, http.StatusOK, WriteResult{Index: st.Index, Version: st.ConfigVersion, Unchanged: true})
+		writeJSON(w, http.StatusOK, wire.WriteResult{Index: st.Index, Version: st.ConfigVersion, Unchanged: true})
 		return
 	}
 	res, ok := s.propose(w, r, state.CmdApplyConfig, state.NewApplyConfig(cfg))
@@ -289,14 +271,12 @@ func (s *server) putConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	version := s.b.State().ConfigVersion
-	writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate, Version: version})
+	writeJSON(w, http.StatusOK, wire.WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate, Version: version})
 }
 
 func (s *server) freeze(on bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Reason string `json:"reason"`
-		}
+		var req wire.FreezeRequest
 		if err := decodeStrict(w, r, &req, !on); err != nil {
 			writeError(w, http.StatusBadRequest, state.CodeInvalid, err.Error())
 			return
@@ -312,7 +292,7 @@ func (s *server) freeze(on bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		writeJSON(w, http.StatusOK, WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
+		writeJSON(w, http.StatusOK, wire.WriteResult{Index: res.Index, Events: res.Events, Duplicate: res.Duplicate})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
 )
@@ -24,14 +25,14 @@ func TestWriteErrorStatus(t *testing.T) {
 		retryAfter bool
 	}{
 		{fmt.Errorf("apply freeze: gave up: %w: %w (last error: %w)", raftnode.ErrOutcomeUnknown, context.DeadlineExceeded, raftnode.ErrNoLeader),
-			http.StatusGatewayTimeout, CodeOutcomeUnknown, true},
-		{fmt.Errorf("apply: %w (last error: %w)", context.DeadlineExceeded, raftnode.ErrNoLeader), http.StatusServiceUnavailable, CodeNoLeader, true},
-		{fmt.Errorf("apply: %w", raftnode.ErrNotLeader), http.StatusServiceUnavailable, CodeNoLeader, true},
-		{fmt.Errorf("apply: %w", raftnode.ErrShutdown), http.StatusServiceUnavailable, CodeShuttingDown, true},
-		{fmt.Errorf("apply: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, CodeUnavailable, true},
-		{fmt.Errorf("apply: %w: %w", raftnode.ErrOutcomeUnknown, raftnode.ErrShutdown), http.StatusGatewayTimeout, CodeOutcomeUnknown, true},
-		{fmt.Errorf("apply: %w", raftnode.ErrBadFSMResponse), http.StatusInternalServerError, "internal", false},
-		{errors.New("encode: boom"), http.StatusInternalServerError, "internal", false},
+			http.StatusGatewayTimeout, wire.CodeOutcomeUnknown, true},
+		{fmt.Errorf("apply: %w (last error: %w)", context.DeadlineExceeded, raftnode.ErrNoLeader), http.StatusServiceUnavailable, wire.CodeNoLeader, true},
+		{fmt.Errorf("apply: %w", raftnode.ErrNotLeader), http.StatusServiceUnavailable, wire.CodeNoLeader, true},
+		{fmt.Errorf("apply: %w", raftnode.ErrShutdown), http.StatusServiceUnavailable, wire.CodeShuttingDown, true},
+		{fmt.Errorf("apply: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, wire.CodeUnavailable, true},
+		{fmt.Errorf("apply: %w: %w", raftnode.ErrOutcomeUnknown, raftnode.ErrShutdown), http.StatusGatewayTimeout, wire.CodeOutcomeUnknown, true},
+		{fmt.Errorf("apply: %w", raftnode.ErrBadFSMResponse), http.StatusInternalServerError, wire.CodeInternal, false},
+		{errors.New("encode: boom"), http.StatusInternalServerError, wire.CodeInternal, false},
 	}
 	for _, tt := range tests {
 		status, code, after := writeErrorStatus(tt.err)
@@ -86,9 +87,9 @@ func TestRetryAfterOutcomeUnknownReturnsFirstAnswer(t *testing.T) {
 		if first.Code != http.StatusGatewayTimeout || first.Header().Get("Retry-After") == "" {
 			t.Fatalf("%s first attempt: %d %s (Retry-After %q); want 504 with Retry-After", tt.path, first.Code, first.Body, first.Header().Get("Retry-After"))
 		}
-		var e Error
-		if err := json.Unmarshal(first.Body.Bytes(), &e); err != nil || e.Code != CodeOutcomeUnknown {
-			t.Fatalf("%s first attempt body %s: code %q, want %q", tt.path, first.Body, e.Code, CodeOutcomeUnknown)
+		var e wire.Error
+		if err := json.Unmarshal(first.Body.Bytes(), &e); err != nil || e.Code != wire.CodeOutcomeUnknown {
+			t.Fatalf("%s first attempt body %s: code %q, want %q", tt.path, first.Body, e.Code, wire.CodeOutcomeUnknown)
 		}
 		retry := send(http.MethodPost, tt.path, "k-"+tt.path, tt.body)
 		if retry.Code != http.StatusCreated {
@@ -119,7 +120,7 @@ func TestIdempotencyKeyScopedToActorAndType(t *testing.T) {
 	h := NewHandler(b, Options{})
 	send := func(actorName, path, body string) map[string]any {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-		req = req.WithContext(WithActor(req.Context(), actorName))
+		req = req.WithContext(wire.WithActor(req.Context(), actorName))
 		req.Header.Set("Idempotency-Key", "deploy-42")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

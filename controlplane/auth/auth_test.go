@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 func hashOf(tok string) string {
@@ -155,7 +156,7 @@ func TestRoles(t *testing.T) {
 	s, _ := newStore(t)
 	var gotActor string
 	h := Middleware(s, Options{WriteRate: -1}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotActor = api.ActorOf(r)
+		gotActor = wire.ActorOf(r)
 		w.WriteHeader(http.StatusTeapot)
 	}))
 	tokens := map[string]Role{"": RoleNone, "tok-viewer": RoleViewer, "tok-operator": RoleOperator, "tok-admin": RoleAdmin, "wrong": RoleNone}
@@ -203,7 +204,7 @@ func TestRoles(t *testing.T) {
 
 func checkJSONError(t *testing.T, name string, rec *httptest.ResponseRecorder, code string) {
 	t.Helper()
-	var e api.Error
+	var e wire.Error
 	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Code != code || e.Error == "" {
 		t.Errorf("%s: body %q, want a JSON error with code %q", name, rec.Body.String(), code)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // Default write rate per token.
@@ -77,20 +77,20 @@ func Middleware(s *Store, opts Options, next http.Handler) http.Handler {
 		if id.Role < need {
 			fails.forbidden.Log(zap.String("remote-addr", r.RemoteAddr), zap.String("token", id.Name), zap.Stringer("role", id.Role),
 				zap.Stringer("needs", need), zap.String("method", r.Method), zap.String("path", r.URL.Path))
-			writeErr(w, http.StatusForbidden, "forbidden",
+			writeErr(w, http.StatusForbidden, wire.CodeForbidden,
 				fmt.Sprintf("token %q has role %s; %s %s needs %s", id.Name, id.Role, r.Method, r.URL.Path, need))
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && opts.WriteRate > 0 {
 			if wait := lim.take(id.Name); wait > 0 {
 				w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-				writeErr(w, http.StatusTooManyRequests, "rate_limited",
+				writeErr(w, http.StatusTooManyRequests, wire.CodeRateLimited,
 					fmt.Sprintf("too many writes for token %q; retry in %s", id.Name, wait.Round(time.Millisecond)))
 				return
 			}
 		}
-		ctx := api.WithActor(r.Context(), id.Name)
-		next.ServeHTTP(w, r.WithContext(api.WithAdmin(ctx, id.Role >= RoleAdmin)))
+		ctx := wire.WithActor(r.Context(), id.Name)
+		next.ServeHTTP(w, r.WithContext(wire.WithAdmin(ctx, id.Role >= RoleAdmin)))
 	})
 }
 
@@ -112,13 +112,13 @@ func unauthorized(w http.ResponseWriter, oauthErr, msg string) {
 		challenge += `, error="` + oauthErr + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	writeErr(w, http.StatusUnauthorized, "unauthorized", msg)
+	writeErr(w, http.StatusUnauthorized, wire.CodeUnauthorized, msg)
 }
 
 func writeErr(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(api.Error{Error: msg, Code: code})
+	_ = json.NewEncoder(w).Encode(wire.Error{Error: msg, Code: code})
 }
 
 // limiters hold one token bucket per token name.

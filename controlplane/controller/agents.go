@@ -4,10 +4,10 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 
-	"github.com/evac-sh/evac/agent/gossip"
-	"github.com/evac-sh/evac/agent/health"
 	"github.com/evac-sh/evac/controlplane/fsm"
+	"github.com/evac-sh/evac/controlplane/health"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/gossip"
 )
 
 // enrolment is the gossip layer's view of the enrolled agents: the local

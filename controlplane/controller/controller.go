@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/auditexport"
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/controlplane/blocker"
@@ -33,6 +33,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/steering"
 	"github.com/evac-sh/evac/controlplane/ui"
 	"github.com/evac-sh/evac/dnsserver"
+	"github.com/evac-sh/evac/gossip"
 	"github.com/evac-sh/evac/internal/connlimit"
 	"github.com/evac-sh/evac/internal/logging"
 )
@@ -540,10 +541,10 @@ func (c *Controller) Ready() error {
 }
 
 // Status implements api.Backend.
-func (c *Controller) Status() api.Status {
+func (c *Controller) Status() wire.Status {
 	st := c.fsm.State()
 	rs := c.raft.Stats()
-	return api.Status{
+	return wire.Status{
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
 		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
@@ -551,16 +552,16 @@ func (c *Controller) Status() api.Status {
 	}
 }
 
-func (c *Controller) voters() []api.Voter {
+func (c *Controller) voters() []wire.Voter {
 	peers, err := c.raft.Peers()
 	if err != nil {
 		c.logger.Debug("read raft configuration", zap.Error(err))
-		return []api.Voter{}
+		return []wire.Voter{}
 	}
-	out := make([]api.Voter, 0, len(peers))
+	out := make([]wire.Voter, 0, len(peers))
 	for _, p := range peers {
 		if p.Suffrage == "Voter" {
-			out = append(out, api.Voter{ID: p.ID, Addr: p.Addr, Leader: p.Leader})
+			out = append(out, wire.Voter{ID: p.ID, Addr: p.Addr, Leader: p.Leader})
 		}
 	}
 	return out

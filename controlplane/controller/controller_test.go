@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,9 +21,9 @@ import (
 
 	"github.com/evac-sh/evac/agent"
 	"github.com/evac-sh/evac/agent/checks"
-	"github.com/evac-sh/evac/agent/gossip"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/gossip"
 
 	"github.com/evac-sh/evac/internal/testutil"
 )
@@ -64,19 +65,7 @@ policy:
 
 func freeAddr(t *testing.T, ip string) string {
 	t.Helper()
-	for {
-		l, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err == nil {
-			u.Close()
-			return addr
-		}
-	}
+	return net.JoinHostPort(ip, strconv.Itoa(testutil.FreePort(t, ip)))
 }
 
 type cluster struct {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 const quickRunbook = `name: quick
@@ -42,7 +42,7 @@ func TestDrillThroughAPI(t *testing.T) {
 	if code := call(t, f, "PUT", "/v1/runbooks/quick", quickRunbook, &wr); code != 200 || wr.Version != 1 {
 		t.Fatalf("put runbook: %d %+v", code, wr)
 	}
-	var rbs []api.Runbook
+	var rbs []wire.Runbook
 	if code := call(t, f, "GET", "/v1/runbooks", "", &rbs); code != 200 || len(rbs) != 1 || rbs[0].Steps != 5 {
 		t.Fatalf("list runbooks: %d %+v", code, rbs)
 	}
@@ -53,7 +53,7 @@ func TestDrillThroughAPI(t *testing.T) {
 		t.Fatalf("unknown runbook: %d %+v", code, e)
 	}
 
-	var d api.DrillReport
+	var d wire.DrillReport
 	if code := call(t, f, "POST", "/v1/drills", `{"runbook":"quick","params":{"region":"eu-west"},"reason":"test"}`, &d); code != 201 ||
 		!strings.HasPrefix(d.ID, "d-") || d.Status != "running" {
 		t.Fatalf("start: %d %+v", code, d)
@@ -93,7 +93,7 @@ func TestDrillThroughAPI(t *testing.T) {
 		return nil
 	})
 	// The held region says which drill holds it, at which step, until when.
-	var regs []api.Region
+	var regs []wire.Region
 	eventually(t, 10*time.Second, func() error { // the wait's start is the next step's commit
 		if code := call(t, f, "GET", "/v1/regions", "", &regs); code != 200 {
 			return fmt.Errorf("regions: %d", code)
@@ -144,7 +144,7 @@ func TestDrillThroughAPI(t *testing.T) {
 			t.Errorf("%s: %d %+v, want 400 naming %s", body, code, e, want)
 		}
 	}
-	var sc api.ScheduleReport
+	var sc wire.ScheduleReport
 	if code := call(t, f, "POST", "/v1/schedules", `{"id":"nightly","cron":"0 3 * * *","tz":"Europe/Paris","runbook":"quick","params":{"region":"eu-west"}}`, &sc); code != 201 ||
 		len(sc.Next) != 3 || sc.Next[0].Hour() != 3 {
 		t.Fatalf("add schedule: %d %+v", code, sc)

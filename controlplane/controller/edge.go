@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // Edge replicas (Config.Edge, `evac server --edge`).
@@ -35,13 +35,13 @@ var errEdgeNoGossip = errors.New("an edge replica does not join gossip")
 // in it.
 func (c *Controller) role() string {
 	if c.cfg.Edge {
-		return api.RoleEdge
+		return wire.RoleEdge
 	}
 	switch s := strings.ToLower(c.raft.Suffrage()); s {
 	case "":
-		return api.RoleNone
+		return wire.RoleNone
 	case "staging":
-		return api.RoleNonvoter
+		return wire.RoleNonvoter
 	default:
 		return s
 	}

@@ -14,8 +14,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
-	"github.com/evac-sh/evac/controlplane/api"
-	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // startEdge starts an edge replica on 127.0.9.120+k and asks via's API to
@@ -103,12 +102,12 @@ func TestEdgeController(t *testing.T) {
 			t.Fatalf("GET %s on the edge: %d %s", path, resp.StatusCode, b)
 		}
 	}
-	var st client.Status
+	var st wire.Status
 	get("/v1/status", &st)
-	if st.Role != api.RoleEdge || st.IsLeader || st.Leader == "" {
+	if st.Role != wire.RoleEdge || st.IsLeader || st.Leader == "" {
 		t.Fatalf("edge status = %+v; want role edge, a leader known, not leading", st)
 	}
-	var members []client.Member
+	var members []wire.Member
 	get("/v1/members", &members)
 	if len(members) != 0 {
 		t.Fatalf("edge lists gossip members %+v; it joins no gossip", members)
@@ -118,11 +117,11 @@ func TestEdgeController(t *testing.T) {
 	} else {
 		_ = resp.Body.Close()
 	}
-	var fst client.Status
-	if code := call(t, f, http.MethodGet, "/v1/status", "", &fst); code != 200 || fst.Role != api.RoleVoter {
+	var fst wire.Status
+	if code := call(t, f, http.MethodGet, "/v1/status", "", &fst); code != 200 || fst.Role != wire.RoleVoter {
 		t.Fatalf("voter status: %d role %q", code, fst.Role)
 	}
-	var peers []client.Peer
+	var peers []wire.Peer
 	get("/v1/cluster/peers", &peers)
 	roles := map[string]string{}
 	for _, p := range peers {

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/geoip"
 )
@@ -110,14 +110,14 @@ func (c *Controller) recordGeoEvent(ctx context.Context, kind, detail string) {
 }
 
 // geoStatus is the GeoIP part of GET /v1/status, nil without a database.
-func (c *Controller) geoStatus() *api.GeoIPStatus {
+func (c *Controller) geoStatus() *wire.GeoIPStatus {
 	g := c.geo
 	if g == nil {
 		return nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := &api.GeoIPStatus{File: g.db.Path, Type: g.db.Type, BuildTime: g.db.BuildTime, LoadedAt: g.loadedAt,
+	s := &wire.GeoIPStatus{File: g.db.Path, Type: g.db.Type, BuildTime: g.db.BuildTime, LoadedAt: g.loadedAt,
 		Records: g.db.Records, ReloadError: g.lastErr}
 	if !g.errAt.IsZero() {
 		t := g.errAt

@@ -5,11 +5,11 @@ import (
 	"sort"
 	"time"
 
-	"github.com/evac-sh/evac/agent/gossip"
-	"github.com/evac-sh/evac/agent/health"
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
+	"github.com/evac-sh/evac/controlplane/health"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/steering"
+	"github.com/evac-sh/evac/gossip"
 )
 
 // view computes this controller's health view from the gossip pool.
@@ -26,7 +26,7 @@ func (c *Controller) view(st *state.State) map[string]map[string]health.ServiceH
 // refresh_interval (default 10 s; 5 s or less in tests and `evac dev`), and
 // gossip delivers it within a second or two, so a report not refreshed for
 // several intervals means its agent stopped reporting. Stale reports are
-// no evidence either way (see agent/health).
+// no evidence either way (see controlplane/health).
 const (
 	DefaultReportStaleAfter = 60 * time.Second
 	FastReportStaleAfter    = 20 * time.Second
@@ -82,8 +82,8 @@ func (c *Controller) Health() steering.Health {
 }
 
 // RegionHealth implements api.Backend.
-func (c *Controller) RegionHealth() map[string]api.RegionHealth {
-	out := map[string]api.RegionHealth{}
+func (c *Controller) RegionHealth() map[string]wire.RegionHealth {
+	out := map[string]wire.RegionHealth{}
 	st := c.fsm.State()
 	if st.Config == nil || c.gossip == nil { // an edge has no gossip view
 		return out
@@ -93,20 +93,20 @@ func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 	view := health.Compute(members, reports, st.Config.RegionNames(), st.Config.ServiceNames(), now, c.staleAfter())
 	capacity := health.Capacity(members, reports, now, c.staleAfter())
 	for region, svcs := range view {
-		rh := api.RegionHealth{Services: map[string]api.ServiceHealth{}}
+		rh := wire.RegionHealth{Services: map[string]wire.ServiceHealth{}}
 		if v, ok := capacity[region]; ok {
 			rh.CapacityReported = &v
 		}
 		for svc, h := range svcs {
 			rh.AgentsAlive, rh.AgentsTotal, rh.AgentsDead, rh.AgentsLeft = h.AgentsAlive, h.AgentsTotal, h.AgentsDead, h.AgentsLeft
-			var checks map[string]api.CheckHealth
+			var checks map[string]wire.CheckHealth
 			if len(h.Checks) > 0 {
-				checks = make(map[string]api.CheckHealth, len(h.Checks))
+				checks = make(map[string]wire.CheckHealth, len(h.Checks))
 				for name, cc := range h.Checks {
-					checks[name] = api.CheckHealth{Passing: cc.Passing, Reporting: cc.Reporting}
+					checks[name] = wire.CheckHealth{Passing: cc.Passing, Reporting: cc.Reporting}
 				}
 			}
-			rh.Services[svc] = api.ServiceHealth{Share: h.Share, Known: h.Known, Passing: h.Passing,
+			rh.Services[svc] = wire.ServiceHealth{Share: h.Share, Known: h.Known, Passing: h.Passing,
 				Reporting: h.Reporting, Failing: h.Failing, Stale: h.Stale, WarmingUp: h.WarmingUp, Checks: checks}
 		}
 		out[region] = rh
@@ -115,9 +115,9 @@ func (c *Controller) RegionHealth() map[string]api.RegionHealth {
 }
 
 // Members implements api.Backend.
-func (c *Controller) Members() []api.Member {
+func (c *Controller) Members() []wire.Member {
 	if c.gossip == nil { // an edge is not in the gossip pool
-		return []api.Member{}
+		return []wire.Member{}
 	}
 	now := time.Now()
 	last := map[string]time.Time{}
@@ -135,7 +135,7 @@ func (c *Controller) Members() []api.Member {
 		}
 	}
 	ms := c.gossip.Members()
-	out := make([]api.Member, 0, len(ms))
+	out := make([]wire.Member, 0, len(ms))
 	for _, m := range ms {
 		age := -1.0
 		if t, ok := last[m.Name]; ok {
@@ -143,7 +143,7 @@ func (c *Controller) Members() []api.Member {
 		}
 		f := failing[m.Name]
 		sort.Strings(f)
-		out = append(out, api.Member{Name: m.Name, Addr: m.Addr, Region: m.Region, Role: m.Role,
+		out = append(out, wire.Member{Name: m.Name, Addr: m.Addr, Region: m.Region, Role: m.Role,
 			State: string(m.State), LastChange: m.LastChange, LastReportAgeSeconds: age, Failing: f})
 	}
 	sort.Slice(out, func(i, j int) bool {

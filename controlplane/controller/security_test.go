@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/auth"
 	"github.com/evac-sh/evac/internal/client"
 	"github.com/evac-sh/evac/internal/tlsutil"
@@ -113,15 +114,15 @@ func TestSecureCluster(t *testing.T) {
 	if _, err := cl("secret-admin").ApplyConfig(ctx, []byte(steeringYAML), "application/yaml"); err != nil {
 		t.Fatalf("admin PUT /v1/config through a follower: %v", err)
 	}
-	_, err = cl("secret-viewer").Evacuate(ctx, "us-east", client.MoveRequest{Reason: "drill"})
+	_, err = cl("secret-viewer").Evacuate(ctx, "us-east", wire.MoveRequest{Reason: "drill"})
 	wantStatus("viewer evacuate", err, http.StatusForbidden)
-	if _, err := cl("secret-operator").Evacuate(ctx, "us-west", client.MoveRequest{Reason: "drill", Ramp: []int{0}}); err != nil {
+	if _, err := cl("secret-operator").Evacuate(ctx, "us-west", wire.MoveRequest{Reason: "drill", Ramp: []int{0}}); err != nil {
 		t.Fatalf("operator evacuate: %v", err)
 	}
 	// Overriding a safety rule takes an admin.
-	_, err = cl("secret-operator").Evacuate(ctx, "us-east", client.MoveRequest{Reason: "x", Force: true, DryRun: true})
+	_, err = cl("secret-operator").Evacuate(ctx, "us-east", wire.MoveRequest{Reason: "x", Force: true, DryRun: true})
 	wantStatus("operator evacuate --force", err, http.StatusForbidden)
-	if _, err := cl("secret-admin").Evacuate(ctx, "us-east", client.MoveRequest{Reason: "x", Force: true, DryRun: true}); err != nil {
+	if _, err := cl("secret-admin").Evacuate(ctx, "us-east", wire.MoveRequest{Reason: "x", Force: true, DryRun: true}); err != nil {
 		t.Fatalf("admin evacuate --force: %v", err)
 	}
 	evs, err := cl("secret-viewer").Events(ctx, 0, 100)

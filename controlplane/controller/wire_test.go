@@ -11,14 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
 )
 
 // TestClientDecodesEveryRead: every read the API serves decodes into the
-// client's type for it with unknown fields refused, so a field the server
-// adds and the client lacks (the drift that made `evacuate --dry-run` lie)
-// fails here, not in front of an operator.
+// wire type the client decodes it into (controlplane/api/wire), with
+// unknown fields refused. Client and server share those types, so this
+// checks what the handlers really write: a handler that answers with an
+// ad-hoc map or struct instead of its wire type, or a field added beside
+// the contract, fails here, not in front of an operator (the drift that
+// once made `evacuate --dry-run` lie).
 func TestClientDecodesEveryRead(t *testing.T) {
 	c := startCluster(t, 3)
 	f := c.follower()
@@ -57,36 +61,43 @@ func TestClientDecodesEveryRead(t *testing.T) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(into); err != nil {
-			t.Errorf("GET %s does not decode into the client's %T: %v", path, into, err)
+			t.Errorf("GET %s does not decode into the wire type %T: %v", path, into, err)
 		}
 	}
 	var (
-		status    client.Status
-		regions   []client.Region
-		region    client.Region
-		services  []client.Service
-		members   []client.Member
-		config    client.ConfigInfo
+		status    wire.Status
+		regions   []wire.Region
+		region    wire.Region
+		services  []wire.Service
+		members   []wire.Member
+		config    wire.ConfigInfo
 		events    []state.Event
-		drills    []client.Drill
-		runbooks  []client.Runbook
-		schedules []client.Schedule
-		sinks     []client.Notification
-		peers     []client.Peer
+		drills    []wire.DrillReport
+		runbooks  []wire.Runbook
+		schedules []wire.ScheduleReport
+		sinks     []wire.Notification
+		peers     []wire.Peer
 		explain   client.Explanation
+		agents    wire.Agents
 	)
 	for path, into := range map[string]any{
 		"/v1/status": &status, "/v1/regions": &regions, "/v1/regions/eu-west": &region, "/v1/services": &services,
 		"/v1/members": &members, "/v1/config": &config, "/v1/events?limit=1000": &events, "/v1/drills": &drills,
 		"/v1/runbooks": &runbooks, "/v1/schedules": &schedules, "/v1/notifications": &sinks,
 		"/v1/cluster/peers": &peers, "/v1/explain?name=api&client=10.1.0.0%2F24": &explain,
+		"/v1/agents": &agents,
 	} {
 		strict(path, into)
 	}
 	if len(drills) == 0 {
 		t.Fatal("no drill listed")
 	}
-	strict(fmt.Sprintf("/v1/drills/%s", drills[0].ID), new(client.Drill))
+	strict(fmt.Sprintf("/v1/drills/%s", drills[0].ID), new(wire.DrillReport))
+	strict("/v1/runbooks/quick", new(wire.Runbook))
+	if len(schedules) == 0 {
+		t.Fatal("no schedule listed")
+	}
+	strict("/v1/schedules/"+schedules[0].ID, new(wire.ScheduleReport))
 	if !strings.HasPrefix(drills[0].ID, "d-") {
 		t.Errorf("drill id %q", drills[0].ID)
 	}

@@ -3,7 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/notify"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
@@ -83,7 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if st.Config == nil {
 		return
 	}
-	for _, n := range api.Notifications(st, nil) {
+	for _, n := range notify.Progress(st, nil) {
 		ch <- prometheus.MustNewConstMetric(descNotifyDelivered, prometheus.CounterValue, float64(n.Delivered), n.Name)
 		ch <- prometheus.MustNewConstMetric(descNotifyFailed, prometheus.CounterValue, float64(n.Failed), n.Name)
 		gauge(descNotifyPending, float64(n.Pending), n.Name)

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/buildinfo"
 )
@@ -18,9 +18,9 @@ import (
 // implements it.
 type Source interface {
 	State() *state.State
-	Status() api.Status
-	RegionHealth() map[string]api.RegionHealth
-	Members() []api.Member
+	Status() wire.Status
+	RegionHealth() map[string]wire.RegionHealth
+	Members() []wire.Member
 }
 
 // Metrics is one controller's registry and instruments.

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/evac-sh/evac/controlplane/api"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/buildinfo"
 )
@@ -46,17 +46,17 @@ func apply(t *testing.T, st *state.State, typ state.CommandType, body any) *stat
 type fakeSource struct{ st *state.State }
 
 func (f fakeSource) State() *state.State { return f.st }
-func (f fakeSource) Status() api.Status {
-	return api.Status{IsLeader: true, Term: 7, CommitIndex: 42, AppliedIndex: 41}
+func (f fakeSource) Status() wire.Status {
+	return wire.Status{IsLeader: true, Term: 7, CommitIndex: 42, AppliedIndex: 41}
 }
-func (f fakeSource) RegionHealth() map[string]api.RegionHealth {
-	return map[string]api.RegionHealth{
-		"us-east": {AgentsAlive: 2, AgentsTotal: 3, AgentsDead: 1, Services: map[string]api.ServiceHealth{"api": {Share: 0.5, Known: true}}},
+func (f fakeSource) RegionHealth() map[string]wire.RegionHealth {
+	return map[string]wire.RegionHealth{
+		"us-east": {AgentsAlive: 2, AgentsTotal: 3, AgentsDead: 1, Services: map[string]wire.ServiceHealth{"api": {Share: 0.5, Known: true}}},
 		"us-west": {AgentsTotal: 2, AgentsLeft: 2},
 	}
 }
-func (f fakeSource) Members() []api.Member {
-	return []api.Member{{State: "alive"}, {State: "alive"}, {State: "dead"}}
+func (f fakeSource) Members() []wire.Member {
+	return []wire.Member{{State: "alive"}, {State: "alive"}, {State: "dead"}}
 }
 
 // scrape fetches /metrics and parses it as the Prometheus text format.

@@ -11,7 +11,7 @@ import (
 )
 
 // Agent enrolment: the agents whose health reports the controllers accept,
-// each with its region and Ed25519 public key (agent/gossip/identity.go).
+// each with its region and Ed25519 public key (gossip/identity.go).
 // The commands are proposed with IgnoreUnknownFlag: a controller of an
 // older build skips them (it does not check reports anyway) instead of
 // stopping during a rolling upgrade.

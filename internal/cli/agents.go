@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
-	"github.com/evac-sh/evac/internal/client"
 )
 
 // AgentClientCommands returns `enroll` and `revoke`, for the caller to add
@@ -37,8 +37,8 @@ region and key (a key rotation).`,
 			if err := req.Normalize(); err != nil {
 				return Usagef("%v", err)
 			}
-			s, wr, err := call(cmd, func(s *session, ctx context.Context) (client.WriteResult, error) {
-				return s.EnrollAgent(ctx, req.Name, client.EnrollRequest{Region: req.Region, PublicKey: req.PublicKey, Reason: req.Reason})
+			s, wr, err := call(cmd, func(s *session, ctx context.Context) (wire.WriteResult, error) {
+				return s.EnrollAgent(ctx, req.Name, wire.EnrollRequest{Region: req.Region, PublicKey: req.PublicKey, Reason: req.Reason})
 			})
 			if err != nil || s.json() {
 				return err
@@ -65,7 +65,7 @@ func agentRevokeCmd() *cobra.Command {
 		Example: `  evac agent revoke use1-a --reason "host retired"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, wr, err := call(cmd, func(s *session, ctx context.Context) (client.WriteResult, error) {
+			s, wr, err := call(cmd, func(s *session, ctx context.Context) (wire.WriteResult, error) {
 				return s.RevokeAgent(ctx, args[0], reason)
 			})
 			if err != nil || s.json() {
@@ -87,7 +87,7 @@ func agentsCmd() *cobra.Command {
   evac agents -o json | jq '.agents[] | select(.enrolled | not)'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, as, err := call(cmd, func(s *session, ctx context.Context) (client.Agents, error) {
+			s, as, err := call(cmd, func(s *session, ctx context.Context) (wire.Agents, error) {
 				return s.Agents(ctx)
 			})
 			if err != nil || s.json() {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
 )
@@ -239,7 +240,7 @@ func TestJSONOutput(t *testing.T) {
 		t.Errorf("status -o json = %v, want %v", got, want)
 	}
 	code, out, _ = run(context.Background(), t, "regions", "--output=json")
-	var rs []client.Region
+	var rs []wire.Region
 	if code != 0 || json.Unmarshal([]byte(out), &rs) != nil || len(rs) != 1 || rs[0].Weight != 50 {
 		t.Errorf("regions -o json: exit %d\n%s", code, out)
 	}
@@ -593,7 +594,7 @@ func TestAge(t *testing.T) {
 
 func TestRampLine(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	rp := &client.Ramp{Kind: "evacuate", Steps: []int{50, 0}, Next: 1, NextAt: now.Add(25 * time.Second)}
+	rp := &state.Ramp{Kind: "evacuate", Steps: []int{50, 0}, Next: 1, NextAt: now.Add(25 * time.Second)}
 	if got, want := rampLine(rp, now), "evacuate ramp 50 -> 0: next step 2/2 (weight 0) in 25s"; got != want {
 		t.Errorf("rampLine = %q, want %q", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/internal/client"
 )
 
@@ -58,7 +59,7 @@ func clusterPeersCmd() *cobra.Command {
 	}
 }
 
-func peerTable(w io.Writer, ps []client.Peer) error {
+func peerTable(w io.Writer, ps []wire.Peer) error {
 	tw := newTable(w)
 	row(tw, "ID", "ADDRESS", "ROLE", "LEADER", "APPLIED", "LAG", "HEALTHY", "ERROR")
 	for _, p := range ps {
@@ -91,7 +92,7 @@ func roleLine(role string) string {
 	return role
 }
 
-func printMembership(cmd *cobra.Command, s *session, raw json.RawMessage, res client.MembershipResult, what string) error {
+func printMembership(cmd *cobra.Command, s *session, raw json.RawMessage, res wire.MembershipResult, what string) error {
 	w := cmd.OutOrStdout()
 	if s.json() {
 		return printJSON(w, raw, res)
@@ -140,7 +141,7 @@ to that address.`,
 			}
 			voter := !nonvoter
 			var raw json.RawMessage
-			res, err := s.Join(client.CaptureRaw(cmd.Context(), &raw), client.JoinRequest{ID: args[0], Address: args[1],
+			res, err := s.Join(client.CaptureRaw(cmd.Context(), &raw), wire.JoinRequest{ID: args[0], Address: args[1],
 				Voter: &voter, Force: force, Reason: reason})
 			if err != nil {
 				return err
@@ -175,7 +176,7 @@ func clusterRemoveCmd() *cobra.Command {
 				return err
 			}
 			var raw json.RawMessage
-			res, err := s.RemovePeer(client.CaptureRaw(cmd.Context(), &raw), args[0], client.MembershipRequest{Force: force, Reason: reason})
+			res, err := s.RemovePeer(client.CaptureRaw(cmd.Context(), &raw), args[0], wire.MembershipRequest{Force: force, Reason: reason})
 			if err != nil {
 				return err
 			}
@@ -204,7 +205,7 @@ func clusterPromoteCmd() *cobra.Command {
 				return err
 			}
 			var raw json.RawMessage
-			res, err := s.Promote(client.CaptureRaw(cmd.Context(), &raw), args[0], client.MembershipRequest{Force: force, Reason: reason})
+			res, err := s.Promote(client.CaptureRaw(cmd.Context(), &raw), args[0], wire.MembershipRequest{Force: force, Reason: reason})
 			if err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func regionNames(ctx context.Context, s *session) ([]string, error) {
 	rs, err := s.Regions(ctx)
 	out := make([]string, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, r.Name+"\t"+r.State)
+		out = append(out, r.Name+"\t"+string(r.State))
 	}
 	return out, err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
 )
@@ -133,7 +134,7 @@ func configCmd() *cobra.Command {
   evac config -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, ci, err := call(cmd, func(s *session, ctx context.Context) (client.ConfigInfo, error) {
+			s, ci, err := call(cmd, func(s *session, ctx context.Context) (wire.ConfigInfo, error) {
 				return s.Config(ctx)
 			})
 			if err != nil || s.json() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
 	"github.com/evac-sh/evac/runbooks"
@@ -86,7 +87,7 @@ func drillStartCmd() *cobra.Command {
 			}
 			var raw json.RawMessage
 			d, err := s.StartDrill(client.CaptureRaw(cmd.Context(), &raw),
-				client.DrillRequest{Runbook: args[0], Params: p, Reason: strings.TrimSpace(reason), BlockOn: bo})
+				wire.DrillRequest{Runbook: args[0], Params: p, Reason: strings.TrimSpace(reason), BlockOn: bo})
 			if err != nil {
 				return err
 			}
@@ -152,7 +153,7 @@ func watchDrill(ctx context.Context, s *session, w io.Writer, id string) error {
 	}
 }
 
-func stepKey(d client.Drill) string { return fmt.Sprintf("%s/%d", d.Status, d.Current) }
+func stepKey(d wire.DrillReport) string { return fmt.Sprintf("%s/%d", d.Status, d.Current) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -165,7 +166,7 @@ func isTerminal(w io.Writer) bool {
 
 // progressFrame renders: step n of m, its kind, time in step, a progress
 // bar, and the held regions' weights.
-func progressFrame(d client.Drill, now time.Time) string {
+func progressFrame(d wire.DrillReport, now time.Time) string {
 	var b strings.Builder
 	n := len(d.Steps)
 	fmt.Fprintf(&b, "drill %s  runbook %s  %s\n", d.ID, d.Runbook, d.Status)
@@ -196,7 +197,7 @@ func progressFrame(d client.Drill, now time.Time) string {
 	return b.String()
 }
 
-func weightsLine(d client.Drill) string {
+func weightsLine(d wire.DrillReport) string {
 	regions := append([]string(nil), d.Regions...)
 	sort.Strings(regions)
 	parts := make([]string, 0, len(regions))
@@ -221,7 +222,7 @@ the TTL plus the slack. Compare them run over run (evac drill show ID for detail
 		Example: `  evac drill list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, ds, err := call(cmd, func(s *session, ctx context.Context) ([]client.Drill, error) {
+			s, ds, err := call(cmd, func(s *session, ctx context.Context) ([]wire.DrillReport, error) {
 				return s.Drills(ctx)
 			})
 			if err != nil || s.json() {
@@ -268,7 +269,7 @@ measurement closes, TTL plus slack after the change.`,
   evac drill show d-1764072000-a1b2c3 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, d, err := call(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
+			s, d, err := call(cmd, func(s *session, ctx context.Context) (wire.DrillReport, error) {
 				return s.Drill(ctx, args[0])
 			})
 			if err != nil || s.json() {
@@ -280,7 +281,7 @@ measurement closes, TTL plus slack after the change.`,
 	}
 }
 
-func printDrill(w io.Writer, d client.Drill) error {
+func printDrill(w io.Writer, d wire.DrillReport) error {
 	fmt.Fprintf(w, "drill %s: runbook %s v%d, %s", d.ID, d.Runbook, d.RunbookVersion, d.Status)
 	if d.Outcome != "" {
 		fmt.Fprintf(w, " (%s)", d.Outcome)
@@ -360,7 +361,7 @@ func drainTimes(ps ...*int64) string {
 
 // printDrain prints the drill's drain reports, per step and controller, and
 // the resolvers past the TTL.
-func printDrain(w io.Writer, d client.Drill) error {
+func printDrain(w io.Writer, d wire.DrillReport) error {
 	if len(d.Drain) == 0 {
 		if d.Status == state.DrillRunning {
 			fmt.Fprintln(w, "drain: no report yet (each controller reports TTL + slack after a lowered weight)")
@@ -438,7 +439,7 @@ Without an ID, lists the running drills to choose from and aborts nothing.`,
 			if len(args) == 0 {
 				return namesOfRunning(cmd)
 			}
-			s, d, err := call(cmd, func(s *session, ctx context.Context) (client.Drill, error) {
+			s, d, err := call(cmd, func(s *session, ctx context.Context) (wire.DrillReport, error) {
 				return s.AbortDrill(ctx, args[0], reason)
 			})
 			if err != nil || s.json() {

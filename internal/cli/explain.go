@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/internal/client"
 )
 
@@ -67,7 +68,7 @@ a CIDR (taken as an EDNS Client Subnet, as dig +subnet sends).`,
 }
 
 // geoipLine describes a controller's GeoIP database for evac status.
-func geoipLine(g *client.GeoIPStatus) string {
+func geoipLine(g *wire.GeoIPStatus) string {
 	s := fmt.Sprintf("%s (%s, built %s, %d records)", g.File, dash(g.Type), g.BuildTime.UTC().Format(time.RFC3339), g.Records)
 	if g.ReloadError != "" {
 		s += "; LAST RELOAD FAILED, this database stays in force: " + g.ReloadError

@@ -11,8 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/evac-sh/evac/internal/client"
 	"github.com/spf13/cobra"
+
+	"github.com/evac-sh/evac/controlplane/api/wire"
+	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/internal/client"
 )
 
 // newTable returns a tabwriter for aligned columns; Flush it when done.
@@ -78,6 +81,14 @@ func percent(share float64) string {
 	return strconv.FormatFloat(share*100, 'f', 0, 64) + "%"
 }
 
+// sharePercent is percent of a share that may be unknown ("-").
+func sharePercent(share *float64) string {
+	if share == nil {
+		return "-"
+	}
+	return percent(*share)
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -101,18 +112,18 @@ func joinInts[T int | uint64](xs []T, sep string) string {
 }
 
 // regionTable prints regions as NAME STATE WEIGHT HEALTH AGENTS SINCE REASON.
-func regionTable(w io.Writer, now time.Time, regions ...client.Region) error {
+func regionTable(w io.Writer, now time.Time, regions ...wire.Region) error {
 	tw := newTable(w)
 	row(tw, "NAME", "STATE", "WEIGHT", "HEALTH", "AGENTS", "SINCE", "REASON")
 	for _, r := range regions {
-		state := r.State
+		phase := string(r.State)
 		switch {
 		case r.Drill != nil:
-			state += " (drill)"
+			phase += " (drill)"
 		case r.Automatic:
-			state += " (auto)"
+			phase += " (auto)"
 		}
-		row(tw, r.Name, state, strconv.Itoa(r.Weight), percent(r.Health),
+		row(tw, r.Name, phase, strconv.Itoa(r.Weight), sharePercent(r.Health),
 			fmt.Sprintf("%d/%d", r.AgentsAlive, r.AgentsTotal), age(r.Since, now), dash(r.Reason))
 	}
 	return tw.Flush()
@@ -120,7 +131,7 @@ func regionTable(w io.Writer, now time.Time, regions ...client.Region) error {
 
 // rampLine describes a ramp in progress, e.g.
 // "evacuate ramp 50 -> 0: next step 2/2 (weight 0) in 25s".
-func rampLine(rp *client.Ramp, now time.Time) string {
+func rampLine(rp *state.Ramp, now time.Time) string {
 	if rp == nil || len(rp.Steps) == 0 {
 		return ""
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/internal/client"
 )
 
@@ -23,7 +24,7 @@ func statusCmd() *cobra.Command {
   evac status --addr http://127.0.0.1:8081 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, st, err := call(cmd, func(s *session, ctx context.Context) (client.Status, error) {
+			s, st, err := call(cmd, func(s *session, ctx context.Context) (wire.Status, error) {
 				return s.Status(ctx)
 			})
 			if err != nil || s.json() {
@@ -113,7 +114,7 @@ func regionsCmd() *cobra.Command {
 }
 
 // frozenLine is "reason (since 12m ago, by alice)".
-func frozenLine(st client.Status, now time.Time) string {
+func frozenLine(st wire.Status, now time.Time) string {
 	var who []string
 	if !st.FrozenSince.IsZero() {
 		who = append(who, "since "+age(st.FrozenSince, now))
@@ -130,7 +131,7 @@ func frozenLine(st client.Status, now time.Time) string {
 
 // drillLines says, under the regions table, which regions a drill holds:
 // a planned evacuation, not an incident.
-func drillLines(w io.Writer, now time.Time, rs []client.Region) {
+func drillLines(w io.Writer, now time.Time, rs []wire.Region) {
 	first := true
 	for _, r := range rs {
 		d := r.Drill
@@ -152,12 +153,12 @@ func drillLines(w io.Writer, now time.Time, rs []client.Region) {
 	}
 }
 
-func regionDetail(cmd *cobra.Command, r client.Region, now time.Time) error {
+func regionDetail(cmd *cobra.Command, r wire.Region, now time.Time) error {
 	w := cmd.OutOrStdout()
 	if err := regionTable(w, now, r); err != nil {
 		return err
 	}
-	drillLines(w, now, []client.Region{r})
+	drillLines(w, now, []wire.Region{r})
 	if r.Actor != "" {
 		fmt.Fprintf(w, "\nlast change by %s\n", r.Actor)
 	}
@@ -191,7 +192,7 @@ func servicesCmd() *cobra.Command {
   evac services -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, ss, err := call(cmd, func(s *session, ctx context.Context) ([]client.Service, error) {
+			s, ss, err := call(cmd, func(s *session, ctx context.Context) ([]wire.Service, error) {
 				return s.Services(ctx)
 			})
 			if err != nil || s.json() {

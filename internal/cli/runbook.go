@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/runbooks"
 )
 
@@ -46,7 +46,7 @@ func runbookPutCmd() *cobra.Command {
 			if err != nil {
 				return &UsageError{Err: err}
 			}
-			s, wr, err := call(cmd, func(s *session, ctx context.Context) (client.WriteResult, error) {
+			s, wr, err := call(cmd, func(s *session, ctx context.Context) (wire.WriteResult, error) {
 				return s.PutRunbook(ctx, rb.Name, b)
 			})
 			if err != nil || s.json() {
@@ -66,7 +66,7 @@ func runbookListCmd() *cobra.Command {
 		Example: `  evac runbook list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, rbs, err := call(cmd, func(s *session, ctx context.Context) ([]client.Runbook, error) {
+			s, rbs, err := call(cmd, func(s *session, ctx context.Context) ([]wire.Runbook, error) {
 				return s.Runbooks(ctx)
 			})
 			if err != nil || s.json() {
@@ -86,7 +86,7 @@ func runbookListCmd() *cobra.Command {
 }
 
 // paramsSummary renders params as "region* hold=10m" (* marks required).
-func paramsSummary(rb client.Runbook) string {
+func paramsSummary(rb wire.Runbook) string {
 	names := make([]string, 0, len(rb.Params))
 	for n := range rb.Params {
 		names = append(names, n)
@@ -114,7 +114,7 @@ func runbookShowCmd() *cobra.Command {
 		Example: `  evac runbook show chaos-kong`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, rb, err := call(cmd, func(s *session, ctx context.Context) (client.Runbook, error) {
+			s, rb, err := call(cmd, func(s *session, ctx context.Context) (wire.Runbook, error) {
 				return s.Runbook(ctx, args[0])
 			})
 			if err != nil || s.json() {

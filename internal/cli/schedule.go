@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
-	"github.com/evac-sh/evac/internal/client"
 )
 
 func scheduleCmd() *cobra.Command {
@@ -89,7 +89,7 @@ func scheduleAddCmd() *cobra.Command {
 			if req.BlockOn, err = parseBlockOn(blockOn); err != nil {
 				return err
 			}
-			s, sc, err := call(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
+			s, sc, err := call(cmd, func(s *session, ctx context.Context) (wire.ScheduleReport, error) {
 				return s.AddSchedule(ctx, req)
 			})
 			if err != nil || s.json() {
@@ -120,14 +120,14 @@ func tzName(tz string) string {
 	return tz
 }
 
-func nextLine(sc client.Schedule) string {
+func nextLine(sc wire.ScheduleReport) string {
 	if len(sc.Next) == 0 {
 		return "-"
 	}
 	return sc.Next[0].Format("2006-01-02 15:04:05 MST")
 }
 
-func lastRun(sc client.Schedule) string {
+func lastRun(sc wire.ScheduleReport) string {
 	if len(sc.Runs) == 0 {
 		return "-"
 	}
@@ -149,7 +149,7 @@ func scheduleListCmd() *cobra.Command {
 		Example: `  evac schedule list`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, scs, err := call(cmd, func(s *session, ctx context.Context) ([]client.Schedule, error) {
+			s, scs, err := call(cmd, func(s *session, ctx context.Context) ([]wire.ScheduleReport, error) {
 				return s.Schedules(ctx)
 			})
 			if err != nil || s.json() {
@@ -173,7 +173,7 @@ func scheduleShowCmd() *cobra.Command {
 		Example: `  evac schedule show tick`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, sc, err := call(cmd, func(s *session, ctx context.Context) (client.Schedule, error) {
+			s, sc, err := call(cmd, func(s *session, ctx context.Context) (wire.ScheduleReport, error) {
 				return s.Schedule(ctx, args[0])
 			})
 			if err != nil || s.json() {

@@ -12,8 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/client"
+	"github.com/evac-sh/evac/internal/duration"
 )
 
 // moveFlags are the flags of evacuate and restore.
@@ -36,8 +38,8 @@ func (m *moveFlags) register(cmd *cobra.Command, rampExample string, force bool)
 
 // request validates the flags locally and builds the request; target is
 // the weight the ramp must end on (0 to evacuate, 100 to restore).
-func (m *moveFlags) request(target int) (client.MoveRequest, error) {
-	req := client.MoveRequest{Reason: strings.TrimSpace(m.reason), Force: m.force, DryRun: m.dryRun}
+func (m *moveFlags) request(target int) (wire.MoveRequest, error) {
+	req := wire.MoveRequest{Reason: strings.TrimSpace(m.reason), Force: m.force, DryRun: m.dryRun}
 	if req.Reason == "" {
 		return req, Usagef("--reason is required: say why (it is recorded in the audit log)")
 	}
@@ -49,11 +51,11 @@ func (m *moveFlags) request(target int) (client.MoveRequest, error) {
 		req.Ramp = r
 	}
 	if m.stepInterval != "" {
-		d, err := state.ParseDuration(m.stepInterval)
+		d, err := duration.Parse(m.stepInterval)
 		if err != nil || d == 0 {
 			return req, Usagef("--step-interval: want a positive duration like 30s, got %q", m.stepInterval)
 		}
-		req.StepInterval = d.String()
+		req.StepInterval = d
 	}
 	return req, nil
 }
@@ -127,13 +129,13 @@ func exactRegion(_ *cobra.Command, args []string) error {
 // runMove sends an evacuate or restore request for region and prints the
 // outcome (the server's JSON as sent with -o json).
 func runMove(cmd *cobra.Command, m moveFlags, target int,
-	send func(*client.Client, context.Context, string, client.MoveRequest) (client.WriteResult, error),
+	send func(*client.Client, context.Context, string, wire.MoveRequest) (wire.WriteResult, error),
 	what, region string) error {
 	req, err := m.request(target)
 	if err != nil {
 		return err
 	}
-	s, wr, err := call(cmd, func(s *session, ctx context.Context) (client.WriteResult, error) {
+	s, wr, err := call(cmd, func(s *session, ctx context.Context) (wire.WriteResult, error) {
 		return send(s.Client, ctx, region, req)
 	})
 	if err != nil || s.json() {
@@ -189,7 +191,7 @@ func watchMove(ctx context.Context, s *session, w io.Writer, region string, targ
 			return err
 		}
 		now := time.Now()
-		line := fmt.Sprintf("%s  %s  weight %d  health %.2f", r.Name, r.State, r.Weight, r.Health)
+		line := fmt.Sprintf("%s  %s  weight %d  health %.2f", r.Name, r.State, r.Weight, r.HealthShare())
 		if l := rampLine(r.Ramp, now); l != "" {
 			line += "  " + l
 		}
@@ -274,7 +276,7 @@ func runFreeze(cmd *cobra.Command, freeze bool, reason string) error {
 	}
 	var raw json.RawMessage
 	ctx := client.CaptureRaw(cmd.Context(), &raw)
-	var wr client.WriteResult
+	var wr wire.WriteResult
 	what := "frozen"
 	if freeze {
 		wr, err = s.Freeze(ctx, reason)

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 const (
@@ -37,14 +39,6 @@ const (
 	// minRetryWindow: a write is retried only if this much of the
 	// deadline remains after the wait.
 	minRetryWindow = 2 * time.Second
-)
-
-// Error codes of writes the server could not commit (controlplane/api).
-const (
-	CodeNoLeader       = "no_leader"       // 503, nothing committed
-	CodeUnavailable    = "unavailable"     // 503, nothing committed
-	CodeShuttingDown   = "shutting_down"   // 503, nothing committed
-	CodeOutcomeUnknown = "outcome_unknown" // 504, may have been committed
 )
 
 // Client talks to one controller's admin API. It is safe for concurrent use.
@@ -304,9 +298,9 @@ func retriedAfter(err error, last *APIError) error {
 // unavailable, shutting down: 503) or its outcome is unknown (504).
 func retryableAnswer(e *APIError) bool {
 	switch e.Code {
-	case CodeNoLeader, CodeUnavailable, CodeShuttingDown:
+	case wire.CodeNoLeader, wire.CodeUnavailable, wire.CodeShuttingDown:
 		return e.Status == http.StatusServiceUnavailable
-	case CodeOutcomeUnknown:
+	case wire.CodeOutcomeUnknown:
 		return e.Status == http.StatusGatewayTimeout
 	}
 	return false
@@ -341,10 +335,7 @@ func (c *Client) finish(ctx context.Context, method, target string, resp *http.R
 
 func decodeError(status int, b []byte) *APIError {
 	e := &APIError{Status: status}
-	var body struct {
-		Error string `json:"error"`
-		Code  string `json:"code"`
-	}
+	var body wire.Error
 	if json.Unmarshal(b, &body) == nil && body.Error != "" {
 		e.Message, e.Code = body.Error, body.Code
 		return e

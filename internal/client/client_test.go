@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
@@ -133,7 +134,7 @@ func TestDecodeShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantVoters := []Voter{{ID: "c0"}, {ID: "c1", Addr: "127.0.9.2:7300"}, {ID: "c2", Addr: "127.0.9.3:7300"}}
+	wantVoters := []wire.Voter{{ID: "c0"}, {ID: "c1", Addr: "127.0.9.2:7300"}, {ID: "c2", Addr: "127.0.9.3:7300"}}
 	if st.NodeID != "c0" || st.Leader != "c1" || st.LeaderAddr != "127.0.0.1:8081" || st.IsLeader ||
 		st.Term != 4 || !st.Frozen || st.FrozenReason != "INC-1" || st.ConfigVersion != 3 ||
 		st.AppliedIndex != 120 || st.CommitIndex != 121 || st.Serial != 17 || st.RaftState != "Follower" ||
@@ -145,18 +146,18 @@ func TestDecodeShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 2 || rs[1].Name != "us-west" || rs[1].Ramp != nil || rs[1].Health != 1 {
+	if len(rs) != 2 || rs[1].Name != "us-west" || rs[1].Ramp != nil || rs[1].HealthShare() != 1 {
 		t.Errorf("Regions = %+v", rs)
 	}
 	r, err := c.Region(ctx, "us-east")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Region{
-		Name: "us-east", State: "evacuating", Weight: 50, Health: 0.5, AgentsAlive: 2, AgentsTotal: 2,
+	want := wire.Region{
+		Name: "us-east", State: "evacuating", Weight: 50, Health: ptr(0.5), AgentsAlive: 2, AgentsTotal: 2,
 		Since: mustTime(t, "2026-01-02T03:04:05Z"), Reason: "INC-1", Actor: "alice", Automatic: true,
-		Ramp:     &Ramp{Kind: "evacuate", Steps: []int{50, 0}, Next: 1, NextAt: mustTime(t, "2026-01-02T03:04:35Z")},
-		Services: map[string]RegionService{"api": {Share: 0.5, Passing: 1, Reporting: 2, Failing: []string{"a1/http"}}},
+		Ramp:     &state.Ramp{Kind: "evacuate", Steps: []int{50, 0}, Next: 1, NextAt: mustTime(t, "2026-01-02T03:04:35Z")},
+		Services: map[string]wire.ServiceHealth{"api": {Share: 0.5, Passing: 1, Reporting: 2, Failing: []string{"a1/http"}}},
 	}
 	if !reflect.DeepEqual(r, want) {
 		t.Errorf("Region =\n%+v\nwant\n%+v", r, want)
@@ -169,7 +170,7 @@ func TestDecodeShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantSvc := []Service{{Name: "api", FQDN: "api.example.com.", Policy: "weighted", TTL: 30, Regions: []ServiceRegion{
+	wantSvc := []wire.Service{{Name: "api", FQDN: "api.example.com.", Policy: "weighted", TTL: 30, Regions: []wire.ServiceRegion{
 		{Region: "us-east", Endpoints: []string{"192.0.2.11", "192.0.2.12"}, Weight: 50, EffectiveWeight: 0, Healthy: false},
 	}}}
 	if !reflect.DeepEqual(ss, wantSvc) {
@@ -205,7 +206,7 @@ func TestDecodeShapes(t *testing.T) {
 		t.Errorf("Events = %+v", evs)
 	}
 
-	wr, err := c.Evacuate(ctx, "us-east", MoveRequest{Reason: "x"})
+	wr, err := c.Evacuate(ctx, "us-east", wire.MoveRequest{Reason: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestRequests(t *testing.T) {
 	c := New(strings.TrimPrefix(srv.URL, "http://")+"/", "s3cret") // no scheme, trailing slash
 	ctx := context.Background()
 
-	if _, err := c.Evacuate(ctx, "us-east", MoveRequest{Reason: "INC-1", Ramp: []int{75, 0}, StepInterval: "1m0s", Force: true}); err != nil {
+	if _, err := c.Evacuate(ctx, "us-east", wire.MoveRequest{Reason: "INC-1", Ramp: []int{75, 0}, StepInterval: state.Duration(time.Minute), Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	r := f.last(t)
@@ -244,7 +245,7 @@ func TestRequests(t *testing.T) {
 	}
 	firstID := r.reqID
 
-	if _, err := c.Restore(WithRequestID(ctx, "fixed-id"), "us-east", MoveRequest{Reason: "ok", DryRun: true}); err != nil {
+	if _, err := c.Restore(WithRequestID(ctx, "fixed-id"), "us-east", wire.MoveRequest{Reason: "ok", DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	r = f.last(t)
@@ -454,8 +455,8 @@ func TestWriteRetriesWithSameRequestID(t *testing.T) {
 		status int
 		code   string
 	}{
-		{http.StatusServiceUnavailable, CodeNoLeader},
-		{http.StatusGatewayTimeout, CodeOutcomeUnknown},
+		{http.StatusServiceUnavailable, wire.CodeNoLeader},
+		{http.StatusGatewayTimeout, wire.CodeOutcomeUnknown},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -503,7 +504,7 @@ func TestWriteRetriesWithSameRequestID(t *testing.T) {
 	// and returns the server's error.
 	_, err = c.Unfreeze(context.Background(), "")
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != CodeOutcomeUnknown || ae.RetryAfter != time.Second {
+	if !errors.As(err, &ae) || ae.Code != wire.CodeOutcomeUnknown || ae.RetryAfter != time.Second {
 		t.Fatalf("Unfreeze = %v; want the outcome_unknown APIError with RetryAfter 1s", err)
 	}
 	mu.Lock()
@@ -515,7 +516,7 @@ func TestWriteRetriesWithSameRequestID(t *testing.T) {
 
 	// WithWriteAttempts(1): the caller retries itself.
 	one := New(srv.URL, "", WithWriteAttempts(1))
-	if _, err := one.Unfreeze(context.Background(), ""); !errors.As(err, &ae) || ae.Code != CodeOutcomeUnknown {
+	if _, err := one.Unfreeze(context.Background(), ""); !errors.As(err, &ae) || ae.Code != wire.CodeOutcomeUnknown {
 		t.Fatalf("Unfreeze with one attempt = %v", err)
 	}
 	mu.Lock()
@@ -526,7 +527,7 @@ func TestWriteRetriesWithSameRequestID(t *testing.T) {
 	mu.Unlock()
 
 	// Another 503 code is not retried.
-	_, err = c.Evacuate(context.Background(), "us-east", MoveRequest{Reason: "x"})
+	_, err = c.Evacuate(context.Background(), "us-east", wire.MoveRequest{Reason: "x"})
 	if !errors.As(err, &ae) || ae.Code != "rate_limited" {
 		t.Fatalf("Evacuate = %v", err)
 	}
@@ -552,7 +553,9 @@ func TestWriteRetryRespectsDeadline(t *testing.T) {
 	c := New(srv.URL, "", WithTimeout(3*time.Second))
 	_, err := c.Freeze(context.Background(), "x")
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != CodeNoLeader || n.Load() != 1 {
+	if !errors.As(err, &ae) || ae.Code != wire.CodeNoLeader || n.Load() != 1 {
 		t.Fatalf("Freeze = %v after %d attempts; want the no_leader answer after 1", err, n.Load())
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -6,47 +6,48 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
 // Status returns GET /v1/status.
-func (c *Client) Status(ctx context.Context) (Status, error) {
-	var s Status
+func (c *Client) Status(ctx context.Context) (wire.Status, error) {
+	var s wire.Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, "", &s)
 	return s, err
 }
 
 // Regions returns GET /v1/regions, in config order.
-func (c *Client) Regions(ctx context.Context) ([]Region, error) {
-	var rs []Region
+func (c *Client) Regions(ctx context.Context) ([]wire.Region, error) {
+	var rs []wire.Region
 	err := c.do(ctx, http.MethodGet, "/v1/regions", nil, "", &rs)
 	return rs, err
 }
 
 // Region returns GET /v1/regions/{name}.
-func (c *Client) Region(ctx context.Context, name string) (Region, error) {
-	var r Region
+func (c *Client) Region(ctx context.Context, name string) (wire.Region, error) {
+	var r wire.Region
 	err := c.do(ctx, http.MethodGet, "/v1/regions/"+url.PathEscape(name), nil, "", &r)
 	return r, err
 }
 
 // Services returns GET /v1/services.
-func (c *Client) Services(ctx context.Context) ([]Service, error) {
-	var ss []Service
+func (c *Client) Services(ctx context.Context) ([]wire.Service, error) {
+	var ss []wire.Service
 	err := c.do(ctx, http.MethodGet, "/v1/services", nil, "", &ss)
 	return ss, err
 }
 
 // Members returns GET /v1/members.
-func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	var ms []Member
+func (c *Client) Members(ctx context.Context) ([]wire.Member, error) {
+	var ms []wire.Member
 	err := c.do(ctx, http.MethodGet, "/v1/members", nil, "", &ms)
 	return ms, err
 }
 
 // Config returns GET /v1/config: the current steering config and its version.
-func (c *Client) Config(ctx context.Context) (ConfigInfo, error) {
-	var ci ConfigInfo
+func (c *Client) Config(ctx context.Context) (wire.ConfigInfo, error) {
+	var ci wire.ConfigInfo
 	err := c.do(ctx, http.MethodGet, "/v1/config", nil, "", &ci)
 	return ci, err
 }
@@ -54,44 +55,40 @@ func (c *Client) Config(ctx context.Context) (ConfigInfo, error) {
 // ApplyConfig sends PUT /v1/config with body, a steering config in YAML or
 // JSON; contentType is e.g. "application/yaml" (the default when empty) or
 // "application/json".
-func (c *Client) ApplyConfig(ctx context.Context, body []byte, contentType string) (WriteResult, error) {
+func (c *Client) ApplyConfig(ctx context.Context, body []byte, contentType string) (wire.WriteResult, error) {
 	if contentType == "" {
 		contentType = "application/yaml"
 	}
-	var wr WriteResult
+	var wr wire.WriteResult
 	err := c.do(ctx, http.MethodPut, "/v1/config", body, contentType, &wr)
 	return wr, err
 }
 
 // Evacuate sends POST /v1/regions/{region}/evacuate.
-func (c *Client) Evacuate(ctx context.Context, region string, req MoveRequest) (WriteResult, error) {
-	var wr WriteResult
+func (c *Client) Evacuate(ctx context.Context, region string, req wire.MoveRequest) (wire.WriteResult, error) {
+	var wr wire.WriteResult
 	err := c.Do(ctx, http.MethodPost, "/v1/regions/"+url.PathEscape(region)+"/evacuate", req, &wr)
 	return wr, err
 }
 
 // Restore sends POST /v1/regions/{region}/restore.
-func (c *Client) Restore(ctx context.Context, region string, req MoveRequest) (WriteResult, error) {
-	var wr WriteResult
+func (c *Client) Restore(ctx context.Context, region string, req wire.MoveRequest) (wire.WriteResult, error) {
+	var wr wire.WriteResult
 	err := c.Do(ctx, http.MethodPost, "/v1/regions/"+url.PathEscape(region)+"/restore", req, &wr)
 	return wr, err
 }
 
-type reasonBody struct {
-	Reason string `json:"reason"`
-}
-
 // Freeze sends POST /v1/freeze: automatic changes stop until Unfreeze.
-func (c *Client) Freeze(ctx context.Context, reason string) (WriteResult, error) {
-	var wr WriteResult
-	err := c.Do(ctx, http.MethodPost, "/v1/freeze", reasonBody{reason}, &wr)
+func (c *Client) Freeze(ctx context.Context, reason string) (wire.WriteResult, error) {
+	var wr wire.WriteResult
+	err := c.Do(ctx, http.MethodPost, "/v1/freeze", wire.FreezeRequest{Reason: reason}, &wr)
 	return wr, err
 }
 
 // Unfreeze sends POST /v1/unfreeze.
-func (c *Client) Unfreeze(ctx context.Context, reason string) (WriteResult, error) {
-	var wr WriteResult
-	err := c.Do(ctx, http.MethodPost, "/v1/unfreeze", reasonBody{reason}, &wr)
+func (c *Client) Unfreeze(ctx context.Context, reason string) (wire.WriteResult, error) {
+	var wr wire.WriteResult
+	err := c.Do(ctx, http.MethodPost, "/v1/unfreeze", wire.FreezeRequest{Reason: reason}, &wr)
 	return wr, err
 }
 

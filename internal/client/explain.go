@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/dnsserver"
 )
 
@@ -25,7 +24,3 @@ func (c *Client) Explain(ctx context.Context, name, clientAddr string) (Explanat
 	err := c.do(ctx, http.MethodGet, "/v1/explain?"+q.Encode(), nil, "", &e)
 	return e, err
 }
-
-// GeoIPStatus is the GeoIP database of a controller (GET /v1/status): the
-// API's own type.
-type GeoIPStatus = api.GeoIPStatus

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evac-sh/evac/controlplane/api"
 	"github.com/evac-sh/evac/controlplane/api/openapi"
+	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 )
 
@@ -26,14 +27,14 @@ func (backend) State() *state.State { return &state.State{} }
 func (backend) Propose(context.Context, state.CommandType, string, string, any) (state.Result, error) {
 	return state.Result{}, nil
 }
-func (backend) WaitApplied(context.Context, uint64) error { return nil }
-func (backend) Status() api.Status                        { return api.Status{} }
-func (backend) RegionHealth() map[string]api.RegionHealth { return nil }
-func (backend) ReportedCapacity() map[string]int          { return nil }
-func (backend) Members() []api.Member                     { return nil }
-func (backend) Ready() error                              { return nil }
-func (backend) FailRegion(string) error                   { return nil }
-func (backend) HealRegion(string) error                   { return nil }
+func (backend) WaitApplied(context.Context, uint64) error  { return nil }
+func (backend) Status() wire.Status                        { return wire.Status{} }
+func (backend) RegionHealth() map[string]wire.RegionHealth { return nil }
+func (backend) ReportedCapacity() map[string]int           { return nil }
+func (backend) Members() []wire.Member                     { return nil }
+func (backend) Ready() error                               { return nil }
+func (backend) FailRegion(string) error                    { return nil }
+func (backend) HealRegion(string) error                    { return nil }
 
 type document struct {
 	OpenAPI string                                `json:"openapi"`

@@ -1,39 +1,13 @@
-package api
+package wire
 
 import (
-	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/evac-sh/evac/controlplane/state"
 )
-
-// Backend is what the API needs from a controller.
-type Backend interface {
-	// State is the local replica's current state.
-	State() *state.State
-	// Propose submits a command (forwarded to the leader if need be) and
-	// returns its result once committed and applied on the leader.
-	Propose(ctx context.Context, t state.CommandType, actor, id string, body any) (state.Result, error)
-	// WaitApplied waits until the local replica has applied index.
-	WaitApplied(ctx context.Context, index uint64) error
-	// Status describes this node and the cluster as it sees them.
-	Status() Status
-	// RegionHealth is this controller's gossip view: region -> health.
-	RegionHealth() map[string]RegionHealth
-	// ReportedCapacity is the capacity each region's agents report, summed.
-	ReportedCapacity() map[string]int
-	// Members lists the gossip pool.
-	Members() []Member
-	// Ready reports whether the node can serve (a leader is known and the
-	// replica has a config).
-	Ready() error
-}
-
-// DevHooks are the fault-injection hooks of `evac dev`.
-type DevHooks interface {
-	FailRegion(region string) error
-	HealRegion(region string) error
-}
 
 // Status is GET /v1/status.
 type Status struct {
@@ -85,11 +59,50 @@ type GeoIPStatus struct {
 	ReloadErrorAt *time.Time `json:"reload_error_at,omitempty"`
 }
 
-// Voter is one voting member of the Raft configuration.
+// Voter is one voting member of the Raft configuration. It also decodes
+// from the bare string ("c0" or "c0=127.0.9.1:7300") and the object with
+// name/address keys that earlier releases sent, so a new CLI reads an old
+// controller's status during a rolling upgrade.
 type Voter struct {
 	ID     string `json:"id"`
 	Addr   string `json:"addr"`
 	Leader bool   `json:"leader,omitempty"`
+}
+
+// UnmarshalJSON accepts a string or an object; see Voter.
+func (v *Voter) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		id, addr, _ := strings.Cut(s, "=")
+		*v = Voter{ID: id, Addr: addr}
+		return nil
+	}
+	var o struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Addr    string `json:"addr"`
+		Address string `json:"address"`
+		Leader  bool   `json:"leader"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return fmt.Errorf("voter: want a string or an object, got %s", b)
+	}
+	*v = Voter{ID: o.ID, Addr: o.Addr, Leader: o.Leader}
+	if v.ID == "" {
+		v.ID = o.Name
+	}
+	if v.Addr == "" {
+		v.Addr = o.Address
+	}
+	return nil
+}
+
+// String renders the voter as "id" or "id=addr".
+func (v Voter) String() string {
+	if v.Addr == "" {
+		return v.ID
+	}
+	return v.ID + "=" + v.Addr
 }
 
 // RegionHealth is one region in a controller's gossip view.
@@ -150,6 +163,14 @@ type Region struct {
 	// Drill is the running drill that holds this region, if any: a drill's
 	// evacuation is planned, not an incident, and shows as such.
 	Drill *RegionDrill `json:"drill,omitempty"`
+}
+
+// HealthShare is Health, or 0 while no agent reports on the region.
+func (r Region) HealthShare() float64 {
+	if r.Health == nil {
+		return 0
+	}
+	return *r.Health
 }
 
 // RegionDrill is the running drill that holds a region, and where it is.
@@ -224,6 +245,18 @@ type DryRun struct {
 	Code    string        `json:"code,omitempty"`
 	Regions []Region      `json:"regions"`
 	Events  []state.Event `json:"events,omitempty"`
+}
+
+// ConfigInfo is GET /v1/config (JSON): the steering config in force,
+// secrets redacted, and its version.
+type ConfigInfo struct {
+	Version uint64        `json:"version"`
+	Config  *state.Config `json:"config"`
+}
+
+// FreezeRequest is the body of POST /v1/freeze and (optional) /v1/unfreeze.
+type FreezeRequest struct {
+	Reason string `json:"reason"`
 }
 
 // Error is the JSON body of every error.

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/gossip"
 )
 
 // TestEnrolledOnly: rogue agents (not enrolled, or enrolled elsewhere and

@@ -33,7 +33,7 @@ const (
 )
 
 // Report statuses. StatusWarmingUp is a check that has not run `rise`
-// times yet: no evidence either way (agent/health). It travels as a plain
+// times yet: no evidence either way (controlplane/health). It travels as a plain
 // string (statusCodeString), so a controller that predates it would count
 // it as failing: upgrade controllers before agents.
 const (

@@ -1,6 +1,6 @@
 package health
 
-import "github.com/evac-sh/evac/agent/gossip"
+import "github.com/evac-sh/evac/gossip"
 
 // Enrolled keeps the evidence of enrolled agents only, for Compute and
 // Capacity when the controllers enforce enrolment: an agent that is not
@@ -11,7 +11,7 @@ import "github.com/evac-sh/evac/agent/gossip"
 // region.
 //
 // The gossip layer already drops reports that do not check out as they
-// arrive (agent/gossip/identity.go); this filter also covers what was
+// arrive (gossip/identity.go); this filter also covers what was
 // stored before an agent was revoked or re-enrolled elsewhere, and the
 // membership metadata, which is not signed.
 func Enrolled(members []gossip.Member, reports []gossip.Report, region func(name string) (string, bool)) ([]gossip.Member, []gossip.Report) {

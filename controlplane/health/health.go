@@ -4,7 +4,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/gossip"
 )
 
 // ServiceHealth is the health of one service in one region.

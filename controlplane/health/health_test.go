@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evac-sh/evac/agent/gossip"
+	"github.com/evac-sh/evac/gossip"
 )
 
 var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

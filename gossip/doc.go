@@ -23,7 +23,7 @@
 //     member seen coming back from dead or left
 //     gets one immediate push-pull from 3 rendezvous-chosen members, so a
 //     node restarted without seeds learns the pool at once.
-//   - The memberlist transport is agent/gossip's own (transport.go):
+//   - The memberlist transport is this package's own (transport.go):
 //     memberlist's NetTransport allocates 64 KiB per packet received, which
 //     kept 1,000 agents from running on one host, and dials TCP without a
 //     source address, while on one machine the regions live on different
