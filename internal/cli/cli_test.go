@@ -794,3 +794,37 @@ func TestEventColumnsAlign(t *testing.T) {
 		}
 	}
 }
+
+// `evac cluster peers` shows each member's role and lag ("-" when it did
+// not answer); `evac status` explains an edge's role.
+func TestPeersRoleAndLag(t *testing.T) {
+	zero, behind := uint64(0), uint64(7)
+	var buf bytes.Buffer
+	err := peerTable(&buf, []wire.Peer{
+		{ID: "c1", Address: "10.0.0.1:7300", Suffrage: "voter", Role: "voter", Leader: true, AppliedIndex: 90, Lag: &zero, Reachable: true, Healthy: true},
+		{ID: "e1", Address: "10.8.0.5:7300", Suffrage: "nonvoter", Role: "edge", AppliedIndex: 83, Lag: &behind, Reachable: true, Healthy: true},
+		{ID: "e2", Address: "10.8.0.6:7300", Suffrage: "nonvoter", Role: "nonvoter", Error: "probe: timeout"},
+		{ID: "old", Address: "10.0.0.9:7300", Suffrage: "voter"}, // a server from before roles
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for i, want := range [][]string{
+		{"ID", "ADDRESS", "ROLE", "LEADER", "APPLIED", "LAG", "HEALTHY", "ERROR"},
+		{"c1", "10.0.0.1:7300", "voter", "yes", "90", "0", "yes", "-"},
+		{"e1", "10.8.0.5:7300", "edge", "no", "83", "7", "yes", "-"},
+		{"e2", "10.8.0.6:7300", "nonvoter", "no", "-", "-", "no", "probe:", "timeout"},
+		{"old", "10.0.0.9:7300", "voter", "no", "-", "-", "no", "-"},
+	} {
+		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("line %d = %q; want %q", i, got, want)
+		}
+	}
+	if got := roleLine("edge"); !strings.HasPrefix(got, "edge (a non-voting replica") {
+		t.Errorf("roleLine(edge) = %q", got)
+	}
+	if got := roleLine("voter"); got != "voter" {
+		t.Errorf("roleLine(voter) = %q", got)
+	}
+}
