@@ -40,10 +40,12 @@ func TestClusterForwardFailoverMembership(t *testing.T) {
 		t.Fatal("leader's LeaderCh delivered nothing")
 	}
 
-	// A write on a follower is forwarded and lands everywhere.
+	// A write on a follower is forwarded and lands everywhere. Under load
+	// the forward may be retried after its first attempt committed: the
+	// retry is then answered "duplicate", and "a" is still there once.
 	resp, idx, err := follower.Apply(ctx, []byte("a"))
-	if err != nil || string(resp) != "1" || idx == 0 {
-		t.Fatalf("forwarded apply = %q, %d, %v; want \"1\", >0, nil", resp, idx, err)
+	if err != nil || (string(resp) != "1" && string(resp) != "duplicate") || idx == 0 {
+		t.Fatalf("forwarded apply = %q, %d, %v; want \"1\" (or \"duplicate\" after a retry), >0, nil", resp, idx, err)
 	}
 	c.waitFSMs("a")
 
