@@ -27,6 +27,7 @@ func requireConfig(w http.ResponseWriter, st *state.State) bool {
 // health view.
 func buildRegions(st *state.State, health map[string]RegionHealth, list []state.RegionState) []Region {
 	held := heldByDrills(st)
+	demand := state.CombineDemand(st)
 	out := make([]Region, 0, len(list))
 	for _, rs := range list {
 		h := health[rs.Name]
@@ -34,7 +35,10 @@ func buildRegions(st *state.State, health map[string]RegionHealth, list []state.
 			Name: rs.Name, State: rs.Phase, Weight: rs.Weight, Since: rs.Since, Reason: rs.Reason,
 			Actor: rs.Actor, Automatic: rs.Automatic, Ramp: rs.Ramp,
 			AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, Services: map[string]ServiceHealth{},
-			CapacityReported: h.CapacityReported, Drill: held[rs.Name],
+			CapacityReported: h.CapacityReported, Drill: held[rs.Name], Spill: st.SpillPlanFor(rs.Name),
+		}
+		if sh, ok := demand.HomeShare(rs.Name); ok {
+			reg.HomeShare = &sh
 		}
 		for _, r := range st.Config.Regions {
 			if r.Name == rs.Name {

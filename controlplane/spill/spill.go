@@ -185,7 +185,7 @@ func (p *Planner) Run(ctx context.Context) {
 // measured, now that some is), and a clearing one (weight 100, no flows)
 // per region back at 100 that still has one. It is pure.
 func Due(st *state.State, capacity map[string]int) []state.SpillPlan {
-	if st == nil || st.Config == nil || !usesNearest(st.Config) {
+	if st == nil || st.Config == nil || !st.Config.UsesNearest() {
 		return nil
 	}
 	var d *state.Demand
@@ -209,15 +209,6 @@ func Due(st *state.State, capacity map[string]int) []state.SpillPlan {
 		}
 	}
 	return out
-}
-
-func usesNearest(c *state.Config) bool {
-	for _, s := range c.Services {
-		if s.Policy == state.PolicyNearest {
-			return true
-		}
-	}
-	return false
 }
 
 func (p *Planner) propose(ctx context.Context, plan state.SpillPlan) {

@@ -170,6 +170,17 @@ func acceptsDiffer(a, b *SpillPlan) bool {
 	return false
 }
 
+// UsesNearest reports whether some service of c uses policy nearest
+// (spill plans concern only those).
+func (c *Config) UsesNearest() bool {
+	for _, s := range c.Services {
+		if s.Policy == PolicyNearest {
+			return true
+		}
+	}
+	return false
+}
+
 // SpillPlanFor returns the plan stored for region, or nil.
 func (s *State) SpillPlanFor(region string) *SpillPlan {
 	if p, ok := s.Spill[region]; ok {

@@ -95,6 +95,7 @@ func regionsCmd() *cobra.Command {
 					return err
 				}
 				drillLines(w, now, rs)
+				spillLines(w, rs)
 				return nil
 			}
 			r, err := s.Region(ctx, args[0])
@@ -155,6 +156,7 @@ func regionDetail(cmd *cobra.Command, r client.Region, now time.Time) error {
 		return err
 	}
 	drillLines(w, now, []client.Region{r})
+	spillLines(w, []client.Region{r})
 	if r.Actor != "" {
 		fmt.Fprintf(w, "\nlast change by %s\n", r.Actor)
 	}

@@ -96,12 +96,25 @@ type Region struct {
 	Ramp *Ramp `json:"ramp"`
 	// Services is the health of each service in this region, by name.
 	Services map[string]RegionService `json:"services"`
+	// Capacity is the region's capacity from the steering config (0:
+	// unknown).
+	Capacity int `json:"capacity,omitempty"`
 	// CapacityReported is the capacity the region's live agents report,
 	// summed; nil when none reports one.
 	CapacityReported *float64 `json:"capacity_reported,omitempty"`
 	// Drill is the running drill that holds the region, if any.
 	Drill *RegionDrill `json:"drill,omitempty"`
+	// HomeShare is the region's measured share of the nearest services'
+	// answers by the clients' first choice; nil when nothing was measured.
+	HomeShare *float64 `json:"home_share,omitempty"`
+	// Spill is where the region's clients go while its weight is lowered.
+	Spill *SpillPlan `json:"spill,omitempty"`
 }
+
+// SpillPlan is the API's own type: where a region's clients go, per
+// receiving region the share it takes, the share of those reaching it it
+// accepts, and its predicted utilisation.
+type SpillPlan = state.SpillPlan
 
 // RegionDrill is the API's own type: the running drill holding a region.
 type RegionDrill = api.RegionDrill
@@ -200,4 +213,6 @@ type DryRun struct {
 	Refusal string   `json:"refusal,omitempty"`
 	Code    string   `json:"code,omitempty"`
 	Regions []Region `json:"regions"`
+	// Spill, for an evacuation, is where the region's clients would go.
+	Spill *SpillPlan `json:"spill,omitempty"`
 }
