@@ -74,6 +74,7 @@ zone: example.com
 nameservers: {ns1: 192.0.2.53}
 regions: [{name: us-east}, {name: us-west, capacity: 10}]
 topology: {default: [us-east, us-west]}
+policy: {demand: 20}
 services:
   - {name: api, policy: nearest, endpoints: {us-east: [192.0.2.1], us-west: [192.0.2.2]}}
 `))

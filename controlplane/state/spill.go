@@ -200,9 +200,11 @@ func (s *State) SpillPlanFor(region string) *SpillPlan {
 // passes on goes to the clients' next choices, estimated in proportion to
 // the moving clients' second-choice demand for them (exact with three
 // regions). A region's load is its kept home demand plus what other
-// regions' plans send it. Loads are in answers per second, scaled to the
-// units of capacity by policy.demand / total measured demand when
-// policy.demand is set (otherwise capacity is in answers per second).
+// regions' plans send it. The measured demand gives the shares; the
+// policy's demand (the total traffic, in the units of capacity) gives the
+// load: a region's load is policy.demand × its share. With policy.demand
+// 0 the capacity check is off, as it is for evacuations, and the plan only
+// says where the clients go.
 func PlanSpill(s *State, d *Demand, region string, weight int, capacity map[string]int) SpillPlan {
 	plan := SpillPlan{Region: region, Weight: weight, MeasuredAt: d.At}
 	if s.Config == nil || weight >= 100 {
@@ -213,18 +215,20 @@ func PlanSpill(s *State, d *Demand, region string, weight int, capacity map[stri
 	if mu <= 0 {
 		mu = 1
 	}
-	scale := 1.0
-	if p.Demand > 0 && d.Total > 0 {
-		scale = float64(p.Demand) / d.Total
-	}
 	names := s.Config.RegionNames()
 	caps := map[string]float64{}
-	for _, r := range s.Config.Regions {
-		caps[r.Name] = float64(r.Capacity)
-	}
-	for r, c := range capacity {
-		if c > 0 {
-			caps[r] = float64(c)
+	scale := 1.0
+	if p.Demand > 0 && d.Total > 0 {
+		// Without policy.demand the capacity check is off (as for
+		// evacuations): the plan only says where the clients go.
+		scale = float64(p.Demand) / d.Total
+		for _, r := range s.Config.Regions {
+			caps[r.Name] = float64(r.Capacity)
+		}
+		for r, c := range capacity {
+			if c > 0 {
+				caps[r] = float64(c)
+			}
 		}
 	}
 	w := func(x string) float64 { return float64(s.Regions[x].Weight) / 100 }

@@ -25,6 +25,7 @@ func nearestCluster(t *testing.T, caps [3]int, mu float64) *cluster {
 	cfg.Services[0].Policy = PolicyNearest
 	cfg.Topology = &Topology{Default: []string{"us-east", "us-west", "eu-west"}}
 	cfg.Policy.MaxUtilization = mu
+	cfg.Policy.Demand = 180 // all the measured demand (TestPlanSpill): loads in answers/s
 	c.mustApply(CmdApplyConfig, ApplyConfig{Config: &cfg})
 	return c
 }
@@ -122,6 +123,21 @@ func TestPlanSpill(t *testing.T) {
 				t.Fatalf("event %+v", e)
 			}
 		})
+	}
+}
+
+// TestPlanSpillNoPolicyDemand: without policy.demand the capacity check
+// is off; the plan says where the clients go.
+func TestPlanSpillNoPolicyDemand(t *testing.T) {
+	c := nearestCluster(t, [3]int{0, 1, 1}, 1)
+	cfg := *c.s.Config
+	cfg.Policy.Demand = 0
+	c.mustApply(CmdApplyConfig, ApplyConfig{Config: &cfg})
+	c.mustApply(CmdDemandReport, DemandReport{Node: "c1", At: t0, WindowSeconds: 1, Flows: []DemandFlow{
+		flow("us-east", "us-west", 30), flow("us-east", "eu-west", 10)}})
+	p := PlanSpill(c.s, CombineDemand(c.s), "us-east", 0, nil)
+	if p.Limited() || len(p.Flows) != 2 || p.Flows[0].Share != 0.75 || p.Flows[0].Utilization != nil {
+		t.Fatalf("plan %+v", p)
 	}
 }
 
