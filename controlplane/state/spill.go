@@ -150,8 +150,9 @@ func (a *applier) setSpill(b SetSpill) *refusal {
 		a.answersChanged()
 	}
 	if p.Weight < 100 {
-		w := p.Weight
-		a.event(Event{Kind: EventSpill, Region: p.Region, Reason: r.Reason, Detail: p.Summary(), Weight: &w})
+		// No Weight on the event: it changes none (weight timelines and
+		// drain detection read the events that carry one).
+		a.event(Event{Kind: EventSpill, Region: p.Region, Reason: r.Reason, Detail: p.Summary()})
 	}
 	return nil
 }
