@@ -279,6 +279,11 @@ func BenchmarkNearest(b *testing.B) {
 		{"nearest/source", "near.example.com.", st, false, false},
 		{"nearest/ecs/partial", "near.example.com.", withWeights(b, st, 50, 50, 50), true, false},
 		{"nearest/ecs/geoip", "near.example.com.", gst, true, true},
+		// us-east evacuated, its plan letting us-west take half of its
+		// clients (the rest to their third choice): counting and the
+		// accept share on every answer.
+		{"nearest/ecs/spill", "near.example.com.", withSpill(b, withWeights(b, st, 0, 100, 100), state.SpillPlan{
+			Region: "us-east", Weight: 0, Flows: []state.SpillFlow{{To: "us-west", Share: 0.5, Accept: 0.5}}}), true, false},
 	} {
 		s := New(Config{})
 		s.Update(bc.st)

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/evac-sh/evac/dnsserver/topology"
 )
@@ -24,12 +25,19 @@ type nearest struct {
 	// fallback is the region answered when no region on a client's list
 	// serves: the first serving region in config order.
 	fallback int
+	// accept is the spill plans' accept shares as [home*len(cands) + to]
+	// (demand.go), nil when no plan limits any region.
+	accept []float64
+	// demand is the service's home-demand counters (demand.go), nil for
+	// choices the DNS paths do not answer from.
+	demand []atomic.Uint64
 }
 
 // nearCand is one region of a nearest service.
 type nearCand struct {
 	weight float64 // effective weight, 0..100; 0 when the region does not serve
 	seed   uint64  // regionSeed(name)
+	spill  uint64  // spillSeed(name)
 	ans    *prepared
 	mask   uint64
 }
@@ -58,15 +66,24 @@ func (n *nearest) pick(key *subnetKey, geo topology.Locator, buf []uint8) nearPi
 		if first < 0 {
 			first = int(r)
 		}
-		if c.weight >= 100 {
-			out.region, out.kept = int(r), out.kept || i == 0
-			break
+		if c.weight < 100 {
+			out.hashed = true
+			if unitHash(c.seed, kb)*100 >= c.weight {
+				continue // past the share the region's weight keeps
+			}
 		}
-		out.hashed = true
-		if unitHash(c.seed, kb)*100 < c.weight {
-			out.region, out.kept = int(r), i == 0
-			break
+		if i > 0 && n.accept != nil {
+			// A client homed elsewhere: the home region's spill plan may
+			// let this region take only a share of them (capacity).
+			if a := n.accept[int(m.List[0])*len(n.cands)+int(r)]; a < 1 {
+				out.hashed = true
+				if unitHash(c.spill, kb) >= a {
+					continue
+				}
+			}
 		}
+		out.region, out.kept = int(r), i == 0
+		break
 	}
 	switch {
 	case out.region >= 0:
@@ -124,6 +141,15 @@ func (s *Server) locator() topology.Locator {
 func (s *Server) steerNearest(n *nearest, key *subnetKey) (*prepared, uint64, uint8) {
 	var buf [topology.MaxRegions]uint8
 	p := n.pick(key, s.locator(), buf[:])
+	if n.demand != nil && len(p.match.List) > 0 {
+		// Home demand: the client's first and second choices.
+		nr := len(n.cands)
+		next := nr
+		if len(p.match.List) > 1 {
+			next = int(p.match.List[1])
+		}
+		n.demand[int(p.match.List[0])*(nr+1)+next].Add(1)
+	}
 	c := &n.cands[p.region]
 	return c.ans, c.mask, p.scope(key.bits())
 }

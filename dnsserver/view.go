@@ -61,6 +61,9 @@ type view struct {
 	// topo is the compiled topology when a service uses nearest: built
 	// once per config and shared by the views of that config.
 	topo *topology.Table
+	// demand counts nearest answers by home region (demand.go); nil when
+	// no service uses nearest.
+	demand *demandTable
 }
 
 // steered is how a service's answers pick regions, without the records:
@@ -171,6 +174,12 @@ func buildView(st *state.State, prev *view) (*view, error) {
 	for i, r := range c.Regions {
 		b.regionIdx[r.Name] = i
 	}
+	var prevDemand *demandTable
+	if prev != nil {
+		prevDemand = prev.demand
+	}
+	v.demand = newDemandTable(c, prevDemand)
+	b.accept = spillAccepts(st, b.regionIdx, len(c.Regions))
 	for i := range c.Services {
 		if c.Services[i].Policy != state.PolicyNearest {
 			continue
@@ -314,6 +323,8 @@ type builder struct {
 	glue []dns.RR // A/AAAA of the in-zone name servers
 	// regionIdx is each region's index in config order.
 	regionIdx map[string]int
+	// accept is the spill plans' accept shares (demand.go), nil: none.
+	accept []float64
 }
 
 // rawNode is the data at one name before it is prepared.
@@ -362,6 +373,7 @@ type service struct {
 	regions   []svcRegion
 	near      bool  // policy nearest: regions are its serving regions
 	idx       uint8 // 1 + the service's index, 0 past 255
+	name      string
 }
 
 type svcRegion struct {
@@ -423,7 +435,7 @@ func endpoints(name string, ttl uint32, addrs []string, seen map[netip.Addr]bool
 
 // service prepares the candidates of one service from the effective weights.
 func (b *builder) service(st *state.State, svc *state.Service, name string) (*service, error) {
-	s := &service{}
+	s := &service{name: svc.Name}
 	ttl := svc.TTL
 	if ttl == 0 {
 		ttl = b.ttl
@@ -783,11 +795,14 @@ func (v *view) mayTransfer(addr netip.Addr, key string) transferAuth {
 // nearest builds the nearest candidates of s for family fam; ans makes a
 // region's answer from its records (nil: no answers, for drain tracking).
 func (s *service) nearest(b *builder, fam int, ans func([]dns.RR) *prepared) *nearest {
-	n := &nearest{topo: b.v.topo, cands: make([]nearCand, len(b.regionIdx)), fallback: -1}
+	n := &nearest{topo: b.v.topo, cands: make([]nearCand, len(b.regionIdx)), fallback: -1, accept: b.accept}
+	if ans != nil {
+		n.demand = b.v.demand.slots(s.name)
+	}
 	for _, r := range s.regions { // serving regions, in config order
 		i := b.regionIdx[r.name]
 		c := &n.cands[i]
-		c.weight, c.seed = r.weight, regionSeed(r.name)
+		c.weight, c.seed, c.spill = r.weight, regionSeed(r.name), spillSeed(r.name)
 		if ans != nil {
 			c.ans, c.mask = ans(r.rrs[fam]), familyMask(r.rrs[fam], r.bit)
 		}

@@ -133,6 +133,13 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	chartID, probed := runChartDrill(t, cl, fmt.Sprintf("127.0.0.1:%d", dnsPort))
+	// Clients homed equally in the three regions keep asking for api
+	// (nearest): the home demand the region cards show.
+	askCtx, stopAsking := context.WithCancel(context.Background())
+	var asking sync.WaitGroup
+	asking.Go(func() { askHomes(askCtx, dnsPort) })
+	defer asking.Wait()
+	defer stopAsking()
 
 	b := newBrowser(t)
 	do, waitJS := b.do, b.waitJS
@@ -150,8 +157,10 @@ func TestDashboard(t *testing.T) {
 		`(() => { const rs = [...document.querySelectorAll('#regions .region')];
 		  return rs.length === 3 && rs.every(r => r.dataset.state === 'active') &&
 		    ['us-east','us-west','eu-west'].every(n => rs.some(r => r.dataset.region === n)); })()`)
-	waitJS("each region's DNS share shown (33% each)",
-		`[...document.querySelectorAll('#regions .region .share')].map(e => e.textContent).join() === '33%,33%,33%'`)
+	waitJS("each region's home share and DNS share shown (a third each, measured)",
+		`(() => { const f = (sel) => [...document.querySelectorAll('#regions .region ' + sel)].map(e => parseInt(e.textContent));
+		  const home = f('.home-share'), dns = f('.share');
+		  return home.length === 3 && dns.length === 3 && home.concat(dns).every(v => v >= 28 && v <= 38); })()`)
 	waitJS("members listed", `document.querySelectorAll('#members tbody tr').length >= 9`)
 	waitJS("the running drill is listed",
 		`!!document.querySelector('#drills tr[data-runbook="ui-wait"][data-status="running"]')`)
@@ -202,7 +211,10 @@ func TestDashboard(t *testing.T) {
 	waitJS(target+"'s weight bar shrinks with its weight",
 		`parseFloat(document.querySelector('.region[data-region="`+target+`"] .bar.weight > span').style.width) < 100`)
 	waitJS(target+"'s DNS share drops as its weight ramps down",
-		`parseInt(document.querySelector('.region[data-region="`+target+`"] .share').textContent) < 33`)
+		`parseInt(document.querySelector('.region[data-region="`+target+`"] .share').textContent) < 28`)
+	waitJS(target+"'s card shows where its clients went: its clients' next choice, us-east (10.2/16: us-west, then by distance)",
+		`(() => { const rows = [...document.querySelectorAll('.region[data-region="`+target+`"] table.spill tr[data-to]')];
+		  return rows.length === 1 && rows[0].dataset.to === 'us-east' && rows[0].querySelector('td.num').textContent === '100%'; })()`)
 
 	// The page must agree with the API: the evacuation was really made.
 	r, err := cl.Region(ctxTimeout(5*time.Second), target)
@@ -276,6 +288,43 @@ func TestDashboard(t *testing.T) {
 		if os.Getenv("EVAC_UPDATE_SCREENSHOT") == "1" {
 			if err := os.WriteFile(filepath.Join("..", "docs", name), b, 0o644); err != nil {
 				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// askHomes asks each of evac dev's 3 controllers (DNS on dnsPort+i) for
+// api, every 10 ms, from ECS subnets homed in turn in us-east (10.1/16),
+// us-west (10.2/16) and eu-west (10.3/16), until ctx ends.
+func askHomes(ctx context.Context, dnsPort int) {
+	c := &mdns.Client{Net: "udp", Timeout: time.Second}
+	var conns []*mdns.Conn
+	for i := range 3 {
+		conn, err := c.Dial(fmt.Sprintf("127.0.0.1:%d", dnsPort+i))
+		if err != nil {
+			continue
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, conn := range conns {
+			for home := 1; home <= 3; home++ {
+				m := new(mdns.Msg)
+				m.SetQuestion("api.example.com.", mdns.TypeA)
+				o := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
+				o.SetUDPSize(1232)
+				o.Option = []mdns.EDNS0{&mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: 1, SourceNetmask: 24,
+					Address: net.IPv4(10, byte(home), byte(n), 0).To4()}}
+				m.Extra = []mdns.RR{o}
+				_, _, _ = c.ExchangeWithConn(m, conn) // a lost datagram only lowers the count
 			}
 		}
 	}

@@ -28,6 +28,7 @@ func requireConfig(w http.ResponseWriter, st *state.State) bool {
 // health view.
 func buildRegions(st *state.State, health map[string]wire.RegionHealth, list []state.RegionState) []wire.Region {
 	held := heldByDrills(st)
+	demand := state.CombineDemand(st)
 	out := make([]wire.Region, 0, len(list))
 	for _, rs := range list {
 		h := health[rs.Name]
@@ -35,7 +36,10 @@ func buildRegions(st *state.State, health map[string]wire.RegionHealth, list []s
 			Name: rs.Name, State: rs.Phase, Weight: rs.Weight, Since: rs.Since, Reason: rs.Reason,
 			Actor: rs.Actor, Automatic: rs.Automatic, Ramp: rs.Ramp,
 			AgentsAlive: h.AgentsAlive, AgentsTotal: h.AgentsTotal, Services: map[string]wire.ServiceHealth{},
-			CapacityReported: h.CapacityReported, Drill: held[rs.Name],
+			CapacityReported: h.CapacityReported, Drill: held[rs.Name], Spill: st.SpillPlanFor(rs.Name),
+		}
+		if sh, ok := demand.HomeShare(rs.Name); ok {
+			reg.HomeShare = &sh
 		}
 		for _, r := range st.Config.Regions {
 			if r.Name == rs.Name {

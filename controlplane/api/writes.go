@@ -243,6 +243,12 @@ func (s *server) dryRun(w http.ResponseWriter, r *http.Request, t state.CommandT
 	for _, seq := range res.Events {
 		dr.Events = append(dr.Events, next.EventsSince(seq-1, 1)...)
 	}
+	if ev, ok := body.(state.Evacuate); ok && dr.Allowed && next.Config != nil && next.Config.UsesNearest() {
+		// Where the region's clients would go once it is out, by the
+		// plan the leader would make (controlplane/spill).
+		p := state.PlanSpill(next, state.CombineDemand(next), ev.Region, 0, ev.Capacity)
+		dr.Spill = &p
+	}
 	writeJSON(w, http.StatusOK, wire.WriteResult{Index: st.Index, DryRun: dr})
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/metrics"
 	"github.com/evac-sh/evac/controlplane/notify"
 	"github.com/evac-sh/evac/controlplane/raftnode"
+	"github.com/evac-sh/evac/controlplane/spill"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/controlplane/steering"
 	"github.com/evac-sh/evac/controlplane/ui"
@@ -126,6 +127,10 @@ type Controller struct {
 	drills *drills.Engine
 	drain  *drain.Measurer
 	notify *notify.Notifier
+	// spill: this controller's home-demand reports, and (leader) the
+	// spill plans of regions whose weight is lowered.
+	demand  *spill.Reporter
+	planner *spill.Planner
 
 	// blockers evaluates block_on conditions while this node leads.
 	blockers *blocker.Evaluator
@@ -255,6 +260,12 @@ func Start(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
 	}
 	c.goFunc(func() { c.drain.Run(ctx) })
+	reportEvery, window := 10*time.Second, 60*time.Second
+	if cfg.Fast {
+		reportEvery, window = time.Second, 10*time.Second
+	}
+	c.demand = spill.NewReporter(cfg.NodeID, c.dns, c, lg.Named("spill"), reportEvery, window)
+	c.goFunc(func() { c.demand.Run(ctx) })
 
 	if cfg.Edge {
 		// An edge judges no region: it stays out of the gossip pool, so
@@ -294,6 +305,7 @@ func Start(cfg Config) (*Controller, error) {
 		func() []state.Blocker { return blocker.Wanted(c.fsm.State()) })
 	c.drills = drills.NewEngine(drills.Config{Tick: tick, Logger: lg.Named("drills"), Blockers: c.blockers}, c, c)
 	c.notify = notify.New(notify.Config{Logger: lg.Named("notify")}, c.fsm, c)
+	c.planner = spill.NewPlanner(c, c, lg.Named("spill"), tick)
 	c.metrics.Registry().MustRegister(c.notify.Collectors()...)
 	c.goFunc(func() { c.leadership(ctx) })
 	if err := c.startAPI(); err != nil {
@@ -385,7 +397,7 @@ func (c *Controller) leadership(ctx context.Context) {
 			}
 			switch {
 			case leader && run == nil:
-				run = startEngine(ctx, c.engine, c.drills, c.notify, c.blockers)
+				run = startEngine(ctx, c.engine, c.drills, c.notify, c.blockers, c.planner)
 			case !leader:
 				run.stop()
 				run = nil

@@ -399,7 +399,8 @@ func TestCommandTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ignorable := typ == CmdDrillDrain || typ == CmdNotifyProgress || typ == CmdEnrollAgent || typ == CmdRevokeAgent
+		ignorable := typ == CmdDrillDrain || typ == CmdNotifyProgress || typ == CmdEnrollAgent || typ == CmdRevokeAgent ||
+			typ == CmdDemandReport || typ == CmdSetSpill
 		if got := CommandType(data[0]).Ignorable(); got != ignorable {
 			t.Errorf("%s encoded ignorable=%v", typ, got)
 		}

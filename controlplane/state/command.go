@@ -40,6 +40,8 @@ const (
 	CmdNotifyProgress CommandType = 20
 	CmdEnrollAgent    CommandType = 21 // agents.go
 	CmdRevokeAgent    CommandType = 22
+	CmdDemandReport   CommandType = 23 // demand.go
+	CmdSetSpill       CommandType = 24 // spill.go
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a

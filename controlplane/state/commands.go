@@ -63,6 +63,13 @@ func init() {
 	// every agent until it is upgraded (as it did before).
 	register(CmdEnrollAgent, "enroll-agent", ignorable, (*applier).enrollAgent)
 	register(CmdRevokeAgent, "revoke-agent", ignorable, (*applier).revokeAgent)
+	// Ignorable: a report only adds information; an older release has no
+	// spill planning and reads no demand.
+	register(CmdDemandReport, "demand-report", ignorable, (*applier).demandReport)
+	// Ignorable: an older release, which has no capacity-aware spill, keeps
+	// answering as before (every client leaving a region to its next
+	// choice); nothing it reads depends on the plan.
+	register(CmdSetSpill, "set-spill", ignorable, (*applier).setSpill)
 }
 
 // Whether an older release may skip a command type it does not know.

@@ -61,6 +61,11 @@ type State struct {
 	// Agents are the enrolled agents by name (agents.go); absent from
 	// snapshots older than enrolment.
 	Agents map[string]AgentRecord `json:"agents,omitempty"`
+	// Demand is each controller's latest home-demand report, by node
+	// (demand.go); Spill the capacity plan of each region whose clients
+	// are leaving it (spill.go). Both absent from older snapshots.
+	Demand map[string]DemandReport `json:"demand,omitempty"`
+	Spill  map[string]SpillPlan    `json:"spill,omitempty"`
 }
 
 // ConfigRecord is one applied version of the steering config.

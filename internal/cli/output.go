@@ -114,7 +114,7 @@ func joinInts[T int | uint64](xs []T, sep string) string {
 // regionTable prints regions as NAME STATE WEIGHT HEALTH AGENTS SINCE REASON.
 func regionTable(w io.Writer, now time.Time, regions ...wire.Region) error {
 	tw := newTable(w)
-	row(tw, "NAME", "STATE", "WEIGHT", "HEALTH", "AGENTS", "SINCE", "REASON")
+	row(tw, "NAME", "STATE", "WEIGHT", "HEALTH", "HOME", "AGENTS", "SINCE", "REASON")
 	for _, r := range regions {
 		phase := string(r.State)
 		switch {
@@ -123,10 +123,51 @@ func regionTable(w io.Writer, now time.Time, regions ...wire.Region) error {
 		case r.Automatic:
 			phase += " (auto)"
 		}
-		row(tw, r.Name, phase, strconv.Itoa(r.Weight), sharePercent(r.Health),
+		home := "-"
+		if r.HomeShare != nil {
+			home = fmt.Sprintf("%.0f%%", 100**r.HomeShare)
+		}
+		row(tw, r.Name, phase, strconv.Itoa(r.Weight), sharePercent(r.Health), home,
 			fmt.Sprintf("%d/%d", r.AgentsAlive, r.AgentsTotal), age(r.Since, now), dash(r.Reason))
 	}
 	return tw.Flush()
+}
+
+// spillLines says, under the regions table, where the clients of each
+// region with a lowered weight went (its spill plan): HOME is the share of
+// the nearest answers whose clients are homed in a region.
+func spillLines(w io.Writer, rs []wire.Region) {
+	for _, r := range rs {
+		if r.Spill == nil || len(r.Spill.Flows) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s's clients (weight %d, %.1f answers/s moving):\n", r.Name, r.Spill.Weight, r.Spill.Moving)
+		if err := spillTable(w, r.Spill); err != nil {
+			return
+		}
+	}
+}
+
+// spillTable is a plan's receiving regions: the share of the moving
+// clients each takes, the share of those reaching it it accepts, and its
+// predicted utilisation.
+func spillTable(w io.Writer, p *state.SpillPlan) error {
+	tw := newTable(w)
+	row(tw, "  TO", "SHARE", "ACCEPTS", "UTILISATION")
+	for _, f := range p.Flows {
+		util := "-"
+		if f.Utilization != nil {
+			util = fmt.Sprintf("%.2f", *f.Utilization)
+		}
+		row(tw, "  "+f.To, fmt.Sprintf("%.0f%%", 100*f.Share), fmt.Sprintf("%.0f%%", 100*f.Accept), util)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if p.Unplaced > 0 {
+		fmt.Fprintf(w, "  %.0f%% fit nowhere: they stay with their first serving choice, over its capacity\n", 100*p.Unplaced)
+	}
+	return nil
 }
 
 // rampLine describes a ramp in progress, e.g.

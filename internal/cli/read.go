@@ -99,6 +99,7 @@ func regionsCmd() *cobra.Command {
 					return err
 				}
 				drillLines(w, now, rs)
+				spillLines(w, rs)
 				return nil
 			}
 			r, err := s.Region(ctx, args[0])
@@ -159,6 +160,7 @@ func regionDetail(cmd *cobra.Command, r wire.Region, now time.Time) error {
 		return err
 	}
 	drillLines(w, now, []wire.Region{r})
+	spillLines(w, []wire.Region{r})
 	if r.Actor != "" {
 		fmt.Fprintf(w, "\nlast change by %s\n", r.Actor)
 	}

@@ -152,6 +152,17 @@ func runMove(cmd *cobra.Command, m moveFlags, target int,
 			for _, r := range wr.DryRun.Regions {
 				fmt.Fprintf(w, "  %-12s %-11s weight %d\n", r.Name, r.State, r.Weight)
 			}
+			if sp := wr.DryRun.Spill; sp != nil {
+				switch {
+				case len(sp.Flows) == 0:
+					fmt.Fprintf(w, "%s's clients: no home demand measured yet (policy nearest); each goes to its next choice\n", region)
+				default:
+					fmt.Fprintf(w, "%s's clients (%.1f answers/s) would go to:\n", region, sp.Moving)
+					if err := spillTable(w, sp); err != nil {
+						return err
+					}
+				}
+			}
 		}
 	case wr.Duplicate:
 		fmt.Fprintf(w, "%s was already requested (duplicate request); nothing new changed\n", what)

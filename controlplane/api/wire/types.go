@@ -163,6 +163,13 @@ type Region struct {
 	// Drill is the running drill that holds this region, if any: a drill's
 	// evacuation is planned, not an incident, and shows as such.
 	Drill *RegionDrill `json:"drill,omitempty"`
+	// HomeShare is the region's share of the nearest services' answers
+	// by the clients' first choice, as the controllers measured it
+	// (absent when nothing was measured).
+	HomeShare *float64 `json:"home_share,omitempty"`
+	// Spill is where the region's clients go while its weight is lowered
+	// (an evacuation or a drill): the leader's capacity plan.
+	Spill *state.SpillPlan `json:"spill,omitempty"`
 }
 
 // HealthShare is Health, or 0 while no agent reports on the region.
@@ -245,6 +252,10 @@ type DryRun struct {
 	Code    string        `json:"code,omitempty"`
 	Regions []Region      `json:"regions"`
 	Events  []state.Event `json:"events,omitempty"`
+	// Spill, for an evacuation, is where the region's clients would go:
+	// per receiving region the share it would take and its predicted
+	// utilisation, from the measured home demand.
+	Spill *state.SpillPlan `json:"spill,omitempty"`
 }
 
 // ConfigInfo is GET /v1/config (JSON): the steering config in force,

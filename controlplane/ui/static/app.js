@@ -103,6 +103,10 @@ function renderRegions(regions) {
         el("span", { class: "num" }, health === null ? "?" : Math.round(health * 100) + "%")),
       el("div", { class: "row" }, "DNS share", bar("dns", share === undefined ? 0 : share),
         el("span", { class: "num share" }, share === undefined ? "–" : Math.round(share * 100) + "%")),
+      el("div", { class: "row", title: "share of the nearest answers whose clients are homed here (measured)" }, "home share",
+        bar("home", r.home_share === undefined ? 0 : r.home_share),
+        el("span", { class: "num home-share" }, r.home_share === undefined ? "–" : Math.round(r.home_share * 100) + "%")),
+      spillTable(r),
       el("div", { class: "meta" }, "agents " + r.agents_alive + "/" + r.agents_total +
         (r.ramp ? " · ramp in progress" : "") + (r.automatic ? " · automatic" : "")),
       d ? el("div", { class: "meta drill-step" }, "drill " + d.runbook + " · step " + d.step + "/" + d.steps +
@@ -115,11 +119,47 @@ function renderRegions(regions) {
   }));
 }
 
+// spillTable shows where a region's clients went while its weight is
+// lowered: the leader's spill plan (share of the moving clients each
+// receiving region takes, the share it accepts, its predicted
+// utilisation).
+function spillTable(r) {
+  const p = r.spill;
+  if (!p || !p.flows || !p.flows.length) return null;
+  return el("table", { class: "spill", "data-spill": r.name },
+    el("caption", {}, "its clients went to"),
+    el("tr", {}, el("th", {}, "region"), el("th", {}, "share"), el("th", {}, "accepts"), el("th", {}, "util.")),
+    ...p.flows.map((f) => el("tr", { "data-to": f.to },
+      el("td", {}, "→ " + f.to),
+      el("td", { class: "num" }, Math.round(f.share * 100) + "%"),
+      el("td", { class: "num" + (f.accept < 1 ? " warn" : "") }, Math.round(f.accept * 100) + "%"),
+      el("td", { class: "num" + (f.utilization > 1 ? " bad" : "") }, f.utilization === undefined ? "–" : f.utilization.toFixed(2)))));
+}
+
+// nearestShares is each region's share of a nearest service's answers:
+// the measured home shares, less what each region's weight moves off it,
+// plus what the spill plans send it. Nothing is inferred from weights.
+function nearestShares(svc, regions) {
+  const out = {};
+  for (const r of svc.regions || []) out[r.region] = 0;
+  for (const r of regions) {
+    if (r.home_share === undefined) continue;
+    const keep = r.weight / 100;
+    if (r.name in out) out[r.name] += r.home_share * keep;
+    for (const f of (r.spill && r.spill.flows) || []) {
+      if (f.to in out) out[f.to] += r.home_share * (1 - keep) * f.share;
+    }
+  }
+  return out;
+}
+
 // shares computes each region's share of a service's DNS answers from the
-// effective weights /v1/services reports, by the service's policy.
-function shares(svc) {
+// effective weights /v1/services reports, by the service's policy (for
+// nearest, from the measured home demand).
+function shares(svc, regions) {
   const out = {};
   const regs = svc.regions || [];
+  if (svc.policy === "nearest") return nearestShares(svc, regions || []);
   const sum = regs.reduce((s, r) => s + Math.max(0, r.effective_weight), 0);
   if (svc.policy === "failover") {
     const first = regs.find((r) => r.effective_weight > 0);
@@ -132,12 +172,12 @@ function shares(svc) {
   return out;
 }
 
-function renderShares(services) {
+function renderShares(services, regions) {
   sharesByRegion = {};
   const box = $("shares");
   if (!services.length) { box.replaceChildren(el("p", { class: "muted" }, "no services")); return; }
   box.replaceChildren(...services.map((svc, i) => {
-    const sh = shares(svc);
+    const sh = shares(svc, regions);
     if (i === 0) sharesByRegion = sh; // region cards show the first service
     return el("div", { class: "share-svc", "data-service": svc.name },
       el("div", { class: "title" }, el("b", {}, svc.fqdn), " · " + svc.policy + (i === 0 ? " (shown on region cards)" : "")),
@@ -190,7 +230,7 @@ async function refresh() {
     ]);
     renderStatus(st);
     renderNotifications(sinks);
-    renderShares(services);
+    renderShares(services, regions);
     renderRegions(regions);
     renderMembers(members);
     showBanner(regions.length ? "" : "no steering config applied yet (evac apply -f FILE)");
