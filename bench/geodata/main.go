@@ -258,4 +258,3 @@ func writeQueries(path string, nets []netip.Prefix, names, n int) error {
 	}
 	return f.Close()
 }
-
