@@ -140,12 +140,13 @@ fi
 median() { sort -g | awk '{v[NR] = $1} END{if (NR == 0) {print "NA"; exit} if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 col() { awk -F'\t' -v m="$2" -v p="$3" -v c="$4" '$1 == m && $2 == p && $c != "NA" {print $c}' "$1" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0 && a != "NA") printf "%.2f", a / b; else print "NA"}'; }
-row() { # label file peer base1 [base2]
+row() { # label file peer base1 [base2]: columns base/qps (INVERT=1: qps/base1)
   local q; q=$(col "$2" "$mode" "$3" 4)
-  [ "$q" = NA ] && return 0
+  [ "$q" = NA ] || [ "$q" = 0 ] && return 0
   printf '%-26s %10.0f %7s %7s %7s %8s %6s %5s %11s %11s\n' "$1" "$q" "$(col "$2" "$mode" "$3" 5)" \
     "$(col "$2" "$mode" "$3" 12)" "$(col "$2" "$mode" "$3" 13)" "$(col "$2" "$mode" "$3" 14)" \
-    "$(col "$2" "$mode" "$3" 6)" "$(col "$2" "$mode" "$3" 8)" "$(ratio "$4" "$q")" "$(ratio "${5:-NA}" "$q")"
+    "$(col "$2" "$mode" "$3" 6)" "$(col "$2" "$mode" "$3" 8)" \
+    "$(if [ "${INVERT:-0}" = 1 ]; then ratio "$q" "$4"; else ratio "$4" "$q"; fi)" "$(ratio "${5:-NA}" "$q")"
 }
 head_row() { printf '%-26s %10s %7s %7s %7s %8s %6s %5s %11s %11s\n' server qps avg_ms p50_ms p99_ms p99.9_ms lost% srv% "$1" "$2"; }
 for mode in $MODES; do
@@ -178,13 +179,14 @@ for mode in $MODES; do
   if has nearest && [ -s "$W" ]; then
     ew=$(col "$W" "$mode" near-weighted 4)
     echo "## nearest (A queries with ECS from 10,000 networks, dnsperf -B; saturated)"
-    head_row peer/evacW -
-    row "evac weighted" "$W" near-weighted "$ew"
-    row "evac nearest (10k nets)" "$W" near-nets "$ew"
-    row "evac nearest (mmdb)" "$W" near-geo "$ew"
-    row "powerdns LUA pickclosest" "$W" pdns-closest "$ew"
-    row "gdnsd geoip (10k nets)" "$W" gdnsd-geoip "$ew"
-    echo "# peer/evacW here is evac weighted's qps over the row's (below 1: the row is faster)"
+    head_row x_evacW -
+    # the last column but one: the row's qps over evac weighted's (target for evac nearest: >= 0.9)
+    rown() { INVERT=1 row "$1" "$W" "$2" "$ew"; }
+    rown "evac weighted" near-weighted
+    rown "evac nearest (10k nets)" near-nets
+    rown "evac nearest (mmdb)" near-geo
+    rown "powerdns LUA pickclosest" pdns-closest
+    rown "gdnsd geoip (10k nets)" gdnsd-geoip
   fi
 done
 echo "# per-run rows: $BASE/{saturated,rate,nearest}/results.tsv"
