@@ -97,8 +97,10 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 
-# evac's DNS against Knot, NSD, PowerDNS (and CoreDNS with COREDNS=path) under
-# dnsperf; see bench/dns.sh and docs/benchmarks.md.
+# evac's DNS against Knot, NSD, PowerDNS, gdnsd (and CoreDNS with COREDNS=path) under
+# dnsperf, with latency percentiles; nearest against PowerDNS pickclosest and gdnsd geoip.
+# Needs the Debian packages dnsperf knot nsd pdns-server pdns-backend-bind
+# pdns-backend-geoip gdnsd; see bench/dns.sh and docs/benchmarks.md.
 bench-dns: build
 	bench/dns.sh
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Copied from ../shared/bench/dns-peers.sh (the team's shared harness); changed only to
+# Copied from ../shared/bench/dns-peers.sh (the team's shared harness); changed to
 # take a second candidate (candidate2: CANDIDATE2_ADDR, CANDIDATE2_CMD, started like
-# CANDIDATE_CMD), so that bench/dns.sh interleaves evac weighted and static with the peers.
+# CANDIDATE_CMD), so that bench/dns.sh interleaves evac weighted and static with the peers;
+# any further peer NAME started by PEER_CMD_NAME on PEER_ADDR_NAME (NAME with - as _);
+# dnsperf -v for latency percentiles (DP_VERBOSE); a query file of the caller's (QUERY_FILE,
+# QUERY_BINARY=1 for dnsperf -B: wire-format queries, e.g. each with its own ECS option).
 # dns-peers.sh - side-by-side authoritative DNS throughput on loopback (dnsperf).
 #
 # Peers (each skipped, with a note, when its binary env var is unset or missing):
@@ -72,6 +75,11 @@ DP_THREADS=${DP_THREADS:-1}
 DP_OUTSTANDING=${DP_OUTSTANDING:-200}
 DP_MAXQPS=${DP_MAXQPS:-}
 DP_TIMEOUT=${DP_TIMEOUT:-5}
+# 1: dnsperf -v, one line per answer with its latency, for p50/p99/p99.9 (costs dnsperf
+# some CPU: every server is measured so; 0 = off, then only the average is reported)
+DP_VERBOSE=${DP_VERBOSE:-1}
+QUERY_FILE=${QUERY_FILE:-}
+QUERY_BINARY=${QUERY_BINARY:-0}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 NAMES=${NAMES:-100}
@@ -80,7 +88,7 @@ CLK_TCK=$(getconf CLK_TCK)
 
 ZONE=$WORKDIR/zones/example.com.zone
 LUAZONE=$WORKDIR/zones/example.com.lua.zone
-QF=$WORKDIR/queries.txt
+QF=${QUERY_FILE:-$WORKDIR/queries.txt}
 RES=$WORKDIR/results.tsv
 LOGS=$WORKDIR/logs
 
@@ -93,13 +101,18 @@ port_of() {
     pdns) echo 5305;; pdns-lua) echo 5306;; gomiekg) echo 5307;; pdns-lua-fresh) echo 5308;;
     candidate) echo "${CANDIDATE_ADDR##*:}";;
     candidate2) echo "${CANDIDATE2_ADDR##*:}";;
+    *) local a; a=$(extra_addr "$1"); echo "${a##*:}";;
   esac
 }
+# PEER_ADDR_NAME / PEER_CMD_NAME of a further peer NAME (- in NAME as _)
+extra_addr() { local v="PEER_ADDR_${1//-/_}"; echo "${!v:-}"; }
+extra_cmd() { local v="PEER_CMD_${1//-/_}"; echo "${!v:-}"; }
 host_of() {
   case $1 in
     candidate) echo "${CANDIDATE_ADDR%:*}";;
     candidate2) echo "${CANDIDATE2_ADDR%:*}";;
-    *) echo 127.0.0.1;;
+    knot|nsd|coredns|coredns-lb|pdns|pdns-lua|pdns-lua-fresh|gomiekg) echo 127.0.0.1;;
+    *) local a; a=$(extra_addr "$1"); echo "${a%:*}";;
   esac
 }
 
@@ -110,7 +123,7 @@ have_peer() {
     pdns|pdns-lua|pdns-lua-fresh) b=$PDNS_SERVER;; gomiekg) b=$GOMIEKG;;
     candidate) [ -n "$CANDIDATE_ADDR" ]; return;;
     candidate2) [ -n "$CANDIDATE2_ADDR" ] && [ -n "$CANDIDATE2_CMD" ]; return;;
-    *) return 1;;
+    *) [ -n "$(extra_addr "$1")" ] && [ -n "$(extra_cmd "$1")" ]; return;;
   esac
   [ -n "$b" ] && [ -x "$b" ]
 }
@@ -135,6 +148,7 @@ write_zone() {
       $i $x $y $x $y $x $y >> "$LUAZONE"
   done
   # query file: each name 100 times (A), deterministic shuffle; dnsperf loops over it
+  [ -n "$QUERY_FILE" ] && return 0   # the caller's
   for ((i = 0; i < NAMES; i++)); do
     for ((x = 0; x < 100; x++)); do echo "svc$i.example.com A"; done
   done | awk 'BEGIN{srand(42)} {print rand() "\t" $0}' | sort -k1,1 | cut -f2- > "$QF"
@@ -257,6 +271,11 @@ start_peer() { # peer mode
     candidate2)
       ZONE_FILE=$ZONE CANDIDATE_ADDR=$CANDIDATE2_ADDR setsid "${pre[@]}" bash -c "exec $CANDIDATE2_CMD" >"$log" 2>&1 &
       PID[$peer]=$! ;;
+    knot|nsd|coredns|coredns-lb|pdns|pdns-lua|pdns-lua-fresh|gomiekg|candidate) ;;
+    *) ZONE_FILE=$ZONE PEER_ADDR=$(extra_addr "$peer") setsid "${pre[@]}" bash -c "exec $(extra_cmd "$peer")" >"$log" 2>&1 &
+      PID[$peer]=$! ;;
+  esac
+  case $peer in
     candidate)
       if [ -n "$CANDIDATE_CMD" ]; then
         ZONE_FILE=$ZONE CANDIDATE_ADDR=$CANDIDATE_ADDR setsid "${pre[@]}" bash -c "exec $CANDIDATE_CMD" >"$log" 2>&1 &
@@ -356,6 +375,8 @@ run_dnsperf() { # peer mode rep secs -> appends results row (unless rep=warm)
   tf=$LOGS/.time
   local args=(-s "$h" -p "$p" -d "$QF" -l "$secs" -c "$DP_CLIENTS" -T "$DP_THREADS" -q "$DP_OUTSTANDING" -t "$DP_TIMEOUT")
   [ -n "$DP_MAXQPS" ] && args+=(-Q "$DP_MAXQPS")
+  [ "$QUERY_BINARY" = 1 ] && args+=(-B)
+  [ "$DP_VERBOSE" = 1 ] && args+=(-v)
   local c0 c1
   s0=$(tree_ticks "${PID[$peer]:-}"); c0=$(cpu_snap); t0=$(date +%s.%N)
   { TIMEFORMAT='%U %S'; time "${pre[@]}" "$DNSPERF" "${args[@]}" >"$out" 2>&1; } 2>"$tf"
@@ -365,6 +386,9 @@ run_dnsperf() { # peer mode rep secs -> appends results row (unless rep=warm)
   qps=$(awk '/Queries per second:/{print $4}' "$out")
   lat=$(awk '/Average Latency \(s\):/{printf "%.3f", $4 * 1000}' "$out")
   lost=$(awk '/Queries lost:/{gsub(/[()%]/, "", $4); print $4}' "$out")
+  local pct="NA NA NA"
+  [ "$DP_VERBOSE" = 1 ] && pct=$(percentiles "$out")
+  local p50 p99 p999; read -r p50 p99 p999 <<<"$pct"
   noerr=$(awk '/Response codes:/{for (i = 1; i <= NF; i++) if ($i == "NOERROR") {v = $(i + 2); gsub(/[()%,]/, "", v); print v}}' "$out")
   ccpu=$(awk -v w="$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" '{printf "%.0f", ($1 + $2) / w * 100}' "$tf")
   if [ -n "${PID[$peer]:-}" ]; then
@@ -376,10 +400,22 @@ run_dnsperf() { # peer mode rep secs -> appends results row (unless rep=warm)
   # either process (a few %, grows with QPS) plus anything else running; a high value flags contention
   other=$(awk -v b="$busy" -v s="$scpu" -v c="$ccpu" 'BEGIN{if (s == "NA") {print "NA"; exit}
     n = split(b, x, "/"); t = 0; for (i = 1; i <= n; i++) t += x[i]; printf "%.0f", t - s - c}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$peer" "$rep" "${qps:-0}" "${lat:-NA}" \
-    "${lost:-NA}" "${noerr:-NA}" "$scpu" "$ccpu" "$busy" "$other" >> "$RES"
-  printf '# %-8s %-10s rep %s: %10.0f qps  %s ms  lost %s%%  NOERROR %s%%  srv %s%%  cli %s%%  cpu-busy %s%%  other %s%%\n' \
-    "$mode" "$peer" "$rep" "${qps:-0}" "${lat:-NA}" "${lost:-NA}" "${noerr:-NA}" "$scpu" "$ccpu" "$busy" "$other" >&2
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$peer" "$rep" "${qps:-0}" "${lat:-NA}" \
+    "${lost:-NA}" "${noerr:-NA}" "$scpu" "$ccpu" "$busy" "$other" "$p50" "$p99" "$p999" >> "$RES"
+  printf '# %-8s %-10s rep %s: %10.0f qps  %s ms (p50 %s p99 %s p99.9 %s)  lost %s%%  NOERROR %s%%  srv %s%%  cli %s%%  cpu-busy %s%%  other %s%%\n' \
+    "$mode" "$peer" "$rep" "${qps:-0}" "${lat:-NA}" "$p50" "$p99" "$p999" "${lost:-NA}" "${noerr:-NA}" "$scpu" "$ccpu" "$busy" "$other" >&2
+  [ "$DP_VERBOSE" = 1 ] && { grep -v '^> ' "$out" > "$out.tmp"; mv "$out.tmp" "$out"; }
+  return 0
+}
+
+# p50 p99 p99.9 in ms of the answers in dnsperf -v output (lines "> RCODE name type latency_s";
+# timeouts, "> T ...", are not answers): a histogram in whole microseconds, nearest rank.
+percentiles() {
+  awk '/^> / && $2 != "T" && $2 != "I" {us = int($NF * 1e6 + 0.5); h[us]++; n++; if (us > mx) mx = us}
+    END {if (n == 0) {print "NA NA NA"; exit}
+      split("0.5 0.99 0.999", q, " "); k = 1; c = 0
+      for (u = 0; u <= mx && k <= 3; u++) {c += h[u]; while (k <= 3 && c >= q[k] * n) {r[k] = u; k++}}
+      printf "%.3f %.3f %.3f\n", r[1] / 1000, r[2] / 1000, r[3] / 1000}' "$1"
 }
 
 # ---------------------------------------------------------------- report
@@ -393,7 +429,7 @@ bcol() { # median busy% of cpu index $3 (0-based) from column 10 "b0/b1/..."
 
 report() {
   local mode peer q l lo s c e k cd rk rc busy i o
-  printf '\n%-8s %-14s %10s %8s %6s %5s %5s %-9s %5s %11s %6s %8s %2s\n' mode peer medianQPS lat_ms lost% srv% cli% cpubusy% oth% QPS/srvcore xKnot xCoreDNS n
+  printf '\n%-8s %-14s %10s %8s %7s %7s %7s %6s %5s %5s %-9s %5s %11s %6s %8s %2s\n' mode peer medianQPS lat_ms p50_ms p99_ms p999_ms lost% srv% cli% cpubusy% oth% QPS/srvcore xKnot xCoreDNS n
   for mode in $MODES; do
     k=$(col "$mode" knot 4 | median); cd=$(col "$mode" coredns 4 | median)
     for peer in $PEERS; do
@@ -405,11 +441,13 @@ report() {
       rk=$(awk -v a="$q" -v b="$k" 'BEGIN{if (b + 0 > 0) printf "%.2f", a / b; else print "NA"}')
       rc=$(awk -v a="$q" -v b="$cd" 'BEGIN{if (b + 0 > 0) printf "%.2f", a / b; else print "NA"}')
       o=$(col "$mode" "$peer" 11 | sort -g | tail -1)
-      printf '%-8s %-14s %10.0f %8.3f %6.2f %5.0f %5.0f %-9s %5s %11s %6s %8s %2s\n' "$mode" "$peer" "$q" "$l" "$lo" "$s" "$c" "$busy" "${o:-NA}" \
+      printf '%-8s %-14s %10.0f %8.3f %7s %7s %7s %6.2f %5.0f %5.0f %-9s %5s %11s %6s %8s %2s\n' "$mode" "$peer" "$q" "$l" \
+        "$(col "$mode" "$peer" 12 | median)" "$(col "$mode" "$peer" 13 | median)" "$(col "$mode" "$peer" 14 | median)" "$lo" "$s" "$c" "$busy" "${o:-NA}" \
         "$(awk -v e="$e" 'BEGIN{if (e == "NA") print e; else printf "%.0f", e}')" "$rk" "$rc" "$(col "$mode" "$peer" 4 | wc -l)"
     done
   done
-  echo "# medians over runs; lat_ms = dnsperf average latency; srv%/cli% = process CPU (utime+stime) of the"
+  echo "# medians over runs; lat_ms = dnsperf average latency; p50/p99/p999_ms = percentiles of every answer's"
+  echo "# latency (dnsperf -v; NA with DP_VERBOSE=0); srv%/cli% = process CPU (utime+stime) of the"
   echo "# server tree / dnsperf over the run (100 = one core); cpubusy% = busy share of cpu0/cpu1 (incl. softirq);"
   echo "# oth% = MAX over runs of (cpu busy sum - srv% - cli%): unattributed kernel work + other processes;"
   echo "#   well above ~15 means something else competed for the cpus: rerun on a quiet machine."
@@ -453,7 +491,7 @@ main() {
   ACTIVE_PEERS="${active[*]}"
   PEERS=$ACTIVE_PEERS
   report
-  note "per-run rows: $RES (mode peer rep qps lat_ms lost% noerror% srv_proc_cpu% cli_proc_cpu% cpu0/cpu1..busy% other%)"
+  note "per-run rows: $RES (mode peer rep qps lat_ms lost% noerror% srv_proc_cpu% cli_proc_cpu% cpu0/cpu1..busy% other% p50_ms p99_ms p999_ms)"
 }
 
 case ${1:-run} in

@@ -1,20 +1,38 @@
 #!/usr/bin/env bash
-# dns.sh - evac's authoritative DNS against Knot, NSD, PowerDNS (static and LUA
-# pickwrandom), a bare miekg/dns map server (bench/dnsmap) and, with COREDNS set,
-# CoreDNS, under dnsperf on loopback: server pinned to one core, dnsperf to the other.
+# dns.sh - evac's authoritative DNS against Knot, NSD, PowerDNS (static, LUA pickwrandom,
+# LUA pickclosest), gdnsd (geoip plugin), a bare miekg/dns map server (bench/dnsmap) and,
+# with COREDNS set, CoreDNS, under dnsperf on loopback: server pinned to one core,
+# dnsperf to the other.
 #
-# It drives bench/dns-peers.sh (a copy of the team's shared harness, with a second
-# candidate) once, every server interleaved, with evac (`evac dnsbench`) twice:
-#   candidate:  svc0..svc99 as weighted services over 3 regions with weights 50/30/20
-#               (one region's address per answer, chosen per client subnet);
-#   candidate2: the same names with the `all` policy (the 3 addresses of every
-#               answer, as the peers' zone has them),
-# and prints qps, latency, loss and the ratios evac/peer for both.
+# It drives bench/dns-peers.sh (a copy of the team's shared harness, with more
+# candidates) in three phases, each interleaving its servers (A B C ... A B C ...):
+#
+# 1. saturated: every server as fast as dnsperf can ask (-c 8 -q 200), evac
+#    (`evac dnsbench`) twice:
+#      candidate:  svc0..svc99 as weighted services over 3 regions with weights 50/30/20
+#                  (one region's address per answer, chosen per client subnet);
+#      candidate2: the same names with the `all` policy (the 3 addresses of every
+#                  answer, as the peers' zone has them);
+# 2. rate: the same zone at one offered load (dnsperf -Q LATENCY_QPS) for Knot, NSD and
+#    evac weighted: latency with the load held equal, not at each server's own maximum;
+# 3. nearest (inputs from bench/geodata): A queries from 10,000 networks, each with EDNS
+#    Client Subnet (a wire-format query file, dnsperf -B), to
+#      near-weighted: evac, the names as weighted services (the baseline);
+#      near-nets:     evac, the names as `nearest` over a 10,000-prefix topology.nets;
+#      near-geo:      evac, `nearest` by distance from a GeoIP database (mmdb) of the
+#                     same networks, located regions, no nets;
+#      pdns-closest:  PowerDNS LUA `pickclosest` (geoip backend, the same mmdb);
+#      gdnsd-geoip:   gdnsd's geoip plugin with the same networks as a nets map.
+#
+# It prints qps, latency (average; p50, p99, p99.9 over every answer, from dnsperf -v),
+# loss and ratios for each phase.
 #
 # Knobs: DURATION [10] REPS [2] WARMUP [3] MODES [pinned] WORKDIR [$TMPDIR/evac-dns-bench]
-#        COREDNS=/path/to/coredns (skipped when unset), PEERS (peers of run 1).
-# Needs: dnsperf, dig, knotd, nsd, pdns_server (Debian: dnsperf bind9-dnsutils knot nsd
-#        pdns-server pdns-backend-bind), Go. Run as root on a quiet machine.
+#        PHASES ["saturated rate nearest"] LATENCY_QPS [50000] DP_VERBOSE [1]
+#        COREDNS=/path/to/coredns (skipped when unset), PEERS (peers of phase 1).
+# Needs: dnsperf, dig, knotd, nsd, pdns_server, gdnsd (Debian: dnsperf bind9-dnsutils knot
+#        nsd pdns-server pdns-backend-bind pdns-backend-geoip gdnsd), Go. Run as root on a
+#        quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,12 +40,17 @@ export WORKDIR=${WORKDIR:-${TMPDIR:-/tmp}/evac-dns-bench}
 export DURATION=${DURATION:-10} REPS=${REPS:-2} WARMUP=${WARMUP:-3} MODES=${MODES:-pinned}
 export KNOTD=${KNOTD:-$(command -v knotd || true)} NSD=${NSD:-$(command -v nsd || true)}
 export PDNS_SERVER=${PDNS_SERVER:-$(command -v pdns_server || true)} COREDNS=${COREDNS:-}
+GDNSD=${GDNSD:-$(command -v gdnsd || true)}
+PHASES=${PHASES:-"saturated rate nearest"}
+LATENCY_QPS=${LATENCY_QPS:-50000}
 NAMES=100
-mkdir -p "$WORKDIR"
+BASE=$WORKDIR
+mkdir -p "$BASE"
 
-go build -o "$WORKDIR/evac" ./cmd/evac
-go build -o "$WORKDIR/dnsmap" ./bench/dnsmap
-export GOMIEKG=$WORKDIR/dnsmap
+go build -o "$BASE/evac" ./cmd/evac
+go build -o "$BASE/dnsmap" ./bench/dnsmap
+go build -o "$BASE/geodata" ./bench/geodata
+export GOMIEKG=$BASE/dnsmap
 
 # steering POLICY -> the steering config: svcN with 10.1/10.2/10.3.x.y in regions a/b/c,
 # the addresses of the peers' zone (dns-peers.sh write_zone).
@@ -41,44 +64,129 @@ steering() {
       "$i" "$1" "$x" "$y" "$x" "$y" "$x" "$y"
   done
 }
-steering weighted > "$WORKDIR/weighted.yaml"
-steering all > "$WORKDIR/static.yaml"
-"$WORKDIR/evac" validate "$WORKDIR/weighted.yaml" >/dev/null
+steering weighted > "$BASE/weighted.yaml"
+steering all > "$BASE/static.yaml"
+"$BASE/evac" validate "$BASE/weighted.yaml" >/dev/null
 
-export CANDIDATE_ADDR=127.0.0.1:5310
-BASE=$WORKDIR
 # Response-rate limiting off, as for the peers (dns-peers.sh sets NSD's rrl-ratelimit: 0).
-cand() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE_ADDR --weights 50,30,20 --dns-rate-limit 0 --log-level warn"; }
+evacd() { # config addr [more flags]
+  echo "$BASE/evac dnsbench --config $1 --addr $2 --weights 50,30,20 --dns-rate-limit 0 --log-level warn ${3:-}"
+}
+export CANDIDATE_ADDR=127.0.0.1:5310 CANDIDATE2_ADDR=127.0.0.1:5311
+export CANDIDATE_CMD CANDIDATE2_CMD
+CANDIDATE_CMD=$(evacd "$BASE/weighted.yaml" $CANDIDATE_ADDR)
+CANDIDATE2_CMD=$(evacd "$BASE/static.yaml" $CANDIDATE2_ADDR)
 
-export CANDIDATE2_ADDR=127.0.0.1:5311
-cand2() { echo "$BASE/evac dnsbench --config $BASE/$1.yaml --addr $CANDIDATE2_ADDR --weights 50,30,20 --dns-rate-limit 0 --log-level warn"; }
-PEERS=${PEERS:-"knot nsd coredns pdns pdns-lua gomiekg candidate candidate2"} \
-  CANDIDATE_CMD=$(cand weighted) CANDIDATE2_CMD=$(cand2 static) bench/dns-peers.sh run
+has() { case " $PHASES " in *" $1 "*) return 0;; esac; return 1; }
+if has saturated; then
+  WORKDIR=$BASE/saturated PEERS=${PEERS:-"knot nsd coredns pdns pdns-lua gomiekg candidate candidate2"} \
+    bench/dns-peers.sh run
+fi
+if has rate; then
+  WORKDIR=$BASE/rate PEERS="knot nsd candidate" DP_MAXQPS=$LATENCY_QPS bench/dns-peers.sh run
+fi
+if has nearest; then
+  G=$BASE/geo
+  "$BASE/geodata" -out "$G" -nets 10000 -names "$NAMES" -gdnsd-port 5309
+  "$BASE/evac" validate "$G/nearest-nets.yaml" >/dev/null
+  "$BASE/evac" validate "$G/nearest-geo.yaml" >/dev/null
+  mkdir -p "$G/pdns"
+  echo "domains: []" > "$G/pdns/geo-zones.yaml"
+  echo "zone \"example.com\" { type master; file \"$G/pdns-closest.zone\"; };" > "$G/pdns/named.conf"
+  cat > "$G/pdns/pdns.conf" <<EOF
+launch=bind,geoip
+bind-config=$G/pdns/named.conf
+bind-check-interval=0
+geoip-database-files=mmdb:$G/geo.mmdb
+geoip-zones-file=$G/pdns/geo-zones.yaml
+edns-subnet-processing=yes
+enable-lua-records=shared
+local-address=127.0.0.1:5312
+socket-dir=$G/pdns
+guardian=no
+daemon=no
+disable-syslog=yes
+loglevel=3
+webserver=no
+api=no
+security-poll-suffix=
+receiver-threads=1
+distributor-threads=1
+reuseport=yes
+EOF
+  export PEER_ADDR_near_weighted=127.0.0.1:5313 PEER_ADDR_near_nets=127.0.0.1:5314 PEER_ADDR_near_geo=127.0.0.1:5315
+  export PEER_CMD_near_weighted PEER_CMD_near_nets PEER_CMD_near_geo PEER_ADDR_pdns_closest PEER_CMD_pdns_closest
+  export PEER_ADDR_gdnsd_geoip PEER_CMD_gdnsd_geoip
+  PEER_CMD_near_weighted=$(evacd "$G/weighted.yaml" $PEER_ADDR_near_weighted)
+  PEER_CMD_near_nets=$(evacd "$G/nearest-nets.yaml" $PEER_ADDR_near_nets)
+  PEER_CMD_near_geo=$(evacd "$G/nearest-geo.yaml" $PEER_ADDR_near_geo "--geoip-db $G/geo.mmdb")
+  np="near-weighted near-nets near-geo"
+  if [ -n "$PDNS_SERVER" ] && compgen -G "/usr/lib/*/pdns/libgeoipbackend.so" >/dev/null; then
+    PEER_ADDR_pdns_closest=127.0.0.1:5312 PEER_CMD_pdns_closest="$PDNS_SERVER --config-dir=$G/pdns"
+    np+=" pdns-closest"
+  else
+    echo "# pdns-closest: not run (needs pdns_server with its geoip backend: pdns-backend-geoip)"
+  fi
+  if [ -n "$GDNSD" ]; then
+    PEER_ADDR_gdnsd_geoip=127.0.0.1:5309 PEER_CMD_gdnsd_geoip="$GDNSD -c $G/gdnsd start"
+    np+=" gdnsd-geoip"
+  else
+    echo "# gdnsd-geoip: not run (no gdnsd)"
+  fi
+  WORKDIR=$BASE/nearest PEERS=$np QUERY_FILE=$G/queries.bin QUERY_BINARY=1 bench/dns-peers.sh run
+fi
 
 # ---------------------------------------------------------------- summary
 median() { sort -g | awk '{v[NR] = $1} END{if (NR == 0) {print "NA"; exit} if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 col() { awk -F'\t' -v m="$2" -v p="$3" -v c="$4" '$1 == m && $2 == p && $c != "NA" {print $c}' "$1" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0 && a != "NA") printf "%.2f", a / b; else print "NA"}'; }
+row() { # label file peer base1 [base2]: columns base/qps (INVERT=1: qps/base1)
+  local q; q=$(col "$2" "$mode" "$3" 4)
+  [ "$q" = NA ] || [ "$q" = 0 ] && return 0
+  printf '%-26s %10.0f %7s %7s %7s %8s %6s %5s %11s %11s\n' "$1" "$q" "$(col "$2" "$mode" "$3" 5)" \
+    "$(col "$2" "$mode" "$3" 12)" "$(col "$2" "$mode" "$3" 13)" "$(col "$2" "$mode" "$3" 14)" \
+    "$(col "$2" "$mode" "$3" 6)" "$(col "$2" "$mode" "$3" 8)" \
+    "$(if [ "${INVERT:-0}" = 1 ]; then ratio "$q" "$4"; else ratio "$4" "$q"; fi)" "$(ratio "${5:-NA}" "$q")"
+}
+head_row() { printf '%-26s %10s %7s %7s %7s %8s %6s %5s %11s %11s\n' server qps avg_ms p50_ms p99_ms p99.9_ms lost% srv% "$1" "$2"; }
 for mode in $MODES; do
-  W=$WORKDIR/results.tsv
-  ew=$(col "$W" "$mode" candidate 4); es=$(col "$W" "$mode" candidate2 4)
-  printf '\n%s: server on cpu %s, dnsperf on cpu %s; medians of %s runs of %ss\n' "$mode" 0 1 "$REPS" "$DURATION"
-  printf '%-22s %10s %8s %7s %12s %12s\n' server qps lat_ms lost% evacW/peer evacS/peer
-  row() { # label file peer
-    local q l lo
-    q=$(col "$2" "$mode" "$3" 4); l=$(col "$2" "$mode" "$3" 5); lo=$(col "$2" "$mode" "$3" 6)
-    [ "$q" = NA ] && return 0
-    printf '%-22s %10.0f %8s %7s %12s %12s\n' "$1" "$q" "$l" "$lo" \
-      "$(awk -v a="$ew" -v b="$q" 'BEGIN{if (b > 0 && a != "NA") printf "%.2f", a / b; else print "NA"}')" \
-      "$(awk -v a="$es" -v b="$q" 'BEGIN{if (b > 0 && a != "NA") printf "%.2f", a / b; else print "NA"}')"
-  }
-  row "evac weighted" "$W" candidate
-  row "evac static (all)" "$W" candidate2
-  row "knot" "$W" knot
-  row "nsd" "$W" nsd
-  row "coredns file" "$W" coredns
-  row "powerdns static" "$W" pdns
-  row "powerdns LUA" "$W" pdns-lua
-  row "miekg/dns map" "$W" gomiekg
-  [ -z "$COREDNS" ] && echo "# coredns: not run (set COREDNS=/path/to/coredns)"
+  printf '\n%s: server on cpu 0, dnsperf on cpu 1; medians of %s runs of %ss; latency in ms over every answer\n' "$mode" "$REPS" "$DURATION"
+  W=$BASE/saturated/results.tsv
+  if has saturated && [ -s "$W" ]; then
+    ew=$(col "$W" "$mode" candidate 4); es=$(col "$W" "$mode" candidate2 4)
+    echo "## saturated (dnsperf -c 8 -q 200, no rate cap)"
+    head_row evacW/peer evacS/peer
+    row "evac weighted" "$W" candidate "$ew" "$es"
+    row "evac static (all)" "$W" candidate2 "$ew" "$es"
+    row "knot" "$W" knot "$ew" "$es"
+    row "nsd" "$W" nsd "$ew" "$es"
+    row "coredns file" "$W" coredns "$ew" "$es"
+    row "powerdns static" "$W" pdns "$ew" "$es"
+    row "powerdns LUA" "$W" pdns-lua "$ew" "$es"
+    row "miekg/dns map" "$W" gomiekg "$ew" "$es"
+    [ -z "$COREDNS" ] && echo "# coredns: not run (set COREDNS=/path/to/coredns)"
+  fi
+  W=$BASE/rate/results.tsv
+  if has rate && [ -s "$W" ]; then
+    ew=$(col "$W" "$mode" candidate 4)
+    echo "## rate (dnsperf -Q $LATENCY_QPS: the same offered load for every server)"
+    head_row evacW/peer -
+    row "evac weighted" "$W" candidate "$ew"
+    row "knot" "$W" knot "$ew"
+    row "nsd" "$W" nsd "$ew"
+  fi
+  W=$BASE/nearest/results.tsv
+  if has nearest && [ -s "$W" ]; then
+    ew=$(col "$W" "$mode" near-weighted 4)
+    echo "## nearest (A queries with ECS from 10,000 networks, dnsperf -B; saturated)"
+    head_row x_evacW -
+    # the last column but one: the row's qps over evac weighted's (target for evac nearest: >= 0.9)
+    rown() { INVERT=1 row "$1" "$W" "$2" "$ew"; }
+    rown "evac weighted" near-weighted
+    rown "evac nearest (10k nets)" near-nets
+    rown "evac nearest (mmdb)" near-geo
+    rown "powerdns LUA pickclosest" pdns-closest
+    rown "gdnsd geoip (10k nets)" gdnsd-geoip
+  fi
 done
-echo "# per-run rows: $WORKDIR/results.tsv"
+echo "# per-run rows: $BASE/{saturated,rate,nearest}/results.tsv"

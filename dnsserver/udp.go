@@ -10,18 +10,23 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // udpBatch is how many datagrams one recvmmsg/sendmmsg moves at most.
 const udpBatch = 32
 
-// batchConn reads and writes several datagrams per system call
-// (recvmmsg, sendmmsg on Linux); ipv4.Message and ipv6.Message are one type.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+// udpIO moves batches of datagrams on one UDP socket: recvmmsg and sendmmsg
+// as raw system calls on Linux (udpio_linux.go), golang.org/x/net elsewhere.
+type udpIO interface {
+	// read waits for at least one datagram and returns how many it read
+	// into the buffers given to newUDPIO: datagram i is bufs[i][:ns[i]],
+	// from from[i] (the zero AddrPort when the address is of no known
+	// family).
+	read(ns []int, from []netip.AddrPort) (int, error)
+	// write sends replies[i], where not empty, to the sender of datagram i
+	// of the last read. A reply that cannot be sent is passed to bad and
+	// the others still go; the error is the socket's (closed).
+	write(replies [][]byte, bad func(i int, err error)) error
 }
 
 // serveUDP reads queries from conn in batches and answers them on the same
@@ -30,25 +35,28 @@ type batchConn interface {
 // of recent answers (drain.go), locked once per batch. It returns when conn
 // is closed.
 func (s *Server) serveUDP(conn *net.UDPConn, rec *answerTable) {
-	var bc batchConn = ipv4.NewPacketConn(conn)
-	if a := conn.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil {
-		bc = ipv6.NewPacketConn(conn)
-	}
 	var (
-		in   = make([]ipv4.Message, udpBatch)
-		out  = make([]ipv4.Message, 0, udpBatch)
-		bufs = make([][]byte, udpBatch)
-		outs = make([][]byte, udpBatch)
-		wbuf = make([][1][]byte, udpBatch)
-		sns  = make([]seen, udpBatch)
+		bufs    = make([][]byte, udpBatch)
+		outs    = make([][]byte, udpBatch)
+		replies = make([][]byte, udpBatch)
+		ns      = make([]int, udpBatch)
+		froms   = make([]netip.AddrPort, udpBatch)
+		sns     = make([]seen, udpBatch)
 	)
-	for i := range in {
+	for i := range bufs {
 		bufs[i] = make([]byte, udpReadSize)
 		outs[i] = make([]byte, 0, packBufSize)
-		in[i].Buffers = [][]byte{bufs[i]}
+	}
+	io, err := newUDPIO(conn, bufs)
+	if err != nil {
+		s.log.Error("cannot serve UDP", zap.Error(err))
+		return
+	}
+	bad := func(i int, err error) {
+		s.log.Debug("cannot write DNS answer", zap.Stringer("client", froms[i]), zap.Error(err))
 	}
 	for {
-		n, err := bc.ReadBatch(in, 0)
+		n, err := io.read(ns, froms)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
 				return
@@ -56,22 +64,20 @@ func (s *Server) serveUDP(conn *net.UDPConn, rec *answerTable) {
 			s.log.Debug("UDP read", zap.Error(err))
 			continue
 		}
-		out = out[:0]
 		noted := false
 		for i := range n {
 			sns[i].svc = 0
-			ua, ok := in[i].Addr.(*net.UDPAddr)
-			if !ok {
+			replies[i] = nil
+			if !froms[i].IsValid() {
 				continue
 			}
-			reply := s.handleUDP(bufs[i][:in[i].N], ua.AddrPort(), outs[i][:0], &sns[i])
+			reply := s.handleUDP(bufs[i][:ns[i]], froms[i], outs[i][:0], &sns[i])
 			if reply == nil {
 				sns[i].svc = 0
 				continue
 			}
 			noted = noted || sns[i].svc != 0
-			wbuf[i][0] = reply
-			out = append(out, ipv4.Message{Buffers: wbuf[i][:], Addr: ua})
+			replies[i] = reply
 		}
 		if noted {
 			// One clock read and one lock per batch; before the next read
@@ -85,19 +91,13 @@ func (s *Server) serveUDP(conn *net.UDPConn, rec *answerTable) {
 			}
 			rec.mu.Unlock()
 		}
-		for len(out) > 0 {
-			k, err := bc.WriteBatch(out, 0)
-			if err != nil {
-				// One bad destination must not cost the others their answers.
-				s.log.Debug("cannot write DNS answer", zap.Stringer("client", out[0].Addr), zap.Error(err))
-				k = max(k, 1)
+		if err := io.write(replies, bad); err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
+				return
 			}
-			out = out[k:]
+			s.log.Debug("UDP write", zap.Error(err))
 		}
-		for i := range n {
-			wbuf[i][0] = nil
-			in[i].Addr = nil
-		}
+		clear(replies[:n])
 	}
 }
 

@@ -15,17 +15,18 @@ import (
 
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/dnsserver"
+	"github.com/evac-sh/evac/internal/geoip"
 )
 
 // newDNSBenchCmd is `evac dnsbench`, hidden: the DNS server alone, answering
 // from a state built locally from a steering file (no Raft, no API), for
 // benchmarks (bench/dns.sh) and for trying the DNS behaviour.
 func newDNSBenchCmd() *cobra.Command {
-	var configPath, addr, weights string
+	var configPath, addr, weights, geoDB string
 	var rateLimit int
 	var logLevel, logFormat string
 	cmd := &cobra.Command{
-		Use:     "dnsbench --config steering.yaml [--addr 127.0.0.1:5353] [--weights 50,30,20]",
+		Use:     "dnsbench --config steering.yaml [--addr 127.0.0.1:5353] [--weights 50,30,20] [--geoip-db FILE]",
 		Short:   "Serve DNS for a steering file alone (benchmarks)",
 		Example: "  evac dnsbench --config bench/zone.yaml --addr 127.0.0.1:5399 --weights 50,30,20",
 		Hidden:  true,
@@ -42,6 +43,13 @@ func newDNSBenchCmd() *cobra.Command {
 			defer func() { _ = lg.Sync() }()
 			s := dnsserver.New(dnsserver.Config{Addr: addr, Logger: lg, RateLimit: rateLimit})
 			s.Update(st)
+			if geoDB != "" {
+				db, err := geoip.Open(geoDB)
+				if err != nil {
+					return fmt.Errorf("--geoip-db: %w", err)
+				}
+				s.SetLocator(db)
+			}
 			if err := s.Start(); err != nil {
 				return err
 			}
@@ -58,6 +66,7 @@ func newDNSBenchCmd() *cobra.Command {
 	fl.StringVar(&configPath, "config", "", "steering config file (as for evac apply)")
 	fl.StringVar(&addr, "addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
 	fl.StringVar(&weights, "weights", "", "traffic weights of the regions in config order, e.g. 50,30,20 (default: all 100)")
+	fl.StringVar(&geoDB, "geoip-db", "", "GeoIP2/GeoLite2 database for the nearest policy, as for evac server (no SIGHUP reload here)")
 	fl.IntVar(&rateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP responses per second per client subnet, as for evac server (0: off, as bench/dns.sh runs it)")
 	addLogFlags(fl, &logLevel, &logFormat)
 	return cmd

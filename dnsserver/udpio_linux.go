@@ -1,0 +1,177 @@
+package dnsserver
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmsghdr is struct mmsghdr: a msghdr and the length the kernel moved
+// (x/sys/unix has no such type).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [unsafe.Sizeof(uintptr(0)) - 4]byte
+}
+
+// mmsgIO reads and writes datagrams with recvmmsg and sendmmsg issued as raw
+// system calls from inside the socket's RawConn callbacks:
+//   - the Go scheduler is not told of the calls (they never block: the
+//     socket is non-blocking, and EAGAIN returns to the netpoller), so a
+//     sendmmsg of a batch, which runs the loopback or NIC transmit path for
+//     every datagram and can take tens of microseconds, does not let sysmon
+//     hand the reader's P to another thread: with GOMAXPROCS=1 that handoff
+//     cost futex wake-ups, context switches and a wait to get the P back on
+//     every long write (docs/benchmarks.md, "UDP latency");
+//   - the sender's address stays in its raw sockaddr, which the reply is
+//     sent to as is, and is parsed into a netip.AddrPort without allocating
+//     (x/net's ReadBatch allocated a *net.UDPAddr and its IP per datagram).
+type mmsgIO struct {
+	rc    syscall.RawConn
+	hdrs  []mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // big enough for either family
+	ohdrs []mmsghdr
+	oiovs []unix.Iovec
+	out   []mmsghdr // the replies not yet sent, a tail of ohdrs
+	oidx  []int     // the datagram each of ohdrs answers
+
+	n, sent int   // results of the last callback
+	err     error // of the last callback
+	recvFn  func(uintptr) bool
+	sendFn  func(uintptr) bool
+}
+
+func newUDPIO(conn *net.UDPConn, bufs [][]byte) (udpIO, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("UDP socket: %w", err)
+	}
+	n := len(bufs)
+	m := &mmsgIO{rc: rc, hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), names: make([]unix.RawSockaddrInet6, n),
+		ohdrs: make([]mmsghdr, n), oiovs: make([]unix.Iovec, n), oidx: make([]int, 0, n)}
+	for i := range n {
+		m.iovs[i].Base = &bufs[i][0]
+		m.iovs[i].SetLen(len(bufs[i]))
+		h := &m.hdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&m.names[i]))
+		h.Iov = &m.iovs[i]
+		h.SetIovlen(1)
+	}
+	m.recvFn, m.sendFn = m.recv, m.send
+	return m, nil
+}
+
+func (m *mmsgIO) read(ns []int, from []netip.AddrPort) (int, error) {
+	for i := range m.hdrs {
+		m.hdrs[i].hdr.Namelen = uint32(unsafe.Sizeof(m.names[i]))
+		m.hdrs[i].hdr.Flags = 0
+		m.hdrs[i].len = 0
+	}
+	m.n, m.err = 0, nil
+	if err := m.rc.Read(m.recvFn); err != nil {
+		return 0, err
+	}
+	if m.err != nil {
+		return 0, m.err
+	}
+	for i := range m.n {
+		ns[i] = int(m.hdrs[i].len)
+		from[i] = sockaddrAddrPort(&m.names[i], m.hdrs[i].hdr.Namelen)
+	}
+	return m.n, nil
+}
+
+func (m *mmsgIO) recv(fd uintptr) bool {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(len(m.hdrs)), 0, 0, 0)
+		switch e {
+		case 0:
+			m.n = int(r)
+			return true
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false // the netpoller waits for the next datagram
+		default:
+			m.err = e
+			return true
+		}
+	}
+}
+
+func (m *mmsgIO) write(replies [][]byte, bad func(i int, err error)) error {
+	k := 0
+	idx := m.oidx[:0]
+	for i, r := range replies[:m.n] {
+		if len(r) == 0 {
+			continue
+		}
+		m.oiovs[k].Base = &r[0]
+		m.oiovs[k].SetLen(len(r))
+		h := &m.ohdrs[k].hdr
+		h.Name = (*byte)(unsafe.Pointer(&m.names[i]))
+		h.Namelen = m.hdrs[i].hdr.Namelen
+		h.Iov = &m.oiovs[k]
+		h.SetIovlen(1)
+		idx = append(idx, i)
+		k++
+	}
+	m.out = m.ohdrs[:k]
+	for len(m.out) > 0 {
+		m.sent, m.err = 0, nil
+		if err := m.rc.Write(m.sendFn); err != nil {
+			return err
+		}
+		if m.err != nil {
+			// One bad destination must not cost the others their answers.
+			bad(idx[0], m.err)
+			m.sent = 1
+		}
+		m.out, idx = m.out[m.sent:], idx[m.sent:]
+	}
+	return nil
+}
+
+func (m *mmsgIO) send(fd uintptr) bool {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.out[0])), uintptr(len(m.out)), 0, 0, 0)
+		switch e {
+		case 0:
+			m.sent = int(r)
+			return true
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			m.err = e
+			return true
+		}
+	}
+}
+
+// sockaddrAddrPort parses a sockaddr_in or sockaddr_in6; the zero AddrPort
+// for anything else.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6, l uint32) netip.AddrPort {
+	port := func(p *uint16) uint16 {
+		b := (*[2]byte)(unsafe.Pointer(p))
+		return uint16(b[0])<<8 | uint16(b[1])
+	}
+	switch sa.Family {
+	case unix.AF_INET:
+		if l < unix.SizeofSockaddrInet4 {
+			return netip.AddrPort{}
+		}
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), port(&s4.Port))
+	case unix.AF_INET6:
+		if l < unix.SizeofSockaddrInet6 {
+			return netip.AddrPort{}
+		}
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port(&sa.Port))
+	}
+	return netip.AddrPort{}
+}
