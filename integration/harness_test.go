@@ -92,7 +92,10 @@ func (p *proc) start() {
 	}
 	cmd := exec.Command(bin, p.args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed by a timeout or by hand takes its
+	// servers with it (one left running held the integration lock, and its
+	// ports, for 20 minutes).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
 	}
