@@ -279,11 +279,12 @@ func (s *Server) Start() error {
 		s.notify.changed()
 	}
 	if s.signer != nil {
-		s.resignStop, s.resignDone = make(chan struct{}), make(chan struct{})
+		stop, done := make(chan struct{}), make(chan struct{})
+		s.resignStop, s.resignDone = stop, done
 		every := resignEvery(s.signer.cfg.Refresh)
 		go func() {
-			defer close(s.resignDone)
-			s.resignLoop(s.resignStop, every)
+			defer close(done)
+			s.resignLoop(stop, every)
 		}()
 	}
 	s.running = true

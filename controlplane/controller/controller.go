@@ -102,6 +102,17 @@ type Config struct {
 	// DNSTSIG holds the TSIG keys for zone transfers and NOTIFY
 	// (dnsserver.Config.TSIG); nil: none.
 	DNSTSIG *dnsserver.Keyring
+	// DNSSEC, when set, signs the zone (dnsserver.Server.EnableDNSSEC);
+	// nil: unsigned (dnssec.go).
+	DNSSEC *dnsserver.DNSSECConfig
+}
+
+// DNSSECKeys returns the keys of cfg.DNSSEC, nil without.
+func (cfg *Config) DNSSECKeys() *dnsserver.DNSSECKeys {
+	if cfg.DNSSEC == nil {
+		return nil
+	}
+	return cfg.DNSSEC.Keys
 }
 
 // Controller is one running controller.
@@ -112,6 +123,7 @@ type Controller struct {
 	raft   *raftnode.Node
 	gossip *gossip.Node
 	dns    *dnsserver.Server
+	dnssec dnssecCheck // dnssec.go
 	http   *http.Server
 	httpLn net.Listener
 	engine *steering.Engine
@@ -173,6 +185,11 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG})
+	if cfg.DNSSEC != nil {
+		if err := c.dns.EnableDNSSEC(*cfg.DNSSEC); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.GeoIPDB != "" {
 		if err := c.startGeoIP(cfg.GeoIPDB); err != nil {
 			return nil, err
@@ -239,6 +256,7 @@ func Start(cfg Config) (*Controller, error) {
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise, Bootstrap: cfg.Bootstrap,
 		Timing: timing, Logger: lg.Named("raft"), TLS: cfg.RaftTLS,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		DNSSECKeys: dnssecSummary(cfg.DNSSECKeys()),
 	}, c.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -250,6 +268,7 @@ func Start(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("start DNS on %s: %w", cfg.DNSAddr, err)
 	}
 	c.goFunc(func() { c.drain.Run(ctx) })
+	c.goFunc(func() { c.checkDNSSEC(ctx) })
 
 	c.gossip, err = gossip.New(gossip.Config{
 		NodeName: cfg.NodeID, Region: "control", Role: gossip.RoleController, BindAddr: cfg.GossipAddr,
@@ -502,7 +521,7 @@ func (c *Controller) Status() api.Status {
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
 		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
-		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.cfg.Warnings,
+		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.warnings(), DNSSEC: c.dnssecStatus(),
 	}
 }
 

@@ -99,6 +99,9 @@ type Config struct {
 	// that a follower slightly behind catches up from the log rather than
 	// by a full snapshot transfer; 0 means 10240.
 	TrailingLogs uint64
+	// DNSSECKeys is this node's DNSSEC key set as its status probe shows
+	// it (public key tags and a fingerprint, no key material); "" none.
+	DNSSECKeys string
 }
 
 // Peer is one initial voter: its Raft server ID and address.

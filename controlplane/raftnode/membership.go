@@ -51,6 +51,9 @@ type MemberStatus struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	LeaderID     string `json:"leader_id,omitempty"`
+	// DNSSECKeys is the member's DNSSEC key set: key tags and a
+	// fingerprint of the public keys ("" without keys; Config.DNSSECKeys).
+	DNSSECKeys string `json:"dnssec_keys,omitempty"`
 }
 
 // PeerStatus is one member of the latest configuration with the result of
@@ -86,6 +89,7 @@ func (n *Node) status() MemberStatus {
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: n.raft.AppliedIndex(),
 		LeaderID:     string(leaderID),
+		DNSSECKeys:   n.cfg.DNSSECKeys,
 	}
 }
 

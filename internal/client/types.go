@@ -31,7 +31,12 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// GeoIP is the controller's GeoIP database, when it has one.
 	GeoIP *GeoIPStatus `json:"geoip,omitempty"`
+	// DNSSEC is the controller's signing keys, when it has some.
+	DNSSEC *DNSSECStatus `json:"dnssec,omitempty"`
 }
+
+// DNSSECStatus is a controller's DNSSEC signing (GET /v1/status).
+type DNSSECStatus = api.DNSSECStatus
 
 // Voter is one voting member of the Raft configuration. It decodes from a
 // bare string ("c0" or "c0=127.0.9.1:7300") as well as from an object
