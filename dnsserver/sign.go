@@ -92,6 +92,13 @@ func (c DNSSECConfig) withDefaults() (DNSSECConfig, error) {
 	return c, nil
 }
 
+// Check reports whether the periods are valid (with the defaults for
+// zero values) and there are keys.
+func (c DNSSECConfig) Check() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // signer makes the signatures of the views a server builds; it is used
 // under the server's updateMu.
 type signer struct {
