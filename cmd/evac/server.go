@@ -31,26 +31,26 @@ const (
 // serverFile is the controller's config file; every key is also a flag
 // (flags win).
 type serverFile struct {
-	NodeID        string   `yaml:"node_id"`
-	DataDir       string   `yaml:"data_dir"`
-	RaftAddr      string   `yaml:"raft_addr"`
-	RaftAdvertise string   `yaml:"raft_advertise_addr"`
-	GossipAddr    string   `yaml:"gossip_addr"`
-	HTTPAddr      string   `yaml:"http_addr"`
-	DNSAddr       string   `yaml:"dns_addr"`
-	DNSRateLimit  int      `yaml:"-"`
-	TSIGKeys      string   `yaml:"tsig_keys"`
+	NodeID        string `yaml:"node_id"`
+	DataDir       string `yaml:"data_dir"`
+	RaftAddr      string `yaml:"raft_addr"`
+	RaftAdvertise string `yaml:"raft_advertise_addr"`
+	GossipAddr    string `yaml:"gossip_addr"`
+	HTTPAddr      string `yaml:"http_addr"`
+	DNSAddr       string `yaml:"dns_addr"`
+	DNSRateLimit  int    `yaml:"-"`
+	TSIGKeys      string `yaml:"tsig_keys"`
 	// DNSSEC signing (docs/dnssec.md): the key directory and the
 	// signatures' validity, refresh and inception offset.
 	DNSSECKeys            string        `yaml:"dnssec_keys"`
 	DNSSECValidity        time.Duration `yaml:"dnssec_validity"`
 	DNSSECRefresh         time.Duration `yaml:"dnssec_refresh"`
 	DNSSECInceptionOffset time.Duration `yaml:"dnssec_inception_offset"`
-	Bootstrap     string   `yaml:"bootstrap"`
-	Join          []string `yaml:"join"`
-	GossipKeyFile string   `yaml:"gossip_key_file"`
-	GeoIPDB       string   `yaml:"geoip_db"`
-	Fast          bool     `yaml:"fast"`
+	Bootstrap             string        `yaml:"bootstrap"`
+	Join                  []string      `yaml:"join"`
+	GossipKeyFile         string        `yaml:"gossip_key_file"`
+	GeoIPDB               string        `yaml:"geoip_db"`
+	Fast                  bool          `yaml:"fast"`
 	// Raft snapshots: every SnapshotThreshold entries, checked every
 	// SnapshotInterval, keeping TrailingLogs entries after each.
 	SnapshotThreshold uint64        `yaml:"snapshot_threshold"`
