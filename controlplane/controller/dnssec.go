@@ -110,8 +110,8 @@ func mismatch(self, mine, leader, theirs string) string {
 		k, fp := splitSummary(s)
 		return fmt.Sprintf("keys %s (fingerprint %s)", strings.Join(k, " "), fp)
 	}
-	return fmt.Sprintf("this controller (%s) has %s but the leader %s has %s: answers with DO get SERVFAIL until --dnssec-keys holds the same keys on every controller",
-		self, show(mine), leader, show(theirs))
+	return fmt.Sprintf("this controller's (%s) DNSSEC keys differ from the leader's (%s): %s here, %s there; answers with DO get SERVFAIL until --dnssec-keys holds the same keys on every controller",
+		self, leader, show(mine), show(theirs))
 }
 
 // dnssecStatus is the dnssec block of GET /v1/status.
