@@ -181,6 +181,8 @@ func TestSignedAnswersVerify(t *testing.T) {
 				{"v4only.example.com.", dns.TypeAAAA, 0, 0, "v4only.example.com. A NSEC RRSIG"},
 				{"example.com.", dns.TypeDS, 0, 0, "example.com. NS SOA RRSIG NSEC DNSKEY"},
 				{"dns.example.com.", dns.TypeA, 0, 0, "dns.example.com. RRSIG NSEC"},
+				{"txt.example.com.", dns.TypeNSEC, 0, 0, "txt.example.com. RRSIG TXT"},
+				{"txt.example.com.", dns.TypeRRSIG, 0, 0, "txt.example.com. NSEC TXT"},
 				// Nonexistent: RFC 9824 compact denial, NOERROR.
 				{"nope.example.com.", dns.TypeA, 0, 0, "nope.example.com. RRSIG NSEC NXNAME"},
 				{"a.b.nope.example.com.", dns.TypeMX, 0, 0, "a.b.nope.example.com. RRSIG NSEC NXNAME"},

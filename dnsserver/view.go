@@ -517,6 +517,15 @@ func (b *builder) prepare() error {
 				n.types[dns.TypeAAAA] = b.resolve(name, dns.TypeAAAA, 0)
 			}
 			n.other = &choice{fixed: b.nodata(name, 0)}
+			if b.sg != nil {
+				// The compact-denial NSEC lists NSEC and RRSIG: a query
+				// for either gets a denial that leaves it out (sign.go).
+				for _, t := range []uint16{dns.TypeNSEC, dns.TypeRRSIG} {
+					if _, ok := n.types[t]; !ok {
+						n.types[t] = &choice{fixed: b.nodata(name, t)}
+					}
+				}
+			}
 			n.any = &prepared{answer: []dns.RR{&dns.HINFO{Hdr: hdr(name, dns.TypeHINFO, b.ttl), Cpu: "RFC8482"}}}
 		}
 		if err := n.pack(b); err != nil {
