@@ -169,11 +169,12 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ 
 	if do {
 		// Signed answers (sign.go): the twin, or the general path for
 		// what it must sign or refuse.
+		r := s.refusal.Load()
 		switch {
-		case s.refusal.Load() != nil:
+		case r != nil && !r.unsigned:
 			sn.svc = 0
 			return nil, false
-		case v.dnssec == nil:
+		case v.dnssec == nil, r != nil:
 		case nx:
 			sn.svc = 0
 			return nil, false

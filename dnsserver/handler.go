@@ -174,15 +174,19 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 		return limit
 	}
 	do := opt != nil && opt.Do()
-	if do && s.refusal.Load() != nil {
-		// A server that cannot sign as the cluster does says so rather
-		// than answer as if the zone were unsigned (SetDNSSECRefusal).
-		m.Authoritative = false
-		m.Rcode = dns.RcodeServerFailure
-		return limit
+	signed := do && v.dnssec != nil
+	if r := s.refusal.Load(); do && r != nil {
+		if !r.unsigned {
+			// A server that cannot sign as the cluster does says so rather
+			// than answer as if the zone were unsigned (SetDNSSECRefusal).
+			m.Authoritative = false
+			m.Rcode = dns.RcodeServerFailure
+			return limit
+		}
+		signed = false // the cluster is unsigned: answer as it does
 	}
 	n := v.names[string(name)]
-	if n == nil && do && v.dnssec != nil {
+	if n == nil && signed {
 		// RFC 9824: NODATA at the nonexistent name, signed on demand.
 		ns, err := v.dnssec.nxDenial(string(name))
 		if err != nil {
@@ -205,7 +209,7 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 	} else {
 		p = s.steer(rep, n.lookup(q.Qtype), remote, ecs)
 	}
-	if do && p.sig != nil {
+	if signed && p.sig != nil {
 		p = p.sig
 	}
 	m.Rcode = p.rcode

@@ -79,7 +79,7 @@ type Server struct {
 	// DNSSEC (sign.go): the signer, under updateMu (nil: unsigned), and
 	// why signed answers are refused (SetDNSSECRefusal; nil: they are not).
 	signer     *signer
-	refusal    atomic.Pointer[string]
+	refusal    atomic.Pointer[refusal]
 	resignStop chan struct{} // closed by Shutdown; nil when not signing
 	resignDone chan struct{} // closed when the re-signing loop has returned
 

@@ -348,19 +348,36 @@ func resignEvery(refresh time.Duration) time.Duration {
 	return min(max(refresh/16, time.Second), time.Minute)
 }
 
-// SetDNSSECRefusal makes the server answer SERVFAIL to every query with
-// DO, for reason (logged once here), instead of answers signed with keys
-// that differ from the cluster's or unsigned answers in a signed zone; ""
-// lifts it. Queries without DO are answered as before.
-func (s *Server) SetDNSSECRefusal(reason string) {
+// refusal is why the server does not sign as it could, and how it
+// answers queries with DO meanwhile.
+type refusal struct {
+	reason string
+	// unsigned: the cluster does not sign, so neither does this server
+	// (queries with DO get the unsigned answers); else SERVFAIL.
+	unsigned bool
+}
+
+// SetDNSSECRefusal makes the server stop signing, for reason (logged
+// once here): when unsigned is set (the cluster does not sign) queries with
+// DO get unsigned answers, as from the rest of the cluster; otherwise
+// (the cluster signs with other keys, or this server has none) they get
+// SERVFAIL, instead of signatures no resolver can validate or unsigned
+// answers in a signed zone. "" lifts it. Queries without DO are answered
+// as before either way.
+func (s *Server) SetDNSSECRefusal(reason string, unsigned bool) {
 	if reason == "" {
 		if s.refusal.Swap(nil) != nil {
-			s.log.Info("DNSSEC: signing again")
+			s.log.Info("DNSSEC: refusal lifted")
 		}
 		return
 	}
-	if old := s.refusal.Swap(&reason); old == nil || *old != reason {
-		s.log.Error("DNSSEC: refusing signed answers (SERVFAIL to queries with DO)", zap.String("reason", reason))
+	r := &refusal{reason: reason, unsigned: unsigned}
+	if old := s.refusal.Swap(r); old == nil || *old != *r {
+		what := "SERVFAIL to queries with DO"
+		if unsigned {
+			what = "unsigned answers, as the rest of the cluster gives"
+		}
+		s.log.Error("DNSSEC: not signing", zap.String("reason", reason), zap.String("answers", what))
 	}
 }
 

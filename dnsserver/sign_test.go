@@ -342,7 +342,7 @@ func TestSignedTruncation(t *testing.T) {
 func TestSignedRefusal(t *testing.T) {
 	st := withWeights(t, configured(t, testConfig()), 50, 30, 20)
 	s := signedServer(t, testKeys(t, "", false), st)
-	s.SetDNSSECRefusal("key tags 1 differ from the cluster's 2")
+	s.SetDNSSECRefusal("key tags 1 differ from the cluster's 2", false)
 	for _, q := range []*dns.Msg{doQuery("api.example.com.", dns.TypeA), doQuery("nope.example.com.", dns.TypeA)} {
 		pkt, _ := q.Pack()
 		var sn seen
@@ -362,7 +362,27 @@ func TestSignedRefusal(t *testing.T) {
 	if err := r.Unpack(w.out); err != nil || r.Rcode != 0 || len(r.Answer) != 2 {
 		t.Errorf("without DO: %v %v", r, err)
 	}
-	s.SetDNSSECRefusal("")
+	// In an unsigned cluster: DO gets the unsigned answers, on both paths.
+	s.SetDNSSECRefusal("the leader has no keys", true)
+	plain := New(Config{})
+	plain.Update(st)
+	from := netip.MustParseAddrPort("198.51.100.7:53")
+	for _, q := range []*dns.Msg{doQuery("api.example.com.", dns.TypeA), doQuery("nope.example.com.", dns.TypeA), doQuery("api.example.com.", dns.TypeMX)} {
+		pkt, _ := q.Pack()
+		var sn seen
+		a, okA := s.fast(pkt, from, make([]byte, 0, 4096), &sn)
+		b, okB := plain.fast(pkt, from, make([]byte, 0, 4096), &sn)
+		if okA != okB || !bytes.Equal(a, b) {
+			t.Errorf("%s: unsigned-cluster fast answer differs from an unsigned server's", q.Question[0].Name)
+		}
+		wa, wb := &capture{remote: net.UDPAddrFromAddrPort(from)}, &capture{remote: net.UDPAddrFromAddrPort(from)}
+		s.ServeDNS(wa, q)
+		plain.ServeDNS(wb, q)
+		if !bytes.Equal(wa.out, wb.out) {
+			t.Errorf("%s: unsigned-cluster general answer differs from an unsigned server's", q.Question[0].Name)
+		}
+	}
+	s.SetDNSSECRefusal("", false)
 	pkt, _ := doQuery("api.example.com.", dns.TypeA).Pack()
 	var sn seen
 	if _, ok := s.fast(pkt, netip.MustParseAddrPort("198.51.100.7:53"), make([]byte, 0, 4096), &sn); !ok {

@@ -17,11 +17,12 @@ import (
 // leader's. Each controller probes the members' status (the Raft port's
 // status probe carries each member's key tags and a fingerprint of its
 // public keys, never key material) and, when its keys differ from the
-// leader's (other keys, or keys where the leader has none, or none where
-// the leader has some), refuses to answer queries with DO (SERVFAIL) and
-// says why in GET /v1/status and its log, rather than sign with keys no
-// resolver trusts or answer unsigned in a signed zone. Without a leader
-// (no quorum) it keeps its last verdict.
+// leader's (other keys, or none where the leader has some), refuses to
+// answer queries with DO (SERVFAIL) and says why in GET /v1/status and its
+// log, rather than sign with keys no resolver trusts or answer unsigned in
+// a signed zone; with keys where the leader has none, it does not sign
+// either (unsigned answers, as the cluster gives). Without a leader (no
+// quorum) it keeps its last verdict.
 
 // dnssecSummary is a key set as the status probe shows it: "" without
 // keys, else the keys (tag/algorithm/role) and the fingerprint.
@@ -35,8 +36,9 @@ func dnssecSummary(ks *dnsserver.DNSSECKeys) string {
 // dnssecCheck is the outcome of the last comparison with the leader.
 type dnssecCheck struct {
 	mu      sync.Mutex
-	members []api.DNSSECMember
-	refusal string
+	members  []api.DNSSECMember
+	refusal  string
+	unsigned bool // the leader has no keys: answer unsigned, not SERVFAIL
 }
 
 // dnssecInterval is how often the members' keys are compared.
@@ -70,7 +72,7 @@ func (c *Controller) compareDNSSEC(ctx context.Context) {
 	mine := dnssecSummary(c.cfg.DNSSECKeys())
 	leaderID, _ := c.raft.Leader()
 	members := make([]api.DNSSECMember, 0, len(peers))
-	verdict, known := "", false
+	verdict, unsigned, known := "", false, false
 	for _, p := range peers {
 		m := api.DNSSECMember{ID: p.ID, Reachable: p.Reachable, Leader: p.ID == leaderID}
 		if p.Reachable {
@@ -79,6 +81,7 @@ func (c *Controller) compareDNSSEC(ctx context.Context) {
 				known = true
 				if p.Status.DNSSECKeys != mine {
 					verdict = mismatch(c.cfg.NodeID, mine, leaderID, p.Status.DNSSECKeys)
+					unsigned = p.Status.DNSSECKeys == ""
 				}
 			}
 		}
@@ -87,11 +90,11 @@ func (c *Controller) compareDNSSEC(ctx context.Context) {
 	c.dnssec.mu.Lock()
 	c.dnssec.members = members
 	if known {
-		c.dnssec.refusal = verdict
+		c.dnssec.refusal, c.dnssec.unsigned = verdict, unsigned
 	}
-	verdict = c.dnssec.refusal
+	verdict, unsigned = c.dnssec.refusal, c.dnssec.unsigned
 	c.dnssec.mu.Unlock()
-	c.dns.SetDNSSECRefusal(verdict)
+	c.dns.SetDNSSECRefusal(verdict, unsigned)
 }
 
 func splitSummary(s string) ([]string, string) {
@@ -110,8 +113,12 @@ func mismatch(self, mine, leader, theirs string) string {
 		k, fp := splitSummary(s)
 		return fmt.Sprintf("keys %s (fingerprint %s)", strings.Join(k, " "), fp)
 	}
-	return fmt.Sprintf("this controller's (%s) DNSSEC keys differ from the leader's (%s): %s here, %s there; answers with DO get SERVFAIL until --dnssec-keys holds the same keys on every controller",
-		self, leader, show(mine), show(theirs))
+	then := "answers with DO get SERVFAIL"
+	if theirs == "" {
+		then = "it does not sign either (answers with DO are unsigned)"
+	}
+	return fmt.Sprintf("this controller's (%s) DNSSEC keys differ from the leader's (%s): %s here, %s there; %s until --dnssec-keys holds the same keys on every controller",
+		self, leader, show(mine), show(theirs), then)
 }
 
 // dnssecStatus is the dnssec block of GET /v1/status.
