@@ -35,7 +35,7 @@ func dnssecSummary(ks *dnsserver.DNSSECKeys) string {
 
 // dnssecCheck is the outcome of the last comparison with the leader.
 type dnssecCheck struct {
-	mu      sync.Mutex
+	mu       sync.Mutex
 	members  []api.DNSSECMember
 	refusal  string
 	unsigned bool // the leader has no keys: answer unsigned, not SERVFAIL
