@@ -101,8 +101,49 @@ func FuzzPathsAgree(f *testing.F) {
 	} {
 		f.Add(b)
 	}
+	f.Fuzz(func(t *testing.T, pkt []byte) { pathsAgree(t, s, pkt) })
+}
+
+// FuzzSignedPathsAgree is FuzzPathsAgree on a signed zone (sign.go), with
+// seeds that ask with DO: the signed twins, the compact denials signed on
+// demand and the DNSKEY RRset are the same on every path.
+func FuzzSignedPathsAgree(f *testing.F) {
+	s := diffServer(f)
+	if err := s.EnableDNSSEC(DNSSECConfig{Keys: testKeys(f, "", true)}); err == nil {
+		f.Fatal("EnableDNSSEC after Update accepted")
+	}
+	s = New(Config{})
+	if err := s.EnableDNSSEC(DNSSECConfig{Keys: testKeys(f, "", true)}); err != nil {
+		f.Fatal(err)
+	}
+	s.Update(withWeights(f, configured(f, recordsConfig()), 50, 30, 20))
+	for _, q := range []*dns.Msg{
+		doQuery("api.example.com.", dns.TypeA),
+		doQuery("API.Example.com.", dns.TypeAAAA),
+		doQuery("www.example.com.", dns.TypeA),
+		doQuery("example.com.", dns.TypeDNSKEY),
+		doQuery("example.com.", dns.TypeNS),
+		doQuery("missing.EXAMPLE.com.", dns.TypeTXT),
+		doQuery("api.example.com.", dns.TypeMX),
+		doQuery("big.example.com.", dns.TypeA),
+		withEDNS(query("aLl.example.com.", dns.TypeA), 1232, "10.1.2.0/23"),
+	} {
+		if opt := q.IsEdns0(); opt != nil {
+			opt.SetDo()
+		}
+		b, err := q.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) { pathsAgree(t, s, pkt) })
+}
+
+// pathsAgree is the body of the differential fuzz targets.
+func pathsAgree(t *testing.T, s *Server, pkt []byte) {
 	from := netip.MustParseAddrPort("192.0.2.1:5300")
-	f.Fuzz(func(t *testing.T, pkt []byte) {
+	{
 		var sn seen
 		fastOut, handled := s.fast(pkt, from, nil, &sn)
 		fastOut = bytes.Clone(fastOut)
@@ -141,7 +182,7 @@ func FuzzPathsAgree(f *testing.F) {
 		if !r.Truncated && wild != nil && !bytes.Equal(gen, wild) {
 			t.Fatalf("UDP and TCP differ on % x:\nudp % x\ntcp % x\n%s", pkt, gen, wild, sameReply(gen, wild))
 		}
-	})
+	}
 }
 
 // isTransferPkt reports whether pkt unpacks as an AXFR or IXFR query.

@@ -90,6 +90,15 @@
 // that verifies is answered signed, outside the fast path. A secondary
 // with a key must sign its transfers and gets signed NOTIFY.
 //
+// DNSSEC (sign.go, dnsseckeys.go; docs/dnssec.md): with EnableDNSSEC,
+// every prepared answer gets a signed twin at Update (RRSIGs after each
+// RRset, RFC 9824 compact denial for negative answers), which queries with
+// DO get on both paths at the same cost; a nonexistent name asked with DO
+// is signed on demand on the general path. A loop owned by the server
+// re-signs the last state before the signatures expire. SetDNSSECRefusal
+// turns answers to DO into SERVFAIL (keys that differ from the cluster's).
+// Transfers stay unsigned.
+//
 // Response-rate limiting (rrl.go) is off unless Config.RateLimit is set;
 // `evac server` sets DefaultRateLimit (100 responses/s per client /24).
 package dnsserver

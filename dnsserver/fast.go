@@ -166,6 +166,22 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ 
 		p = c.regions[i].ans
 		sn.svc, sn.mask, sn.key, sn.keyed = c.svc, c.regions[i].mask, key, true
 	}
+	if do {
+		// Signed answers (sign.go): the twin, or the general path for
+		// what it must sign or refuse.
+		r := s.refusal.Load()
+		switch {
+		case r != nil && !r.unsigned:
+			sn.svc = 0
+			return nil, false
+		case v.dnssec == nil, r != nil:
+		case nx:
+			sn.svc = 0
+			return nil, false
+		case p != nil && p.sig != nil:
+			p = p.sig
+		}
+	}
 	if p != nil {
 		rcode = p.rcode
 	}

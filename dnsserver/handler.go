@@ -173,7 +173,29 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 		m.Rcode = dns.RcodeRefused
 		return limit
 	}
+	do := opt != nil && opt.Do()
+	signed := do && v.dnssec != nil
+	if r := s.refusal.Load(); do && r != nil {
+		if !r.unsigned {
+			// A server that cannot sign as the cluster does says so rather
+			// than answer as if the zone were unsigned (SetDNSSECRefusal).
+			m.Authoritative = false
+			m.Rcode = dns.RcodeServerFailure
+			return limit
+		}
+		signed = false // the cluster is unsigned: answer as it does
+	}
 	n := v.names[string(name)]
+	if n == nil && signed {
+		// RFC 9824: NODATA at the nonexistent name, signed on demand.
+		ns, err := v.dnssec.nxDenial(string(name))
+		if err != nil {
+			m.Rcode = dns.RcodeServerFailure
+			return limit
+		}
+		m.Ns = ns
+		return limit
+	}
 	rep.v = v
 	if n == nil {
 		m.Rcode = dns.RcodeNameError
@@ -186,6 +208,9 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 		p = n.any // RFC 8482
 	} else {
 		p = s.steer(rep, n.lookup(q.Qtype), remote, ecs)
+	}
+	if signed && p.sig != nil {
+		p = p.sig
 	}
 	m.Rcode = p.rcode
 	m.Answer, m.Ns, m.Extra = p.answer, p.ns, p.extra

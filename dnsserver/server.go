@@ -50,6 +50,8 @@ type Config struct {
 	// TSIG holds the keys that sign and verify transfers and NOTIFY
 	// (tsig.go); nil: none, and every signed request gets BADKEY.
 	TSIG *Keyring
+	// Now is the clock signatures are dated by; nil: time.Now.
+	Now func() time.Time
 }
 
 // udpReadSize is the buffer for incoming UDP queries: more than we advertise,
@@ -73,6 +75,13 @@ type Server struct {
 
 	rrl    *rrl // nil: no rate limit
 	notify *notifier
+
+	// DNSSEC (sign.go): the signer, under updateMu (nil: unsigned), and
+	// why signed answers are refused (SetDNSSECRefusal; nil: they are not).
+	signer     *signer
+	refusal    atomic.Pointer[refusal]
+	resignStop chan struct{} // closed by Shutdown; nil when not signing
+	resignDone chan struct{} // closed when the re-signing loop has returned
 
 	// Drain tracking (drain.go): the general path's recent answers, the
 	// changes being measured, and when recording began (Unix ns, 0: not
@@ -102,6 +111,29 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// EnableDNSSEC makes the server sign its zone with cfg's keys (sign.go).
+// Call it once, before the first Update and Start.
+func (s *Server) EnableDNSSEC(cfg DNSSECConfig) error {
+	sg, err := newSigner(cfg)
+	if err != nil {
+		return fmt.Errorf("dnssec: %w", err)
+	}
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	if s.signer != nil || s.view.Load() != nil {
+		return errors.New("dnssec: enable it once, before the first Update")
+	}
+	s.signer = sg
+	return nil
+}
+
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
 // Update installs the answers for st. It rebuilds the prepared view only
 // when st's serial or config differs from the current one, and swaps it in
 // atomically: queries never wait for it. Call it with states in apply
@@ -119,7 +151,7 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	v := cur
 	if cur == nil || cur.cfg != st.Config || cur.serial != max(st.Serial, 1) {
 		var err error
-		if v, err = buildView(st, cur); err != nil {
+		if v, err = s.buildSigned(st, cur); err != nil {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
 				zap.Uint32("serial", st.Serial), zap.Error(err))
 			v = cur
@@ -246,6 +278,15 @@ func (s *Server) Start() error {
 	if s.view.Load() != nil {
 		s.notify.changed()
 	}
+	if s.signer != nil {
+		stop, done := make(chan struct{}), make(chan struct{})
+		s.resignStop, s.resignDone = stop, done
+		every := resignEvery(s.signer.cfg.Refresh)
+		go func() {
+			defer close(done)
+			s.resignLoop(stop, every)
+		}()
+	}
 	s.running = true
 	udpAddr, tcpAddr := s.pc.LocalAddr(), s.ln.Addr()
 	s.log.Info("DNS server listening", zap.Stringer("udp", udpAddr), zap.Stringer("tcp", tcpAddr))
@@ -271,7 +312,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.running = false
 	s.closed.Store(true)
 	udp, tcp, done := s.udp, s.tcp, s.done
+	resignStop, resignDone := s.resignStop, s.resignDone
+	s.resignStop = nil
 	s.mu.Unlock()
+	if resignStop != nil {
+		close(resignStop)
+		<-resignDone
+	}
 	if done == nil {
 		return nil // never started
 	}

@@ -37,6 +37,7 @@ const headerLen = 12
 type view struct {
 	serial uint32
 	cfg    *state.Config // the config it was built from (identity, for Update)
+	st     *state.State  // the state it was built from (re-signing rebuilds from it)
 	zone   string        // lower case, absolute
 	soa    []dns.RR      // the SOA alone: apex answer and negative authority
 	// soaTail is the SOA record packed without its owner name (type to
@@ -64,6 +65,9 @@ type view struct {
 	// demand counts nearest answers by home region (demand.go); nil when
 	// no service uses nearest.
 	demand *demandTable
+
+	// dnssec is the signing of this generation (sign.go); nil: unsigned.
+	dnssec *viewSigning
 }
 
 // steered is how a service's answers pick regions, without the records:
@@ -144,12 +148,21 @@ type prepared struct {
 	extra  []dns.RR
 	wire   []byte
 	counts [3]uint16 // answer, authority, additional
+	// A negative answer says which name it denies (the last of a CNAME
+	// chain) and which type (0: every type the name lacks), and whether
+	// the name does not exist: the signed twin proves it (sign.go).
+	deny     string
+	denyType uint16
+	denyNX   bool
+	// sig is the same answer with its DNSSEC records, for queries with
+	// DO, when the zone is signed (sign.go); nil otherwise.
+	sig *prepared
 }
 
 // buildView prepares the answers for st, which must have a config.
 // prev, the current view or nil, lends its compiled topology when the
 // config is the same.
-func buildView(st *state.State, prev *view) (*view, error) {
+func buildView(st *state.State, prev *view, sg *signer) (*view, error) {
 	c := st.Config
 	zone := dns.CanonicalName(c.Zone)
 	if _, ok := dns.IsDomainName(zone); !ok {
@@ -162,6 +175,7 @@ func buildView(st *state.State, prev *view) (*view, error) {
 	v := &view{
 		serial:     max(st.Serial, 1),
 		cfg:        c,
+		st:         st,
 		zone:       zone,
 		names:      make(map[string]*node, len(c.Services)+len(nss)+len(c.Records)+1),
 		regionBits: map[string]uint64{},
@@ -170,7 +184,7 @@ func buildView(st *state.State, prev *view) (*view, error) {
 	for i, r := range c.Regions[:min(len(c.Regions), 64)] {
 		v.regionBits[r.Name] = 1 << i
 	}
-	b := &builder{v: v, ttl: c.TTL, raw: map[string]*rawNode{}, regionIdx: map[string]int{}}
+	b := &builder{v: v, ttl: c.TTL, raw: map[string]*rawNode{}, regionIdx: map[string]int{}, sg: sg}
 	for i, r := range c.Regions {
 		b.regionIdx[r.Name] = i
 	}
@@ -214,6 +228,11 @@ func buildView(st *state.State, prev *view) (*view, error) {
 	v.soaTail, v.zoneLen = tail, zoneLen
 	apex := b.rawNode(zone)
 	apex.add(soa)
+	if sg != nil {
+		for _, k := range sg.keys.DNSKEYs(zone, c.TTL) {
+			apex.add(k)
+		}
+	}
 
 	for _, ns := range nss {
 		host := dns.CanonicalName(ns.Host)
@@ -255,6 +274,7 @@ func buildView(st *state.State, prev *view) (*view, error) {
 	if err := b.prepare(); err != nil {
 		return nil, err
 	}
+	v.dnssec = b.signing()
 	if err := v.transfers(b); err != nil {
 		return nil, err
 	}
@@ -325,6 +345,8 @@ type builder struct {
 	regionIdx map[string]int
 	// accept is the spill plans' accept shares (demand.go), nil: none.
 	accept []float64
+	// sg signs the answers when the zone is signed (sign.go); nil: unsigned.
+	sg *signer
 }
 
 // rawNode is the data at one name before it is prepared.
@@ -506,10 +528,19 @@ func (b *builder) prepare() error {
 				n.types[dns.TypeA] = b.resolve(name, dns.TypeA, 0)
 				n.types[dns.TypeAAAA] = b.resolve(name, dns.TypeAAAA, 0)
 			}
-			n.other = &choice{fixed: b.nodata()}
+			n.other = &choice{fixed: b.nodata(name, 0)}
+			if b.sg != nil {
+				// The compact-denial NSEC lists NSEC and RRSIG: a query
+				// for either gets a denial that leaves it out (sign.go).
+				for _, t := range []uint16{dns.TypeNSEC, dns.TypeRRSIG} {
+					if _, ok := n.types[t]; !ok {
+						n.types[t] = &choice{fixed: b.nodata(name, t)}
+					}
+				}
+			}
 			n.any = &prepared{answer: []dns.RR{&dns.HINFO{Hdr: hdr(name, dns.TypeHINFO, b.ttl), Cpu: "RFC8482"}}}
 		}
-		if err := n.pack(); err != nil {
+		if err := n.pack(b); err != nil {
 			return fmt.Errorf("prepare %s: %w", name, err)
 		}
 		b.v.names[name] = n
@@ -533,7 +564,10 @@ func (b *builder) chainEnd(name string) *rawNode {
 	return nil
 }
 
-func (b *builder) nodata() *prepared { return &prepared{ns: b.v.soa} }
+// nodata is the answer denying qtype (0: any type name lacks) at name.
+func (b *builder) nodata(name string, qtype uint16) *prepared {
+	return &prepared{ns: b.v.soa, deny: name, denyType: qtype}
+}
 
 // resolve computes the answer to (name, qtype) from the raw data,
 // following CNAMEs inside the zone. Every call returns new prepared values,
@@ -542,7 +576,7 @@ func (b *builder) resolve(name string, qtype uint16, depth int) *choice {
 	rn := b.raw[name]
 	if rn == nil {
 		if depth > 0 && dns.IsSubDomain(b.v.zone, name) {
-			return &choice{fixed: &prepared{rcode: dns.RcodeNameError, ns: b.v.soa}}
+			return &choice{fixed: &prepared{rcode: dns.RcodeNameError, ns: b.v.soa, deny: name, denyNX: true}}
 		}
 		return &choice{fixed: &prepared{}} // out of zone: the resolver goes on
 	}
@@ -558,21 +592,21 @@ func (b *builder) resolve(name string, qtype uint16, depth int) *choice {
 			fam = famAAAA
 		}
 		if rn.svc.regions == nil {
-			return &choice{fixed: b.rrsOrNodata(rn.svc.fixed[fam]), svc: rn.svc.idx, mask: rn.svc.fixedMask[fam]}
+			return &choice{fixed: b.rrsOrNodata(name, qtype, rn.svc.fixed[fam]), svc: rn.svc.idx, mask: rn.svc.fixedMask[fam]}
 		}
 		if rn.svc.near {
-			return &choice{svc: rn.svc.idx, near: rn.svc.nearest(b, fam, b.rrsOrNodata)}
+			return &choice{svc: rn.svc.idx, near: rn.svc.nearest(b, fam, func(rrs []dns.RR) *prepared { return b.rrsOrNodata(name, qtype, rrs) })}
 		}
 		c := &choice{svc: rn.svc.idx}
 		for _, r := range rn.svc.regions {
 			c.regions = append(c.regions, region{name: r.name, weight: r.weight, seed: regionSeed(r.name),
-				ans: b.rrsOrNodata(r.rrs[fam]), mask: familyMask(r.rrs[fam], r.bit)})
+				ans: b.rrsOrNodata(name, qtype, r.rrs[fam]), mask: familyMask(r.rrs[fam], r.bit)})
 		}
 		return c
 	}
 	rrs := rn.sets[qtype]
 	if len(rrs) == 0 {
-		return &choice{fixed: b.nodata()}
+		return &choice{fixed: b.nodata(name, qtype)}
 	}
 	p := &prepared{answer: rrs}
 	if qtype == dns.TypeNS && name == b.v.zone {
@@ -581,9 +615,9 @@ func (b *builder) resolve(name string, qtype uint16, depth int) *choice {
 	return &choice{fixed: p}
 }
 
-func (b *builder) rrsOrNodata(rrs []dns.RR) *prepared {
+func (b *builder) rrsOrNodata(name string, qtype uint16, rrs []dns.RR) *prepared {
 	if len(rrs) == 0 {
-		return b.nodata()
+		return b.nodata(name, qtype)
 	}
 	return &prepared{answer: rrs}
 }
@@ -591,7 +625,8 @@ func (b *builder) rrsOrNodata(rrs []dns.RR) *prepared {
 // prefixed puts the CNAME in front of every answer of c.
 func prefixed(cn []dns.RR, c *choice) *choice {
 	pre := func(p *prepared) *prepared {
-		return &prepared{rcode: p.rcode, answer: append(slices.Clip(cn), p.answer...), ns: p.ns, extra: p.extra}
+		return &prepared{rcode: p.rcode, answer: append(slices.Clip(cn), p.answer...), ns: p.ns, extra: p.extra,
+			deny: p.deny, denyType: p.denyType, denyNX: p.denyNX}
 	}
 	if !c.tailored() {
 		return &choice{fixed: pre(c.fixed), svc: c.svc, mask: c.mask}
@@ -614,8 +649,9 @@ func prefixed(cn []dns.RR, c *choice) *choice {
 	return out
 }
 
-// pack fills the wire form of every answer at n and clips its slices.
-func (n *node) pack() error {
+// pack fills the wire form of every answer at n (and, when the zone is
+// signed, of its signed twin) and clips its slices.
+func (n *node) pack(b *builder) error {
 	all := []*prepared{n.any}
 	for _, c := range n.types {
 		all = append(all, c.all()...)
@@ -625,6 +661,17 @@ func (n *node) pack() error {
 		if err := p.pack(n.name); err != nil {
 			return err
 		}
+		if b.sg == nil || p.sig != nil {
+			continue
+		}
+		sig, err := b.signed(p)
+		if err != nil {
+			return err
+		}
+		if err := sig.pack(n.name); err != nil {
+			return err
+		}
+		p.sig = sig
 	}
 	for _, c := range n.types {
 		c.regions = slices.Clip(c.regions)
@@ -704,8 +751,8 @@ func (v *view) transfers(b *builder) error {
 	for _, name := range names {
 		rn := b.raw[name]
 		for _, t := range rn.order {
-			if name == v.zone && t == dns.TypeSOA {
-				continue
+			if name == v.zone && (t == dns.TypeSOA || t == dns.TypeDNSKEY) {
+				continue // the SOA comes first; the transfer is unsigned (sign.go)
 			}
 			v.axfr = append(v.axfr, rn.sets[t]...)
 		}

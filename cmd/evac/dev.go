@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/evac-sh/evac/dnsserver"
 	"github.com/evac-sh/evac/internal/cli"
 	"github.com/evac-sh/evac/internal/devcluster"
 )
@@ -19,6 +21,7 @@ func newDevCmd() *cobra.Command {
 		httpPort, dnsPort int
 		raftPort, gossip  int
 		dataDir           string
+		signed            bool
 		logLevel, logFmt  string
 	)
 	cmd := &cobra.Command{
@@ -50,12 +53,16 @@ Break a region with 'evac dev fail REGION' and watch it leave the DNS answers.`,
 			}
 			c, err := devcluster.Start(ctx, devcluster.Options{
 				Regions: rs, HTTPPort: httpPort, DNSPort: dnsPort, RaftPort: raftPort, GossipPort: gossip, DataDir: dataDir, Logger: lg,
+				DNSSEC: signed,
 			})
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			printDevBanner(cmd, c, rs, httpPort, dnsPort)
+			if signed {
+				printDNSSECBanner(cmd, c, dnsPort)
+			}
 			<-ctx.Done()
 			fmt.Fprintln(cmd.ErrOrStderr(), "stopping evac dev...")
 			return nil
@@ -67,6 +74,7 @@ Break a region with 'evac dev fail REGION' and watch it leave the DNS answers.`,
 	fl.IntVar(&dnsPort, "dns-port", 5353, "DNS port of controller 0 (controller i uses port+i)")
 	fl.IntVar(&raftPort, "raft-port", 7300, "Raft port on each controller's address 127.0.9.N")
 	fl.IntVar(&gossip, "gossip-port", 7946, "gossip port on each node's address (controllers 127.0.9.N, agents 127.0.R.N)")
+	fl.BoolVar(&signed, "dnssec", false, "sign the demo zone (a new key under the data dir) and print its DS")
 	fl.StringVar(&dataDir, "data-dir", "", "keep controller state here (default: a temp dir removed on exit)")
 	addLogFlags(fl, &logLevel, &logFmt)
 	// Quieter by default: the banner is what a first-time user reads.
@@ -74,6 +82,22 @@ Break a region with 'evac dev fail REGION' and watch it leave the DNS answers.`,
 	fl.Lookup("log-level").DefValue = "error"
 	cmd.AddCommand(cli.DevClientCommands()...)
 	return cmd
+}
+
+// printDNSSECBanner prints the DS of the signed demo zone and how to
+// validate it.
+func printDNSSECBanner(cmd *cobra.Command, c *devcluster.Cluster, dnsPort int) {
+	w := cmd.OutOrStdout()
+	ks, err := dnsserver.LoadDNSSECKeys(filepath.Join(c.DataDir(), "dnssec"))
+	if err != nil {
+		fmt.Fprintf(w, "DNSSEC: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "DNSSEC: example.com. is signed (keys %s in %s). Its DS for the parent:\n", strings.Join(ks.Describe(), " "), ks.Dir)
+	for _, ds := range ks.DS("example.com.", 3600) {
+		fmt.Fprintf(w, "  %s\n", ds)
+	}
+	fmt.Fprintf(w, "  dig @127.0.0.1 -p %d api.example.com +dnssec\n\n", dnsPort)
 }
 
 func printDevBanner(cmd *cobra.Command, c *devcluster.Cluster, regions []string, httpPort, dnsPort int) {

@@ -36,7 +36,7 @@ Try it: evac dev`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	cli.AddClientCommands(root)
 	addClusterRecover(root) // cluster.go
-	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd(), newTokenCmd(), newDNSBenchCmd(), newTSIGCmd())
+	root.AddCommand(newServerCmd(), newAgentCmd(), newDevCmd(), newValidateCmd(), newVersionCmd(), newTokenCmd(), newDNSBenchCmd(), newTSIGCmd(), newDNSSECCmd())
 	addCompletion(root)
 	return root
 }

@@ -31,20 +31,26 @@ const (
 // serverFile is the controller's config file; every key is also a flag
 // (flags win).
 type serverFile struct {
-	NodeID        string   `yaml:"node_id"`
-	DataDir       string   `yaml:"data_dir"`
-	RaftAddr      string   `yaml:"raft_addr"`
-	RaftAdvertise string   `yaml:"raft_advertise_addr"`
-	GossipAddr    string   `yaml:"gossip_addr"`
-	HTTPAddr      string   `yaml:"http_addr"`
-	DNSAddr       string   `yaml:"dns_addr"`
-	DNSRateLimit  int      `yaml:"-"`
-	TSIGKeys      string   `yaml:"tsig_keys"`
-	Bootstrap     string   `yaml:"bootstrap"`
-	Join          []string `yaml:"join"`
-	GossipKeyFile string   `yaml:"gossip_key_file"`
-	GeoIPDB       string   `yaml:"geoip_db"`
-	Fast          bool     `yaml:"fast"`
+	NodeID        string `yaml:"node_id"`
+	DataDir       string `yaml:"data_dir"`
+	RaftAddr      string `yaml:"raft_addr"`
+	RaftAdvertise string `yaml:"raft_advertise_addr"`
+	GossipAddr    string `yaml:"gossip_addr"`
+	HTTPAddr      string `yaml:"http_addr"`
+	DNSAddr       string `yaml:"dns_addr"`
+	DNSRateLimit  int    `yaml:"-"`
+	TSIGKeys      string `yaml:"tsig_keys"`
+	// DNSSEC signing (docs/dnssec.md): the key directory and the
+	// signatures' validity, refresh and inception offset.
+	DNSSECKeys            string        `yaml:"dnssec_keys"`
+	DNSSECValidity        time.Duration `yaml:"dnssec_validity"`
+	DNSSECRefresh         time.Duration `yaml:"dnssec_refresh"`
+	DNSSECInceptionOffset time.Duration `yaml:"dnssec_inception_offset"`
+	Bootstrap             string        `yaml:"bootstrap"`
+	Join                  []string      `yaml:"join"`
+	GossipKeyFile         string        `yaml:"gossip_key_file"`
+	GeoIPDB               string        `yaml:"geoip_db"`
+	Fast                  bool          `yaml:"fast"`
 	// Edge runs an edge replica: a Raft non-voter serving DNS and reads
 	// (controller.Config.Edge).
 	Edge bool `yaml:"edge"`
@@ -108,6 +114,15 @@ func newServerCmd() *cobra.Command {
 				// Reload logs its own errors and keeps the last good keys.
 				defer onSIGHUP(func() { _ = kr.Reload() })()
 			}
+			if f.DNSSECKeys != "" {
+				ks, err := dnsserver.LoadDNSSECKeys(f.DNSSECKeys)
+				if err != nil {
+					return usageErr(fmt.Errorf("--dnssec-keys: %w", err))
+				}
+				cfg.DNSSEC = &dnsserver.DNSSECConfig{Keys: ks, Validity: f.DNSSECValidity,
+					Refresh: f.DNSSECRefresh, InceptionOffset: f.DNSSECInceptionOffset}
+				lg.Info("DNSSEC keys loaded", zap.String("dir", f.DNSSECKeys), zap.Strings("keys", ks.Describe()))
+			}
 			if f.GossipKeyFile == "" && !f.Edge {
 				lg.Warn(warnNoGossipKey)
 				cfg.Warnings = append(cfg.Warnings, warnNoGossipKey)
@@ -168,6 +183,10 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
 	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
 	fl.StringVar(&f.TSIGKeys, "tsig-keys", "", "YAML file of TSIG keys for zone transfers and NOTIFY: keys: [{name, algorithm, secret}] (evac tsig keygen); mode 600; SIGHUP reloads it")
+	fl.StringVar(&f.DNSSECKeys, "dnssec-keys", "", "directory of DNSSEC keys to sign the zone with (evac dnssec keygen), the same on every controller; private keys mode 600")
+	fl.DurationVar(&f.DNSSECValidity, "dnssec-validity", dnsserver.DefaultSignatureValidity, "how long a DNSSEC signature is valid from its inception")
+	fl.DurationVar(&f.DNSSECRefresh, "dnssec-refresh", 0, "re-sign when less than this validity is left (0: half the validity)")
+	fl.DurationVar(&f.DNSSECInceptionOffset, "dnssec-inception-offset", dnsserver.DefaultInceptionOffset, "how far before signing a signature's validity starts (clock skew)")
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
@@ -212,6 +231,16 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	str("gossip-key-file", &dst.GossipKeyFile, file.GossipKeyFile)
 	str("geoip-db", &dst.GeoIPDB, file.GeoIPDB)
 	str("tsig-keys", &dst.TSIGKeys, file.TSIGKeys)
+	str("dnssec-keys", &dst.DNSSECKeys, file.DNSSECKeys)
+	for name, d := range map[string]struct{ dst, v *time.Duration }{
+		"dnssec-validity":         {&dst.DNSSECValidity, &file.DNSSECValidity},
+		"dnssec-refresh":          {&dst.DNSSECRefresh, &file.DNSSECRefresh},
+		"dnssec-inception-offset": {&dst.DNSSECInceptionOffset, &file.DNSSECInceptionOffset},
+	} {
+		if *d.v != 0 {
+			set(name, func() { *d.dst = *d.v })
+		}
+	}
 	str("log-level", &dst.LogLevel, file.LogLevel)
 	str("log-format", &dst.LogFormat, file.LogFormat)
 	if len(file.Join) > 0 {
@@ -251,6 +280,12 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 	// Zero (a config file without the key) means raft's default.
 	if f.SnapshotInterval != 0 && f.SnapshotInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--snapshot-interval: must be at least 10ms, got %s", f.SnapshotInterval))
+	}
+	if f.DNSSECKeys != "" {
+		if err := (dnsserver.DNSSECConfig{Keys: &dnsserver.DNSSECKeys{Keys: []*dnsserver.DNSSECKey{{}}}, Validity: f.DNSSECValidity,
+			Refresh: f.DNSSECRefresh, InceptionOffset: f.DNSSECInceptionOffset}).Check(); err != nil {
+			errs = append(errs, fmt.Errorf("--dnssec-validity, --dnssec-refresh, --dnssec-inception-offset: %w", err))
+		}
 	}
 	if f.DNSRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--dns-rate-limit: must not be negative, got %d", f.DNSRateLimit))

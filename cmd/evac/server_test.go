@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evac-sh/evac/dnsserver"
 )
 
 func TestServerDNSRateLimit(t *testing.T) {
@@ -132,5 +134,32 @@ func TestServerEdgeFlags(t *testing.T) {
 	mergeFlags(cmd.Flags(), &dst, serverFile{Edge: true})
 	if !dst.Edge {
 		t.Error("config file key edge: true not applied")
+	}
+}
+
+func TestServerDNSSECFlags(t *testing.T) {
+	base := serverFile{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:7300", GossipAddr: "127.0.0.1:7946",
+		HTTPAddr: "127.0.0.1:8080", DNSAddr: "127.0.0.1:5353", Bootstrap: "c1=127.0.0.1:7300", InsecureNoGossipKey: true,
+		DNSSECValidity: dnsserver.DefaultSignatureValidity, DNSSECInceptionOffset: dnsserver.DefaultInceptionOffset}
+	cmd := newServerCmd()
+	if err := cmd.Flags().Parse([]string{"--dnssec-refresh", "72h"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := base
+	dst.DNSSECRefresh = 72 * time.Hour
+	file := base
+	file.DNSSECKeys, file.DNSSECValidity, file.DNSSECRefresh = "/etc/evac/dnssec", 240*time.Hour, 24*time.Hour
+	mergeFlags(cmd.Flags(), &dst, file)
+	// Flags win; the file fills what no flag set.
+	if dst.DNSSECKeys != "/etc/evac/dnssec" || dst.DNSSECValidity != 240*time.Hour || dst.DNSSECRefresh != 72*time.Hour {
+		t.Errorf("dnssec settings %q %s %s", dst.DNSSECKeys, dst.DNSSECValidity, dst.DNSSECRefresh)
+	}
+	if _, err := dst.controllerConfig(); err != nil {
+		t.Fatal(err)
+	}
+	bad := dst
+	bad.DNSSECRefresh = 300 * time.Hour // above the validity
+	if _, err := bad.controllerConfig(); err == nil || !strings.Contains(err.Error(), "--dnssec-refresh") {
+		t.Errorf("refresh above validity: %v", err)
 	}
 }

@@ -111,6 +111,17 @@ type Config struct {
 	// does not join gossip (GossipAddr, Join and the gossip keys are
 	// unused).
 	Edge bool
+	// DNSSEC, when set, signs the zone (dnsserver.Server.EnableDNSSEC);
+	// nil: unsigned (dnssec.go).
+	DNSSEC *dnsserver.DNSSECConfig
+}
+
+// DNSSECKeys returns the keys of cfg.DNSSEC, nil without.
+func (cfg *Config) DNSSECKeys() *dnsserver.DNSSECKeys {
+	if cfg.DNSSEC == nil {
+		return nil
+	}
+	return cfg.DNSSEC.Keys
 }
 
 // Controller is one running controller.
@@ -121,6 +132,7 @@ type Controller struct {
 	raft   *raftnode.Node
 	gossip *gossip.Node
 	dns    *dnsserver.Server
+	dnssec dnssecCheck // dnssec.go
 	http   *http.Server
 	httpLn net.Listener
 	engine *steering.Engine
@@ -182,6 +194,11 @@ func Start(cfg Config) (*Controller, error) {
 	onReject := c.onReject
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG})
+	if cfg.DNSSEC != nil {
+		if err := c.dns.EnableDNSSEC(*cfg.DNSSEC); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.GeoIPDB != "" {
 		if err := c.startGeoIP(cfg.GeoIPDB); err != nil {
 			return nil, err
@@ -248,7 +265,8 @@ func Start(cfg Config) (*Controller, error) {
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise, Bootstrap: cfg.Bootstrap,
 		Timing: timing, Logger: lg.Named("raft"), TLS: cfg.RaftTLS,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		Edge: cfg.Edge,
+		Edge:       cfg.Edge,
+		DNSSECKeys: dnssecSummary(cfg.DNSSECKeys()),
 	}, c.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -266,6 +284,7 @@ func Start(cfg Config) (*Controller, error) {
 	}
 	c.demand = spill.NewReporter(cfg.NodeID, c.dns, c, lg.Named("spill"), reportEvery, window)
 	c.goFunc(func() { c.demand.Run(ctx) })
+	c.goFunc(func() { c.checkDNSSEC(ctx) })
 
 	if cfg.Edge {
 		// An edge judges no region: it stays out of the gossip pool, so
@@ -560,7 +579,7 @@ func (c *Controller) Status() wire.Status {
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
 		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
-		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.cfg.Warnings, Role: c.role(),
+		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.warnings(), Role: c.role(), DNSSEC: c.dnssecStatus(),
 	}
 }
 

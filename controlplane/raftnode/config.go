@@ -105,6 +105,9 @@ type Config struct {
 	// cluster refuses to make it a voter), and should it ever lead it
 	// hands leadership away at once (see edge.go).
 	Edge bool
+	// DNSSECKeys is this node's DNSSEC key set as its status probe shows
+	// it (public key tags and a fingerprint, no key material); "" none.
+	DNSSECKeys string
 }
 
 // Peer is one initial voter: its Raft server ID and address.

@@ -57,6 +57,9 @@ type MemberStatus struct {
 	// Edge: the member runs as an edge replica (Config.Edge), a non-voter
 	// that must never be made a voter.
 	Edge bool `json:"edge,omitempty"`
+	// DNSSECKeys is the member's DNSSEC key set: key tags and a
+	// fingerprint of the public keys ("" without keys; Config.DNSSECKeys).
+	DNSSECKeys string `json:"dnssec_keys,omitempty"`
 }
 
 // PeerStatus is one member of the latest configuration with the result of
@@ -93,6 +96,7 @@ func (n *Node) status() MemberStatus {
 		AppliedIndex: n.raft.AppliedIndex(),
 		LeaderID:     string(leaderID),
 		Edge:         n.cfg.Edge,
+		DNSSECKeys:   n.cfg.DNSSECKeys,
 	}
 }
 

@@ -59,12 +59,37 @@ func statusCmd() *cobra.Command {
 			if g := st.GeoIP; g != nil {
 				row(tw, "GEOIP", geoipLine(g))
 			}
+			if d := st.DNSSEC; d != nil {
+				row(tw, "DNSSEC", dnssecLine(d))
+			}
 			for _, w := range st.Warnings {
 				row(tw, "WARNING", w)
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+// dnssecLine describes a controller's DNSSEC signing for evac status.
+func dnssecLine(d *wire.DNSSECStatus) string {
+	keys := "no keys"
+	if len(d.Keys) > 0 {
+		keys = "keys " + strings.Join(d.Keys, " ")
+	}
+	if d.Signing {
+		return "signing, " + keys
+	}
+	return "NOT SIGNING (" + keys + "): " + d.Refusal
+}
+
+// ControllerStatus is GET /v1/status from the controller at --addr (for
+// commands outside this package, e.g. evac dnssec ds).
+func ControllerStatus(cmd *cobra.Command) (wire.Status, error) {
+	s, err := newSession(cmd)
+	if err != nil {
+		return wire.Status{}, err
+	}
+	return s.Status(cmd.Context())
 }
 
 func regionsCmd() *cobra.Command {

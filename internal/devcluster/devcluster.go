@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/controller"
 	"github.com/evac-sh/evac/controlplane/raftnode"
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/dnsserver"
 )
 
 // Options configure the dev cluster.
@@ -48,6 +50,9 @@ type Options struct {
 	// (controllers on 127.0.9+off.0/24, region i on 127.0.i+1+off.0/24), so
 	// that two dev systems can run side by side.
 	SubnetOffset int
+	// DNSSEC: sign the zone with a new key (a CSK, ECDSAP256SHA256) made
+	// under DataDir/dnssec, the same on every controller.
+	DNSSEC bool
 }
 
 // Cluster is a running dev system.
@@ -174,6 +179,20 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.backends[r] = b
 	}
 
+	var signing *dnsserver.DNSSECConfig
+	if opts.DNSSEC {
+		dir := filepath.Join(c.opts.DataDir, "dnssec")
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			if _, err := dnsserver.GenerateDNSSECKeys(dir, "example.com", "", false); err != nil {
+				return nil, fmt.Errorf("dnssec keys: %w", err)
+			}
+		}
+		ks, err := dnsserver.LoadDNSSECKeys(dir)
+		if err != nil {
+			return nil, err
+		}
+		signing = &dnsserver.DNSSECConfig{Keys: ks}
+	}
 	var peers []raftnode.Peer
 	var seeds []string
 	for i := 0; i < opts.Controllers; i++ {
@@ -188,7 +207,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			RaftAddr: peers[i].Addr, GossipAddr: fmt.Sprintf("%s:%d", ip, opts.GossipPort),
 			HTTPAddr:  fmt.Sprintf("127.0.0.1:%d", opts.HTTPPort+i),
 			DNSAddr:   fmt.Sprintf("127.0.0.1:%d", opts.DNSPort+i),
-			Bootstrap: peers, Join: seeds, Fast: true, Dev: c, Logger: lg,
+			Bootstrap: peers, Join: seeds, Fast: true, Dev: c, Logger: lg, DNSSEC: signing,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start controller %s: %w", peers[i].ID, err)

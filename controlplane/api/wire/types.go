@@ -36,6 +36,38 @@ type Status struct {
 	// runs none of the leader's loops), or none (not in its Raft
 	// configuration: not yet added, or removed).
 	Role string `json:"role"`
+	// DNSSEC is this controller's signing keys and the members', when it
+	// has keys or refuses signed answers.
+	DNSSEC *DNSSECStatus `json:"dnssec,omitempty"`
+}
+
+// DNSSECStatus is how a controller signs (docs/dnssec.md): public key
+// metadata only.
+type DNSSECStatus struct {
+	// Signing: it has keys and they are the leader's.
+	Signing bool `json:"signing"`
+	// KeyTags are its keys' tags; Keys the same as tag/algorithm/role
+	// (csk, ksk, zsk); Fingerprint a hash of the public keys.
+	KeyTags     []int    `json:"key_tags"`
+	Keys        []string `json:"keys"`
+	Fingerprint string   `json:"fingerprint,omitempty"`
+	// DS are the DS records (SHA-256) of its KSKs/CSKs for the parent.
+	DS []string `json:"ds"`
+	// Refusal says why it answers SERVFAIL to queries with DO: its keys
+	// differ from the leader's.
+	Refusal string `json:"refusal,omitempty"`
+	// Members are the Raft members' keys, as their status probes showed
+	// them at the last comparison.
+	Members []DNSSECMember `json:"members"`
+}
+
+// DNSSECMember is one controller's DNSSEC keys.
+type DNSSECMember struct {
+	ID          string   `json:"id"`
+	Leader      bool     `json:"leader,omitempty"`
+	Reachable   bool     `json:"reachable"`
+	Keys        []string `json:"keys,omitempty"`
+	Fingerprint string   `json:"fingerprint,omitempty"`
 }
 
 // Roles of GET /v1/status and GET /v1/cluster/peers.

@@ -1,0 +1,391 @@
+package dnsserver
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/controlplane/state"
+)
+
+// Online signing (docs/dnssec.md). When the server has DNSSEC keys, every
+// prepared answer (view.go) gets a signed twin when the view is built: the
+// same sections with an RRSIG after each RRset and, for a negative answer,
+// the proof of denial. A query with DO gets the twin's bytes (one pointer
+// more on the fast path, no allocation); a query without DO gets exactly
+// what an unsigned zone gives, except that the apex has its DNSKEY RRset.
+//
+// Denial is RFC 9824 compact denial of existence ("black lies"): a
+// negative answer carries one NSEC record owned by the denied name, whose
+// next name is its immediate successor (\000.name) and whose type bitmap
+// lists the types the name has (without the one asked for), or only NSEC,
+// RRSIG and NXNAME when the name does not exist. It proves the answer with
+// one signature, covers no other name (so the zone cannot be walked and
+// aggressive NSEC caching, RFC 8198, learns nothing wrong), and, for a name
+// that exists, is the same for every query, so it is signed once per
+// generation. We chose it over RFC 4470 white lies, which need two NSECs
+// and so two signatures per nonexistent name (the name and the wildcard)
+// and the predecessor arithmetic of epsilon functions. As RFC 9824 says, a
+// nonexistent name is answered NOERROR (NODATA) to queries with DO; queries
+// without DO still get NXDOMAIN. A nonexistent name's NSEC depends on the
+// name, so it is signed when asked (the general path, a bounded cache per
+// generation): NXDOMAIN with DO is the one answer that is not a copy.
+//
+// Signatures are made for a validity period that starts InceptionOffset
+// before the build (clock skew) and lasts Validity; the server rebuilds the
+// current view, with new signatures, once less than Refresh is left (the
+// re-signing loop, owned by the server). It re-signs the state it was last
+// given, so a controller that lost quorum keeps valid signatures on its
+// last state indefinitely. Within one period, RRsets that did not change
+// keep their signatures across rebuilds (a cache keyed by the RRset).
+
+// Signing defaults.
+const (
+	DefaultSignatureValidity = 14 * 24 * time.Hour
+	DefaultInceptionOffset   = time.Hour
+	// nxCacheSize bounds the signed denials of nonexistent names kept per
+	// generation.
+	nxCacheSize = 4096
+)
+
+// DNSSECConfig is how a server signs.
+type DNSSECConfig struct {
+	Keys *DNSSECKeys
+	// Validity is how long a signature is valid from its inception;
+	// 0: DefaultSignatureValidity.
+	Validity time.Duration
+	// Refresh: re-sign when less than this validity is left; 0: half
+	// the validity. It must be below Validity.
+	Refresh time.Duration
+	// InceptionOffset backdates the inception (clock skew); 0:
+	// DefaultInceptionOffset.
+	InceptionOffset time.Duration
+}
+
+// withDefaults fills the zero values and checks the periods.
+func (c DNSSECConfig) withDefaults() (DNSSECConfig, error) {
+	if c.Validity == 0 {
+		c.Validity = DefaultSignatureValidity
+	}
+	if c.Refresh == 0 {
+		c.Refresh = c.Validity / 2
+	}
+	if c.InceptionOffset == 0 {
+		c.InceptionOffset = DefaultInceptionOffset
+	}
+	switch {
+	case c.Keys == nil || len(c.Keys.Keys) == 0:
+		return c, ErrNoDNSSECKeys
+	case c.Validity < time.Minute:
+		return c, fmt.Errorf("signature validity %s: must be at least 1m", c.Validity)
+	case c.Refresh <= 0 || c.Refresh >= c.Validity:
+		return c, fmt.Errorf("signature refresh %s: must be above 0 and below the validity %s", c.Refresh, c.Validity)
+	case c.InceptionOffset < 0:
+		return c, fmt.Errorf("inception offset %s: must not be negative", c.InceptionOffset)
+	}
+	return c, nil
+}
+
+// Check reports whether the periods are valid (with the defaults for
+// zero values) and there are keys.
+func (c DNSSECConfig) Check() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+// signer makes the signatures of the views a server builds; it is used
+// under the server's updateMu.
+type signer struct {
+	keys *DNSSECKeys
+	cfg  DNSSECConfig
+	// The current signing period, and when to re-sign.
+	inception, expiration uint32
+	resignAt              time.Time
+	// Signatures by RRset: cache from the builds of this period, next
+	// those the build under way used (the next build's cache), so that
+	// the cache holds only live RRsets.
+	cache, next map[string][]dns.RR
+}
+
+func newSigner(cfg DNSSECConfig) (*signer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &signer{keys: cfg.Keys, cfg: cfg}, nil
+}
+
+// period starts a new signing period at now when the current one is due
+// (or there is none), dropping the cached signatures.
+func (sg *signer) period(now time.Time) {
+	if !sg.resignAt.IsZero() && now.Before(sg.resignAt) {
+		return
+	}
+	sg.inception = uint32(now.Add(-sg.cfg.InceptionOffset).Unix())
+	exp := now.Add(sg.cfg.Validity)
+	sg.expiration = uint32(exp.Unix())
+	sg.resignAt = exp.Add(-sg.cfg.Refresh)
+	sg.cache = nil
+}
+
+// sigs returns the RRSIGs over rrset (one RRset: same owner, type and
+// class), from the cache when the same RRset was signed in this period.
+func (sg *signer) sigs(zone string, rrset []dns.RR) ([]dns.RR, error) {
+	var key strings.Builder
+	for _, rr := range rrset {
+		key.WriteString(strings.ToLower(rr.String()))
+		key.WriteByte('\n')
+	}
+	k := key.String()
+	if s, ok := sg.next[k]; ok {
+		return s, nil
+	}
+	if s, ok := sg.cache[k]; ok {
+		sg.next[k] = s
+		return s, nil
+	}
+	h := rrset[0].Header()
+	var out []dns.RR
+	for _, key := range sg.keys.signers(h.Rrtype) {
+		sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: h.Ttl}, Algorithm: key.DNSKEY.Algorithm, KeyTag: key.DNSKEY.KeyTag(),
+			SignerName: zone, Inception: sg.inception, Expiration: sg.expiration}
+		if err := sig.Sign(key.priv, rrset); err != nil {
+			return nil, fmt.Errorf("sign %s %s with key %d: %w", h.Name, dns.TypeToString[h.Rrtype], key.DNSKEY.KeyTag(), err)
+		}
+		out = append(out, sig)
+	}
+	sg.next[k] = out
+	return out, nil
+}
+
+// withSigs returns rrs (whole RRsets, each in one run) with the RRSIGs of
+// each RRset after it.
+func (sg *signer) withSigs(zone string, rrs []dns.RR) ([]dns.RR, error) {
+	var out []dns.RR
+	for i := 0; i < len(rrs); {
+		j := i + 1
+		for j < len(rrs) && sameRRset(rrs[i], rrs[j]) {
+			j++
+		}
+		s, err := sg.sigs(zone, rrs[i:j])
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, rrs[i:j]...), s...)
+		i = j
+	}
+	return out, nil
+}
+
+func sameRRset(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	return ha.Rrtype == hb.Rrtype && ha.Class == hb.Class && strings.EqualFold(ha.Name, hb.Name)
+}
+
+// viewSigning is what a signed view keeps to answer: the signing period,
+// the signed SOA, and the denials of nonexistent names made on demand.
+type viewSigning struct {
+	keys                  *DNSSECKeys
+	zone                  string
+	ttl                   uint32
+	inception, expiration uint32
+	soa                   []dns.RR // the SOA and its RRSIGs
+
+	mu sync.Mutex
+	nx map[string][]dns.RR // lower-case name: its NSEC and RRSIGs
+}
+
+// signing returns the view's signing, nil when the zone is unsigned.
+func (b *builder) signing() *viewSigning {
+	if b.sg == nil {
+		return nil
+	}
+	soa, _ := b.sg.withSigs(b.v.zone, b.v.soa) // signed already by every negative answer
+	return &viewSigning{keys: b.sg.keys, zone: b.v.zone, ttl: b.ttl, inception: b.sg.inception,
+		expiration: b.sg.expiration, soa: slices.Clip(soa), nx: map[string][]dns.RR{}}
+}
+
+// signed returns p's signed twin (not yet packed).
+func (b *builder) signed(p *prepared) (*prepared, error) {
+	zone := b.v.zone
+	q := &prepared{rcode: p.rcode}
+	var err error
+	if q.answer, err = b.sg.withSigs(zone, p.answer); err != nil {
+		return nil, err
+	}
+	ns := p.ns
+	if p.deny != "" {
+		if p.denyNX {
+			q.rcode = dns.RcodeSuccess // RFC 9824: NODATA at the nonexistent name
+		}
+		ns = append(slices.Clip(ns), compactNSEC(p.deny, b.ttl, b.typesAt(p.deny, p.denyType, p.denyNX)))
+	}
+	if q.ns, err = b.sg.withSigs(zone, ns); err != nil {
+		return nil, err
+	}
+	if q.extra, err = b.sg.withSigs(zone, p.extra); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// typesAt is the NSEC type bitmap of a denial at name: the types name has
+// (a service's A and AAAA, the apex's DNSKEY), without qtype, with RRSIG
+// and NSEC; or, for a name that does not exist, RRSIG, NSEC and NXNAME.
+func (b *builder) typesAt(name string, qtype uint16, nx bool) []uint16 {
+	types := []uint16{dns.TypeRRSIG, dns.TypeNSEC}
+	if nx {
+		return append(types, dns.TypeNXNAME)
+	}
+	if rn := b.raw[name]; rn != nil {
+		types = append(types, rn.order...)
+		if rn.svc != nil {
+			types = append(types, dns.TypeA, dns.TypeAAAA)
+		}
+	}
+	types = slices.DeleteFunc(types, func(t uint16) bool { return t == qtype })
+	slices.Sort(types)
+	return slices.Compact(types)
+}
+
+// compactNSEC is the RFC 9824 NSEC at name: next name \000.name.
+func compactNSEC(name string, ttl uint32, types []uint16) *dns.NSEC {
+	return &dns.NSEC{Hdr: hdr(name, dns.TypeNSEC, ttl), NextDomain: `\000.` + name, TypeBitMap: types}
+}
+
+// nxDenial returns the authority section denying the nonexistent
+// lower-case name: the SOA and the name's NSEC, signed. It signs on the
+// first query for the name in this generation.
+func (vs *viewSigning) nxDenial(name string) ([]dns.RR, error) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if ns, ok := vs.nx[name]; ok {
+		return ns, nil
+	}
+	if _, ok := dns.IsDomainName(`\000.` + name); !ok {
+		return nil, errors.New("name too long for a compact denial")
+	}
+	nsec := compactNSEC(name, vs.ttl, []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME})
+	ns := append(slices.Clone(vs.soa), nsec)
+	for _, key := range vs.keys.signers(dns.TypeNSEC) {
+		sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: vs.ttl}, Algorithm: key.DNSKEY.Algorithm, KeyTag: key.DNSKEY.KeyTag(),
+			SignerName: vs.zone, Inception: vs.inception, Expiration: vs.expiration}
+		if err := sig.Sign(key.priv, []dns.RR{nsec}); err != nil {
+			return nil, err
+		}
+		ns = append(ns, sig)
+	}
+	if len(vs.nx) >= nxCacheSize {
+		clear(vs.nx)
+	}
+	vs.nx[name] = ns
+	return ns, nil
+}
+
+// buildSigned builds the view of st with the server's signer, if any.
+// Call it under updateMu.
+func (s *Server) buildSigned(st *state.State, prev *view) (*view, error) {
+	sg := s.signer
+	if sg != nil {
+		sg.period(s.now())
+		sg.next = map[string][]dns.RR{}
+	}
+	v, err := buildView(st, prev, sg)
+	if sg != nil {
+		if err == nil {
+			sg.cache = sg.next
+		}
+		sg.next = nil
+	}
+	return v, err
+}
+
+// resignLoop rebuilds the current view with new signatures when the
+// signing period is due, until stop is closed.
+func (s *Server) resignLoop(stop <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.resignIfDue()
+		}
+	}
+}
+
+// resignIfDue re-signs the current view when its signatures are due.
+func (s *Server) resignIfDue() {
+	if s.signer == nil {
+		return
+	}
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	cur := s.view.Load()
+	if cur == nil || s.now().Before(s.signer.resignAt) {
+		return
+	}
+	v, err := s.buildSigned(cur.st, cur)
+	if err != nil {
+		s.log.Error("cannot re-sign the DNS answers; keeping the current signatures", zap.Error(err))
+		return
+	}
+	s.view.Store(v)
+	s.log.Info("DNS answers re-signed", zap.Uint32("serial", v.serial),
+		zap.Time("expiration", time.Unix(int64(s.signer.expiration), 0).UTC()))
+}
+
+// resignEvery is how often the re-signing loop checks: often enough to
+// re-sign well before expiry whatever the refresh.
+func resignEvery(refresh time.Duration) time.Duration {
+	return min(max(refresh/16, time.Second), time.Minute)
+}
+
+// refusal is why the server does not sign as it could, and how it
+// answers queries with DO meanwhile.
+type refusal struct {
+	reason string
+	// unsigned: the cluster does not sign, so neither does this server
+	// (queries with DO get the unsigned answers); else SERVFAIL.
+	unsigned bool
+}
+
+// SetDNSSECRefusal makes the server stop signing, for reason (logged
+// once here): when unsigned is set (the cluster does not sign) queries with
+// DO get unsigned answers, as from the rest of the cluster; otherwise
+// (the cluster signs with other keys, or this server has none) they get
+// SERVFAIL, instead of signatures no resolver can validate or unsigned
+// answers in a signed zone. "" lifts it. Queries without DO are answered
+// as before either way.
+func (s *Server) SetDNSSECRefusal(reason string, unsigned bool) {
+	if reason == "" {
+		if s.refusal.Swap(nil) != nil {
+			s.log.Info("DNSSEC: refusal lifted")
+		}
+		return
+	}
+	r := &refusal{reason: reason, unsigned: unsigned}
+	if old := s.refusal.Swap(r); old == nil || *old != *r {
+		what := "SERVFAIL to queries with DO"
+		if unsigned {
+			what = "unsigned answers, as the rest of the cluster gives"
+		}
+		s.log.Error("DNSSEC: not signing", zap.String("reason", reason), zap.String("answers", what))
+	}
+}
+
+// DNSSECKeyTags returns the tags of the keys the server signs with, nil
+// when it does not sign.
+func (s *Server) DNSSECKeyTags() []uint16 {
+	if s.signer == nil {
+		return nil
+	}
+	return s.signer.keys.Tags()
+}
