@@ -102,6 +102,9 @@ type Config struct {
 	// DNSTSIG holds the TSIG keys for zone transfers and NOTIFY
 	// (dnsserver.Config.TSIG); nil: none.
 	DNSTSIG *dnsserver.Keyring
+	// DNSIXFRJournal is how many zone changes the IXFR journal keeps
+	// (dnsserver.Config.IXFRJournal: 0 the default, below 0 none).
+	DNSIXFRJournal int
 }
 
 // Controller is one running controller.
@@ -172,7 +175,8 @@ func Start(cfg Config) (*Controller, error) {
 		}
 	}
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
-		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG})
+		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG,
+		IXFRJournal: cfg.DNSIXFRJournal})
 	if cfg.GeoIPDB != "" {
 		if err := c.startGeoIP(cfg.GeoIPDB); err != nil {
 			return nil, err
