@@ -98,14 +98,6 @@ func ioReadFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
-// Query flag bits an error reply must never copy.
-const (
-	flagTC = 1 << 9
-	flagRA = 1 << 7
-	flagZ  = 1 << 6
-	flagAD = 1 << 5
-)
-
 // packed packs m, then sets the extra header flag bits.
 func packed(t *testing.T, m *dns.Msg, bits uint16) []byte {
 	t.Helper()
