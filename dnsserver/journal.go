@@ -114,26 +114,43 @@ func nextJournal(prev, next *view, size int) *journal {
 
 // diffRecords returns the records of old missing from cur (deletions) and
 // those of cur missing from old (additions), each in its list's order and
-// without repeats. Records compare by their presentation form (owner,
-// TTL, class, type, data): a changed TTL is a deletion and an addition.
+// without repeats. Records compare by their wire form (owner, type, class,
+// TTL, data; names in the zone's lower case): a changed TTL is a deletion
+// and an addition.
 func diffRecords(old, cur []dns.RR) (del, add []dns.RR) {
+	// A one-record message packed without compression: the record's wire
+	// form after the 12-byte header. (dns.PackRR would do, but it writes
+	// the record's Rdlength: the records are shared with queries.)
+	var m dns.Msg
+	var one [1]dns.RR
+	buf := make([]byte, 512)
+	key := func(rr dns.RR) []byte {
+		one[0] = rr
+		m.Answer = one[:]
+		out, err := m.PackBuffer(buf)
+		if err != nil {
+			return []byte(rr.String()) // cannot happen for a record of a view
+		}
+		buf = out[:cap(out)] // grown for a long record: keep it
+		return out[headerLen:]
+	}
 	inOld := make(map[string]bool, len(old))
 	for _, rr := range old {
-		inOld[rr.String()] = true
+		inOld[string(key(rr))] = true
 	}
 	inCur := make(map[string]bool, len(cur))
 	for _, rr := range cur {
-		k := rr.String()
-		if !inCur[k] && !inOld[k] {
+		k := key(rr)
+		if !inCur[string(k)] && !inOld[string(k)] {
 			add = append(add, rr)
 		}
-		inCur[k] = true
+		inCur[string(k)] = true
 	}
 	for _, rr := range old {
-		k := rr.String()
-		if !inCur[k] {
+		k := key(rr)
+		if !inCur[string(k)] {
 			del = append(del, rr)
-			inCur[k] = true // once
+			inCur[string(k)] = true // once
 		}
 	}
 	return del, add
