@@ -621,3 +621,40 @@ func BenchmarkJournalUpdate(b *testing.B) {
 		}
 	}
 }
+
+// TestJournalNearest: a nearest service is in the transfer with every
+// serving region's addresses, as a weighted one, and its differences
+// follow: an evacuation deletes the region's addresses, a restore adds
+// them back.
+func TestJournalNearest(t *testing.T) {
+	st := configured(t, nearestConfig())
+	evacuated := withWeights(t, st, 0)
+	restored := withWeights(t, evacuated, 100)
+	usEast := parseRRs(t, "near.example.com. 20 IN A 192.0.2.11", "near.example.com. 20 IN A 192.0.2.12",
+		"near.example.com. 20 IN AAAA 2001:db8:1::11")
+	near := func(rrs []dns.RR) []string {
+		var out []string
+		for _, s := range rrStrings(rrs) {
+			if strings.HasPrefix(s, "near.") {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	v0 := mustView(t, st, nil, 10)
+	if got := near(v0.axfr); len(got) != 9 {
+		t.Fatalf("near in the transfer: %q, want every region's 3 addresses", got)
+	}
+	v1 := mustView(t, evacuated, v0, 10)
+	v2 := mustView(t, restored, v1, 10)
+	ds, ok := v2.journal.since(v0.serial)
+	if !ok || len(ds) != 2 {
+		t.Fatalf("journal: %d changes, reachable %v", len(ds), ok)
+	}
+	if del, add := near(ds[0].del), near(ds[0].add); !slices.Equal(del, usEast) || len(add) != 0 {
+		t.Errorf("evacuation: deletes %q, adds %q", del, add)
+	}
+	if del, add := near(ds[1].del), near(ds[1].add); len(del) != 0 || !slices.Equal(add, usEast) {
+		t.Errorf("restore: deletes %q, adds %q", del, add)
+	}
+}
