@@ -195,25 +195,26 @@ func TestDNSConformance(t *testing.T) {
 		}
 		return err
 	})
-	want := []string{
-		fmt.Sprintf("SOA %d", next), fmt.Sprintf("SOA %d", serial), `TXT "one"`,
-		fmt.Sprintf("SOA %d", next), `TXT "two"`, fmt.Sprintf("SOA %d", next),
-	}
+	// The answer: our SOA, the client's, the TXT deleted, (our SOA), the
+	// TXT added, our SOA; a change of nothing the transfer holds, applied
+	// in between, adds a pair of SOAs and no records.
 	for _, network := range []string{"udp", "tcp"} {
 		r := exchange(network, xfrIP, ixfr(serial))
-		var got []string
+		var soas []uint32
+		var recs []string
 		for _, rr := range r.Answer {
 			switch rr := rr.(type) {
 			case *dns.SOA:
-				got = append(got, fmt.Sprintf("SOA %d", rr.Serial))
+				soas = append(soas, rr.Serial)
 			case *dns.TXT:
-				got = append(got, fmt.Sprintf("TXT %q", strings.Join(rr.Txt, "")))
+				recs = append(recs, fmt.Sprintf("TXT %q", strings.Join(rr.Txt, "")))
 			default:
-				got = append(got, rr.String())
+				recs = append(recs, rr.String())
 			}
 		}
-		if strings.Join(got, ", ") != strings.Join(want, ", ") {
-			t.Errorf("IXFR over %s from %d:\n got %q\nwant %q", network, serial, got, want)
+		if len(soas) < 4 || soas[0] != next || soas[1] != serial || soas[len(soas)-1] != next ||
+			strings.Join(recs, ", ") != `TXT "one", TXT "two"` {
+			t.Errorf("IXFR over %s from %d to %d: SOA serials %v, records %q", network, serial, next, soas, recs)
 		}
 	}
 	if r := exchange("udp", xfrIP, new(dns.Msg).SetQuestion("example.com.", dns.TypeAXFR)); r.Rcode != dns.RcodeRefused {
