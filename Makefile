@@ -13,7 +13,7 @@ REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_TIME ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS   := -X github.com/evac-sh/evac/internal/buildinfo.Version=$(VERSION) -X github.com/evac-sh/evac/internal/buildinfo.BuildTime=$(BUILD_TIME) -X github.com/evac-sh/evac/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: docker-context all build demo test test-unit test-integration chaos lint bench bench-dns bench-gossip fuzz deps clean
+.PHONY: docker-context all build demo test test-unit test-integration dns-conformance chaos lint bench bench-dns bench-gossip fuzz deps clean
 
 all: build
 
@@ -34,6 +34,8 @@ demo: build
 # Everything: vet, unit and in-process cluster tests with -race, then the
 # integration tests that start real evac processes (TestChaos among them: a
 # 75 s chaos run, in parallel with the others; its checker's unit tests first).
+# The DNS conformance suite (dns-conformance below) is part of it: its tests
+# are among the unit packages' and integration/'s, run once each.
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -run '^TestLint$$' ./controlplane/api/openapi/ # OpenAPI linter (kin-openapi + evac's rules): 0 warnings
@@ -41,6 +43,18 @@ test: deps
 	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime 30s ./dnsserver/
 	$(GO) test -race -count=1 ./integration/chaos/
 	$(GO) test -count=1 -timeout 20m -parallel 6 -v ./integration/
+
+# The DNS conformance suite (README, "Tests"): the protocol strictness cases
+# (package dnsserver/conformance) on every in-process listener, TSIG, AXFR
+# and IXFR with its journal; then against real `evac server` processes the
+# same cases, and Knot, BIND and NSD as TSIG-authenticated secondaries taking
+# 20 changes by IXFR (integration/tsig_test.go, knot_test.go). `make test`
+# runs these tests among all the others.
+DNS_CONFORMANCE_UNIT := ^(TestStrictness|TestECSEcho|TestCaseEcho|TestTruncatedNoPartialRRset|TestTruncation|TestMalformedQueries|TestOpcodes|TestEDNS|TestECS|TestAXFR.*|TestIXFR.*|TestJournal.*|TestTSIG|TestSignedNotify|TestNotify|TestCheckFails)$$
+DNS_CONFORMANCE_INTEGRATION := ^(TestDNSConformance|TestTSIGSecondaries|TestKnotSecondary)$$
+dns-conformance: deps
+	$(GO) test -race -count=1 -run '$(DNS_CONFORMANCE_UNIT)' ./dnsserver/ ./dnsserver/conformance/
+	$(GO) test -count=1 -timeout 10m -parallel 3 -v -run '$(DNS_CONFORMANCE_INTEGRATION)' ./integration/
 
 test-unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -78,11 +92,11 @@ fuzz:
 	done
 
 # Debian packages some tests need; installed only when missing and when root.
-# knot, knot-dnsutils: integration/knot_test.go, tsig_test.go; bind9: tsig_test.go; chromium: ui_test.go;
+# knot, knot-dnsutils: integration/knot_test.go, tsig_test.go; bind9, nsd: tsig_test.go; chromium: ui_test.go;
 # unbound, bind9-dnsutils (delv): dnssec_test.go;
 # openssl, python3: deploy_test.go; prometheus: agent/checks' prometheus check and kpi_test.go;
 # prometheus-alertmanager: notify_test.go and the block_on tests.
-DEB_PKGS := nftables chromium knot knot-dnsutils bind9 bind9-dnsutils unbound openssl python3 prometheus prometheus-alertmanager
+DEB_PKGS := nftables chromium knot knot-dnsutils bind9 bind9-dnsutils unbound nsd openssl python3 prometheus prometheus-alertmanager
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -76,10 +76,19 @@
 // CNAME at a CNAME). The zone has no wildcards: a name exists only if the
 // config puts it, or a name below it, there.
 //
-// Zone transfers (transfer.go): AXFR over TCP, and IXFR answered with the
-// whole zone, to the secondaries' addresses and the transfer_allow networks;
-// IXFR over UDP gets the SOA alone. A transfer cannot steer per client, so a
-// weighted service appears there with the addresses of every serving region.
+// Zone transfers (transfer.go): AXFR over TCP, and IXFR (RFC 1995), to the
+// secondaries' addresses and the transfer_allow networks. IXFR answers
+// from the journal (journal.go): the differences between the versions
+// this server built, derived at Update from consecutive views (never sent
+// between controllers), at most Config.IXFRJournal of them and never more
+// records than the zone. A client up to date gets our SOA; one the
+// journal reaches gets the changes since its serial; any other the whole
+// zone (AXFR-style) over TCP. Over UDP the changes go out when they fit
+// the client's size, else our SOA alone ("use TCP"). A transfer cannot
+// steer per client, so a weighted or nearest service appears there (and
+// in the journal's differences) with the addresses of every serving
+// region. The protocol cases every listener must answer alike are one
+// table, package conformance, run here and against real processes.
 // NOTIFY (notify.go) goes to every secondary whenever the served serial
 // changes, from every controller (see notify.go for why).
 //

@@ -52,6 +52,10 @@ type Config struct {
 	TSIG *Keyring
 	// Now is the clock signatures are dated by; nil: time.Now.
 	Now func() time.Time
+	// IXFRJournal is how many zone changes the IXFR journal keeps
+	// (journal.go); 0: DefaultJournalSize; below 0: none, and every IXFR
+	// not up to date gets the whole zone.
+	IXFRJournal int
 }
 
 // udpReadSize is the buffer for incoming UDP queries: more than we advertise,
@@ -155,6 +159,8 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
 				zap.Uint32("serial", st.Serial), zap.Error(err))
 			v = cur
+		} else {
+			v.journal = nextJournal(cur, v, s.journalSize())
 		}
 	}
 	if v == nil {
@@ -187,6 +193,18 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 		s.log.Debug("DNS answers updated", zap.String("zone", v.zone), zap.Uint32("serial", v.serial))
 	}
 	return added
+}
+
+// journalSize is how many changes the IXFR journal keeps (0: none).
+func (s *Server) journalSize() int {
+	switch n := s.cfg.IXFRJournal; {
+	case n == 0:
+		return DefaultJournalSize
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
 }
 
 // Start binds UDP and TCP on the configured address and returns once both

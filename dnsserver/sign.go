@@ -337,6 +337,9 @@ func (s *Server) resignIfDue() {
 		s.log.Error("cannot re-sign the DNS answers; keeping the current signatures", zap.Error(err))
 		return
 	}
+	// Same state, same serial, same (unsigned) transfer records: the IXFR
+	// journal that ends at this version still does.
+	v.journal = cur.journal
 	s.view.Store(v)
 	s.log.Info("DNS answers re-signed", zap.Uint32("serial", v.serial),
 		zap.Time("expiration", time.Unix(int64(s.signer.expiration), 0).UTC()))

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/evac-sh/evac/controlplane/state"
+	"github.com/evac-sh/evac/dnsserver/conformance"
 )
 
 // listeners starts one server on a specific address (our UDP loops: fast
@@ -97,14 +98,6 @@ func ioReadFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
-// Query flag bits an error reply must never copy.
-const (
-	flagTC = 1 << 9
-	flagRA = 1 << 7
-	flagZ  = 1 << 6
-	flagAD = 1 << 5
-)
-
 // packed packs m, then sets the extra header flag bits.
 func packed(t *testing.T, m *dns.Msg, bits uint16) []byte {
 	t.Helper()
@@ -124,137 +117,26 @@ func ecsQuery(t *testing.T, data []byte) []byte {
 	return append(b, opt...)
 }
 
+// TestStrictness runs the conformance cases (package conformance, also
+// run against real processes by the integration suite) on every listener:
+// each reply must pass the case's check and be byte-identical on all.
 func TestStrictness(t *testing.T) {
 	addrs := listeners(t, configured(t, recordsConfig()))
-	dirty := uint16(flagTC | flagRA | flagZ | flagAD)
-
-	q := func(name string, qtype uint16) *dns.Msg { return query(name, qtype) }
-	opcode := func(op int, withQ bool) []byte {
-		m := q("api.example.com.", dns.TypeA)
-		m.Opcode = op
-		if !withQ {
-			m.Question = nil
-		}
-		return packed(t, m, dirty)
+	cases, err := conformance.Cases("example.com.", "fo.example.com.")
+	if err != nil {
+		t.Fatal(err)
 	}
-	twoOPT := func() []byte {
-		m := withEDNS(q("api.example.com.", dns.TypeA), 1232, "")
-		m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}})
-		return packed(t, m, 0)
-	}
-	optInAuthority := func() []byte {
-		m := q("api.example.com.", dns.TypeA)
-		m.Ns = []dns.RR{&dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}}}
-		return packed(t, m, 0)
-	}
-	optNotRoot := func() []byte {
-		m := q("api.example.com.", dns.TypeA)
-		m.Extra = []dns.RR{&dns.OPT{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeOPT, Class: 1232}}}
-		return packed(t, m, 0)
-	}
-	nameOnly := func(keep int) []byte {
-		b := packed(t, q("api.example.com.", dns.TypeA), 0)
-		return b[:len(b)-4+keep] // the name, and keep bytes of type and class
-	}
-	noQuestion := func() []byte {
-		m := q("api.example.com.", dns.TypeA)
-		m.Question = nil
-		return packed(t, m, dirty)
-	}
-	twoQ := func() []byte {
-		m := q("api.example.com.", dns.TypeA)
-		m.Question = append(m.Question, m.Question[0])
-		return packed(t, m, dirty)
-	}
-	notify := func() []byte {
-		m := new(dns.Msg)
-		m.SetNotify("example.com.")
-		return packed(t, m, 0)
-	}
-
-	tests := []struct {
-		name   string
-		pkt    []byte
-		rcode  int
-		opcode int
-		qd     int  // question count of the reply
-		opt    bool // the reply carries an OPT
-		aa     bool
-	}{
-		{"unknown opcode, no question", opcode(15, false), dns.RcodeNotImplemented, 15, 0, false, false},
-		{"unknown opcode with a question", opcode(15, true), dns.RcodeNotImplemented, 15, 0, false, false},
-		{"UPDATE", opcode(dns.OpcodeUpdate, true), dns.RcodeNotImplemented, dns.OpcodeUpdate, 0, false, false},
-		{"STATUS", opcode(dns.OpcodeStatus, true), dns.RcodeNotImplemented, dns.OpcodeStatus, 0, false, false},
-		{"no question", noQuestion(), dns.RcodeFormatError, 0, 0, false, false},
-		{"two questions", twoQ(), dns.RcodeFormatError, 0, 0, false, false},
-		{"two OPT records", twoOPT(), dns.RcodeFormatError, 0, 0, true, false},
-		{"OPT in authority", optInAuthority(), dns.RcodeFormatError, 0, 0, true, false},
-		{"OPT not owned by the root", optNotRoot(), dns.RcodeFormatError, 0, 0, false, false},
-		{"trailing byte", append(packed(t, q("api.example.com.", dns.TypeA), 0), 0), dns.RcodeFormatError, 0, 0, false, false},
-		{"trailing byte after OPT", append(packed(t, withEDNS(q("api.example.com.", dns.TypeA), 1232, ""), 0), 0), dns.RcodeFormatError, 0, 0, true, false},
-		{"question without type and class", nameOnly(0), dns.RcodeFormatError, 0, 0, false, false},
-		{"question without class", nameOnly(2), dns.RcodeFormatError, 0, 0, false, false},
-		{"ECS bits beyond the source prefix", ecsQuery(t, []byte{0, 1, 23, 0, 10, 1, 3}), dns.RcodeFormatError, 0, 0, true, false},
-		{"ECS address too long", ecsQuery(t, []byte{0, 1, 16, 0, 10, 1, 0}), dns.RcodeFormatError, 0, 0, true, false},
-		{"ECS address too short", ecsQuery(t, []byte{0, 1, 24, 0, 10, 1}), dns.RcodeFormatError, 0, 0, true, false},
-		{"ECS unknown family", ecsQuery(t, []byte{0, 3, 8, 0, 10}), dns.RcodeFormatError, 0, 0, true, false},
-		{"ECS prefix too long", ecsQuery(t, []byte{0, 1, 40, 0, 10, 1, 2, 3, 4}), dns.RcodeFormatError, 0, 0, true, false},
-		{"ECS option overruns the OPT", ecsQuery(t, []byte{0, 1})[:0], dns.RcodeFormatError, 0, 0, false, false},
-		{"out of zone, dirty flags", packed(t, q("example.org.", dns.TypeA), dirty), dns.RcodeRefused, 0, 1, false, false},
-		{"NOTIFY from a non-primary", notify(), dns.RcodeRefused, dns.OpcodeNotify, 1, false, false},
-		{"BADVERS", func() []byte {
-			m := withEDNS(q("api.example.com.", dns.TypeA), 1232, "")
-			m.IsEdns0().SetVersion(1)
-			return packed(t, m, dirty)
-		}(), dns.RcodeBadVers & 0xf, 0, 1, true, false},
-		{"TSIG not last", func() []byte {
-			m := q("api.example.com.", dns.TypeA)
-			m.Extra = []dns.RR{&dns.TSIG{Hdr: dns.RR_Header{Name: "k.", Rrtype: dns.TypeTSIG, Class: dns.ClassANY}, Algorithm: dns.HmacSHA256},
-				&dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}}}
-			return packed(t, m, 0)
-		}(), dns.RcodeFormatError, 0, 0, true, false},
-		{"answer, dirty flags", packed(t, q("fo.example.com.", dns.TypeA), dirty), dns.RcodeSuccess, 0, 1, false, true},
-	}
-	// The overrun case: an option whose length passes the OPT's end.
-	for i := range tests {
-		if tests[i].name == "ECS option overruns the OPT" {
-			b := ecsQuery(t, []byte{0, 1, 0, 0})
-			binary.BigEndian.PutUint16(b[len(b)-6:], 9) // option length 9, 4 bytes follow
-			tests[i].pkt, tests[i].opt = b, true
-		}
-	}
-
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
 			var first []byte
 			var firstNet string
 			for _, network := range []string{"udp", "udp-wildcard", "tcp", "tcp-wildcard"} {
-				out := rawExchange(t, network, addrs[network], tc.pkt)
+				out := rawExchange(t, network, addrs[network], tc.Query)
 				if out == nil {
 					t.Fatalf("%s: no reply", network)
 				}
-				r := new(dns.Msg)
-				if err := r.Unpack(out); err != nil {
-					t.Fatalf("%s: reply does not unpack: %v", network, err)
-				}
-				flags := binary.BigEndian.Uint16(out[2:])
-				switch {
-				case r.Id != binary.BigEndian.Uint16(tc.pkt):
-					t.Errorf("%s: id %d", network, r.Id)
-				case r.Rcode&0xf != tc.rcode || r.Opcode != tc.opcode:
-					t.Errorf("%s: rcode %s opcode %d, want %s %d", network, dns.RcodeToString[r.Rcode], r.Opcode, dns.RcodeToString[tc.rcode], tc.opcode)
-				case flags&(flagTC|flagRA|flagZ|flagAD) != 0:
-					t.Errorf("%s: reply flags %016b copy TC, RA, Z or AD", network, flags)
-				case len(r.Question) != tc.qd:
-					t.Errorf("%s: %d questions, want %d", network, len(r.Question), tc.qd)
-				case len(r.Question) == 1 && r.Question[0].Qtype == 0:
-					t.Errorf("%s: made-up question %v", network, r.Question[0])
-				case (r.IsEdns0() != nil) != tc.opt:
-					t.Errorf("%s: OPT %v, want %v", network, r.IsEdns0() != nil, tc.opt)
-				case r.Authoritative != tc.aa:
-					t.Errorf("%s: AA %v", network, r.Authoritative)
-				case tc.rcode != dns.RcodeSuccess && len(r.Answer)+len(r.Ns) != 0:
-					t.Errorf("%s: error with records: %v", network, r)
+				if err := tc.Check(out); err != nil {
+					t.Errorf("%s: %v", network, err)
 				}
 				if first == nil {
 					first, firstNet = out, network

@@ -52,6 +52,9 @@ type view struct {
 	transferAllow []netip.Prefix
 	secondaries   []secondary
 	axfr          []dns.RR
+	// journal is the IXFR journal up to this version (journal.go), set
+	// by Update before the view is published; nil: empty.
+	journal *journal
 
 	// For drain tracking (drain.go): each region's bit in an answer's
 	// region mask (the config's first 64 regions), and each service's

@@ -22,11 +22,8 @@ import (
 // Knot transfers the zone, gets a NOTIFY when an evacuation changes it, and
 // serves the new answer within 5 s. kdig checks evac's rcodes on the way.
 func TestKnotSecondary(t *testing.T) {
-	knotd, err1 := exec.LookPath("knotd")
-	kdig, err2 := exec.LookPath("kdig")
-	if err1 != nil || err2 != nil {
-		t.Skip("knotd and kdig are needed (Debian knot, knot-dnsutils; `make deps` installs them)")
-	}
+	tools := needTools(t, "Debian knot, knot-dnsutils; `make deps` installs them", "knotd", "kdig")
+	knotd, kdig := tools[0], tools[1]
 	const evacIP, knotIP = "127.0.9.31", "127.0.9.32"
 	dir := t.TempDir() // created by the test's user (root in CI), mode 0700
 	port := func(ip string) string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }

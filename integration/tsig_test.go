@@ -1,17 +1,21 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/evac-sh/evac/controlplane/api/wire"
 )
 
 // needTools returns the paths of the named programs; a missing one skips
@@ -63,31 +67,38 @@ func daemon(t *testing.T, logPath string, name string, args ...string) {
 	})
 }
 
-// TestTSIGSecondaries runs Knot and BIND as TSIG-authenticated secondaries
-// of one `evac server --tsig-keys`: each transfers the zone signed with its
-// own key (hmac-sha256 for Knot, hmac-sha512 for BIND), gets a signed
-// NOTIFY after every change and serves it; evac refuses an unsigned
-// transfer from a keyed secondary (NOTAUTH) and a wrong key with BADSIG
-// or BADKEY (kdig -y).
+// TestTSIGSecondaries runs Knot, BIND and NSD as TSIG-authenticated
+// secondaries of one `evac server --tsig-keys`, each with its own key
+// (hmac-sha256 for Knot and NSD, hmac-sha512 for BIND). After the first
+// transfer, 20 changes (config applies, evacuations and restores through
+// the API) each reach them by a signed NOTIFY and an incremental transfer
+// (IXFR from the journal): after each, every secondary serves exactly
+// evac's zone (compared record by record), Knot logs each transfer as an
+// incremental IXFR and never an "AXFR-style IXFR", and evac logs an
+// incremental transfer signed with each secondary's key. evac refuses an
+// unsigned transfer from a keyed secondary (NOTAUTH) and a wrong key with
+// BADSIG or BADKEY (kdig -y), and reloads its keys on SIGHUP.
 func TestTSIGSecondaries(t *testing.T) {
 	t.Parallel()
-	tools := needTools(t, "Debian knot, knot-dnsutils, bind9; `make deps` installs them", "knotd", "kdig", "named")
-	knotd, kdig, named := tools[0], tools[1], tools[2]
-	const evacIP, knotIP, bindIP = "127.0.21.1", "127.0.21.2", "127.0.21.3"
+	tools := needTools(t, "Debian knot, knot-dnsutils, bind9, nsd; `make deps` installs them", "knotd", "kdig", "named", "nsd")
+	knotd, kdig, named, nsd := tools[0], tools[1], tools[2], tools[3]
+	const evacIP, knotIP, bindIP, nsdIP, checkIP = "127.0.21.1", "127.0.21.2", "127.0.21.3", "127.0.21.4", "127.0.21.9"
 	dir := t.TempDir()
 	port := func(ip string) string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }
 	raft, gossip, httpAddr, dnsAddr := port(evacIP), port(evacIP), port(evacIP), port(evacIP)
 	// named listens only on addresses of an interface (lo has 127.0.0.1
 	// alone); it sends from bindIP.
-	knotAddr, bindAddr := port(knotIP), port("127.0.0.1")
+	knotAddr, bindAddr, nsdAddr := port(knotIP), port("127.0.0.1"), port(nsdIP)
 
 	knotSecret := "c2VjcmV0LWZvci1rbm90LXNlY29uZGFyeS0wMTIzNDU2Nzg5YWJjZGVm" // 42 bytes
 	bindSecret := "c2VjcmV0LWZvci1iaW5kLXNlY29uZGFyeS0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg=="
+	nsdSecret := "c2VjcmV0LWZvci1uc2Qtc2Vjb25kYXJ5LTAxMjM0NTY3ODlhYmNkZWY="
 	keys := filepath.Join(dir, "tsig.yaml")
 	if err := os.WriteFile(keys, []byte(fmt.Sprintf(`keys:
   - {name: knot-key., algorithm: hmac-sha256, secret: "%s"}
   - {name: bind-key., algorithm: hmac-sha512, secret: "%s"}
-`, knotSecret, bindSecret)), 0o600); err != nil {
+  - {name: nsd-key., algorithm: hmac-sha256, secret: "%s"}
+`, knotSecret, bindSecret, nsdSecret)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c1 := startProc(t, "c1", "server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
@@ -106,172 +117,147 @@ func TestTSIGSecondaries(t *testing.T) {
 		}
 		return nil
 	})
+	// The zone: the test's steering, the three keyed secondaries, checkIP
+	// (this test's own transfers) allowed, a TXT record each config change
+	// rewrites and a few static records (so that a change is small next to
+	// the zone, and the journal keeps it).
 	steering := func(change int) []byte {
-		return []byte(strings.Replace(testSteering(), "nameservers: {ns1: 192.0.2.53}\n",
-			fmt.Sprintf("nameservers: {ns1: 192.0.2.53}\nsecondaries:\n  - {address: \"%s\", tsig: knot-key}\n  - {address: \"%s\", tsig: bind-key}\n", knotAddr, bindAddr)+
-				fmt.Sprintf("records:\n  - {name: change, type: TXT, value: \"change-%d\"}\n", change), 1))
+		extra := fmt.Sprintf("secondaries:\n  - {address: \"%s\", tsig: knot-key}\n  - {address: \"%s\", tsig: bind-key}\n  - {address: \"%s\", tsig: nsd-key}\n", knotAddr, bindAddr, nsdAddr) +
+			fmt.Sprintf("transfer_allow: [%s/32]\n", checkIP) +
+			fmt.Sprintf("records:\n  - {name: change, type: TXT, value: \"change-%d\"}\n", change)
+		for i := range 8 {
+			extra += fmt.Sprintf("  - {name: static%d, type: A, value: 192.0.2.%d}\n", i, 100+i)
+		}
+		return []byte(strings.Replace(testSteering(), "nameservers: {ns1: 192.0.2.53}\n", "nameservers: {ns1: 192.0.2.53}\n"+extra, 1))
 	}
 	if _, err := api.ApplyConfig(ctxT(t, 10*time.Second), steering(0), ""); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 
-	ehost, eport, _ := strings.Cut(dnsAddr, ":")
-	// Knot, keyed with knot-key.
-	kdir := filepath.Join(dir, "knot")
-	khost, kport, _ := strings.Cut(knotAddr, ":")
-	if err := os.MkdirAll(kdir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	kconf := filepath.Join(kdir, "knot.conf")
-	if err := os.WriteFile(kconf, []byte(fmt.Sprintf(`server:
-    listen: %s@%s
-    rundir: %s
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: info
-database:
-    storage: %s
-key:
-  - id: knot-key.
-    algorithm: hmac-sha256
-    secret: %s
-remote:
-  - id: evac
-    address: %s@%s
-    via: %s
-    key: knot-key.
-acl:
-  - id: notify_from_evac
-    address: %s
-    key: knot-key.
-    action: notify
-template:
-  - id: default
-    storage: %s
-zone:
-  - domain: example.com
-    master: evac
-    acl: notify_from_evac
-`, khost, kport, kdir, kdir, knotSecret, ehost, eport, khost, ehost, kdir)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	daemon(t, filepath.Join(kdir, "knotd.log"), knotd, "-c", kconf)
+	knotLog := startKnot(t, knotd, secondarySpec{dir: filepath.Join(dir, "knot"), listen: knotAddr, source: knotIP,
+		key: secondaryKey{"knot-key.", "hmac-sha256", knotSecret}, evac: dnsAddr})
+	startBIND(t, named, secondarySpec{dir: filepath.Join(dir, "bind"), listen: bindAddr, source: bindIP,
+		key: secondaryKey{"bind-key.", "hmac-sha512", bindSecret}, evac: dnsAddr})
+	startNSD(t, nsd, secondarySpec{dir: filepath.Join(dir, "nsd"), listen: nsdAddr, source: nsdIP,
+		key: secondaryKey{"nsd-key.", "hmac-sha256", nsdSecret}, evac: dnsAddr})
+	secondaries := map[string]string{"knot": knotAddr, "bind": bindAddr, "nsd": nsdAddr}
+	names := []string{"bind", "knot", "nsd"}
 
-	// BIND 9, keyed with bind-key., in the foreground as root.
-	bdir := filepath.Join(dir, "bind")
-	bhost, bport := bindIP, strings.Split(bindAddr, ":")[1]
-	if err := os.MkdirAll(bdir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	bconf := filepath.Join(bdir, "named.conf")
-	if err := os.WriteFile(bconf, []byte(fmt.Sprintf(`options {
-    directory "%[1]s";
-    pid-file "%[1]s/named.pid";
-    session-keyfile "%[1]s/session.key";
-    managed-keys-directory "%[1]s";
-    listen-on port %[2]s { 127.0.0.1; };
-    listen-on-v6 { none; };
-    transfer-source %[3]s;
-    notify-source %[3]s;
-    query-source address %[3]s;
-    recursion no;
-    notify no;
-    dnssec-validation no;
-};
-controls { };
-key "bind-key." { algorithm hmac-sha512; secret "%[4]s"; };
-server %[5]s { keys { "bind-key."; }; };
-zone "example.com" {
-    type secondary;
-    primaries port %[6]s { %[5]s key "bind-key."; };
-    file "%[1]s/example.com.db";
-    allow-notify { key "bind-key."; };
-};
-`, bdir, bport, bhost, bindSecret, ehost, eport)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	daemon(t, filepath.Join(bdir, "named.log"), named, "-g", "-4", "-c", bconf)
-
-	soaSerial := func(server string) (uint32, error) {
-		m := new(dns.Msg)
-		m.SetQuestion("example.com.", dns.TypeSOA)
-		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, server)
+	// Each secondary serves exactly evac's zone: the same records, serial
+	// included (evac's read in the same attempt, in case it moved on).
+	same := func(name string) (uint32, error) {
+		want, serial, err := transferZone(dnsAddr, checkIP)
+		if err != nil {
+			return 0, fmt.Errorf("evac's zone: %w", err)
+		}
+		got, gotSerial, err := transferZone(secondaries[name], checkIP)
 		if err != nil {
 			return 0, err
 		}
-		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-			return 0, fmt.Errorf("SOA: %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+		if !slices.Equal(got, want) {
+			return 0, fmt.Errorf("serial %d, evac's %d; records differ:\n%s\nevac:\n%s", gotSerial, serial,
+				strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		return r.Answer[0].(*dns.SOA).Serial, nil
+		return serial, nil
 	}
-	txtAt := func(server string) (string, error) {
-		m := new(dns.Msg)
-		m.SetQuestion("change.example.com.", dns.TypeTXT)
-		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, server)
-		if err != nil {
-			return "", err
-		}
-		if len(r.Answer) != 1 {
-			return "", fmt.Errorf("TXT: %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
-		}
-		return strings.Join(r.Answer[0].(*dns.TXT).Txt, ""), nil
-	}
-	secondaries := map[string]string{"knot": knotAddr, "bind": bindAddr}
-	const changes = 5
-	for change := 0; change <= changes; change++ {
-		if change > 0 {
-			if _, err := api.ApplyConfig(ctxT(t, 10*time.Second), steering(change), ""); err != nil {
-				t.Fatalf("apply change %d: %v", change, err)
-			}
-		}
-		want := fmt.Sprintf("change-%d", change)
-		var serial uint32
-		eventually(t, 10*time.Second, "evac serves "+want, func() error {
-			got, err := txtAt(dnsAddr)
-			if err == nil && got != want {
-				err = fmt.Errorf("TXT %q", got)
-			}
-			if err == nil {
-				serial, err = soaSerial(dnsAddr)
+	zoneHas := func(what string, pred func(rrs []string) bool) {
+		t.Helper()
+		eventually(t, 10*time.Second, "evac serves "+what, func() error {
+			rrs, _, err := transferZone(dnsAddr, checkIP)
+			if err == nil && !pred(rrs) {
+				err = fmt.Errorf("not yet")
 			}
 			return err
 		})
+	}
+	hasAddr := func(addr string) func([]string) bool {
+		return func(rrs []string) bool {
+			return slices.ContainsFunc(rrs, func(s string) bool {
+				return strings.HasPrefix(s, "api.example.com.") && strings.HasSuffix(s, "\t"+addr)
+			})
+		}
+	}
+	const changes = 20
+	var serials []uint32 // evac's serial after each change
+	for change := 0; change <= changes; change++ {
+		switch {
+		case change == 0:
+		case change%4 == 1: // evacuate us-east in one step
+			if _, err := api.Evacuate(ctxT(t, 10*time.Second), "us-east", wire.MoveRequest{
+				Reason: "IXFR test", Ramp: []int{0}}); err != nil {
+				t.Fatalf("change %d: evacuate: %v", change, err)
+			}
+			zoneHas("us-east evacuated", func(rrs []string) bool { return !hasAddr(testRegions[0].endpoints[0])(rrs) })
+		case change%4 == 3: // restore it in one step
+			if _, err := api.Restore(ctxT(t, 10*time.Second), "us-east", wire.MoveRequest{
+				Reason: "IXFR test", Ramp: []int{100}}); err != nil {
+				t.Fatalf("change %d: restore: %v", change, err)
+			}
+			zoneHas("us-east restored", hasAddr(testRegions[0].endpoints[0]))
+		default: // a config change
+			if _, err := api.ApplyConfig(ctxT(t, 10*time.Second), steering(change), ""); err != nil {
+				t.Fatalf("apply change %d: %v", change, err)
+			}
+			want := fmt.Sprintf("\"change-%d\"", change)
+			zoneHas(want, func(rrs []string) bool {
+				return slices.ContainsFunc(rrs, func(s string) bool { return strings.HasSuffix(s, want) })
+			})
+		}
 		// The first transfer waits for each daemon to start; later ones
 		// follow the signed NOTIFY (their SOA refresh is an hour).
 		timeout := 10 * time.Second
 		if change == 0 {
 			timeout = 30 * time.Second
 		}
-		for name, addr := range secondaries {
-			took := eventually(t, timeout, name+" serves "+want, func() error {
-				got, err := txtAt(addr)
-				if err == nil && got != want {
-					err = fmt.Errorf("TXT %q", got)
-				}
-				if err != nil {
-					return err
-				}
-				s, err := soaSerial(addr)
-				if err == nil && s != serial {
-					err = fmt.Errorf("serial %d, evac's %d", s, serial)
-				}
+		var serial uint32
+		for _, name := range names {
+			took := eventually(t, timeout, fmt.Sprintf("%s serves evac's zone after change %d", name, change), func() error {
+				var err error
+				serial, err = same(name)
 				return err
 			})
 			t.Logf("change %d: %s serves serial %d after %v", change, name, serial, took)
 		}
+		serials = append(serials, serial)
 	}
 
-	// The transfers were signed: evac logged each secondary's key.
+	// Knot took every change by an incremental IXFR, never the whole zone
+	// once it had it: the transfer that precedes each "zone updated ...
+	// serial P -> S" line in its log is an IXFR (Knot logs an AXFR-style
+	// one as "receiving AXFR-style IXFR" and then an AXFR).
+	eventually(t, 10*time.Second, "Knot logs an incremental IXFR to each serial", func() error {
+		b, _ := os.ReadFile(knotLog)
+		if bytes.Contains(b, []byte("AXFR-style IXFR")) {
+			return fmt.Errorf("knotd logged an AXFR-style IXFR")
+		}
+		done := regexp.MustCompile(`\] (IXFR|AXFR), incoming, remote ` + regexp.QuoteMeta(evacIP) + `@\d+, finished`)
+		updated := regexp.MustCompile(`zone updated, .*serial \d+ -> (\d+)`)
+		by := map[string]string{} // serial -> the transfer that brought it
+		last := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if m := done.FindStringSubmatch(line); m != nil {
+				last = m[1]
+			} else if m := updated.FindStringSubmatch(line); m != nil {
+				by[m[1]] = last
+			}
+		}
+		for _, serial := range serials[1:] {
+			if kind := by[fmt.Sprint(serial)]; kind != "IXFR" {
+				return fmt.Errorf("knotd took serial %d by %q, want an incremental IXFR", serial, kind)
+			}
+		}
+		return nil
+	})
+	// evac answered each secondary incrementally, signed with its key.
 	logs, _ := os.ReadFile(c1.logPath)
-	for _, key := range []string{"knot-key.", "bind-key."} {
-		if !regexp.MustCompile(`zone transferred.*"key": "` + regexp.QuoteMeta(key) + `"`).Match(logs) {
-			t.Errorf("evac's log has no transfer signed with %s", key)
+	for _, key := range []string{"knot-key.", "bind-key.", "nsd-key."} {
+		incremental := regexp.MustCompile(`zone transferred.*"type": "IXFR", "style": "incremental".*"key": "` + regexp.QuoteMeta(key) + `"`)
+		if n := len(incremental.FindAll(logs, -1)); n < changes {
+			t.Errorf("evac's log has %d incremental transfers signed with %s, want %d", n, key, changes)
 		}
 	}
 
+	ehost, eport, _ := strings.Cut(dnsAddr, ":")
 	// A wrong secret over TCP: NOTAUTH, and BADSIG in the TSIG record
 	// (kdig shows the TSIG error as the status).
 	m := new(dns.Msg)

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/evac-sh/evac/controlplane/controller"
+	"github.com/evac-sh/evac/dnsserver"
 	"github.com/evac-sh/evac/internal/connlimit"
 )
 
@@ -34,6 +35,11 @@ type limitFlags struct {
 	// DNSRateLimitKey is dns_rate_limit in a config file, where 0 (off)
 	// differs from absent (the default); the flag is serverFile.DNSRateLimit.
 	DNSRateLimitKey *int `yaml:"dns_rate_limit"`
+	// DNSIXFRJournal is --dns-ixfr-journal: how many zone changes the IXFR
+	// journal keeps (0: none); DNSIXFRJournalKey is its config file key,
+	// where 0 differs from absent.
+	DNSIXFRJournal    int  `yaml:"-"`
+	DNSIXFRJournalKey *int `yaml:"dns_ixfr_journal"`
 }
 
 func addLimitFlags(fl *pflag.FlagSet, l *limitFlags) {
@@ -41,6 +47,7 @@ func addLimitFlags(fl *pflag.FlagSet, l *limitFlags) {
 	fl.IntVar(&l.APIMaxConnsPerIP, "api-max-conns-per-ip", defaultAPIMaxConnsPerIP, "most admin API connections at once from one client address; more are closed on accept (0: no cap)")
 	fl.IntVar(&l.DNSTCPMaxConns, "dns-tcp-max-conns", defaultDNSTCPMaxConns, "most DNS-over-TCP connections at once (at most a quarter of the open-file limit; 0: that quarter)")
 	fl.IntVar(&l.DNSTCPMaxConnsPerIP, "dns-tcp-max-conns-per-ip", defaultDNSTCPMaxConnsPerIP, "most DNS-over-TCP connections at once from one client address; more are closed on accept (0: no cap)")
+	fl.IntVar(&l.DNSIXFRJournal, "dns-ixfr-journal", dnsserver.DefaultJournalSize, "zone changes kept for incremental zone transfers (IXFR); a secondary further behind gets the whole zone (0: no journal)")
 	fl.StringVar(&l.EventsExport, "events-export", "", "append every audit event this controller applies to FILE as a JSON line, before it can roll off the log (policy.events_retained)")
 }
 
@@ -57,6 +64,9 @@ func mergeLimits(fl *pflag.FlagSet, dst *limitFlags, file limitFlags) {
 			*p[0] = *p[1]
 		}
 	}
+	if !fl.Changed("dns-ixfr-journal") && file.DNSIXFRJournalKey != nil {
+		dst.DNSIXFRJournal = *file.DNSIXFRJournalKey
+	}
 	if !fl.Changed("events-export") && file.EventsExport != "" {
 		dst.EventsExport = file.EventsExport
 	}
@@ -66,7 +76,8 @@ func mergeLimits(fl *pflag.FlagSet, dst *limitFlags, file limitFlags) {
 func (l limitFlags) validate() error {
 	var errs []error
 	for name, v := range map[string]int{"--api-max-conns": l.APIMaxConns, "--api-max-conns-per-ip": l.APIMaxConnsPerIP,
-		"--dns-tcp-max-conns": l.DNSTCPMaxConns, "--dns-tcp-max-conns-per-ip": l.DNSTCPMaxConnsPerIP} {
+		"--dns-tcp-max-conns": l.DNSTCPMaxConns, "--dns-tcp-max-conns-per-ip": l.DNSTCPMaxConnsPerIP,
+		"--dns-ixfr-journal": l.DNSIXFRJournal} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative, got %d", name, v))
 		}
@@ -84,6 +95,10 @@ func (l limitFlags) apply(cfg *controller.Config, lg *zap.Logger) {
 	cfg.APIConns = connlimit.Limits{PerIP: l.APIMaxConnsPerIP, Total: connlimit.CapTotal(l.APIMaxConns, files)}
 	cfg.DNSTCPConns = connlimit.Limits{PerIP: l.DNSTCPMaxConnsPerIP, Total: connlimit.CapTotal(l.DNSTCPMaxConns, files)}
 	cfg.EventsExport = l.EventsExport
+	cfg.DNSIXFRJournal = l.DNSIXFRJournal
+	if l.DNSIXFRJournal == 0 {
+		cfg.DNSIXFRJournal = -1 // none (dnsserver.Config.IXFRJournal)
+	}
 	if cfg.APIConns.Total < l.APIMaxConns || cfg.DNSTCPConns.Total < l.DNSTCPMaxConns {
 		lg.Warn("connection caps lowered to a quarter of the open-file limit each; raise LimitNOFILE to keep them",
 			zap.Uint64("open-file-limit", files), zap.Int("api-max-conns", cfg.APIConns.Total),

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
+	"github.com/evac-sh/evac/controlplane/controller"
 	"github.com/evac-sh/evac/dnsserver"
 )
 
@@ -50,5 +53,43 @@ func TestLimitDefaultsAndFile(t *testing.T) {
 	err := bad.validate()
 	if err == nil || !strings.Contains(err.Error(), "--api-max-conns:") || !strings.Contains(err.Error(), "--dns-tcp-max-conns-per-ip:") {
 		t.Fatalf("negative caps: %v", err)
+	}
+}
+
+// TestIXFRJournalFlag: --dns-ixfr-journal defaults to the journal's size,
+// a config file's dns_ixfr_journal: 0 turns the journal off (absent keeps
+// the flag), a negative size is refused, and 0 reaches the DNS server as
+// "none", not as its default.
+func TestIXFRJournalFlag(t *testing.T) {
+	cmd := newServerCmd()
+	if got := cmd.Flags().Lookup("dns-ixfr-journal").DefValue; got != "100" || dnsserver.DefaultJournalSize != 100 {
+		t.Fatalf("--dns-ixfr-journal default %s, want 100", got)
+	}
+	for _, tt := range []struct {
+		name, file string
+		want       int // in the controller config
+	}{
+		{"absent", "fast: true\n", dnsserver.DefaultJournalSize},
+		{"zero", "dns_ixfr_journal: 0\n", -1},
+		{"ten", "dns_ixfr_journal: 10\n", 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "server.yaml")
+			writeFile(t, path, tt.file)
+			var file serverFile
+			if err := loadYAMLStrict(path, &file); err != nil {
+				t.Fatal(err)
+			}
+			f := serverFile{limitFlags: limitFlags{DNSIXFRJournal: dnsserver.DefaultJournalSize}}
+			mergeFlags(newServerCmd().Flags(), &f, file)
+			var cfg controller.Config
+			f.limitFlags.apply(&cfg, zap.NewNop())
+			if cfg.DNSIXFRJournal != tt.want {
+				t.Errorf("journal %d, want %d", cfg.DNSIXFRJournal, tt.want)
+			}
+		})
+	}
+	if err := (limitFlags{DNSIXFRJournal: -3}).validate(); err == nil || !strings.Contains(err.Error(), "--dns-ixfr-journal: must not be negative") {
+		t.Errorf("negative journal: %v", err)
 	}
 }

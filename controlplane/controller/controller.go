@@ -114,6 +114,9 @@ type Config struct {
 	// DNSSEC, when set, signs the zone (dnsserver.Server.EnableDNSSEC);
 	// nil: unsigned (dnssec.go).
 	DNSSEC *dnsserver.DNSSECConfig
+	// DNSIXFRJournal is how many zone changes the IXFR journal keeps
+	// (dnsserver.Config.IXFRJournal: 0 the default, below 0 none).
+	DNSIXFRJournal int
 }
 
 // DNSSECKeys returns the keys of cfg.DNSSEC, nil without.
@@ -193,7 +196,8 @@ func Start(cfg Config) (*Controller, error) {
 	c.connRejects = logging.NewLimited(lg, zapcore.WarnLevel, "connection closed on accept: over a connection cap", 0)
 	onReject := c.onReject
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
-		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG})
+		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG,
+		IXFRJournal: cfg.DNSIXFRJournal})
 	if cfg.DNSSEC != nil {
 		if err := c.dns.EnableDNSSEC(*cfg.DNSSEC); err != nil {
 			return nil, err
