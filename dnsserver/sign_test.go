@@ -436,10 +436,19 @@ func TestResign(t *testing.T) {
 		t.Error("re-signed too early")
 	}
 	now = now.Add(24 * time.Hour) // 3 days 23 hours left
+	before := s.view.Load()
+	if before.journal == nil {
+		t.Fatal("no IXFR journal after a change")
+	}
 	s.resignIfDue()
 	got := sigOf("fo.example.com.", dns.TypeA)
 	if got.Expiration != uint32(now.Add(240*time.Hour).Unix()) {
 		t.Errorf("not re-signed: expiration %d", got.Expiration)
+	}
+	// Re-signing changes no transfer record: secondaries keep getting
+	// the changes since their serial, not the whole zone.
+	if after := s.view.Load(); after == before || after.journal != before.journal {
+		t.Error("re-signing dropped the IXFR journal")
 	}
 }
 
