@@ -80,8 +80,8 @@ fuzz:
 # Debian packages some tests need; installed only when missing and when root.
 # knot, knot-dnsutils: integration/knot_test.go, tsig_test.go; bind9: tsig_test.go; chromium: ui_test.go;
 # openssl, python3: deploy_test.go; prometheus: agent/checks' prometheus check and kpi_test.go;
-# prometheus-alertmanager: notify_test.go and the block_on tests.
-DEB_PKGS := nftables chromium knot knot-dnsutils bind9 openssl python3 prometheus prometheus-alertmanager
+# prometheus-alertmanager: notify_test.go and the block_on tests; bind9-dnsutils (dig): tryit_test.go.
+DEB_PKGS := nftables chromium knot knot-dnsutils bind9 bind9-dnsutils openssl python3 prometheus prometheus-alertmanager
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
