@@ -95,7 +95,7 @@ fuzz:
 # knot, knot-dnsutils: integration/knot_test.go, tsig_test.go; bind9, nsd: tsig_test.go; chromium: ui_test.go;
 # unbound, bind9-dnsutils (delv): dnssec_test.go;
 # openssl, python3: deploy_test.go; prometheus: agent/checks' prometheus check and kpi_test.go;
-# prometheus-alertmanager: notify_test.go and the block_on tests.
+# prometheus-alertmanager: notify_test.go and the block_on tests; bind9-dnsutils (dig): tryit_test.go.
 DEB_PKGS := nftables chromium knot knot-dnsutils bind9 bind9-dnsutils unbound nsd openssl python3 prometheus prometheus-alertmanager
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

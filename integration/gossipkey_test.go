@@ -19,6 +19,20 @@ import (
 func TestGossipIntruders(t *testing.T) {
 	tc := startPartitionCluster(t, true, 60)
 	east := tc.regions[0]
+	// The watch below wants both us-east agents' reports counted: wait out
+	// their checks' warm-up (a warming-up report counts neither way).
+	eventually(t, 60*time.Second, "us-east api 2 of 2 passing on every controller", func() error {
+		for _, c := range tc.controllers {
+			r, err := newClient(c.http).Region(ctxT(t, 5*time.Second), east.name)
+			if err != nil {
+				return err
+			}
+			if svc := r.Services["api"]; svc.Reporting != 2 || svc.Passing != 2 {
+				return fmt.Errorf("%s: %d of %d passing", c.id, svc.Passing, svc.Reporting)
+			}
+		}
+		return nil
+	})
 	dir := t.TempDir()
 	wrongKey := keygen(t, dir)
 	closed := fmt.Sprintf("http://127.0.%d.99:%d/", east.subnet, freePort(t, fmt.Sprintf("127.0.%d.99", east.subnet)))

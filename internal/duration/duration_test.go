@@ -57,7 +57,7 @@ func TestEncodings(t *testing.T) {
 	} {
 		var y doc
 		err := yaml.Unmarshal([]byte("x: 1\n"+tc.yaml), &struct {
-			X int `yaml:"x"`
+			X    int `yaml:"x"`
 			*doc `yaml:",inline"`
 		}{doc: &y})
 		if tc.wantErr != "" {
