@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/spf13/cobra"
@@ -589,4 +590,55 @@ func TestReferenceRoles(t *testing.T) {
 			t.Errorf("docs/reference.md: `%s %s` is listed for role %s, but controlplane/auth requires %s", m[1], m[2], m[3], want)
 		}
 	}
+}
+
+// flagRowRE is a row of a flag table whose second column is the default:
+// | `--name` | `default` | meaning |
+var flagRowRE = regexp.MustCompile("^\\| `(--[a-z0-9-]+)` \\| (`[^`]*`)? \\|")
+
+// TestReferenceFlagDefaults: in the tables of docs/reference.md that give
+// defaults, every flag's default is the one the CLI has (an empty cell: no
+// default, or one too long to show).
+func TestReferenceFlagDefaults(t *testing.T) {
+	d := readReference(t)
+	for _, c := range commands(newRootCmd()) {
+		body, ok := d.sections["`"+c.CommandPath()+"`"]
+		if !ok {
+			continue // TestReferenceCommands reports it
+		}
+		inDefaults := false
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, "| flag | default |") {
+				inDefaults = true
+				continue
+			}
+			if !strings.HasPrefix(line, "|") {
+				inDefaults = false
+				continue
+			}
+			m := flagRowRE.FindStringSubmatch(line)
+			if !inDefaults || m == nil || m[2] == "" {
+				continue
+			}
+			f := c.Flag(strings.TrimPrefix(m[1], "--"))
+			if f == nil {
+				continue // TestReferenceCommands reports it
+			}
+			doc := strings.Trim(m[2], "`")
+			if !sameDefault(doc, f.DefValue) {
+				t.Errorf("docs/reference.md, section `%s`: `%s` default `%s`, the CLI's is %q", c.CommandPath(), m[1], doc, f.DefValue)
+			}
+		}
+	}
+}
+
+// sameDefault compares a documented default with a flag's DefValue:
+// durations by value ("5m" is "5m0s"), lists without their brackets.
+func sameDefault(doc, def string) bool {
+	if doc == def || "["+doc+"]" == def {
+		return true
+	}
+	a, errA := time.ParseDuration(doc)
+	b, errB := time.ParseDuration(def)
+	return errA == nil && errB == nil && a == b
 }
