@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,23 +66,8 @@ func TestDNSConformance(t *testing.T) {
 	t.Parallel()
 	const evacIP, xfrIP = "127.0.23.1", "127.0.23.9"
 	dir := t.TempDir()
-	port := func(ip string) string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }
-	raft, gossip, httpAddr, dnsAddr := port(evacIP), port(evacIP), port(evacIP), port(evacIP)
-	startProc(t, "c1", "server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
-		"--raft-addr", raft, "--gossip-addr", gossip, "--http-addr", httpAddr, "--dns-addr", dnsAddr,
-		"--bootstrap", "c1="+raft, "--tokens-file", writeTokens(t, filepath.Join(dir, "tokens.yaml")),
-		"--gossip-key-file", keygen(t, dir), "--insecure-no-raft-tls", "--fast", "--dns-rate-limit", "0")
-	api := newClient(httpAddr)
-	eventually(t, 30*time.Second, "single-node leader", func() error {
-		st, err := api.Status(ctxT(t, 5*time.Second))
-		if err != nil {
-			return err
-		}
-		if !st.IsLeader {
-			return fmt.Errorf("not leader yet")
-		}
-		return nil
-	})
+	c1 := startSingleNode(t, dir, evacIP, "--dns-rate-limit", "0")
+	api, dnsAddr := c1.api, c1.dns
 	steering := func(txt string) []byte {
 		extra := fmt.Sprintf("transfer_allow: [%s/32]\nrecords:\n  - {name: change, type: TXT, value: %q}\n", xfrIP, txt)
 		for i := range 60 { // one record set too big for 512 bytes

@@ -48,8 +48,6 @@ func TestDNSSECUnbound(t *testing.T) {
 	delv := needTool(t, "delv", "bind9-dnsutils")
 	const evacIP, unboundIP = "127.0.9.61", "127.0.9.62"
 	dir := t.TempDir()
-	port := func(ip string) string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }
-	raft, gossip, httpAddr, dnsAddr := port(evacIP), port(evacIP), port(evacIP), port(evacIP)
 
 	// Keys, and the DS for the parent (here: Unbound's trust anchor).
 	keys := filepath.Join(dir, "keys")
@@ -67,21 +65,8 @@ func TestDNSSECUnbound(t *testing.T) {
 		t.Fatalf("evac dnssec ds: %q", ds)
 	}
 
-	startProc(t, "c1", "server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
-		"--raft-addr", raft, "--gossip-addr", gossip, "--http-addr", httpAddr, "--dns-addr", dnsAddr,
-		"--bootstrap", "c1="+raft, "--tokens-file", writeTokens(t, filepath.Join(dir, "tokens.yaml")),
-		"--gossip-key-file", keygen(t, dir), "--insecure-no-raft-tls", "--fast", "--dnssec-keys", keys)
-	api := newClient(httpAddr)
-	eventually(t, 30*time.Second, "single-node leader", func() error {
-		st, err := api.Status(ctxT(t, 5*time.Second))
-		if err != nil {
-			return err
-		}
-		if !st.IsLeader {
-			return fmt.Errorf("not leader yet")
-		}
-		return nil
-	})
+	c1 := startSingleNode(t, dir, evacIP, "--dnssec-keys", keys)
+	api, httpAddr, dnsAddr := c1.api, c1.http, c1.dns
 	steering := strings.Replace(testSteering(), "nameservers: {ns1: 192.0.2.53}\n",
 		"nameservers: {ns1: 192.0.2.53}\nrecords:\n  - {name: www, type: CNAME, value: api}\n  - {name: \"@\", type: TXT, value: \"v=spf1 -all\"}\n", 1)
 	if _, err := api.ApplyConfig(ctxT(t, 10*time.Second), []byte(steering), ""); err != nil {
@@ -120,7 +105,7 @@ func TestDNSSECUnbound(t *testing.T) {
 	if err := os.MkdirAll(udir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	uaddr := port(unboundIP)
+	uaddr := fmt.Sprintf("%s:%d", unboundIP, freePort(t, unboundIP))
 	uhost, uport, _ := strings.Cut(uaddr, ":")
 	phost, pport, _ := strings.Cut(px.addr, ":")
 	sock := filepath.Join(udir, "control.sock")

@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -248,4 +249,42 @@ func ctxTimeout(d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	time.AfterFunc(d, cancel)
 	return ctx
+}
+
+// singleNode is one evac server forming a cluster of itself on ip, with
+// Raft over plain TCP (the tests using it are about DNS, not Raft), waited
+// on until it leads.
+type singleNode struct {
+	*proc
+	http, dns string
+	api       *client.Client
+}
+
+// startSingleNode starts it, its data and files in dir, with extra server
+// flags.
+func startSingleNode(t *testing.T, dir, ip string, extra ...string) singleNode {
+	t.Helper()
+	port := func() string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }
+	raft, gossip := port(), port()
+	n := singleNode{http: port(), dns: port()}
+	args := append([]string{"server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
+		"--raft-addr", raft, "--gossip-addr", gossip, "--http-addr", n.http, "--dns-addr", n.dns,
+		"--bootstrap", "c1=" + raft, "--tokens-file", writeTokens(t, filepath.Join(dir, "tokens.yaml")),
+		"--gossip-key-file", keygen(t, dir), "--insecure-no-raft-tls", "--fast"}, extra...)
+	n.proc = startProc(t, "c1", args...)
+	n.api = newClient(n.http)
+	eventually(t, 30*time.Second, "single-node leader", func() error {
+		if n.Exited() {
+			t.Fatal("c1 is not running (its log is printed at the end)")
+		}
+		st, err := n.api.Status(ctxT(t, 5*time.Second))
+		if err != nil {
+			return err
+		}
+		if !st.IsLeader {
+			return errors.New("not leader yet")
+		}
+		return nil
+	})
+	return n
 }

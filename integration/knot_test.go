@@ -27,24 +27,10 @@ func TestKnotSecondary(t *testing.T) {
 	const evacIP, knotIP = "127.0.9.31", "127.0.9.32"
 	dir := t.TempDir() // created by the test's user (root in CI), mode 0700
 	port := func(ip string) string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }
-	raft, gossip, httpAddr, dnsAddr := port(evacIP), port(evacIP), port(evacIP), port(evacIP)
 	knotAddr := port(knotIP)
 
-	startProc(t, "c1", "server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
-		"--raft-addr", raft, "--gossip-addr", gossip, "--http-addr", httpAddr, "--dns-addr", dnsAddr,
-		"--bootstrap", "c1="+raft, "--tokens-file", writeTokens(t, filepath.Join(dir, "tokens.yaml")),
-		"--gossip-key-file", keygen(t, dir), "--insecure-no-raft-tls", "--fast", "--log-level", "debug")
-	api := newClient(httpAddr)
-	eventually(t, 30*time.Second, "single-node leader", func() error {
-		st, err := api.Status(ctxT(t, 5*time.Second))
-		if err != nil {
-			return err
-		}
-		if !st.IsLeader {
-			return fmt.Errorf("not leader yet")
-		}
-		return nil
-	})
+	c1 := startSingleNode(t, dir, evacIP, "--log-level", "debug")
+	api, dnsAddr := c1.api, c1.dns
 	steering := strings.Replace(testSteering(), "nameservers: {ns1: 192.0.2.53}\n",
 		fmt.Sprintf("nameservers: {ns1: 192.0.2.53}\nsecondaries: [\"%s\"]\n", knotAddr)+
 			"records:\n  - {name: www, type: CNAME, value: api}\n  - {name: \"@\", type: TXT, value: \"v=spf1 -all\"}\n", 1)

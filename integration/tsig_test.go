@@ -85,7 +85,6 @@ func TestTSIGSecondaries(t *testing.T) {
 	const evacIP, knotIP, bindIP, nsdIP, checkIP = "127.0.21.1", "127.0.21.2", "127.0.21.3", "127.0.21.4", "127.0.21.9"
 	dir := t.TempDir()
 	port := func(ip string) string { return fmt.Sprintf("%s:%d", ip, freePort(t, ip)) }
-	raft, gossip, httpAddr, dnsAddr := port(evacIP), port(evacIP), port(evacIP), port(evacIP)
 	// named listens only on addresses of an interface (lo has 127.0.0.1
 	// alone); it sends from bindIP.
 	knotAddr, bindAddr, nsdAddr := port(knotIP), port("127.0.0.1"), port(nsdIP)
@@ -101,22 +100,8 @@ func TestTSIGSecondaries(t *testing.T) {
 `, knotSecret, bindSecret, nsdSecret)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c1 := startProc(t, "c1", "server", "--node-id", "c1", "--data-dir", filepath.Join(dir, "c1"),
-		"--raft-addr", raft, "--gossip-addr", gossip, "--http-addr", httpAddr, "--dns-addr", dnsAddr,
-		"--bootstrap", "c1="+raft, "--tokens-file", writeTokens(t, filepath.Join(dir, "tokens.yaml")),
-		"--gossip-key-file", keygen(t, dir), "--tsig-keys", keys, "--fast", "--log-level", "debug",
-		"--insecure-no-raft-tls") // one controller on loopback; this test is about TSIG
-	api := newClient(httpAddr)
-	eventually(t, 30*time.Second, "single-node leader", func() error {
-		st, err := api.Status(ctxT(t, 5*time.Second))
-		if err != nil {
-			return err
-		}
-		if !st.IsLeader {
-			return fmt.Errorf("not leader yet")
-		}
-		return nil
-	})
+	c1 := startSingleNode(t, dir, evacIP, "--tsig-keys", keys, "--log-level", "debug")
+	api, dnsAddr := c1.api, c1.dns
 	// The zone: the test's steering, the three keyed secondaries, checkIP
 	// (this test's own transfers) allowed, a TXT record each config change
 	// rewrites and a few static records (so that a change is small next to

@@ -449,18 +449,8 @@ func devPorts(t *testing.T) (raftPort, gossipPort int) {
 
 func portFreeOn(ips []string, port int, udp bool) bool {
 	for _, ip := range ips {
-		addr := fmt.Sprintf("%s:%d", ip, port)
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
+		if !testutil.PortsFree(ip, port, 1, udp) {
 			return false
-		}
-		l.Close()
-		if udp {
-			u, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				return false
-			}
-			u.Close()
 		}
 	}
 	return true

@@ -57,7 +57,7 @@ func FreePortRun(t testing.TB, ip string, n int, udp bool) int {
 			base = lowestPort
 		}
 		portAllocator.next = base + n
-		if free(ip, base, n, udp) {
+		if PortsFree(ip, base, n, udp) {
 			return base
 		}
 	}
@@ -65,8 +65,9 @@ func FreePortRun(t testing.TB, ip string, n int, udp bool) int {
 	return 0
 }
 
-// free reports whether ports base..base+n-1 on ip can be bound now.
-func free(ip string, base, n int, udp bool) bool {
+// PortsFree reports whether ports base..base+n-1 on ip can be bound now,
+// for TCP and, when udp is set, UDP.
+func PortsFree(ip string, base, n int, udp bool) bool {
 	for p := base; p < base+n; p++ {
 		addr := net.JoinHostPort(ip, strconv.Itoa(p))
 		l, err := net.Listen("tcp", addr)
