@@ -153,6 +153,20 @@ func (w *writeLoad) ackedSoFar() int {
 	return len(w.acked)
 }
 
+// progress waits until n more writes are acknowledged: a fault is then
+// injected under a load that runs, however slowly a loaded machine lets it
+// (a fixed time let too few writes through for the test to mean much).
+func (w *writeLoad) progress(what string, n int) {
+	w.tc.t.Helper()
+	from := w.ackedSoFar()
+	eventually(w.tc.t, 60*time.Second, fmt.Sprintf("%d writes acknowledged %s", n, what), func() error {
+		if got := w.ackedSoFar(); got < from+n {
+			return fmt.Errorf("%d acknowledged, waiting for %d", got, from+n)
+		}
+		return nil
+	})
+}
+
 // waitLeader waits until c answers and names a leader.
 func (tc *testCluster) waitLeader(c *controllerProc) {
 	tc.t.Helper()
@@ -279,6 +293,7 @@ func TestCrashDuringWrites(t *testing.T) {
 	kills := map[string]int{}
 	for round := range 4 {
 		sleepRand(rng, 500*time.Millisecond, 1500*time.Millisecond)
+		load.progress(fmt.Sprintf("before kill %d", round+1), 25)
 		var leader *controllerProc
 		eventually(t, 10*time.Second, "a leader", func() (err error) {
 			leader, err = tc.leader()
@@ -298,7 +313,7 @@ func TestCrashDuringWrites(t *testing.T) {
 		load.outage.Store(false)
 		t.Logf("round %d: killed the %s %s after %d acknowledged writes", round, role, victim.id, before)
 	}
-	time.Sleep(time.Second)
+	load.progress("after the last restart", 20)
 	acked := load.Stop()
 	t.Logf("writes: %d issued, %d acknowledged (%d while a controller was down), %d refused; kills: %v",
 		load.issued.Load(), len(acked), load.ackedDuringOutage.Load(), load.refused.Load(), kills)
@@ -454,6 +469,7 @@ func TestCrashFullCluster(t *testing.T) {
 	load := startWriteLoad(tc, "full", tokens, seed)
 	for round := range 2 {
 		sleepRand(rng, time.Second, 2*time.Second)
+		load.progress(fmt.Sprintf("before full-cluster kill %d", round+1), 40)
 		before := load.ackedSoFar()
 		load.outage.Store(true)
 		var wg sync.WaitGroup
@@ -471,7 +487,7 @@ func TestCrashFullCluster(t *testing.T) {
 		}
 		load.outage.Store(false)
 	}
-	time.Sleep(time.Second)
+	load.progress("after the last restart", 20)
 	acked := load.Stop()
 	t.Logf("writes: %d issued, %d acknowledged (%d while the cluster was down or electing), %d refused; 3 full-cluster kills",
 		load.issued.Load(), len(acked), load.ackedDuringOutage.Load(), load.refused.Load())

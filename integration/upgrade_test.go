@@ -441,7 +441,8 @@ func replicaDigest(t *testing.T, c *controllerProc) (uint64, string, error) {
 		part++
 	}
 	add([]any{before.ConfigVersion, before.Serial, before.Frozen})
-	var cfg json.RawMessage
+	// Decoded and encoded again: releases may order the fields differently.
+	var cfg any
 	if err := cl.Do(ctx, http.MethodGet, "/v1/config", nil, &cfg); err != nil {
 		return 0, "", err
 	}

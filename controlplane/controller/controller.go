@@ -146,6 +146,8 @@ type Controller struct {
 	// spill plans of regions whose weight is lowered.
 	demand  *spill.Reporter
 	planner *spill.Planner
+	// cmdSupport caches whether every member applies a command type (spill.go).
+	cmdSupport commandSupport
 
 	// blockers evaluates block_on conditions while this node leads.
 	blockers *blocker.Evaluator
@@ -269,8 +271,9 @@ func Start(cfg Config) (*Controller, error) {
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise, Bootstrap: cfg.Bootstrap,
 		Timing: timing, Logger: lg.Named("raft"), TLS: cfg.RaftTLS,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		Edge:       cfg.Edge,
-		DNSSECKeys: dnssecSummary(cfg.DNSSECKeys()),
+		Edge:          cfg.Edge,
+		DNSSECKeys:    dnssecSummary(cfg.DNSSECKeys()),
+		KnownCommands: int(state.HighestCommandType()),
 	}, c.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)

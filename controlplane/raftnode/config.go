@@ -108,6 +108,11 @@ type Config struct {
 	// DNSSECKeys is this node's DNSSEC key set as its status probe shows
 	// it (public key tags and a fingerprint, no key material); "" none.
 	DNSSECKeys string
+	// KnownCommands is the highest command type this node's FSM applies,
+	// as its status probe shows it, so a leader can hold back a command
+	// that a member of an older release would skip (0: not said, as by
+	// releases before it was added).
+	KnownCommands int
 }
 
 // Peer is one initial voter: its Raft server ID and address.

@@ -60,6 +60,9 @@ type MemberStatus struct {
 	// DNSSECKeys is the member's DNSSEC key set: key tags and a
 	// fingerprint of the public keys ("" without keys; Config.DNSSECKeys).
 	DNSSECKeys string `json:"dnssec_keys,omitempty"`
+	// KnownCommands is the highest command type the member's FSM applies
+	// (Config.KnownCommands; 0 from a release that does not say).
+	KnownCommands int `json:"known_commands,omitempty"`
 }
 
 // PeerStatus is one member of the latest configuration with the result of
@@ -88,16 +91,34 @@ type Change struct {
 func (n *Node) status() MemberStatus {
 	_, leaderID := n.raft.LeaderWithID()
 	return MemberStatus{
-		ID:           n.cfg.NodeID,
-		State:        n.raft.State().String(),
-		Term:         n.raft.CurrentTerm(),
-		LastIndex:    n.raft.LastIndex(),
-		CommitIndex:  n.raft.CommitIndex(),
-		AppliedIndex: n.raft.AppliedIndex(),
-		LeaderID:     string(leaderID),
-		Edge:         n.cfg.Edge,
-		DNSSECKeys:   n.cfg.DNSSECKeys,
+		ID:            n.cfg.NodeID,
+		State:         n.raft.State().String(),
+		Term:          n.raft.CurrentTerm(),
+		LastIndex:     n.raft.LastIndex(),
+		CommitIndex:   n.raft.CommitIndex(),
+		AppliedIndex:  n.raft.AppliedIndex(),
+		LeaderID:      string(leaderID),
+		Edge:          n.cfg.Edge,
+		DNSSECKeys:    n.cfg.DNSSECKeys,
+		KnownCommands: n.cfg.KnownCommands,
 	}
+}
+
+// MembersApply reports whether every member of the latest configuration
+// answered a probe saying its FSM applies command type t. An unreachable
+// member, or one of a release that does not say, counts as not applying
+// it: the caller holds the command back.
+func (n *Node) MembersApply(ctx context.Context, t int) bool {
+	ps, err := n.PeerStatuses(ctx)
+	if err != nil || len(ps) == 0 {
+		return false
+	}
+	for _, p := range ps {
+		if !p.Reachable || p.Status.KnownCommands < t {
+			return false
+		}
+	}
+	return true
 }
 
 // ProbeMember asks the member at addr (its Raft address) for its status.

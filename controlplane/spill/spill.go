@@ -141,6 +141,11 @@ type Source interface {
 	State() *state.State
 	// ReportedCapacity is the agents' reported capacity per region.
 	ReportedCapacity() map[string]int
+	// MembersApply reports whether every controller applies command type
+	// t. A set-spill that a controller of an older release skips would
+	// leave its event log and its answers unlike the others', so plans
+	// wait until the whole cluster runs a release that applies them.
+	MembersApply(ctx context.Context, t state.CommandType) bool
 }
 
 // Planner proposes a spill plan for every region whose weight is below
@@ -151,6 +156,9 @@ type Planner struct {
 	prop Proposer
 	log  *zap.Logger
 	tick time.Duration
+	// heldBack: plans are due but a controller would skip them (logged
+	// once per spell).
+	heldBack bool
 }
 
 // NewPlanner returns a Planner that looks every tick.
@@ -173,7 +181,19 @@ func (p *Planner) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, plan := range Due(p.src.State(), p.src.ReportedCapacity()) {
+			due := Due(p.src.State(), p.src.ReportedCapacity())
+			if len(due) == 0 {
+				continue
+			}
+			if !p.src.MembersApply(ctx, state.CmdSetSpill) {
+				if !p.heldBack {
+					p.log.Warn("spill plans held back: a controller does not apply them (an older release, or unreachable)")
+				}
+				p.heldBack = true
+				continue
+			}
+			p.heldBack = false
+			for _, plan := range due {
 				p.propose(ctx, plan)
 			}
 		}

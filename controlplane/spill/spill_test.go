@@ -2,11 +2,14 @@ package spill
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/dnsserver"
+	"github.com/evac-sh/evac/internal/testutil"
 )
 
 type fakeCounter struct{ c dnsserver.DemandCounts }
@@ -120,4 +123,72 @@ services:
 	if got := Due(st, nil); len(got) != 1 || got[0].Weight != 100 {
 		t.Fatalf("back at 100: %+v", got)
 	}
+}
+
+// gatedSource is a Source whose cluster applies set-spill or not.
+type gatedSource struct {
+	st      *state.State
+	applies atomic.Bool
+	asked   atomic.Int64
+}
+
+func (g *gatedSource) State() *state.State              { return g.st }
+func (g *gatedSource) ReportedCapacity() map[string]int { return nil }
+func (g *gatedSource) MembersApply(_ context.Context, t state.CommandType) bool {
+	g.asked.Add(1)
+	return t == state.CmdSetSpill && g.applies.Load()
+}
+
+type countingProposer struct{ n atomic.Int64 }
+
+func (c *countingProposer) Propose(context.Context, state.CommandType, string, string, any) (state.Result, error) {
+	c.n.Add(1)
+	return state.Result{}, nil
+}
+
+// TestPlannerWaitsForTheWholeCluster: while a controller would skip
+// set-spill (an older release), a due plan is not proposed; once every
+// member applies it, it is.
+func TestPlannerWaitsForTheWholeCluster(t *testing.T) {
+	cfg, err := state.ParseConfig([]byte(`
+zone: example.com
+nameservers: {ns1: 192.0.2.53}
+regions: [{name: us-east}, {name: us-west}]
+topology: {default: [us-east, us-west]}
+services:
+  - {name: api, policy: nearest, endpoints: {us-east: [192.0.2.1], us-west: [192.0.2.2]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	st, _, err := state.ApplyNext(state.Empty(), state.CmdApplyConfig, "", "t", t0, state.NewApplyConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err = state.ApplyNext(st, state.CmdSetWeight, "", "t", t0, state.SetWeight{Region: "us-east", Weight: 0, Reason: "t", Force: true})
+	if err != nil || len(Due(st, nil)) != 1 {
+		t.Fatalf("no plan due: %v", err)
+	}
+	src, prop := &gatedSource{st: st}, &countingProposer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); NewPlanner(src, prop, nil, 5*time.Millisecond).Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testutil.Eventually(t, 30*time.Second, "the planner asks the cluster 3 times", func() error {
+		if src.asked.Load() < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if n := prop.n.Load(); n != 0 {
+		t.Fatalf("%d plans proposed while a controller would skip them", n)
+	}
+	src.applies.Store(true)
+	testutil.Eventually(t, 30*time.Second, "the plan proposed once the cluster applies it", func() error {
+		if prop.n.Load() == 0 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 }

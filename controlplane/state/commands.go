@@ -121,6 +121,12 @@ func Known(t CommandType) bool { return lookup(t) != nil }
 // type byte, which Encode sets for the types registered ignorable.
 func (t CommandType) Ignorable() bool { return t&IgnoreUnknownFlag != 0 }
 
+// HighestCommandType is the highest command type this binary applies.
+func HighestCommandType() CommandType {
+	known := KnownCommandTypes()
+	return known[len(known)-1]
+}
+
 // KnownCommandTypes lists the registered command types in number order.
 func KnownCommandTypes() []CommandType {
 	var out []CommandType
