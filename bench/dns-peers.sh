@@ -515,5 +515,5 @@ case ${1:-run} in
   run) main ;;
   report) PEERS=${PEERS}; report ;;
   setup) write_zone; for m in $MODES; do write_configs "$m"; done; echo "$WORKDIR" ;;
-  *) sed -n '2,46p' "$0"; exit 2 ;;
+  *) sed -n '2,54p' "$0"; exit 2 ;;
 esac
