@@ -113,7 +113,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 
 # evac's DNS against Knot, NSD, PowerDNS, gdnsd (and CoreDNS with COREDNS=path) under
-# dnsperf, with latency percentiles; nearest against PowerDNS pickclosest and gdnsd geoip.
+# dnsperf, with latency percentiles; nearest against PowerDNS pickclosest and gdnsd geoip;
+# PHASES=signed: evac signed (DNSSEC) against evac unsigned, Knot automatic signing and
+# PowerDNS online signing (bind backend with bind-dnssec-db: no further package).
 # Needs the Debian packages dnsperf knot nsd pdns-server pdns-backend-bind
 # pdns-backend-geoip gdnsd; see bench/dns.sh and docs/benchmarks.md.
 bench-dns: build

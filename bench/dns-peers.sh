@@ -4,7 +4,9 @@
 # CANDIDATE_CMD), so that bench/dns.sh interleaves evac weighted and static with the peers;
 # any further peer NAME started by PEER_CMD_NAME on PEER_ADDR_NAME (NAME with - as _);
 # dnsperf -v for latency percentiles (DP_VERBOSE); a query file of the caller's (QUERY_FILE,
-# QUERY_BINARY=1 for dnsperf -B: wire-format queries, e.g. each with its own ECS option).
+# QUERY_BINARY=1 for dnsperf -B: wire-format queries, e.g. each with its own ECS option);
+# DP_DO_PEERS: peers asked with DO set (dnsperf -D), each checked first to sign its answer
+# (dig +dnssec svc1 A must carry an RRSIG over A, or the run fails).
 # dns-peers.sh - side-by-side authoritative DNS throughput on loopback (dnsperf).
 #
 # Peers (each skipped, with a note, when its binary env var is unset or missing):
@@ -79,6 +81,7 @@ DP_TIMEOUT=${DP_TIMEOUT:-5}
 # some CPU: every server is measured so; 0 = off, then only the average is reported)
 DP_VERBOSE=${DP_VERBOSE:-1}
 QUERY_FILE=${QUERY_FILE:-}
+DP_DO_PEERS=${DP_DO_PEERS:-}
 QUERY_BINARY=${QUERY_BINARY:-0}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -357,6 +360,17 @@ wait_ready() { # peer -> 0 when it answers svc0 A
   return 1
 }
 
+do_peer() { case " $DP_DO_PEERS " in *" $1 "*) return 0;; esac; return 1; }
+
+signs() { # peer -> 0 when its answer to svc1 A with DO carries an RRSIG over A
+  local h p out
+  h=$(host_of "$1"); p=$(port_of "$1")
+  out=$("$DIG" +dnssec +norec +time=2 +tries=3 @"$h" -p "$p" svc1.example.com A 2>&1)
+  echo "$out" | grep -Eq '^svc1\.example\.com\..*IN[[:space:]]+RRSIG[[:space:]]+A[[:space:]]' || {
+    note "$1: no RRSIG over svc1 A with DO set:"; echo "$out" | sed 's/^/#   /' >&2; return 1; }
+  echo "# signed $1: $(echo "$out" | grep -Ec 'IN[[:space:]]+RRSIG') RRSIG in the answer to svc1 A +dnssec ($(echo "$out" | sed -n 's/.*MSG SIZE  rcvd: \([0-9]*\).*/\1/p') bytes)" >&2
+}
+
 sanity() { # peer mode -> one line
   local h p out n aa st
   h=$(host_of "$1"); p=$(port_of "$1")
@@ -376,6 +390,7 @@ run_dnsperf() { # peer mode rep secs -> appends results row (unless rep=warm)
   local args=(-s "$h" -p "$p" -d "$QF" -l "$secs" -c "$DP_CLIENTS" -T "$DP_THREADS" -q "$DP_OUTSTANDING" -t "$DP_TIMEOUT")
   [ -n "$DP_MAXQPS" ] && args+=(-Q "$DP_MAXQPS")
   [ "$QUERY_BINARY" = 1 ] && args+=(-B)
+  do_peer "$peer" && args+=(-D)
   [ "$DP_VERBOSE" = 1 ] && args+=(-v)
   local c0 c1
   s0=$(tree_ticks "${PID[$peer]:-}"); c0=$(cpu_snap); t0=$(date +%s.%N)
@@ -477,9 +492,11 @@ main() {
     for p in "${active[@]}"; do start_peer "$p" "$mode"; done
     for p in "${active[@]}"; do
       if ! wait_ready "$p"; then
+        do_peer "$p" && die "$p (DP_DO_PEERS) did not answer in $mode mode; see $LOGS/$p-$mode.log"
         note "$p did not answer in $mode mode; see $LOGS/$p-$mode.log"; continue
       fi
       sanity "$p" "$mode" >&2
+      if do_peer "$p" && ! signs "$p"; then die "$p does not sign (DP_DO_PEERS); see $LOGS/$p-$mode.log"; fi
       [ "$mode" = pinned ] && check_affinity "$p"
       run_dnsperf "$p" "$mode" warm "$WARMUP"
     done
@@ -498,5 +515,5 @@ case ${1:-run} in
   run) main ;;
   report) PEERS=${PEERS}; report ;;
   setup) write_zone; for m in $MODES; do write_configs "$m"; done; echo "$WORKDIR" ;;
-  *) sed -n '2,46p' "$0"; exit 2 ;;
+  *) sed -n '2,54p' "$0"; exit 2 ;;
 esac

@@ -24,15 +24,31 @@
 #      pdns-closest:  PowerDNS LUA `pickclosest` (geoip backend, the same mmdb);
 #      gdnsd-geoip:   gdnsd's geoip plugin with the same networks as a nets map.
 #
+# 4. signed (not in the default PHASES; PHASES=signed): DNSSEC online signing, the same zone,
+#    servers pinned as in the other phases; dnsperf asks the signed servers with DO set (-D),
+#    the unsigned ones without EDNS, as in phases 1-3:
+#      candidate:        evac weighted, unsigned (the baseline);
+#      evac-signed:      evac weighted, signed (`evac dnsbench --dnssec-keys`, one ECDSAP256SHA256
+#                        CSK from `evac dnssec keygen`); target >= 0.9x the baseline;
+#      evac-signed-all:  evac `all` policy, signed (the 3 addresses, as the peers' zone has them);
+#      knot, knot-signed: Knot unsigned, and with automatic signing (dnssec-signing: on, a policy
+#                        with ECDSAP256SHA256 and a CSK; the zone signed at load);
+#      pdns, pdns-signed: PowerDNS (bind backend) unsigned, and with online signing (bind backend
+#                        with a DNSSEC database, bind-dnssec-db, the zone secured with
+#                        `pdnsutil secure-zone`: ECDSAP256SHA256 CSK, NSEC).
+#    Before measuring, each signed server must answer svc1 A +dnssec with an RRSIG over A,
+#    or the phase fails (bench/dns-peers.sh DP_DO_PEERS); so does a missing knotd or pdns_server.
+#
 # It prints qps, latency (average; p50, p99, p99.9 over every answer, from dnsperf -v),
 # loss and ratios for each phase.
 #
 # Knobs: DURATION [10] REPS [2] WARMUP [3] MODES [pinned] WORKDIR [$TMPDIR/evac-dns-bench]
-#        PHASES ["saturated rate nearest"] LATENCY_QPS [50000] DP_VERBOSE [1]
+#        PHASES ["saturated rate nearest"], or any of them and signed LATENCY_QPS [50000] DP_VERBOSE [1]
 #        COREDNS=/path/to/coredns (skipped when unset), PEERS (peers of phase 1).
 # Needs: dnsperf, dig, knotd, nsd, pdns_server, gdnsd (Debian: dnsperf bind9-dnsutils knot
-#        nsd pdns-server pdns-backend-bind pdns-backend-geoip gdnsd), Go. Run as root on a
-#        quiet machine.
+#        nsd pdns-server pdns-backend-bind pdns-backend-geoip gdnsd; the signed phase: knot,
+#        pdns-server, pdns-backend-bind, whose bind-dnssec-db needs no other backend), Go. Run
+#        as root on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -135,6 +151,78 @@ EOF
   fi
   WORKDIR=$BASE/nearest PEERS=$np QUERY_FILE=$G/queries.bin QUERY_BINARY=1 bench/dns-peers.sh run
 fi
+if has signed; then
+  S=$BASE/signed
+  [ -n "$KNOTD" ] && [ -n "$PDNS_SERVER" ] && command -v pdnsutil >/dev/null ||
+    { echo "dns.sh: the signed phase needs knotd, pdns_server and pdnsutil" >&2; exit 1; }
+  rm -rf "$S"
+  # the zone dns-peers.sh serves ($S/zones/example.com.zone, written again identically when it
+  # runs), for pdnsutil to secure and Knot to sign
+  WORKDIR=$S MODES=pinned bench/dns-peers.sh setup >/dev/null
+  Z=$S/zones/example.com.zone
+  "$BASE/evac" dnssec keygen --dir "$S/evac-keys" --zone example.com >/dev/null
+  mkdir -p "$S/knot-signed/db" "$S/pdns-signed"
+  cat > "$S/knot-signed/knot.conf" <<EOF
+server:
+    listen: 127.0.0.1@5317
+    rundir: $S/knot-signed
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: $S/knot-signed/db
+log:
+  - target: stderr
+    any: warning
+policy:
+  - id: ecdsa
+    algorithm: ecdsap256sha256
+    single-type-signing: on
+template:
+  - id: default
+    storage: $S/knot-signed
+    zonefile-sync: -1
+    zonefile-load: difference-no-serial
+    journal-content: all
+    semantic-checks: off
+zone:
+  - domain: example.com
+    file: $Z
+    dnssec-signing: on
+    dnssec-policy: ecdsa
+EOF
+  echo "zone \"example.com\" { type master; file \"$Z\"; };" > "$S/pdns-signed/named.conf"
+  cat > "$S/pdns-signed/pdns.conf" <<EOF
+launch=bind
+bind-config=$S/pdns-signed/named.conf
+bind-dnssec-db=$S/pdns-signed/dnssec.db
+bind-check-interval=0
+local-address=127.0.0.1:5316
+socket-dir=$S/pdns-signed
+guardian=no
+daemon=no
+disable-syslog=yes
+loglevel=3
+webserver=no
+api=no
+security-poll-suffix=
+receiver-threads=1
+distributor-threads=1
+reuseport=yes
+EOF
+  pdnsutil --config-dir="$S/pdns-signed" create-bind-db "$S/pdns-signed/dnssec.db" >/dev/null 2>&1
+  pdnsutil --config-dir="$S/pdns-signed" secure-zone example.com >"$S/pdns-signed/secure-zone.log" 2>&1 ||
+    { cat "$S/pdns-signed/secure-zone.log" >&2; exit 1; }
+  export PEER_ADDR_evac_signed=127.0.0.1:5318 PEER_ADDR_evac_signed_all=127.0.0.1:5319
+  export PEER_ADDR_knot_signed=127.0.0.1:5317 PEER_ADDR_pdns_signed=127.0.0.1:5316
+  export PEER_CMD_evac_signed PEER_CMD_evac_signed_all PEER_CMD_knot_signed PEER_CMD_pdns_signed
+  PEER_CMD_evac_signed=$(evacd "$BASE/weighted.yaml" $PEER_ADDR_evac_signed "--dnssec-keys $S/evac-keys")
+  PEER_CMD_evac_signed_all=$(evacd "$BASE/static.yaml" $PEER_ADDR_evac_signed_all "--dnssec-keys $S/evac-keys")
+  PEER_CMD_knot_signed="$KNOTD -c $S/knot-signed/knot.conf"
+  PEER_CMD_pdns_signed="$PDNS_SERVER --config-dir=$S/pdns-signed"
+  WORKDIR=$S MODES=pinned PEERS="candidate evac-signed evac-signed-all knot knot-signed pdns pdns-signed" \
+    DP_DO_PEERS="evac-signed evac-signed-all knot-signed pdns-signed" bench/dns-peers.sh run
+fi
 
 # ---------------------------------------------------------------- summary
 median() { sort -g | awk '{v[NR] = $1} END{if (NR == 0) {print "NA"; exit} if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -188,5 +276,21 @@ for mode in $MODES; do
     rown "powerdns LUA pickclosest" pdns-closest
     rown "gdnsd geoip (10k nets)" gdnsd-geoip
   fi
+  W=$BASE/signed/results.tsv
+  if has signed && [ "$mode" = pinned ] && [ -s "$W" ]; then
+    eu=$(col "$W" "$mode" candidate 4); es=$(col "$W" "$mode" evac-signed 4)
+    echo "## signed (DNSSEC, ECDSAP256SHA256; signed servers asked with DO, dnsperf -D; saturated)"
+    head_row x_evacW evacSig/peer
+    # the last column but one: qps over evac unsigned weighted's (target for evac signed: >= 0.9);
+    # the last: evac signed weighted's qps over the row's (target against Knot and PowerDNS signed: > 1)
+    rows() { INVERT=1 row "$1" "$W" "$2" "$eu" "$es"; }
+    rows "evac weighted (unsigned)" candidate
+    rows "evac weighted signed" evac-signed
+    rows "evac all signed" evac-signed-all
+    rows "knot (unsigned)" knot
+    rows "knot signed" knot-signed
+    rows "powerdns (unsigned)" pdns
+    rows "powerdns signed" pdns-signed
+  fi
 done
-echo "# per-run rows: $BASE/{saturated,rate,nearest}/results.tsv"
+echo "# per-run rows: $BASE/{saturated,rate,nearest,signed}/results.tsv"

@@ -22,11 +22,11 @@ import (
 // from a state built locally from a steering file (no Raft, no API), for
 // benchmarks (bench/dns.sh) and for trying the DNS behaviour.
 func newDNSBenchCmd() *cobra.Command {
-	var configPath, addr, weights, geoDB string
+	var configPath, addr, weights, geoDB, dnssecKeys string
 	var rateLimit int
 	var logLevel, logFormat string
 	cmd := &cobra.Command{
-		Use:     "dnsbench --config steering.yaml [--addr 127.0.0.1:5353] [--weights 50,30,20] [--geoip-db FILE]",
+		Use:     "dnsbench --config steering.yaml [--addr 127.0.0.1:5353] [--weights 50,30,20] [--geoip-db FILE] [--dnssec-keys DIR]",
 		Short:   "Serve DNS for a steering file alone (benchmarks)",
 		Example: "  evac dnsbench --config bench/zone.yaml --addr 127.0.0.1:5399 --weights 50,30,20",
 		Hidden:  true,
@@ -41,8 +41,10 @@ func newDNSBenchCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			defer func() { _ = lg.Sync() }()
-			s := dnsserver.New(dnsserver.Config{Addr: addr, Logger: lg, RateLimit: rateLimit})
-			s.Update(st)
+			s, err := newBenchServer(st, dnsserver.Config{Addr: addr, Logger: lg, RateLimit: rateLimit}, dnssecKeys)
+			if err != nil {
+				return usageErr(err)
+			}
 			if geoDB != "" {
 				db, err := geoip.Open(geoDB)
 				if err != nil {
@@ -67,9 +69,27 @@ func newDNSBenchCmd() *cobra.Command {
 	fl.StringVar(&addr, "addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
 	fl.StringVar(&weights, "weights", "", "traffic weights of the regions in config order, e.g. 50,30,20 (default: all 100)")
 	fl.StringVar(&geoDB, "geoip-db", "", "GeoIP2/GeoLite2 database for the nearest policy, as for evac server (no SIGHUP reload here)")
+	fl.StringVar(&dnssecKeys, "dnssec-keys", "", "directory of DNSSEC keys to sign the zone with (evac dnssec keygen), as for evac server (default signature periods)")
 	fl.IntVar(&rateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP responses per second per client subnet, as for evac server (0: off, as bench/dns.sh runs it)")
 	addLogFlags(fl, &logLevel, &logFormat)
 	return cmd
+}
+
+// newBenchServer is a DNS server (not started) answering from st, signing
+// with the keys of the directory keysDir when it is set.
+func newBenchServer(st *state.State, cfg dnsserver.Config, keysDir string) (*dnsserver.Server, error) {
+	s := dnsserver.New(cfg)
+	if keysDir != "" {
+		ks, err := dnsserver.LoadDNSSECKeys(keysDir)
+		if err != nil {
+			return nil, fmt.Errorf("--dnssec-keys: %w", err)
+		}
+		if err := s.EnableDNSSEC(dnsserver.DNSSECConfig{Keys: ks}); err != nil {
+			return nil, fmt.Errorf("--dnssec-keys: %w", err)
+		}
+	}
+	s.Update(st)
+	return s, nil
 }
 
 // benchState applies the config and the weights to an empty state, as the
