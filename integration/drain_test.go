@@ -40,6 +40,9 @@ type prober struct {
 	skip    map[string]bool // subnets that stopped asking
 	rounds  int
 	errs    int
+	// first is when the controller first answered: its DNS server was
+	// recording from then on at the latest.
+	first time.Time
 }
 
 func (p *prober) run(ctx context.Context) {
@@ -81,6 +84,9 @@ func (p *prober) run(ctx context.Context) {
 			}
 			p.mu.Lock()
 			p.last[sub] = regionOf(a.A.String())
+			if p.first.IsZero() {
+				p.first = time.Now()
+			}
 			p.mu.Unlock()
 		}
 		p.mu.Lock()
@@ -114,7 +120,6 @@ func (p *prober) snapshot() (map[string]string, int) {
 // the drill history show them.
 func TestDrillDrainMeasured(t *testing.T) {
 	t.Parallel() // mostly waiting; its own subnets (127.0.100-103)
-	started := time.Now()
 	tc := startClusterOpts(t, clusterOpts{regions: drainRegions, ctrlSubnet: 100})
 	tc.applySteering(strings.Replace(testSteering(), "    policy: weighted\n",
 		fmt.Sprintf("    policy: weighted\n    ttl: %d\n", int(drainTTL/time.Second)), 1))
@@ -168,8 +173,18 @@ steps:
 	if len(east) < 100 {
 		t.Fatalf("only %d of 400 subnets on us-east: 99%% needs a population of 100 or more to leave one out", len(east))
 	}
-	// The DNS servers have recorded for a whole TTL before the change.
-	time.Sleep(time.Until(started.Add(drainTTL + time.Second)))
+	// The DNS servers have recorded for a whole TTL before the change:
+	// counted from each one's first answer (a loaded machine may start a
+	// controller's DNS seconds after the test began).
+	var recording time.Time
+	for _, p := range probers {
+		p.mu.Lock()
+		if p.first.After(recording) {
+			recording = p.first
+		}
+		p.mu.Unlock()
+	}
+	time.Sleep(time.Until(recording.Add(drainTTL + time.Second)))
 	// One of us-east's subnets stops asking from the drill on: it was told
 	// us-east within the TTL before the shift and never asks again.
 	silent := east[:1]
