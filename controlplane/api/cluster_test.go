@@ -45,6 +45,11 @@ func TestClusterEndpoints(t *testing.T) {
 	if err := node.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A new leader has committed entries its FSM may not have applied
+	// yet (a loaded machine showed applied 0, lag 2): wait for them.
+	if err := node.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
 	b := newFSMBackend(t, nil)
 	h := NewHandler(b, Options{Cluster: node})
 	send := func(method, path, body string) (int, string) {
@@ -130,6 +135,11 @@ func TestClusterEdgeNeverVoter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := node.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new leader has committed entries its FSM may not have applied
+	// yet (a loaded machine showed applied 0, lag 2): wait for them.
+	if err := node.Barrier(ctx); err != nil {
 		t.Fatal(err)
 	}
 	h := NewHandler(newFSMBackend(t, nil), Options{Cluster: node})
