@@ -153,7 +153,7 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	defer s.updateMu.Unlock()
 	cur := s.view.Load()
 	v := cur
-	if cur == nil || cur.cfg != st.Config || cur.serial != max(st.Serial, 1) {
+	if cur == nil || cur.cfg != st.Config || cur.stateSerial != max(st.Serial, 1) {
 		var err error
 		if v, err = s.buildSigned(st, cur); err != nil {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
