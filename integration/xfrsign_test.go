@@ -1,0 +1,239 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/evac-sh/evac/controlplane/api/wire"
+)
+
+// TestDNSSECSignedTransfer: a real `evac server` signing with a KSK and a
+// ZSK gives secondaries the signed zone (docs/dnssec.md, "Zone transfers"),
+// and tools nobody here wrote check it: BIND's dnssec-verify passes on the
+// zone `dig AXFR` takes from evac (every RRset signed by the right keys,
+// signatures valid now, a complete NSEC chain); Knot, as a secondary, takes
+// it, serves it signed, follows an evacuation by an incremental IXFR after
+// evac's NOTIFY, and its own copy (transferred out of Knot) verifies too.
+func TestDNSSECSignedTransfer(t *testing.T) {
+	tools := needTools(t, "Debian bind9-utils (dnssec-verify), bind9-dnsutils (dig), knot, knot-dnsutils; `make deps` installs them",
+		"dnssec-verify", "dig", "knotd", "kdig")
+	verify, dig, knotd, kdig := tools[0], tools[1], tools[2], tools[3]
+	const evacIP, knotIP = "127.0.9.71", "127.0.9.72"
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if out, err := exec.Command(evacBin, "dnssec", "keygen", "--dir", keys, "--zone", "example.com", "--ksk-zsk").CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	knotAddr := fmt.Sprintf("%s:%d", knotIP, freePort(t, knotIP))
+
+	c1 := startSingleNode(t, dir, evacIP, "--dnssec-keys", keys)
+	steering := strings.Replace(testSteering(), "nameservers: {ns1: 192.0.2.53}\n",
+		fmt.Sprintf("nameservers: {ns1: 192.0.2.53}\nsecondaries: [\"%s\"]\n", knotAddr)+
+			"records:\n  - {name: www, type: CNAME, value: api}\n  - {name: \"@\", type: TXT, value: \"v=spf1 -all\"}\n"+
+			"  - {name: deep.a.b, type: TXT, value: \"under empty non-terminals\"}\n", 1)
+	if _, err := c1.api.ApplyConfig(ctxT(t, 10*time.Second), []byte(steering), ""); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+
+	// axfrFile transfers the zone from server (from the secondary's
+	// address) with dig and writes it to a file.
+	axfrFile := func(server, name string) (string, string) {
+		t.Helper()
+		host, port, _ := strings.Cut(server, ":")
+		out, err := exec.Command(dig, "@"+host, "-p", port, "-b", knotIP, "+noall", "+answer", "+time=5", "+tries=2",
+			"example.com", "AXFR").CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig AXFR @%s: %v\n%s", server, err, out)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path, string(out)
+	}
+	// verifyZone runs dnssec-verify on the zone file at path.
+	verifyZone := func(path string) {
+		t.Helper()
+		out, err := exec.Command(verify, "-o", "example.com", path).CombinedOutput()
+		if err != nil {
+			b, _ := os.ReadFile(path)
+			t.Fatalf("dnssec-verify %s: %v\n%s\nzone:\n%s", filepath.Base(path), err, out, b)
+		}
+		t.Logf("dnssec-verify %s: %s", filepath.Base(path), strings.TrimSpace(string(out)))
+	}
+	var zone string
+	eventually(t, 30*time.Second, "evac transfers the signed zone", func() error {
+		_, z := axfrFile(c1.dns, "evac.zone")
+		if !strings.Contains(z, "\tRRSIG\t") || !strings.Contains(z, "deep.a.b.example.com.") {
+			return fmt.Errorf("AXFR without signatures or records:\n%s", z)
+		}
+		zone = z
+		return nil
+	})
+	for _, want := range []string{"\tDNSKEY\t257 ", "\tDNSKEY\t256 ", "\tNSEC\t"} {
+		if !strings.Contains(zone, want) {
+			t.Errorf("the signed transfer has no %q", want)
+		}
+	}
+	path, _ := axfrFile(c1.dns, "evac.zone")
+	verifyZone(path)
+	// The check can fail: a copy with a record changed under its
+	// signature does not verify.
+	tampered := regexp.MustCompile(`(?m)^(www\.example\.com\.\s+\d+\s+IN\s+CNAME\s+)api\.example\.com\.$`).
+		ReplaceAllString(zone, "${1}evil.example.net.")
+	if tampered == zone {
+		t.Fatalf("no www CNAME to tamper with in:\n%s", zone)
+	}
+	bad := filepath.Join(dir, "tampered.zone")
+	if err := os.WriteFile(bad, []byte(tampered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(verify, "-o", "example.com", bad).CombinedOutput(); err == nil {
+		t.Errorf("dnssec-verify passed a tampered zone:\n%s", out)
+	}
+
+	// Knot as the secondary.
+	kdir := filepath.Join(dir, "knot")
+	if err := os.MkdirAll(kdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	khost, kport, _ := strings.Cut(knotAddr, ":")
+	ehost, eport, _ := strings.Cut(c1.dns, ":")
+	conf := fmt.Sprintf(`server:
+    listen: %s@%s
+    rundir: %s
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: info
+database:
+    storage: %s
+remote:
+  - id: evac
+    address: %s@%s
+    via: %s
+acl:
+  - id: notify_from_evac
+    address: %s
+    action: notify
+  - id: transfer_out
+    address: %s
+    action: transfer
+template:
+  - id: default
+    storage: %s
+zone:
+  - domain: example.com
+    master: evac
+    acl: [notify_from_evac, transfer_out]
+`, khost, kport, kdir, kdir, ehost, eport, khost, ehost, knotIP, kdir)
+	confPath := filepath.Join(kdir, "knot.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	knotLog := filepath.Join(kdir, "knotd.log")
+	logf, err := os.Create(knotLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcmd := exec.Command(knotd, "-c", confPath)
+	kcmd.Stdout, kcmd.Stderr = logf, logf
+	if err := kcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = kcmd.Process.Signal(syscall.SIGTERM)
+		_ = kcmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			dumpTail(t, knotLog, 40)
+		}
+	})
+	soa := func(server string) (string, error) {
+		host, port, _ := strings.Cut(server, ":")
+		out, err := exec.Command(kdig, "@"+host, "-p", port, "+time=2", "+retry=2", "+short", "example.com", "SOA").CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("kdig SOA @%s: %v: %s", server, err, out)
+		}
+		f := strings.Fields(string(out))
+		if len(f) < 3 {
+			return "", fmt.Errorf("SOA @%s: %q", server, out)
+		}
+		return f[2], nil
+	}
+	sameSerial := func() (string, error) {
+		e, err := soa(c1.dns)
+		if err != nil {
+			return "", err
+		}
+		k, err := soa(knotAddr)
+		if err != nil {
+			return "", err
+		}
+		if e != k {
+			return "", fmt.Errorf("serial: evac %s, knot %s", e, k)
+		}
+		return e, nil
+	}
+	eventually(t, 30*time.Second, "Knot serves evac's signed zone", func() error {
+		_, err := sameSerial()
+		return err
+	})
+	// Knot answers with evac's signatures.
+	out, err := exec.Command(kdig, "@"+khost, "-p", kport, "+dnssec", "+time=2", "api.example.com", "A").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "RRSIG\tA 13 3 ") {
+		t.Errorf("knot api A +dnssec: %v\n%s", err, out)
+	}
+
+	// An evacuation: NOTIFY, and Knot takes the change by IXFR.
+	if _, err := c1.api.Evacuate(ctxT(t, 10*time.Second), "us-east", wire.MoveRequest{
+		Reason: "signed transfer test", Ramp: []int{0}}); err != nil {
+		t.Fatalf("evacuate: %v", err)
+	}
+	var serial string
+	eventually(t, 30*time.Second, "Knot follows the evacuation", func() error {
+		_, z := axfrFile(knotAddr, "knot.zone")
+		for _, line := range strings.Split(z, "\n") {
+			if f := strings.Fields(line); len(f) == 5 && f[0] == "api.example.com." && f[3] == "A" && regionOf(f[4]) == "us-east" {
+				return fmt.Errorf("knot still has %s", line)
+			}
+		}
+		s, err := sameSerial()
+		serial = s
+		return err
+	})
+	knotZone, _ := axfrFile(knotAddr, "knot.zone")
+	verifyZone(knotZone)
+	evacZone, _ := axfrFile(c1.dns, "evac-after.zone")
+	verifyZone(evacZone)
+	eventually(t, 10*time.Second, "Knot logs an incremental IXFR to serial "+serial, func() error {
+		b, _ := os.ReadFile(knotLog)
+		if bytes.Contains(b, []byte("AXFR-style IXFR")) {
+			return fmt.Errorf("knotd logged an AXFR-style IXFR")
+		}
+		done := regexp.MustCompile(`\] (IXFR|AXFR), incoming, remote ` + regexp.QuoteMeta(evacIP) + `@\d+, finished`)
+		updated := regexp.MustCompile(`zone updated, .*serial \d+ -> (\d+)`)
+		last, by := "", ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if m := done.FindStringSubmatch(line); m != nil {
+				last = m[1]
+			} else if m := updated.FindStringSubmatch(line); m != nil && m[1] == serial {
+				by = last
+			}
+		}
+		if by != "IXFR" {
+			return fmt.Errorf("knotd took serial %s by %q, want an incremental IXFR", serial, by)
+		}
+		return nil
+	})
+}
