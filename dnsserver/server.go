@@ -195,6 +195,16 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	return added
 }
 
+// Serial is the SOA serial served (the state serial, plus a signing
+// period offset with signed transfers: xfrsign.go); 0 before the first
+// zone.
+func (s *Server) Serial() uint32 {
+	if v := s.view.Load(); v != nil {
+		return v.serial
+	}
+	return 0
+}
+
 // journalSize is how many changes the IXFR journal keeps (0: none).
 func (s *Server) journalSize() int {
 	switch n := s.cfg.IXFRJournal; {

@@ -212,6 +212,14 @@ zone:
 		serial = s
 		return err
 	})
+	// The status tells the served serial from the state's.
+	st, err := c1.api.Status(ctxT(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(st.SOASerial) != serial || st.SOASerial == st.Serial {
+		t.Errorf("status: soa_serial %d, serial %d; the SOA serves %s", st.SOASerial, st.Serial, serial)
+	}
 	knotZone, _ := axfrFile(knotAddr, "knot.zone")
 	verifyZone(knotZone)
 	evacZone, _ := axfrFile(c1.dns, "evac-after.zone")

@@ -585,7 +585,7 @@ func (c *Controller) Status() wire.Status {
 	return wire.Status{
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
-		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
+		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, SOASerial: c.dns.Serial(), RaftState: rs.State,
 		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.warnings(), Role: c.role(), DNSSEC: c.dnssecStatus(),
 	}
 }
