@@ -783,7 +783,9 @@ func (v *view) transfers(b *builder) error {
 		}
 	}
 	v.axfr = slices.Clip(append([]dns.RR{v.soa[0]}, v.axfr...))
-	if b.sg.signedTransfers() {
+	if b.sg.signedTransfers() && (len(v.secondaries) > 0 || len(v.transferAllow) > 0) {
+		// (Signed only when someone may transfer it: the signatures
+		// would be wasted work otherwise.)
 		signed, err := b.signedTransfer(v.axfr)
 		if err != nil {
 			return fmt.Errorf("sign the zone transfer: %w", err)
