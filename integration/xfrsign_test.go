@@ -105,64 +105,8 @@ func TestDNSSECSignedTransfer(t *testing.T) {
 	}
 
 	// Knot as the secondary.
-	kdir := filepath.Join(dir, "knot")
-	if err := os.MkdirAll(kdir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	knotLog := startKnotSecondary(t, dir, knotd, knotAddr, c1.dns, knotIP)
 	khost, kport, _ := strings.Cut(knotAddr, ":")
-	ehost, eport, _ := strings.Cut(c1.dns, ":")
-	conf := fmt.Sprintf(`server:
-    listen: %s@%s
-    rundir: %s
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: info
-database:
-    storage: %s
-remote:
-  - id: evac
-    address: %s@%s
-    via: %s
-acl:
-  - id: notify_from_evac
-    address: %s
-    action: notify
-  - id: transfer_out
-    address: %s
-    action: transfer
-template:
-  - id: default
-    storage: %s
-zone:
-  - domain: example.com
-    master: evac
-    acl: [notify_from_evac, transfer_out]
-`, khost, kport, kdir, kdir, ehost, eport, khost, ehost, knotIP, kdir)
-	confPath := filepath.Join(kdir, "knot.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	knotLog := filepath.Join(kdir, "knotd.log")
-	logf, err := os.Create(knotLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcmd := exec.Command(knotd, "-c", confPath)
-	kcmd.Stdout, kcmd.Stderr = logf, logf
-	if err := kcmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = kcmd.Process.Signal(syscall.SIGTERM)
-		_ = kcmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			dumpTail(t, knotLog, 40)
-		}
-	})
 	soa := func(server string) (string, error) {
 		host, port, _ := strings.Cut(server, ":")
 		out, err := exec.Command(kdig, "@"+host, "-p", port, "+time=2", "+retry=2", "+short", "example.com", "SOA").CombinedOutput()
@@ -415,5 +359,167 @@ func TestDNSSECSignedTransferCluster(t *testing.T) {
 	// verifier accepts only when told to ignore the SEP flag.
 	if out, err := exec.Command(verify, "-z", "-o", "example.com", path).CombinedOutput(); err != nil {
 		t.Errorf("dnssec-verify: %v\n%s", err, out)
+	}
+}
+
+// startKnotSecondary runs knotd (stopped at the end of the test) as a
+// secondary of example.com at knotAddr, transferring from the evac DNS
+// server at evacDNS, taking NOTIFY from it, and giving transfers to
+// transferTo; it returns the path of knotd's log.
+func startKnotSecondary(t *testing.T, dir, knotd, knotAddr, evacDNS, transferTo string) string {
+	t.Helper()
+	kdir := filepath.Join(dir, "knot")
+	if err := os.MkdirAll(kdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	khost, kport, _ := strings.Cut(knotAddr, ":")
+	ehost, eport, _ := strings.Cut(evacDNS, ":")
+	conf := fmt.Sprintf(`server:
+    listen: %s@%s
+    rundir: %s
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: info
+database:
+    storage: %s
+remote:
+  - id: evac
+    address: %s@%s
+    via: %s
+acl:
+  - id: notify_from_evac
+    address: %s
+    action: notify
+  - id: transfer_out
+    address: %s
+    action: transfer
+template:
+  - id: default
+    storage: %s
+zone:
+  - domain: example.com
+    master: evac
+    acl: [notify_from_evac, transfer_out]
+`, khost, kport, kdir, kdir, ehost, eport, khost, ehost, transferTo, kdir)
+	confPath := filepath.Join(kdir, "knot.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	knotLog := filepath.Join(kdir, "knotd.log")
+	logf, err := os.Create(knotLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcmd := exec.Command(knotd, "-c", confPath)
+	kcmd.Stdout, kcmd.Stderr = logf, logf
+	if err := kcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = kcmd.Process.Signal(syscall.SIGTERM) // knotd flushes its log on exit
+		_ = kcmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			dumpTail(t, knotLog, 40)
+		}
+	})
+	return knotLog
+}
+
+// TestDNSSECSignedTransferResign: with one-minute signing periods
+// (validity 3m, refresh 2m), evac re-signs at the next period's start
+// without any state change: the SOA serial moves forward, evac sends
+// NOTIFY, and a Knot secondary takes the new signatures (its SOA RRSIG
+// expires later than before) and its copy passes dnssec-verify.
+func TestDNSSECSignedTransferResign(t *testing.T) {
+	tools := needTools(t, "Debian bind9-utils (dnssec-verify), bind9-dnsutils (dig), knot; `make deps` installs them",
+		"dnssec-verify", "dig", "knotd")
+	verify, dig, knotd := tools[0], tools[1], tools[2]
+	const evacIP, knotIP = "127.0.9.73", "127.0.9.74"
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if out, err := exec.Command(evacBin, "dnssec", "keygen", "--dir", keys, "--zone", "example.com", "--ksk-zsk").CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	knotAddr := fmt.Sprintf("%s:%d", knotIP, freePort(t, knotIP))
+	c1 := startSingleNode(t, dir, evacIP, "--dnssec-keys", keys, "--dnssec-validity", "3m", "--dnssec-refresh", "2m")
+	steering := strings.Replace(testSteering(), "nameservers: {ns1: 192.0.2.53}\n",
+		fmt.Sprintf("nameservers: {ns1: 192.0.2.53}\nsecondaries: [\"%s\"]\n", knotAddr), 1)
+	if _, err := c1.api.ApplyConfig(ctxT(t, 10*time.Second), []byte(steering), ""); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	startKnotSecondary(t, dir, knotd, knotAddr, c1.dns, knotIP)
+
+	// soaAt returns the SOA serial at addr and the expiration of its RRSIG.
+	soaAt := func(addr string) (uint32, uint32, error) {
+		m := new(dns.Msg)
+		m.SetQuestion("example.com.", dns.TypeSOA)
+		m.SetEdns0(4096, true)
+		r, err := dns.Exchange(m, addr)
+		if err != nil {
+			return 0, 0, err
+		}
+		var serial, exp uint32
+		for _, rr := range r.Answer {
+			switch rr := rr.(type) {
+			case *dns.SOA:
+				serial = rr.Serial
+			case *dns.RRSIG:
+				exp = rr.Expiration
+			}
+		}
+		if serial == 0 || exp == 0 {
+			return 0, 0, fmt.Errorf("SOA at %s: %v", addr, r)
+		}
+		return serial, exp, nil
+	}
+	// synced waits until Knot serves evac's serial, and returns it and
+	// Knot's SOA RRSIG expiration.
+	synced := func(what string, timeout time.Duration, after uint32) (serial, exp uint32) {
+		t.Helper()
+		eventually(t, timeout, what, func() error {
+			es, _, err := soaAt(c1.dns)
+			if err != nil {
+				return err
+			}
+			ks, kexp, err := soaAt(knotAddr)
+			if err != nil {
+				return err
+			}
+			if es == after || ks != es {
+				return fmt.Errorf("serial: evac %d, knot %d (was %d)", es, ks, after)
+			}
+			serial, exp = ks, kexp
+			return nil
+		})
+		return serial, exp
+	}
+	s0, e0 := synced("Knot serves evac's signed zone", 30*time.Second, 0)
+	// The next period starts within a minute; the re-signing loop checks
+	// every 7.5 s.
+	s1, e1 := synced("Knot takes the re-signed zone", 120*time.Second, s0)
+	t.Logf("re-signed: serial %d -> %d, Knot's SOA RRSIG expiration %d -> %d", s0, s1, e0, e1)
+	if int32(s1-s0) <= 0 || e1 <= e0 {
+		t.Errorf("serial %d -> %d, expiration %d -> %d: want both later", s0, s1, e0, e1)
+	}
+	host, port, _ := strings.Cut(knotAddr, ":")
+	out, err := exec.Command(dig, "@"+host, "-p", port, "-b", knotIP, "+noall", "+answer", "+time=5", "+tries=2",
+		"example.com", "AXFR").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig AXFR @knot: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "knot-resigned.zone")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(verify, "-o", "example.com", path).CombinedOutput(); err != nil {
+		t.Errorf("dnssec-verify on Knot's re-signed copy: %v\n%s", err, out)
+	}
+	logs, _ := os.ReadFile(c1.logPath)
+	if !bytes.Contains(logs, []byte("DNS answers re-signed")) {
+		t.Error("evac did not log the re-sign")
 	}
 }
