@@ -79,6 +79,13 @@ type DNSSECConfig struct {
 	// default they give the signed zone, with a serial that moves with
 	// the signing period (xfrsign.go).
 	UnsignedTransfers bool
+	// AwaitKeyCheck holds signed transfers back (the unsigned zone at the
+	// state serial) until DNSSECKeysChecked: a controller learns only then
+	// whether the cluster signs with its keys, and a signed copy's serial
+	// given to a secondary before a refusal would be ahead of the
+	// cluster's for good. Moving from unsigned to signed only moves the
+	// serial forward.
+	AwaitKeyCheck bool
 }
 
 // withDefaults fills the zero values and checks the periods.
@@ -119,9 +126,10 @@ type signer struct {
 	cfg  DNSSECConfig
 	// The current signing period: its start, its signatures' validity,
 	// and when to re-sign (the next period's start; zero: now).
-	// plain: transfers and serial are the unsigned zone's for now (the
-	// cluster does not sign: SetDNSSECRefusal).
-	plain                 bool
+	// Transfers and the serial are the unsigned zone's for now while
+	// hold (the cluster's keys not yet compared: DNSSECConfig.AwaitKeyCheck)
+	// or unsignedCluster (the cluster does not sign: SetDNSSECRefusal).
+	hold, unsignedCluster bool
 	start                 time.Time
 	inception, expiration uint32
 	resignAt              time.Time
@@ -136,7 +144,7 @@ func newSigner(cfg DNSSECConfig) (*signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signer{keys: cfg.Keys, cfg: cfg}, nil
+	return &signer{keys: cfg.Keys, cfg: cfg, hold: cfg.AwaitKeyCheck}, nil
 }
 
 // periodStart is the start of the signing period now is in: the last
@@ -419,7 +427,7 @@ type refusal struct {
 // cluster serves (xfrsign.go); a refusal without it answers transfers
 // SERVFAIL (transfer.go), as it does queries with DO.
 func (s *Server) SetDNSSECRefusal(reason string, unsigned bool) {
-	s.plainTransfers(reason != "" && unsigned)
+	s.plainTransfers(func(sg *signer) { sg.unsignedCluster = reason != "" && unsigned })
 	if reason == "" {
 		if s.refusal.Swap(nil) != nil {
 			s.log.Info("DNSSEC: refusal lifted")
@@ -445,19 +453,29 @@ func (s *Server) DNSSECKeyTags() []uint16 {
 	return s.signer.keys.Tags()
 }
 
-// plainTransfers makes the transfers and the serial those of the unsigned
-// zone (on) or of the signed one again (off), rebuilding the current view
-// when that changes. Nothing changes with unsigned transfers configured.
-func (s *Server) plainTransfers(on bool) {
+// DNSSECKeysChecked tells a server made with DNSSECConfig.AwaitKeyCheck
+// that its keys have been compared with the cluster's (the verdict is
+// SetDNSSECRefusal's): signed transfers may start.
+func (s *Server) DNSSECKeysChecked() {
+	s.plainTransfers(func(sg *signer) { sg.hold = false })
+}
+
+// plainTransfers applies set to the signer and, when that changes whether
+// transfers are signed, rebuilds the current view: the transfers and the
+// serial become those of the unsigned zone, or of the signed one again.
+// Nothing changes with unsigned transfers configured.
+func (s *Server) plainTransfers(set func(*signer)) {
 	if s.signer == nil || s.signer.cfg.UnsignedTransfers {
 		return
 	}
 	s.updateMu.Lock()
 	defer s.updateMu.Unlock()
-	if s.signer.plain == on {
+	was := s.signer.signedTransfers()
+	set(s.signer)
+	signed := s.signer.signedTransfers()
+	if signed == was {
 		return
 	}
-	s.signer.plain = on
 	cur := s.view.Load()
 	if cur == nil {
 		return
@@ -472,5 +490,5 @@ func (s *Server) plainTransfers(on bool) {
 	if n := s.notifier(); n != nil && v.serial != cur.serial {
 		n.changed()
 	}
-	s.log.Info("DNS zone transfers", zap.Bool("signed", !on), zap.Uint32("serial", v.serial))
+	s.log.Info("DNS zone transfers", zap.Bool("signed", signed), zap.Uint32("serial", v.serial))
 }

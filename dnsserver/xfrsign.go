@@ -49,7 +49,9 @@ import (
 var serialEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // signedTransfers reports whether transfers get the signed zone.
-func (sg *signer) signedTransfers() bool { return sg != nil && !sg.cfg.UnsignedTransfers && !sg.plain }
+func (sg *signer) signedTransfers() bool {
+	return sg != nil && !sg.cfg.UnsignedTransfers && !sg.hold && !sg.unsignedCluster
+}
 
 // serialOffset is what the served SOA serial adds to the state serial:
 // the seconds from serialEpoch to the signing period's start with signed

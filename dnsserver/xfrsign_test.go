@@ -414,3 +414,34 @@ func TestCanonicalOrder(t *testing.T) {
 		t.Errorf("canonical order:\n%v\nwant\n%v", got, want)
 	}
 }
+
+// TestSignedTransferAwaitKeyCheck: with AwaitKeyCheck (as controllers
+// run), transfers are unsigned at the state serial until the keys have
+// been compared; then signed, the serial only moving forward.
+func TestSignedTransferAwaitKeyCheck(t *testing.T) {
+	now := time.Now()
+	st := withWeights(t, configured(t, signedXfrConfig()), 50, 30, 20)
+	srv := New(Config{Addr: "127.0.0.1:0", Logger: zaptest.NewLogger(t), Now: func() time.Time { return now }})
+	if err := srv.EnableDNSSEC(DNSSECConfig{Keys: testKeys(t, "", false), AwaitKeyCheck: true}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Update(st)
+	ts := startAt(t, srv)
+	rrs := axfr(t, ts.tcp, "example.com.", dns.TypeAXFR)
+	plain := New(Config{})
+	plain.Update(st)
+	if got, want := rrStrings(rrs[:len(rrs)-1]), rrStrings(plain.view.Load().axfr); !slices.Equal(got, want) {
+		t.Error("transfer before the key check differs from an unsigned server's")
+	}
+	// A verdict alone (answers signed) does not lift the hold; the check does.
+	srv.SetDNSSECRefusal("", false)
+	if s := srv.Serial(); s != st.Serial {
+		t.Errorf("serial %d before the key check, want %d", s, st.Serial)
+	}
+	srv.DNSSECKeysChecked()
+	zone := signedZoneOf(t, ts.tcp)
+	checkSignedZone(t, zone, "example.com.", now)
+	if s := zone[0].(*dns.SOA).Serial; int32(s-st.Serial) <= 0 || s != srv.Serial() {
+		t.Errorf("serial %d after the key check (state %d, served %d)", s, st.Serial, srv.Serial())
+	}
+}

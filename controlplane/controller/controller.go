@@ -201,7 +201,11 @@ func Start(cfg Config) (*Controller, error) {
 		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG,
 		IXFRJournal: cfg.DNSIXFRJournal})
 	if cfg.DNSSEC != nil {
-		if err := c.dns.EnableDNSSEC(*cfg.DNSSEC); err != nil {
+		// Signed transfers wait for the first comparison of keys with
+		// the leader's (dnssec.go).
+		signing := *cfg.DNSSEC
+		signing.AwaitKeyCheck = true
+		if err := c.dns.EnableDNSSEC(signing); err != nil {
 			return nil, err
 		}
 	}
