@@ -172,7 +172,7 @@ func TestDNSSECSignedTransfer(t *testing.T) {
 	verifyZone(knotZone)
 	evacZone, _ := axfrFile(c1.dns, "evac-after.zone")
 	verifyZone(evacZone)
-	eventually(t, 10*time.Second, "Knot logs an incremental IXFR to serial "+serial, func() error {
+	eventually(t, 30*time.Second, "Knot logs an incremental IXFR to serial "+serial, func() error {
 		b, _ := os.ReadFile(knotLog)
 		if bytes.Contains(b, []byte("AXFR-style IXFR")) {
 			return fmt.Errorf("knotd logged an AXFR-style IXFR")
