@@ -54,12 +54,12 @@ type serverFile struct {
 	DNSSECInceptionOffset time.Duration `yaml:"dnssec_inception_offset"`
 	// DNSSECTransfer is what AXFR/IXFR give when signing: "signed" (the
 	// default) or "unsigned" (docs/dnssec.md, "Zone transfers").
-	DNSSECTransfer string `yaml:"dnssec_transfer"`
-	Bootstrap             string        `yaml:"bootstrap"`
-	Join                  []string      `yaml:"join"`
-	GossipKeyFile         string        `yaml:"gossip_key_file"`
-	GeoIPDB               string        `yaml:"geoip_db"`
-	Fast                  bool          `yaml:"fast"`
+	DNSSECTransfer string   `yaml:"dnssec_transfer"`
+	Bootstrap      string   `yaml:"bootstrap"`
+	Join           []string `yaml:"join"`
+	GossipKeyFile  string   `yaml:"gossip_key_file"`
+	GeoIPDB        string   `yaml:"geoip_db"`
+	Fast           bool     `yaml:"fast"`
 	// Edge runs an edge replica: a Raft non-voter serving DNS and reads
 	// (controller.Config.Edge).
 	Edge bool `yaml:"edge"`
