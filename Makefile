@@ -92,7 +92,8 @@ fuzz:
 	done
 
 # Debian packages some tests need; installed only when missing and when root.
-# knot, knot-dnsutils: integration/knot_test.go, tsig_test.go; bind9, nsd: tsig_test.go; chromium: ui_test.go;
+# knot, knot-dnsutils: integration/knot_test.go, tsig_test.go, xfrsign_test.go; bind9, nsd: tsig_test.go;
+# bind9 (bind9-utils: dnssec-verify): xfrsign_test.go; chromium: ui_test.go;
 # unbound, bind9-dnsutils (delv): dnssec_test.go;
 # openssl, python3: deploy_test.go; prometheus: agent/checks' prometheus check and kpi_test.go;
 # prometheus-alertmanager: notify_test.go and the block_on tests; bind9-dnsutils (dig): tryit_test.go.

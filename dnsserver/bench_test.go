@@ -420,11 +420,22 @@ func BenchmarkServeDNSSignedWeightedA(b *testing.B) {
 // view rebuilt with a new serial (the SOA and every negative answer signed
 // again, unchanged RRsets from the signature cache); cold is a new signing
 // period, every RRset signed.
+//
+// The xfr variants have secondaries, so the signed zone transfer (the
+// NSEC chain and the RRSIGs of its RRsets: xfrsign.go) is made too.
 func BenchmarkSignedRebuild(b *testing.B) {
-	for _, cold := range []bool{false, true} {
-		b.Run(map[bool]string{false: "warm", true: "cold"}[cold], func(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		cold, xfr bool
+	}{{"warm", false, false}, {"cold", true, false}, {"warm-xfr", false, true}, {"cold-xfr", true, true}} {
+		cold := tc.cold
+		b.Run(tc.name, func(b *testing.B) {
 			s := signedServer(b, testKeys(b, "", false), nil)
-			st := withWeights(b, configured(b, testConfig()), 50, 30, 20)
+			c := testConfig()
+			if tc.xfr {
+				c.TransferAllow = []string{"127.0.0.0/8"}
+			}
+			st := withWeights(b, configured(b, c), 50, 30, 20)
 			s.Update(st)
 			states := []*state.State{withWeights(b, st, 60, 30, 10), withWeights(b, st, 50, 30, 20)}
 			b.ReportAllocs()

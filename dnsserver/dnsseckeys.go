@@ -295,7 +295,7 @@ func loadKey(privPath string) (*DNSSECKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("dnssec key %s: not a signing key", privPath)
 	}
-	k := &DNSSECKey{DNSKEY: dk, File: privPath, priv: signer}
+	k := &DNSSECKey{DNSKEY: dk, File: privPath, priv: deterministic{signer}} // same signatures on every server (sign.go)
 	if err := k.selfTest(); err != nil {
 		return nil, fmt.Errorf("dnssec key %s does not match %s: %w", privPath, pubPath, err)
 	}

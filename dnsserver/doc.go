@@ -90,7 +90,11 @@
 // region. The protocol cases every listener must answer alike are one
 // table, package conformance, run here and against real processes.
 // NOTIFY (notify.go) goes to every secondary whenever the served serial
-// changes, from every controller (see notify.go for why).
+// changes, from every controller (see notify.go for why). When the server
+// signs, transfers carry the signed zone by default (xfrsign.go: DNSKEY,
+// an NSEC chain, RRSIGs, identical on every controller) and the served
+// serial adds a signing-period offset to the state serial, so a re-sign
+// is a new version with its journal entry and NOTIFY.
 //
 // TSIG (tsig.go, RFC 8945): a Keyring from the --tsig-keys file signs and
 // verifies on every listener (miekg/dns's servers verify before ServeDNS;

@@ -30,9 +30,11 @@ import (
 //
 // It is immutable and belongs to the view it ends at (view.journal): a
 // query loads one view and gets the journal of exactly that version.
-// Signed zones (DNSSEC) keep working unchanged when the signer puts its
-// RRSIG and NSEC records in the view's transfer records: a re-signed
-// RRset is one more deletion and addition.
+// Signed transfers (xfrsign.go) put the RRSIG and NSEC records in the
+// view's transfer records, so they are diffed like any other: a re-signed
+// RRset is one more deletion and addition, and a re-sign (a new serial,
+// every RRSIG new) one change, or none when it would be longer than the
+// zone (the whole zone answers then).
 
 // DefaultJournalSize is how many zone changes the IXFR journal keeps by
 // default (`evac server --dns-ixfr-journal`).

@@ -153,7 +153,7 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	defer s.updateMu.Unlock()
 	cur := s.view.Load()
 	v := cur
-	if cur == nil || cur.cfg != st.Config || cur.serial != max(st.Serial, 1) {
+	if cur == nil || cur.cfg != st.Config || cur.stateSerial != max(st.Serial, 1) {
 		var err error
 		if v, err = s.buildSigned(st, cur); err != nil {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
@@ -193,6 +193,16 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 		s.log.Debug("DNS answers updated", zap.String("zone", v.zone), zap.Uint32("serial", v.serial))
 	}
 	return added
+}
+
+// Serial is the SOA serial served (the state serial, plus a signing
+// period offset with signed transfers: xfrsign.go); 0 before the first
+// zone.
+func (s *Server) Serial() uint32 {
+	if v := s.view.Load(); v != nil {
+		return v.serial
+	}
+	return 0
 }
 
 // journalSize is how many changes the IXFR journal keeps (0: none).

@@ -1,8 +1,10 @@
 package dnsserver
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -37,13 +39,19 @@ import (
 // name, so it is signed when asked (the general path, a bounded cache per
 // generation): NXDOMAIN with DO is the one answer that is not a copy.
 //
-// Signatures are made for a validity period that starts InceptionOffset
-// before the build (clock skew) and lasts Validity; the server rebuilds the
-// current view, with new signatures, once less than Refresh is left (the
-// re-signing loop, owned by the server). It re-signs the state it was last
-// given, so a controller that lost quorum keeps valid signatures on its
-// last state indefinitely. Within one period, RRsets that did not change
-// keep their signatures across rebuilds (a cache keyed by the RRset).
+// Signing periods are aligned to the wall clock, so that every controller
+// signs alike: a period of P = Validity - Refresh starts at a multiple of P
+// since the Unix epoch, its signatures' inception is InceptionOffset
+// before that start (clock skew) and their expiration Validity after it;
+// the server rebuilds the current view, with new signatures, when the next
+// period starts, so at least Refresh of validity is always left (the
+// re-signing loop, owned by the server). Signatures are deterministic
+// (ECDSA per RFC 6979, Ed25519 by design): controllers given the same keys
+// and the same state make byte-identical ones, and so identical signed
+// zone transfers (xfrsign.go). It re-signs the state it was last given,
+// so a controller that lost quorum keeps valid signatures on its last
+// state indefinitely. Within one period, RRsets that did not change keep
+// their signatures across rebuilds (a cache keyed by the RRset).
 
 // Signing defaults.
 const (
@@ -66,6 +74,18 @@ type DNSSECConfig struct {
 	// InceptionOffset backdates the inception (clock skew); 0:
 	// DefaultInceptionOffset.
 	InceptionOffset time.Duration
+	// UnsignedTransfers makes AXFR and IXFR give the unsigned zone (for
+	// secondaries that sign it themselves, RFC 8901 multi-signer); by
+	// default they give the signed zone, with a serial that moves with
+	// the signing period (xfrsign.go).
+	UnsignedTransfers bool
+	// AwaitKeyCheck holds signed transfers back (the unsigned zone at the
+	// state serial) until DNSSECKeysChecked: a controller learns only then
+	// whether the cluster signs with its keys, and a signed copy's serial
+	// given to a secondary before a refusal would be ahead of the
+	// cluster's for good. Moving from unsigned to signed only moves the
+	// serial forward.
+	AwaitKeyCheck bool
 }
 
 // withDefaults fills the zero values and checks the periods.
@@ -84,8 +104,8 @@ func (c DNSSECConfig) withDefaults() (DNSSECConfig, error) {
 		return c, ErrNoDNSSECKeys
 	case c.Validity < time.Minute:
 		return c, fmt.Errorf("signature validity %s: must be at least 1m", c.Validity)
-	case c.Refresh <= 0 || c.Refresh >= c.Validity:
-		return c, fmt.Errorf("signature refresh %s: must be above 0 and below the validity %s", c.Refresh, c.Validity)
+	case c.Refresh <= 0 || c.Refresh > c.Validity-time.Second:
+		return c, fmt.Errorf("signature refresh %s: must be above 0 and at least 1s below the validity %s", c.Refresh, c.Validity)
 	case c.InceptionOffset < 0:
 		return c, fmt.Errorf("inception offset %s: must not be negative", c.InceptionOffset)
 	}
@@ -104,7 +124,13 @@ func (c DNSSECConfig) Check() error {
 type signer struct {
 	keys *DNSSECKeys
 	cfg  DNSSECConfig
-	// The current signing period, and when to re-sign.
+	// The current signing period: its start, its signatures' validity,
+	// and when to re-sign (the next period's start; zero: now).
+	// Transfers and the serial are the unsigned zone's for now while
+	// hold (the cluster's keys not yet compared: DNSSECConfig.AwaitKeyCheck)
+	// or unsignedCluster (the cluster does not sign: SetDNSSECRefusal).
+	hold, unsignedCluster bool
+	start                 time.Time
 	inception, expiration uint32
 	resignAt              time.Time
 	// Signatures by RRset: cache from the builds of this period, next
@@ -118,20 +144,43 @@ func newSigner(cfg DNSSECConfig) (*signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signer{keys: cfg.Keys, cfg: cfg}, nil
+	return &signer{keys: cfg.Keys, cfg: cfg, hold: cfg.AwaitKeyCheck}, nil
 }
 
-// period starts a new signing period at now when the current one is due
+// periodStart is the start of the signing period now is in: the last
+// multiple of Validity - Refresh since the Unix epoch, the same on every
+// server whose clock agrees.
+func (c DNSSECConfig) periodStart(now time.Time) time.Time {
+	p := int64(c.Validity - c.Refresh)
+	n := now.UnixNano()
+	start := n - n%p
+	if n < 0 && n%p != 0 {
+		start -= p
+	}
+	return time.Unix(0, start)
+}
+
+// period starts the signing period now is in when the current one is due
 // (or there is none), dropping the cached signatures.
 func (sg *signer) period(now time.Time) {
 	if !sg.resignAt.IsZero() && now.Before(sg.resignAt) {
 		return
 	}
-	sg.inception = uint32(now.Add(-sg.cfg.InceptionOffset).Unix())
-	exp := now.Add(sg.cfg.Validity)
-	sg.expiration = uint32(exp.Unix())
-	sg.resignAt = exp.Add(-sg.cfg.Refresh)
+	sg.start = sg.cfg.periodStart(now)
+	sg.inception = uint32(sg.start.Add(-sg.cfg.InceptionOffset).Unix())
+	sg.expiration = uint32(sg.start.Add(sg.cfg.Validity).Unix())
+	sg.resignAt = sg.start.Add(sg.cfg.Validity - sg.cfg.Refresh)
 	sg.cache = nil
+}
+
+// deterministic signs as its key does but without randomness, so that
+// every server with the key makes the same signature of the same data:
+// ECDSA then follows RFC 6979 (crypto/ecdsa with a nil random source);
+// Ed25519 is deterministic anyway. (miekg/dns passes crypto/rand.)
+type deterministic struct{ crypto.Signer }
+
+func (d deterministic) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return d.Signer.Sign(nil, digest, opts)
 }
 
 // sigs returns the RRSIGs over rrset (one RRset: same owner, type and
@@ -337,10 +386,15 @@ func (s *Server) resignIfDue() {
 		s.log.Error("cannot re-sign the DNS answers; keeping the current signatures", zap.Error(err))
 		return
 	}
-	// Same state, same serial, same (unsigned) transfer records: the IXFR
-	// journal that ends at this version still does.
-	v.journal = cur.journal
+	// Unsigned transfers: the same serial and transfer records, and the
+	// journal that ends at this version still does. Signed transfers: a
+	// new serial (xfrsign.go) and new signatures, one more change in the
+	// journal, and a NOTIFY.
+	v.journal = nextJournal(cur, v, s.journalSize())
 	s.view.Store(v)
+	if n := s.notifier(); n != nil && v.serial != cur.serial {
+		n.changed()
+	}
 	s.log.Info("DNS answers re-signed", zap.Uint32("serial", v.serial),
 		zap.Time("expiration", time.Unix(int64(s.signer.expiration), 0).UTC()))
 }
@@ -367,7 +421,13 @@ type refusal struct {
 // SERVFAIL, instead of signatures no resolver can validate or unsigned
 // answers in a signed zone. "" lifts it. Queries without DO are answered
 // as before either way.
+//
+// With signed transfers, a refusal with unsigned set also makes the
+// transfers and the SOA serial those of the unsigned zone the rest of the
+// cluster serves (xfrsign.go); a refusal without it answers transfers
+// SERVFAIL (transfer.go), as it does queries with DO.
 func (s *Server) SetDNSSECRefusal(reason string, unsigned bool) {
+	s.plainTransfers(func(sg *signer) { sg.unsignedCluster = reason != "" && unsigned })
 	if reason == "" {
 		if s.refusal.Swap(nil) != nil {
 			s.log.Info("DNSSEC: refusal lifted")
@@ -391,4 +451,44 @@ func (s *Server) DNSSECKeyTags() []uint16 {
 		return nil
 	}
 	return s.signer.keys.Tags()
+}
+
+// DNSSECKeysChecked tells a server made with DNSSECConfig.AwaitKeyCheck
+// that its keys have been compared with the cluster's (the verdict is
+// SetDNSSECRefusal's): signed transfers may start.
+func (s *Server) DNSSECKeysChecked() {
+	s.plainTransfers(func(sg *signer) { sg.hold = false })
+}
+
+// plainTransfers applies set to the signer and, when that changes whether
+// transfers are signed, rebuilds the current view: the transfers and the
+// serial become those of the unsigned zone, or of the signed one again.
+// Nothing changes with unsigned transfers configured.
+func (s *Server) plainTransfers(set func(*signer)) {
+	if s.signer == nil || s.signer.cfg.UnsignedTransfers {
+		return
+	}
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	was := s.signer.signedTransfers()
+	set(s.signer)
+	signed := s.signer.signedTransfers()
+	if signed == was {
+		return
+	}
+	cur := s.view.Load()
+	if cur == nil {
+		return
+	}
+	v, err := s.buildSigned(cur.st, cur)
+	if err != nil {
+		s.log.Error("cannot rebuild the DNS answers; keeping the current ones", zap.Error(err))
+		return
+	}
+	v.journal = nextJournal(cur, v, s.journalSize())
+	s.view.Store(v)
+	if n := s.notifier(); n != nil && v.serial != cur.serial {
+		n.changed()
+	}
+	s.log.Info("DNS zone transfers", zap.Bool("signed", signed), zap.Uint32("serial", v.serial))
 }

@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -241,14 +242,20 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-// Without DO, a signed zone answers exactly as the unsigned one, on both
-// paths (the DNSKEY RRset aside).
+// Without DO, a signed zone with unsigned transfers answers exactly as the
+// unsigned one, on both paths (the DNSKEY RRset aside).
 func TestSignedZoneWithoutDOUnchanged(t *testing.T) {
 	st := withWeights(t, configured(t, testConfig()), 50, 30, 20)
 	plain := New(Config{})
 	plain.Update(st)
-	signed := signedServer(t, testKeys(t, "", false), st)
-	// Secondaries get the unsigned zone (docs/dnssec.md).
+	signed := New(Config{Addr: "127.0.0.1:0", Logger: zaptest.NewLogger(t)})
+	if err := signed.EnableDNSSEC(DNSSECConfig{Keys: testKeys(t, "", false), UnsignedTransfers: true}); err != nil {
+		t.Fatal(err)
+	}
+	signed.Update(st)
+	// With unsigned transfers, secondaries get the unsigned zone and the
+	// serial is the state's (with signed transfers it moves with the
+	// signing period: xfrsign_test.go).
 	if a, b := rrStrings(plain.view.Load().axfr), rrStrings(signed.view.Load().axfr); !slices.Equal(a, b) {
 		t.Errorf("the signed zone's transfer differs:\n%v\n%v", a, b)
 	}
@@ -390,65 +397,86 @@ func TestSignedRefusal(t *testing.T) {
 	}
 }
 
-// Signatures are renewed once less than Refresh is left, from the last
-// state given, and RRsets unchanged by an update keep their signatures.
+// Signatures are renewed when the next signing period starts (periods of
+// Validity - Refresh aligned to the clock), from the last state given, and
+// RRsets unchanged by an update keep their signatures. With unsigned
+// transfers, re-signing keeps the serial and the IXFR journal; with signed
+// ones it moves the serial forward by the period (xfrsign.go).
 func TestResign(t *testing.T) {
-	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	s := New(Config{Now: func() time.Time { return now }})
-	if err := s.EnableDNSSEC(DNSSECConfig{Keys: testKeys(t, "", false), Validity: 10 * 24 * time.Hour, Refresh: 4 * 24 * time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	st := withWeights(t, configured(t, testConfig()), 50, 30, 20)
-	s.Update(st)
-	sigOf := func(name string, qt uint16) *dns.RRSIG {
-		w := &capture{remote: &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 53}}
-		s.ServeDNS(w, doQuery(name, qt))
-		r := new(dns.Msg)
-		if err := r.Unpack(w.out); err != nil {
-			t.Fatal(err)
-		}
-		for _, rr := range r.Answer {
-			if sig, ok := rr.(*dns.RRSIG); ok {
-				return sig
+	for _, unsigned := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unsigned transfers %v", unsigned), func(t *testing.T) {
+			now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+			s := New(Config{Now: func() time.Time { return now }})
+			cfg := DNSSECConfig{Keys: testKeys(t, "", false), Validity: 10 * 24 * time.Hour, Refresh: 4 * 24 * time.Hour,
+				UnsignedTransfers: unsigned}
+			if err := s.EnableDNSSEC(cfg); err != nil {
+				t.Fatal(err)
 			}
-		}
-		t.Fatalf("%s: no RRSIG", name)
-		return nil
-	}
-	first := sigOf("fo.example.com.", dns.TypeA)
-	if first.Inception != uint32(now.Add(-time.Hour).Unix()) || first.Expiration != uint32(now.Add(240*time.Hour).Unix()) {
-		t.Fatalf("validity %d..%d", first.Inception, first.Expiration)
-	}
-	// A change elsewhere: the same signature (cache), a new SOA one.
-	st2 := withWeights(t, st, 60, 30, 10)
-	soa1 := sigOf("example.com.", dns.TypeSOA)
-	now = now.Add(time.Hour)
-	s.Update(st2)
-	if got := sigOf("fo.example.com.", dns.TypeA); got.Signature != first.Signature {
-		t.Error("unchanged RRset re-signed")
-	}
-	if got := sigOf("example.com.", dns.TypeSOA); got.Signature == soa1.Signature {
-		t.Error("new SOA not re-signed")
-	}
-	now = now.Add(5 * 24 * time.Hour) // 4 days 23 hours left: not yet
-	s.resignIfDue()
-	if got := sigOf("fo.example.com.", dns.TypeA); got.Expiration != first.Expiration {
-		t.Error("re-signed too early")
-	}
-	now = now.Add(24 * time.Hour) // 3 days 23 hours left
-	before := s.view.Load()
-	if before.journal == nil {
-		t.Fatal("no IXFR journal after a change")
-	}
-	s.resignIfDue()
-	got := sigOf("fo.example.com.", dns.TypeA)
-	if got.Expiration != uint32(now.Add(240*time.Hour).Unix()) {
-		t.Errorf("not re-signed: expiration %d", got.Expiration)
-	}
-	// Re-signing changes no transfer record: secondaries keep getting
-	// the changes since their serial, not the whole zone.
-	if after := s.view.Load(); after == before || after.journal != before.journal {
-		t.Error("re-signing dropped the IXFR journal")
+			const period = 6 * 24 * time.Hour
+			start := time.Unix(0, now.UnixNano()-now.UnixNano()%int64(period))
+			st := withWeights(t, configured(t, testConfig()), 50, 30, 20)
+			s.Update(st)
+			sigOf := func(name string, qt uint16) *dns.RRSIG {
+				w := &capture{remote: &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 53}}
+				s.ServeDNS(w, doQuery(name, qt))
+				r := new(dns.Msg)
+				if err := r.Unpack(w.out); err != nil {
+					t.Fatal(err)
+				}
+				for _, rr := range r.Answer {
+					if sig, ok := rr.(*dns.RRSIG); ok {
+						return sig
+					}
+				}
+				t.Fatalf("%s: no RRSIG", name)
+				return nil
+			}
+			first := sigOf("fo.example.com.", dns.TypeA)
+			if first.Inception != uint32(start.Add(-time.Hour).Unix()) || first.Expiration != uint32(start.Add(240*time.Hour).Unix()) {
+				t.Fatalf("validity %d..%d, period start %s", first.Inception, first.Expiration, start)
+			}
+			// A change elsewhere: the same signature (cache), a new SOA one.
+			st2 := withWeights(t, st, 60, 30, 10)
+			soa1 := sigOf("example.com.", dns.TypeSOA)
+			now = now.Add(time.Hour)
+			s.Update(st2)
+			if got := sigOf("fo.example.com.", dns.TypeA); got.Signature != first.Signature {
+				t.Error("unchanged RRset re-signed")
+			}
+			if got := sigOf("example.com.", dns.TypeSOA); got.Signature == soa1.Signature {
+				t.Error("new SOA not re-signed")
+			}
+			now = start.Add(period - time.Second) // the period's last second
+			s.resignIfDue()
+			if got := sigOf("fo.example.com.", dns.TypeA); got.Expiration != first.Expiration {
+				t.Error("re-signed too early")
+			}
+			now = start.Add(period)
+			before := s.view.Load()
+			if before.journal == nil {
+				t.Fatal("no IXFR journal after a change")
+			}
+			s.resignIfDue()
+			got := sigOf("fo.example.com.", dns.TypeA)
+			if got.Expiration != uint32(now.Add(240*time.Hour).Unix()) {
+				t.Errorf("not re-signed: expiration %d", got.Expiration)
+			}
+			after := s.view.Load()
+			if after == before {
+				t.Fatal("no new view")
+			}
+			if unsigned {
+				// Re-signing changes no transfer record: secondaries keep
+				// getting the changes since their serial.
+				if after.journal != before.journal || after.serial != before.serial {
+					t.Error("re-signing dropped the IXFR journal or moved the serial")
+				}
+				return
+			}
+			if d := after.serial - before.serial; d != uint32(period/time.Second) {
+				t.Errorf("serial moved by %d, want the period %d", d, uint32(period/time.Second))
+			}
+		})
 	}
 }
 

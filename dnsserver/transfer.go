@@ -62,6 +62,16 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool, tsig *dns.
 		_ = w.WriteMsg(m)
 		return true
 	}
+	if ref := s.refusal.Load(); ref != nil && !ref.unsigned && v.signedXfr {
+		// Our keys are not the cluster's: a copy signed with them would
+		// fail validation at the secondary as our answers would.
+		s.log.Warn("zone transfer refused: not signing", zap.Stringer("client", client),
+			zap.String("type", dns.TypeToString[q.Qtype]), zap.String("reason", ref.reason))
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeServerFailure)
+		_ = w.WriteMsg(m)
+		return true
+	}
 	if q.Qtype == dns.TypeAXFR {
 		if !tcp {
 			return false // AXFR over UDP

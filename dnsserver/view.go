@@ -35,11 +35,14 @@ const headerLen = 12
 // modified after buildView returns, and every RR slice is clipped (len ==
 // cap) so that a reply appending to it can never write into shared memory.
 type view struct {
-	serial uint32
-	cfg    *state.Config // the config it was built from (identity, for Update)
-	st     *state.State  // the state it was built from (re-signing rebuilds from it)
-	zone   string        // lower case, absolute
-	soa    []dns.RR      // the SOA alone: apex answer and negative authority
+	// serial is the SOA serial served: the state serial, plus a signing
+	// period offset with signed transfers (xfrsign.go).
+	serial      uint32
+	stateSerial uint32        // max(st.Serial, 1)
+	cfg         *state.Config // the config it was built from (identity, for Update)
+	st          *state.State  // the state it was built from (re-signing rebuilds from it)
+	zone        string        // lower case, absolute
+	soa         []dns.RR      // the SOA alone: apex answer and negative authority
 	// soaTail is the SOA record packed without its owner name (type to
 	// RDATA, names uncompressed): the fast path writes a pointer to the zone
 	// inside the question, then this.
@@ -52,6 +55,7 @@ type view struct {
 	transferAllow []netip.Prefix
 	secondaries   []secondary
 	axfr          []dns.RR
+	signedXfr     bool // axfr is signed (xfrsign.go)
 	// journal is the IXFR journal up to this version (journal.go), set
 	// by Update before the view is published; nil: empty.
 	journal *journal
@@ -176,13 +180,14 @@ func buildView(st *state.State, prev *view, sg *signer) (*view, error) {
 		return nil, fmt.Errorf("zone %s has no name servers", zone)
 	}
 	v := &view{
-		serial:     max(st.Serial, 1),
-		cfg:        c,
-		st:         st,
-		zone:       zone,
-		names:      make(map[string]*node, len(c.Services)+len(nss)+len(c.Records)+1),
-		regionBits: map[string]uint64{},
-		services:   make([]steered, len(c.Services)),
+		serial:      max(st.Serial, 1) + sg.serialOffset(),
+		stateSerial: max(st.Serial, 1),
+		cfg:         c,
+		st:          st,
+		zone:        zone,
+		names:       make(map[string]*node, len(c.Services)+len(nss)+len(c.Records)+1),
+		regionBits:  map[string]uint64{},
+		services:    make([]steered, len(c.Services)),
 	}
 	for i, r := range c.Regions[:min(len(c.Regions), 64)] {
 		v.regionBits[r.Name] = 1 << i
@@ -755,7 +760,7 @@ func (v *view) transfers(b *builder) error {
 		rn := b.raw[name]
 		for _, t := range rn.order {
 			if name == v.zone && (t == dns.TypeSOA || t == dns.TypeDNSKEY) {
-				continue // the SOA comes first; the transfer is unsigned (sign.go)
+				continue // the SOA comes first; DNSKEY only in a signed transfer (xfrsign.go)
 			}
 			v.axfr = append(v.axfr, rn.sets[t]...)
 		}
@@ -778,6 +783,15 @@ func (v *view) transfers(b *builder) error {
 		}
 	}
 	v.axfr = slices.Clip(append([]dns.RR{v.soa[0]}, v.axfr...))
+	if b.sg.signedTransfers() && (len(v.secondaries) > 0 || len(v.transferAllow) > 0) {
+		// (Signed only when someone may transfer it: the signatures
+		// would be wasted work otherwise.)
+		signed, err := b.signedTransfer(v.axfr)
+		if err != nil {
+			return fmt.Errorf("sign the zone transfer: %w", err)
+		}
+		v.axfr, v.signedXfr = slices.Clip(signed), true
+	}
 	return nil
 }
 

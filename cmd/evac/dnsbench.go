@@ -57,7 +57,7 @@ func newDNSBenchCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			lg.Info("serving; send SIGINT or SIGTERM to stop", zap.Uint32("serial", st.Serial))
+			lg.Info("serving; send SIGINT or SIGTERM to stop", zap.Uint32("serial", s.Serial()))
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

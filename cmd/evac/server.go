@@ -28,6 +28,12 @@ const (
 	defaultTrailingLogs      = 10240
 )
 
+// --dnssec-transfer values.
+const (
+	dnssecTransferSigned   = "signed"
+	dnssecTransferUnsigned = "unsigned"
+)
+
 // serverFile is the controller's config file; every key is also a flag
 // (flags win).
 type serverFile struct {
@@ -46,11 +52,14 @@ type serverFile struct {
 	DNSSECValidity        time.Duration `yaml:"dnssec_validity"`
 	DNSSECRefresh         time.Duration `yaml:"dnssec_refresh"`
 	DNSSECInceptionOffset time.Duration `yaml:"dnssec_inception_offset"`
-	Bootstrap             string        `yaml:"bootstrap"`
-	Join                  []string      `yaml:"join"`
-	GossipKeyFile         string        `yaml:"gossip_key_file"`
-	GeoIPDB               string        `yaml:"geoip_db"`
-	Fast                  bool          `yaml:"fast"`
+	// DNSSECTransfer is what AXFR/IXFR give when signing: "signed" (the
+	// default) or "unsigned" (docs/dnssec.md, "Zone transfers").
+	DNSSECTransfer string   `yaml:"dnssec_transfer"`
+	Bootstrap      string   `yaml:"bootstrap"`
+	Join           []string `yaml:"join"`
+	GossipKeyFile  string   `yaml:"gossip_key_file"`
+	GeoIPDB        string   `yaml:"geoip_db"`
+	Fast           bool     `yaml:"fast"`
 	// Edge runs an edge replica: a Raft non-voter serving DNS and reads
 	// (controller.Config.Edge).
 	Edge bool `yaml:"edge"`
@@ -120,7 +129,8 @@ func newServerCmd() *cobra.Command {
 					return usageErr(fmt.Errorf("--dnssec-keys: %w", err))
 				}
 				cfg.DNSSEC = &dnsserver.DNSSECConfig{Keys: ks, Validity: f.DNSSECValidity,
-					Refresh: f.DNSSECRefresh, InceptionOffset: f.DNSSECInceptionOffset}
+					Refresh: f.DNSSECRefresh, InceptionOffset: f.DNSSECInceptionOffset,
+					UnsignedTransfers: f.DNSSECTransfer == dnssecTransferUnsigned}
 				lg.Info("DNSSEC keys loaded", zap.String("dir", f.DNSSECKeys), zap.Strings("keys", ks.Describe()))
 			}
 			if f.GossipKeyFile == "" && !f.Edge {
@@ -187,6 +197,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.DNSSECValidity, "dnssec-validity", dnsserver.DefaultSignatureValidity, "how long a DNSSEC signature is valid from its inception")
 	fl.DurationVar(&f.DNSSECRefresh, "dnssec-refresh", 0, "re-sign when less than this validity is left (0: half the validity)")
 	fl.DurationVar(&f.DNSSECInceptionOffset, "dnssec-inception-offset", dnsserver.DefaultInceptionOffset, "how far before signing a signature's validity starts (clock skew)")
+	fl.StringVar(&f.DNSSECTransfer, "dnssec-transfer", dnssecTransferSigned, "what zone transfers give secondaries when the server signs: signed (DNSKEY, NSEC, RRSIG; the serial moves with each signing period) or unsigned (for secondaries that sign themselves)")
 	fl.StringVar(&f.Bootstrap, "bootstrap", "", "initial voters id=host:port,... (the same list on every node)")
 	fl.StringSliceVar(&f.Join, "join", nil, "gossip seeds host:port,...")
 	fl.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip keys, one per line, the first primary (evac keygen); SIGHUP reloads it")
@@ -232,6 +243,7 @@ func mergeFlags(fl *pflag.FlagSet, dst *serverFile, file serverFile) {
 	str("geoip-db", &dst.GeoIPDB, file.GeoIPDB)
 	str("tsig-keys", &dst.TSIGKeys, file.TSIGKeys)
 	str("dnssec-keys", &dst.DNSSECKeys, file.DNSSECKeys)
+	str("dnssec-transfer", &dst.DNSSECTransfer, file.DNSSECTransfer)
 	for name, d := range map[string]struct{ dst, v *time.Duration }{
 		"dnssec-validity":         {&dst.DNSSECValidity, &file.DNSSECValidity},
 		"dnssec-refresh":          {&dst.DNSSECRefresh, &file.DNSSECRefresh},
@@ -286,6 +298,11 @@ func (f serverFile) controllerConfig() (controller.Config, error) {
 			Refresh: f.DNSSECRefresh, InceptionOffset: f.DNSSECInceptionOffset}).Check(); err != nil {
 			errs = append(errs, fmt.Errorf("--dnssec-validity, --dnssec-refresh, --dnssec-inception-offset: %w", err))
 		}
+	}
+	switch f.DNSSECTransfer {
+	case "", dnssecTransferSigned, dnssecTransferUnsigned: // "": the default, signed
+	default:
+		errs = append(errs, fmt.Errorf("--dnssec-transfer: %q is neither %s nor %s", f.DNSSECTransfer, dnssecTransferSigned, dnssecTransferUnsigned))
 	}
 	if f.DNSRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--dns-rate-limit: must not be negative, got %d", f.DNSRateLimit))

@@ -149,10 +149,12 @@ func TestServerDNSSECFlags(t *testing.T) {
 	dst.DNSSECRefresh = 72 * time.Hour
 	file := base
 	file.DNSSECKeys, file.DNSSECValidity, file.DNSSECRefresh = "/etc/evac/dnssec", 240*time.Hour, 24*time.Hour
+	file.DNSSECTransfer = "unsigned"
 	mergeFlags(cmd.Flags(), &dst, file)
 	// Flags win; the file fills what no flag set.
-	if dst.DNSSECKeys != "/etc/evac/dnssec" || dst.DNSSECValidity != 240*time.Hour || dst.DNSSECRefresh != 72*time.Hour {
-		t.Errorf("dnssec settings %q %s %s", dst.DNSSECKeys, dst.DNSSECValidity, dst.DNSSECRefresh)
+	if dst.DNSSECKeys != "/etc/evac/dnssec" || dst.DNSSECValidity != 240*time.Hour || dst.DNSSECRefresh != 72*time.Hour ||
+		dst.DNSSECTransfer != "unsigned" {
+		t.Errorf("dnssec settings %q %s %s %q", dst.DNSSECKeys, dst.DNSSECValidity, dst.DNSSECRefresh, dst.DNSSECTransfer)
 	}
 	if _, err := dst.controllerConfig(); err != nil {
 		t.Fatal(err)
@@ -161,5 +163,13 @@ func TestServerDNSSECFlags(t *testing.T) {
 	bad.DNSSECRefresh = 300 * time.Hour // above the validity
 	if _, err := bad.controllerConfig(); err == nil || !strings.Contains(err.Error(), "--dnssec-refresh") {
 		t.Errorf("refresh above validity: %v", err)
+	}
+	bad = dst
+	bad.DNSSECTransfer = "nsec3"
+	if _, err := bad.controllerConfig(); err == nil || !strings.Contains(err.Error(), "--dnssec-transfer") {
+		t.Errorf("--dnssec-transfer nsec3: %v", err)
+	}
+	if f := newServerCmd().Flags().Lookup("dnssec-transfer"); f == nil || f.DefValue != "signed" {
+		t.Errorf("--dnssec-transfer default: %v", f)
 	}
 }

@@ -201,7 +201,11 @@ func Start(cfg Config) (*Controller, error) {
 		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG,
 		IXFRJournal: cfg.DNSIXFRJournal})
 	if cfg.DNSSEC != nil {
-		if err := c.dns.EnableDNSSEC(*cfg.DNSSEC); err != nil {
+		// Signed transfers wait for the first comparison of keys with
+		// the leader's (dnssec.go).
+		signing := *cfg.DNSSEC
+		signing.AwaitKeyCheck = true
+		if err := c.dns.EnableDNSSEC(signing); err != nil {
 			return nil, err
 		}
 	}
@@ -585,7 +589,7 @@ func (c *Controller) Status() wire.Status {
 	return wire.Status{
 		NodeID: c.cfg.NodeID, Leader: rs.LeaderID, LeaderAddr: rs.LeaderAddr, IsLeader: rs.State == "Leader",
 		Term: rs.Term, Frozen: st.Frozen, FrozenReason: st.FrozenReason, FrozenBy: st.FrozenBy, FrozenSince: st.FrozenSince(),
-		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, RaftState: rs.State,
+		ConfigVersion: st.ConfigVersion, AppliedIndex: st.Index, CommitIndex: rs.CommitIndex, Serial: st.Serial, SOASerial: c.dns.Serial(), RaftState: rs.State,
 		Voters: c.voters(), GeoIP: c.geoStatus(), Warnings: c.warnings(), Role: c.role(), DNSSEC: c.dnssecStatus(),
 	}
 }

@@ -95,6 +95,9 @@ func (c *Controller) compareDNSSEC(ctx context.Context) {
 	verdict, unsigned = c.dnssec.refusal, c.dnssec.unsigned
 	c.dnssec.mu.Unlock()
 	c.dns.SetDNSSECRefusal(verdict, unsigned)
+	if known {
+		c.dns.DNSSECKeysChecked() // signed transfers may start (dnsserver/xfrsign.go)
+	}
 }
 
 func splitSummary(s string) ([]string, string) {

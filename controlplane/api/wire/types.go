@@ -25,8 +25,12 @@ type Status struct {
 	AppliedIndex  uint64    `json:"applied_index"`
 	CommitIndex   uint64    `json:"commit_index"`
 	Serial        uint32    `json:"serial"`
-	RaftState     string    `json:"raft_state"`
-	Voters        []Voter   `json:"voters"`
+	// SOASerial is the SOA serial this controller's DNS serves: Serial,
+	// plus a signing-period offset with signed zone transfers
+	// (docs/dnssec.md); 0 before it serves a zone.
+	SOASerial uint32  `json:"soa_serial"`
+	RaftState string  `json:"raft_state"`
+	Voters    []Voter `json:"voters"`
 	// Warnings name insecure settings in force on this controller.
 	Warnings []string `json:"warnings,omitempty"`
 	// GeoIP is this controller's GeoIP database, when it has one.
