@@ -82,10 +82,15 @@ type Server struct {
 
 	// DNSSEC (sign.go): the signer, under updateMu (nil: unsigned), and
 	// why signed answers are refused (SetDNSSECRefusal; nil: they are not).
-	signer     *signer
-	refusal    atomic.Pointer[refusal]
-	resignStop chan struct{} // closed by Shutdown; nil when not signing
-	resignDone chan struct{} // closed when the re-signing loop has returned
+	signer  *signer
+	refusal atomic.Pointer[refusal]
+	// The two reasons to refuse, under refusalMu: the controller's
+	// (SetDNSSECRefusal) and a lack of keys (buildSigned); refusal is
+	// the one in force.
+	refusalMu              sync.Mutex
+	ctlRefusal, keyRefusal *refusal
+	resignStop             chan struct{} // closed by Shutdown; nil when not signing
+	resignDone             chan struct{} // closed when the re-signing loop has returned
 
 	// Drain tracking (drain.go): the general path's recent answers, the
 	// changes being measured, and when recording began (Unix ns, 0: not
@@ -153,12 +158,13 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	defer s.updateMu.Unlock()
 	cur := s.view.Load()
 	v := cur
+	keyReason := s.keyReason()
 	if cur == nil || cur.cfg != st.Config || cur.serial != max(st.Serial, 1) {
 		var err error
-		if v, err = s.buildSigned(st, cur); err != nil {
+		if v, keyReason, err = s.buildSigned(st, cur); err != nil {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
 				zap.Uint32("serial", st.Serial), zap.Error(err))
-			v = cur
+			v, keyReason = cur, s.keyReason()
 		} else {
 			v.journal = nextJournal(cur, v, s.journalSize())
 		}
@@ -182,7 +188,7 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	if v == cur {
 		return added
 	}
-	s.view.Store(v)
+	s.installView(v, keyReason)
 	if n := s.notifier(); n != nil && (cur == nil || cur.serial != v.serial) {
 		n.changed()
 	}
