@@ -91,8 +91,8 @@ func reasonSuffix(r string) string {
 func rolloverInitCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
-		Use:   "init",
-		Short: "Record the keys the cluster signs with (all active), before its first rollover (admin)",
+		Use:     "init",
+		Short:   "Record the keys the cluster signs with (all active), before its first rollover (admin)",
 		Example: `  evac dnssec rollover init --reason "before the first ZSK rollover"`,
 		Long: `Records in Raft the keys every member's --dnssec-keys directory holds, all
 active. From then on a key that the recorded states do not name is ignored
@@ -169,10 +169,10 @@ applied the last step or lacks a key; --force overrides.`,
 func rolloverAbortCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
-		Use:   "abort",
-		Short: "Abort the rollover while its new key is only published: the key is removed (admin)",
+		Use:     "abort",
+		Short:   "Abort the rollover while its new key is only published: the key is removed (admin)",
 		Example: `  evac dnssec rollover abort --reason "wrong key"`,
-		Args:  cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return rolloverStep(cmd, "abort", wire.DNSSECRolloverRequest{Reason: reason})
 		},
