@@ -66,10 +66,11 @@ func startUnbound(t *testing.T, dir, ip, anchor string, stubs ...string) *unboun
 func (u *unbound) writeConf() {
 	u.t.Helper()
 	host, port, _ := strings.Cut(u.addr, ":")
-	var stubs strings.Builder
+	var stubs, ecs strings.Builder
 	for _, s := range u.stubs {
 		h, p, _ := strings.Cut(s, ":")
 		fmt.Fprintf(&stubs, "    stub-addr: %s@%s\n", h, p)
+		fmt.Fprintf(&ecs, "    send-client-subnet: %s\n", h)
 	}
 	conf := fmt.Sprintf(`server:
     interface: %s
@@ -89,8 +90,7 @@ func (u *unbound) writeConf() {
     tcp-upstream: no
     qname-minimisation: no
     module-config: "subnetcache validator iterator"
-    send-client-subnet: %s
-    max-client-subnet-ipv4: 24
+%s    max-client-subnet-ipv4: 24
     trust-anchor: "%s"
 remote-control:
     control-enable: yes
@@ -98,7 +98,7 @@ remote-control:
 stub-zone:
     name: "example.com"
 %s`, host, port, u.dir, filepath.Join(u.dir, "unbound.pid"), filepath.Join(u.dir, "unbound.log"),
-		host, strings.ReplaceAll(u.anchor, "\t", " "), filepath.Join(u.dir, "control.sock"), stubs.String())
+		ecs.String(), strings.ReplaceAll(u.anchor, "\t", " "), filepath.Join(u.dir, "control.sock"), stubs.String())
 	if err := os.WriteFile(u.confPath, []byte(conf), 0o600); err != nil {
 		u.t.Fatal(err)
 	}
