@@ -218,7 +218,9 @@ func keyTagOf(t *testing.T, file string) int {
 }
 
 // TestDNSSECRollover rolls a three-controller cluster's ZSK over
-// (pre-publish: init, start, next, next through the CLI) while a real
+// (pre-publish: init, start, next, next through the CLI), then its KSK
+// (double signature, the trust anchor changed to the DS the middle step
+// prints, as a parent's DS would be), while a real
 // Unbound, with the KSK's DS as its trust anchor and every controller as
 // its stub, validates a steady stream of queries over several names and
 // answer kinds: no answer is anything but secure (AD) at any step, and
@@ -384,6 +386,52 @@ func TestDNSSECRollover(t *testing.T) {
 		t.Errorf("status after the rollover:\n%s", st)
 	}
 
+	// A KSK by double signature: both KSKs sign the DNSKEY RRset while
+	// the parent's DS (here Unbound's trust anchor) changes.
+	newFile = strings.TrimSpace(run("dnssec", "keygen", "--dir", src, "--zone", "example.com", "--role", "ksk"))
+	newKSK := keyTagOf(t, newFile)
+	base = strings.TrimSuffix(filepath.Base(newFile), ".key")
+	for _, c := range tc.controllers {
+		copyFiles(t, src, dirs[c.id], base+".*")
+		c.Signal(syscall.SIGHUP)
+	}
+	eventually(t, 30*time.Second, "every controller has reloaded the new KSK", func() error {
+		for _, c := range tc.controllers {
+			st, err := newClient(c.http).Status(ctxT(t, 5*time.Second))
+			if err != nil {
+				return err
+			}
+			if d := st.DNSSEC; d == nil || !slices.ContainsFunc(d.Unpublished, func(id string) bool { return strings.HasPrefix(id, strconv.Itoa(newKSK)+"/") }) {
+				return fmt.Errorf("%s: dnssec %+v", c.id, d)
+			}
+		}
+		return nil
+	})
+	step("start", "--key", strconv.Itoa(newKSK), "--ds-ttl", "2s", "--reason", "KSK rollover")
+	v.setPhase("ksk-published")
+	expect("ksk-published", []int{ksk, newKSK, newZSK}, []int{ksk, newKSK}, []int{newZSK})
+	v.waitSecure(t, "ksk-published", 30)
+	out = nextWhenSafe()
+	// The step prints the new KSK's DS: the parent (here Unbound's trust
+	// anchor) takes it now.
+	var newDS string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[3] == "DS" && f[4] == strconv.Itoa(newKSK) {
+			newDS = strings.TrimSpace(line)
+		}
+	}
+	if newDS == "" || !strings.Contains(out, "replace the zone's DS records at the parent") {
+		t.Fatalf("next (KSK active) printed no DS of key %d:\n%s", newKSK, out)
+	}
+	v.setPhase("ksk-active")
+	expect("ksk-active", []int{ksk, newKSK, newZSK}, []int{ksk, newKSK}, []int{newZSK})
+	ub.setAnchor(newDS)
+	v.waitSecure(t, "ksk-active", 30)
+	nextWhenSafe()
+	v.setPhase("ksk-done")
+	expect("ksk-done", []int{newKSK, newZSK}, []int{newKSK}, []int{newZSK})
+	v.waitSecure(t, "ksk-done", 60)
+
 	// The audit log has each step, with its actor and reason.
 	evs, err := newClient(c1.http).Events(ctxT(t, 5*time.Second), 0, 10000)
 	if err != nil {
@@ -397,6 +445,8 @@ func TestDNSSECRollover(t *testing.T) {
 	}
 	want := []string{"dnssec.keys recorded the keys in use, all active by ci-admin: before the first rollover",
 		"dnssec.rollover start by ci-admin: integration test", "dnssec.rollover next by ci-admin: integration test",
+		"dnssec.rollover done by ci-admin: integration test",
+		"dnssec.rollover start by ci-admin: KSK rollover", "dnssec.rollover next by ci-admin: integration test",
 		"dnssec.rollover done by ci-admin: integration test"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("audit events:\n%s\nwant:\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))

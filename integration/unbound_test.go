@@ -134,3 +134,12 @@ func (u *unbound) ask(name string, qtype uint16, subnet string) (*dns.Msg, error
 	r, _, err := c.Exchange(m, u.addr)
 	return r, err
 }
+
+// setAnchor replaces the trust anchor (as a parent's DS changes) and
+// reloads Unbound's config, which empties its caches.
+func (u *unbound) setAnchor(anchor string) {
+	u.t.Helper()
+	u.anchor = anchor
+	u.writeConf()
+	u.ctl("reload")
+}
