@@ -94,19 +94,19 @@ func (c *Controller) PrepareDNSSECRollover(ctx context.Context, action string, r
 	if err != nil {
 		return 0, nil, refused(http.StatusServiceUnavailable, wire.CodeUnavailable, "cannot probe the members: %v", err)
 	}
-	var old, down []string
+	// An unreachable member is named by the checks below (init and
+	// start need it to hold the keys; next needs it to have applied the
+	// last step); abort needs nothing of it.
+	var old []string
 	for _, p := range peers {
-		switch {
-		case !p.Reachable:
-			down = append(down, p.ID)
-		case p.Status.KnownCommands < int(state.CmdDNSSECRollover):
+		if p.Reachable && p.Status.KnownCommands < int(state.CmdDNSSECRollover) {
 			old = append(old, p.ID)
 		}
 	}
 	if len(old) > 0 {
 		return 0, nil, conflict("members %s run a release that does not apply DNSSEC rollover commands: upgrade them first", strings.Join(old, ", "))
 	}
-	// holders returns the members that lack one of ids ("id (unreachable)"
+	// lackers returns the members that lack one of ids ("id (unreachable)"
 	// for those that did not answer).
 	lackers := func(ids []string) []string {
 		var out []string
