@@ -89,6 +89,9 @@ type Server struct {
 	// the one in force.
 	refusalMu              sync.Mutex
 	ctlRefusal, keyRefusal *refusal
+	// dirKeys is the signer's key directory as last loaded, for readers
+	// that must not wait for a build (DNSSECKeys).
+	dirKeys atomic.Pointer[DNSSECKeys]
 	resignStop             chan struct{} // closed by Shutdown; nil when not signing
 	resignDone             chan struct{} // closed when the re-signing loop has returned
 
@@ -133,6 +136,7 @@ func (s *Server) EnableDNSSEC(cfg DNSSECConfig) error {
 		return errors.New("dnssec: enable it once, before the first Update")
 	}
 	s.signer = sg
+	s.dirKeys.Store(sg.all)
 	return nil
 }
 

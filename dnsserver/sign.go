@@ -366,6 +366,7 @@ func (s *Server) SetDNSSECKeys(ks *DNSSECKeys) error {
 		return errors.New("dnssec: the server was started without keys (--dnssec-keys): restart it to sign")
 	}
 	s.signer.all = ks
+	s.dirKeys.Store(ks)
 	cur := s.view.Load()
 	if cur == nil {
 		return nil
@@ -502,14 +503,7 @@ func (s *Server) DNSSECRefusal() string {
 
 // DNSSECKeys returns the server's key directory as last loaded (nil when
 // it does not sign).
-func (s *Server) DNSSECKeys() *DNSSECKeys {
-	s.updateMu.Lock()
-	defer s.updateMu.Unlock()
-	if s.signer == nil {
-		return nil
-	}
-	return s.signer.all
-}
+func (s *Server) DNSSECKeys() *DNSSECKeys { return s.dirKeys.Load() }
 
 // DNSSECKeyTags returns the tags of the keys the server signs with, nil
 // when it does not sign.
