@@ -15,6 +15,7 @@ import (
 	"github.com/evac-sh/evac/controlplane/api/wire"
 	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/dnsserver"
+	"github.com/evac-sh/evac/internal/duration"
 )
 
 // copyKeyDir copies the key files of src into a new directory.
@@ -274,5 +275,35 @@ func TestDNSSECRolloverAPI(t *testing.T) {
 	}
 	if err := expect2(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The safe waits come from the zone's TTLs (and the DS TTL for a SEP
+// key), each with its margin.
+func TestRolloverWaits(t *testing.T) {
+	cfg := func(ttl, svc, rec uint32) *state.Config {
+		return &state.Config{TTL: ttl, Services: []state.Service{{Name: "api", TTL: svc}}, Records: []state.Record{{Name: "www", TTL: rec}}}
+	}
+	ds := &state.DNSSECRollover{DSTTL: duration.Duration(time.Hour)}
+	for _, tc := range []struct {
+		name            string
+		c               *state.Config
+		sep             bool
+		publish, active time.Duration
+	}{
+		{"small ttl: the 5s margin", cfg(2, 2, 2), false, 7 * time.Second, 7 * time.Second},
+		{"a service's longer ttl", cfg(30, 300, 30), false, 35 * time.Second, 330 * time.Second},
+		{"a record's longer ttl", cfg(60, 60, 3600), false, 66 * time.Second, 3960 * time.Second},
+		{"ksk: the ds ttl", cfg(30, 30, 30), true, 35 * time.Second, 66 * time.Minute},
+		{"ksk: data ttl above the ds ttl", cfg(86400, 86400, 86400), true, 24 * time.Hour * 11 / 10, 24 * time.Hour * 11 / 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := publishWait(tc.c); got != tc.publish {
+				t.Errorf("publish wait %s, want %s", got, tc.publish)
+			}
+			if got := activeWait(tc.c, ds, tc.sep); got != tc.active {
+				t.Errorf("active wait %s, want %s", got, tc.active)
+			}
+		})
 	}
 }
