@@ -91,9 +91,9 @@ type Server struct {
 	ctlRefusal, keyRefusal *refusal
 	// dirKeys is the signer's key directory as last loaded, for readers
 	// that must not wait for a build (DNSSECKeys).
-	dirKeys atomic.Pointer[DNSSECKeys]
-	resignStop             chan struct{} // closed by Shutdown; nil when not signing
-	resignDone             chan struct{} // closed when the re-signing loop has returned
+	dirKeys    atomic.Pointer[DNSSECKeys]
+	resignStop chan struct{} // closed by Shutdown; nil when not signing
+	resignDone chan struct{} // closed when the re-signing loop has returned
 
 	// Drain tracking (drain.go): the general path's recent answers, the
 	// changes being measured, and when recording began (Unix ns, 0: not

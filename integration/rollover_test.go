@@ -73,7 +73,7 @@ func startValidating(ask func(string, uint16, string) (*dns.Msg, error), phase s
 		{"example.com", dns.TypeSOA, dns.RcodeSuccess, true},
 		{"example.com", dns.TypeDNSKEY, dns.RcodeSuccess, true},
 		{"example.com", dns.TypeTXT, dns.RcodeSuccess, true},
-		{"api.example.com", dns.TypeMX, dns.RcodeSuccess, false},     // NODATA
+		{"api.example.com", dns.TypeMX, dns.RcodeSuccess, false},      // NODATA
 		{"missing%d.example.com", dns.TypeA, dns.RcodeSuccess, false}, // RFC 9824 compact denial
 	}
 	for g := range 3 {
