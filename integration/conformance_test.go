@@ -89,7 +89,7 @@ func TestDNSConformance(t *testing.T) {
 		return r.Answer[0].(*dns.SOA).Serial, nil
 	}
 	var serial uint32
-	eventually(t, 10*time.Second, "evac serves the zone", func() error {
+	eventually(t, 30*time.Second, "evac serves the zone", func() error {
 		var err error
 		serial, err = soa()
 		return err
@@ -172,7 +172,7 @@ func TestDNSConformance(t *testing.T) {
 		t.Fatalf("apply: %v", err)
 	}
 	var next uint32
-	eventually(t, 10*time.Second, "a new serial", func() error {
+	eventually(t, 30*time.Second, "a new serial", func() error {
 		var err error
 		if next, err = soa(); err == nil && next == serial {
 			err = fmt.Errorf("serial still %d", serial)

@@ -295,7 +295,7 @@ func TestCrashDuringWrites(t *testing.T) {
 		sleepRand(rng, 500*time.Millisecond, 1500*time.Millisecond)
 		load.progress(fmt.Sprintf("before kill %d", round+1), 25)
 		var leader *controllerProc
-		eventually(t, 10*time.Second, "a leader", func() (err error) {
+		eventually(t, 30*time.Second, "a leader", func() (err error) {
 			leader, err = tc.leader()
 			return err
 		})

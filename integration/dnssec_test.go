@@ -38,13 +38,15 @@ func needTool(t *testing.T, name, pkg string) string {
 // asking evac directly. Every kind of answer validates as secure (AD):
 // weighted answers for many client subnets (ECS, which Unbound forwards),
 // CNAME, SOA, NS, DNSKEY, TXT, NODATA and a nonexistent name, before and
-// after an evacuation and a config change; a tampered answer is bogus
-// (SERVFAIL).
+// after an evacuation, a drill and a config change; a tampered answer is
+// bogus (SERVFAIL). Every policy is signed (weighted, nearest, failover,
+// all), and an edge replica given the same keys signs as the controller
+// does (delv asks it directly).
 func TestDNSSECUnbound(t *testing.T) {
 	needTool(t, "unbound", "unbound")
 	needTool(t, "unbound-control", "unbound")
 	delv := needTool(t, "delv", "bind9-dnsutils")
-	const evacIP, unboundIP = "127.0.9.61", "127.0.9.62"
+	const evacIP, unboundIP, edgeIP = "127.0.9.61", "127.0.9.62", "127.0.9.64"
 	dir := t.TempDir()
 
 	// Keys, and the DS for the parent (here: Unbound's trust anchor).
@@ -65,7 +67,14 @@ func TestDNSSECUnbound(t *testing.T) {
 
 	c1 := startSingleNode(t, dir, evacIP, "--dnssec-keys", keys)
 	api, httpAddr, dnsAddr := c1.api, c1.http, c1.dns
-	steering := strings.Replace(testSteering(), "nameservers: {ns1: 192.0.2.53}\n",
+	// One service per policy (edgeSteering): nearest sends 10.20.0.0/16
+	// to eu-west first, everyone else to us-east first; here 10.21 and
+	// 10.22 too, eu-west then us-west: nearest answers carry the /16 as
+	// their ECS scope, and Unbound's subnet cache (which unbound-control
+	// does not flush) keeps them for the TTL, so each phase asks a /16 of
+	// its own.
+	steering := strings.Replace(edgeSteering(), "  nets:\n", "  nets:\n    10.21.0.0/16: [eu-west, us-west, us-east]\n    10.22.0.0/16: [eu-west, us-west, us-east]\n", 1)
+	steering = strings.Replace(steering, "nameservers: {ns1: 192.0.2.53}\n",
 		"nameservers: {ns1: 192.0.2.53}\nrecords:\n  - {name: www, type: CNAME, value: api}\n  - {name: \"@\", type: TXT, value: \"v=spf1 -all\"}\n", 1)
 	if _, err := api.ApplyConfig(ctxT(t, 10*time.Second), []byte(steering), ""); err != nil {
 		t.Fatalf("apply: %v", err)
@@ -144,6 +153,9 @@ func TestDNSSECUnbound(t *testing.T) {
 		{"example.com", dns.TypeNS, "", dns.RcodeSuccess, true},
 		{"example.com", dns.TypeDNSKEY, "", dns.RcodeSuccess, true},
 		{"example.com", dns.TypeTXT, "", dns.RcodeSuccess, true},
+		{"fo.example.com", dns.TypeA, "", dns.RcodeSuccess, true},
+		{"every.example.com", dns.TypeA, "", dns.RcodeSuccess, true},
+		{"near.example.com", dns.TypeA, "10.30.1.0", dns.RcodeSuccess, true},
 		{"www.example.com", dns.TypeA, "", dns.RcodeSuccess, true},
 		{"www.example.com", dns.TypeCNAME, "", dns.RcodeSuccess, true},
 		{"api.example.com", dns.TypeMX, "", dns.RcodeSuccess, false},           // NODATA
@@ -170,14 +182,98 @@ func TestDNSSECUnbound(t *testing.T) {
 	if err := os.WriteFile(anchors, []byte(fmt.Sprintf("trust-anchors { %q static-ds %s %s %s %q; };\n", f[0], f[4], f[5], f[6], strings.Join(f[7:], ""))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ehost, eport, _ := strings.Cut(dnsAddr, ":")
-	for _, q := range [][2]string{{"api.example.com", "A"}, {"www.example.com", "A"}, {"example.com", "SOA"}, {"example.com", "NS"},
-		{"example.com", "DNSKEY"}, {"api.example.com", "MX"}, {"missing.example.com", "A"}} {
-		out, _ := exec.Command(delv, "@"+ehost, "-p", eport, "-a", anchors, "+root=example.com", q[0], q[1]).CombinedOutput()
-		if !strings.Contains(string(out), "fully validated") {
-			t.Errorf("delv %s %s:\n%s", q[0], q[1], out)
+	delvAt := func(what, server string, qs [][2]string) {
+		t.Helper()
+		host, port, _ := strings.Cut(server, ":")
+		for _, q := range qs {
+			out, _ := exec.Command(delv, "@"+host, "-p", port, "-a", anchors, "+root=example.com", q[0], q[1]).CombinedOutput()
+			if !strings.Contains(string(out), "fully validated") {
+				t.Errorf("%s: delv %s %s:\n%s", what, q[0], q[1], out)
+			}
 		}
 	}
+	delvAt("controller", dnsAddr, [][2]string{{"api.example.com", "A"}, {"www.example.com", "A"}, {"example.com", "SOA"}, {"example.com", "NS"},
+		{"example.com", "DNSKEY"}, {"api.example.com", "MX"}, {"missing.example.com", "A"}})
+
+	// Nearest: the /16 net is homed in eu-west (a record count per region).
+	near := func(what, net, want string) {
+		t.Helper()
+		var cs []check
+		for i := range 8 {
+			cs = append(cs, check{"near.example.com", dns.TypeA, fmt.Sprintf("10.%s.%d.0", net, i), dns.RcodeSuccess, true})
+		}
+		if got := secure(what, cs); len(got) != 1 || got[want] == 0 {
+			t.Errorf("%s: nearest answers for 10.%s.0.0/16 came from %v, want all from %s", what, net, got, want)
+		}
+	}
+	near("before", "20", "eu-west")
+
+	// A drill holds eu-west at weight 0: its clients go to their next
+	// nearest region, and every answer stays secure.
+	rb := "name: dnssec-hold\nsteps:\n  - shift: {region: eu-west, weight: 0}\n  - wait: {duration: 10m}\n"
+	if _, err := api.PutRunbook(ctxT(t, 10*time.Second), "dnssec-hold", []byte(rb)); err != nil {
+		t.Fatalf("put runbook: %v", err)
+	}
+	drill, err := api.StartDrill(ctxT(t, 10*time.Second), wire.DrillRequest{Runbook: "dnssec-hold", Reason: "dnssec test"})
+	if err != nil {
+		t.Fatalf("start drill: %v", err)
+	}
+	eventually(t, 60*time.Second, "the drill holds eu-west", func() error {
+		for i := range 20 {
+			if region, err := answerRegion(dnsAddr, "api.example.com", fmt.Sprintf("10.9.%d.0", i)); err != nil || region == "eu-west" {
+				return fmt.Errorf("api for 10.9.%d.0: %q %v", i, region, err)
+			}
+		}
+		if region, err := answerRegion(dnsAddr, "near.example.com", "10.21.99.0"); err != nil || region != "us-west" {
+			return fmt.Errorf("near for 10.21.99.0: %q %v", region, err)
+		}
+		return nil
+	})
+	flush()
+	if during := secure("during the drill", subnets(4)); during["eu-west"] != 0 || len(during) == 0 {
+		t.Errorf("during the drill, 40 subnets got %v", during)
+	}
+	near("during the drill", "21", "us-west")
+	if _, err := api.AbortDrill(ctxT(t, 10*time.Second), drill.ID, "dnssec test done"); err != nil {
+		t.Fatalf("abort drill: %v", err)
+	}
+	eventually(t, 60*time.Second, "eu-west back after the drill", func() error {
+		if region, err := answerRegion(dnsAddr, "near.example.com", "10.22.99.0"); err != nil || region != "eu-west" {
+			return fmt.Errorf("near for 10.22.99.0: %q %v", region, err)
+		}
+		return nil
+	})
+	flush()
+	near("after the drill", "22", "eu-west")
+
+	// An edge replica with the same keys signs as the controller does.
+	edgePort := func() string { return fmt.Sprintf("%s:%d", edgeIP, freePort(t, edgeIP)) }
+	edgeHTTP, edgeDNS := edgePort(), edgePort()
+	joinToken := filepath.Join(dir, "join.token")
+	if err := os.WriteFile(joinToken, []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edge := startProc(t, "e1", "server", "--edge", "--node-id", "e1", "--data-dir", filepath.Join(dir, "e1"),
+		"--raft-addr", edgePort(), "--http-addr", edgeHTTP, "--dns-addr", edgeDNS, "--insecure-no-raft-tls", "--fast",
+		"--tokens-file", filepath.Join(dir, "tokens.yaml"), "--join-cluster", "http://"+httpAddr, "--join-token-file", joinToken,
+		"--dnssec-keys", keys)
+	edgeAPI := newClient(edgeHTTP)
+	eventually(t, 60*time.Second, "the edge signs", func() error {
+		if edge.Exited() {
+			t.Fatal("the edge is not running (its log is printed at the end)")
+		}
+		st, err := edgeAPI.Status(ctxT(t, 5*time.Second))
+		if err != nil {
+			return err
+		}
+		if st.DNSSEC == nil || !st.DNSSEC.Signing {
+			return fmt.Errorf("edge dnssec status %+v", st.DNSSEC)
+		}
+		return steeredWithout(edgeDNS, "") // answers from its replica
+	})
+	edgeQueries := [][2]string{{"api.example.com", "A"}, {"near.example.com", "A"}, {"fo.example.com", "A"}, {"every.example.com", "A"},
+		{"www.example.com", "A"}, {"example.com", "SOA"}, {"example.com", "DNSKEY"}, {"api.example.com", "MX"}, {"missing.example.com", "A"}}
+	delvAt("edge", edgeDNS, edgeQueries)
 
 	// Evacuate us-east: every subnet moves off it, still secure.
 	if _, err := api.Evacuate(ctxT(t, 10*time.Second), "us-east", wire.MoveRequest{Reason: "dnssec test", Force: true}); err != nil {
@@ -203,6 +299,8 @@ func TestDNSSECUnbound(t *testing.T) {
 		t.Errorf("after the evacuation, 40 subnets got %v", after)
 	}
 	secure("after evacuating", fixed)
+	eventually(t, 30*time.Second, "the edge follows the evacuation", func() error { return steeredWithout(edgeDNS, "us-east") })
+	delvAt("edge after evacuating", edgeDNS, edgeQueries)
 
 	// A config change: a new record, signed when applied.
 	changed := strings.Replace(steering, "records:\n", "records:\n  - {name: new, type: A, value: 192.0.2.99}\n", 1)

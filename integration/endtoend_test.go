@@ -132,7 +132,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("DNS on survivor %s right after the leader died: %v", c.id, err)
 		}
 	}
-	took = eventually(t, 15*time.Second, "a new leader", func() error {
+	took = eventually(t, 30*time.Second, "a new leader", func() error {
 		for _, c := range survivors {
 			st, err := newClient(c.http).Status(ctxT(t, 2*time.Second))
 			if err != nil {
@@ -233,7 +233,7 @@ func view(c *controllerProc) (string, error) {
 func snapshotView(t *testing.T, tc *testCluster) string {
 	t.Helper()
 	var v string
-	eventually(t, 10*time.Second, "controllers agree", func() error {
+	eventually(t, 30*time.Second, "controllers agree", func() error {
 		var err error
 		v, err = view(tc.controllers[0])
 		if err != nil {

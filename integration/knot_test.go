@@ -56,7 +56,7 @@ func TestKnotSecondary(t *testing.T) {
 		}
 		return "?"
 	}
-	eventually(t, 10*time.Second, "evac serves the config", func() error {
+	eventually(t, 30*time.Second, "evac serves the config", func() error {
 		if s := statusOf(dig(dnsAddr, "api.example.com", "A")); s != "NOERROR" {
 			return fmt.Errorf("api A: %s", s)
 		}
@@ -185,7 +185,7 @@ zone:
 		Reason: "knot interop test", Ramp: []int{0}}); err != nil {
 		t.Fatalf("evacuate: %v", err)
 	}
-	took := eventually(t, 5*time.Second, "Knot serves the answer without us-east", func() error {
+	took := eventually(t, 30*time.Second, "Knot serves the answer without us-east", func() error {
 		regs, err := regionsAt(knotAddr)
 		if err != nil {
 			return err
@@ -203,7 +203,7 @@ zone:
 	// Knot logs each NOTIFY with its serial: the evacuation's must be there.
 	serial := strings.Fields(evacSOA)[2]
 	notified := regexp.MustCompile(`notify, incoming, remote ` + regexp.QuoteMeta(evacIP) + `@\d+, serial ` + serial + `\b`)
-	eventually(t, 5*time.Second, "Knot logs the NOTIFY for serial "+serial, func() error {
+	eventually(t, 30*time.Second, "Knot logs the NOTIFY for serial "+serial, func() error {
 		b, _ := os.ReadFile(knotLog)
 		if !notified.Match(b) {
 			return fmt.Errorf("no NOTIFY for serial %s in knotd's log", serial)

@@ -150,7 +150,7 @@ func TestTLSClusterProcesses(t *testing.T) {
 		t.Fatalf("after a bad reload the operator token stopped working: %v", err)
 	}
 	// s1's replica names the tokens as the actors (once it has caught up).
-	eventually(t, 10*time.Second, "the tokens' names as audit actors on s1", func() error {
+	eventually(t, 30*time.Second, "the tokens' names as audit actors on s1", func() error {
 		evs, err := api(nodes[0], viewTok).Events(ctxT(t, 5*time.Second), 0, 100)
 		if err != nil {
 			return err
@@ -472,7 +472,7 @@ func TestRaftInsecureFlagWarns(t *testing.T) {
 	if err := sendForged(t, c, "alice-admin (forged)"); err != nil {
 		t.Fatalf("forged frame on the insecure port: %v", err)
 	}
-	eventually(t, 10*time.Second, "the forged freeze committed", func() error {
+	eventually(t, 30*time.Second, "the forged freeze committed", func() error {
 		st, err := s.api.Status(ctxT(t, 5*time.Second))
 		if err != nil {
 			return err
@@ -485,7 +485,7 @@ func TestRaftInsecureFlagWarns(t *testing.T) {
 	if err := rawAppendEntries(s.raft, newDialStream(nil)); err != nil {
 		t.Fatalf("raw AppendEntries on the insecure port: %v", err)
 	}
-	eventually(t, 10*time.Second, "the term forced to 1000", func() error {
+	eventually(t, 30*time.Second, "the term forced to 1000", func() error {
 		st, err := s.api.Status(ctxT(t, 5*time.Second))
 		if err != nil {
 			return err

@@ -147,7 +147,7 @@ func TestTSIGSecondaries(t *testing.T) {
 	}
 	zoneHas := func(what string, pred func(rrs []string) bool) {
 		t.Helper()
-		eventually(t, 10*time.Second, "evac serves "+what, func() error {
+		eventually(t, 30*time.Second, "evac serves "+what, func() error {
 			rrs, _, err := transferZone(dnsAddr, checkIP)
 			if err == nil && !pred(rrs) {
 				err = fmt.Errorf("not yet")
@@ -210,7 +210,7 @@ func TestTSIGSecondaries(t *testing.T) {
 	// once it had it: the transfer that precedes each "zone updated ...
 	// serial P -> S" line in its log is an IXFR (Knot logs an AXFR-style
 	// one as "receiving AXFR-style IXFR" and then an AXFR).
-	eventually(t, 10*time.Second, "Knot logs an incremental IXFR to each serial", func() error {
+	eventually(t, 30*time.Second, "Knot logs an incremental IXFR to each serial", func() error {
 		b, _ := os.ReadFile(knotLog)
 		if bytes.Contains(b, []byte("AXFR-style IXFR")) {
 			return fmt.Errorf("knotd logged an AXFR-style IXFR")
@@ -299,7 +299,7 @@ func TestTSIGSecondaries(t *testing.T) {
 	}
 	writeKeys(newSecret, 0o600)
 	c1.Signal(syscall.SIGHUP)
-	eventually(t, 10*time.Second, "the new knot-key secret works after SIGHUP", func() error {
+	eventually(t, 30*time.Second, "the new knot-key secret works after SIGHUP", func() error {
 		if out := axfrWith(newSecret); !strings.Contains(out, "change.example.com.") {
 			return fmt.Errorf("AXFR with the new secret:\n%s", out)
 		}
@@ -310,7 +310,7 @@ func TestTSIGSecondaries(t *testing.T) {
 	}
 	writeKeys(knotSecret, 0o644)
 	c1.Signal(syscall.SIGHUP)
-	eventually(t, 10*time.Second, "a group-readable keys file is refused", func() error {
+	eventually(t, 30*time.Second, "a group-readable keys file is refused", func() error {
 		b, _ := os.ReadFile(c1.logPath)
 		if !strings.Contains(string(b), "TSIG keys not reloaded") || !strings.Contains(string(b), "chmod 600") {
 			return fmt.Errorf("no refusal in the log")

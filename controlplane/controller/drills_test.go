@@ -94,7 +94,7 @@ func TestDrillThroughAPI(t *testing.T) {
 	})
 	// The held region says which drill holds it, at which step, until when.
 	var regs []wire.Region
-	eventually(t, 10*time.Second, func() error { // the wait's start is the next step's commit
+	eventually(t, 30*time.Second, func() error { // the wait's start is the next step's commit
 		if code := call(t, f, "GET", "/v1/regions", "", &regs); code != 200 {
 			return fmt.Errorf("regions: %d", code)
 		}

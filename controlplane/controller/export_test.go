@@ -51,7 +51,7 @@ func TestEventsExport(t *testing.T) {
 	if want < 6 {
 		t.Fatalf("only %d events after 6 writes", want)
 	}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		for i := range c.ctls {
 			if err := exportedAll(path(i), want); err != nil {
 				return fmt.Errorf("controller %d: %w", i, err)

@@ -322,7 +322,7 @@ func TestNewFailureReleasesEverything(t *testing.T) {
 		t.Fatalf("New after failure: %v", err)
 	}
 	defer n.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := n.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func TestMutualTLSCluster(t *testing.T) {
 	// A node whose certificate is from another CA is added as a voter but
 	// the others refuse to talk to it: it never learns the log.
 	c.start(rogue)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.nodes[l].node.AddVoter(ctx, c.nodes[rogue].id, c.nodes[rogue].addr); err != nil {
 		t.Fatal(err)
