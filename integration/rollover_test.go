@@ -221,8 +221,8 @@ func keyTagOf(t *testing.T, file string) int {
 // (pre-publish: init, start, next, next through the CLI), then its KSK
 // (double signature, the trust anchor changed to the DS the middle step
 // prints, as a parent's DS would be), while a real
-// Unbound, with the KSK's DS as its trust anchor and every controller as
-// its stub, validates a steady stream of queries over several names and
+// Unbound, with the KSK's DS as its trust anchor and every controller and
+// an edge replica as its stubs, validates a steady stream of queries over several names and
 // answer kinds: no answer is anything but secure (AD) at any step, and
 // every controller publishes and signs with the keys each phase says.
 // The zone TTL is 2 s, so each step's safe wait (TTL + margin) is short.
@@ -247,7 +247,7 @@ func TestDNSSECRollover(t *testing.T) {
 	ksk, zsk := keyTagOf(t, files[0]), keyTagOf(t, files[1])
 	ds := strings.TrimSpace(run("dnssec", "ds", "--dir", src))
 	dirs := map[string]string{}
-	for _, id := range []string{"c1", "c2", "c3"} {
+	for _, id := range []string{"c1", "c2", "c3", "e01"} {
 		dirs[id] = filepath.Join(dir, "keys-"+id)
 		copyFiles(t, src, dirs[id], "K*")
 	}
@@ -258,8 +258,27 @@ func TestDNSSECRollover(t *testing.T) {
 	steering = strings.Replace(steering, "nameservers: {ns1: 192.0.2.53}\n",
 		"nameservers: {ns1: 192.0.2.53}\nrecords:\n  - {name: www, type: CNAME, value: api}\n  - {name: \"@\", type: TXT, value: \"v=spf1 -all\"}\n", 1)
 	tc.applySteering(steering)
+	// An edge replica, with a key directory of its own.
+	if err := os.WriteFile(filepath.Join(tc.dir, "edge-join.token"), []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edge := tc.startEdgeProc(1, tc.controllers[0], "--dnssec-keys", dirs["e01"])
+	nodes := append(slices.Clone(tc.controllers), edge)
+	eventually(t, 60*time.Second, "the edge signs", func() error {
+		if edge.Exited() {
+			t.Fatal("the edge is not running (its log is printed at the end)")
+		}
+		st, err := newClient(edge.http).Status(ctxT(t, 5*time.Second))
+		if err != nil {
+			return err
+		}
+		if st.Role != "edge" || st.DNSSEC == nil || !st.DNSSEC.Signing || st.Serial == 0 {
+			return fmt.Errorf("edge: role %s, serial %d, dnssec %+v", st.Role, st.Serial, st.DNSSEC)
+		}
+		return nil
+	})
 	var stubs []string
-	for _, c := range tc.controllers {
+	for _, c := range nodes {
 		stubs = append(stubs, c.dns)
 	}
 	// Every controller serves the keys and signatures a phase says; and
@@ -287,8 +306,8 @@ func TestDNSSECRollover(t *testing.T) {
 				phase, aSigs, keys, lastSigs, lastKeys)
 		}
 		lastKeys, lastSigs = keys, aSigs
-		eventually(t, 30*time.Second, "every controller serves phase "+phase, func() error {
-			for _, c := range tc.controllers {
+		eventually(t, 30*time.Second, "every server serves phase "+phase, func() error {
+			for _, c := range nodes {
 				k, ks, as, err := servedTags(c.dns)
 				if err != nil {
 					return fmt.Errorf("%s: %v", c.id, err)
@@ -323,23 +342,35 @@ func TestDNSSECRollover(t *testing.T) {
 	newFile := strings.TrimSpace(run("dnssec", "keygen", "--dir", src, "--zone", "example.com", "--role", "zsk"))
 	newZSK := keyTagOf(t, newFile)
 	base := strings.TrimSuffix(filepath.Base(newFile), ".key")
-	for _, c := range tc.controllers {
-		copyFiles(t, src, dirs[c.id], base+".*")
-		c.Signal(syscall.SIGHUP)
-	}
-	eventually(t, 30*time.Second, "every controller has reloaded the new key", func() error {
-		for _, c := range tc.controllers {
-			st, err := newClient(c.http).Status(ctxT(t, 5*time.Second))
-			if err != nil {
-				return err
-			}
-			if d := st.DNSSEC; d == nil || len(d.Unpublished) != 1 || !strings.HasPrefix(d.Unpublished[0], strconv.Itoa(newZSK)+"/") || d.ReloadError != "" {
-				return fmt.Errorf("%s: dnssec %+v", c.id, d)
-			}
+	// install copies the new key into the servers' directories and has
+	// them reload it.
+	install := func(servers []*controllerProc, tag int) {
+		t.Helper()
+		for _, c := range servers {
+			copyFiles(t, src, dirs[c.id], base+".*")
+			c.Signal(syscall.SIGHUP)
 		}
-		return nil
-	})
+		eventually(t, 30*time.Second, "the servers have reloaded the new key", func() error {
+			for _, c := range servers {
+				st, err := newClient(c.http).Status(ctxT(t, 5*time.Second))
+				if err != nil {
+					return err
+				}
+				if d := st.DNSSEC; d == nil || d.ReloadError != "" ||
+					!slices.ContainsFunc(d.Unpublished, func(id string) bool { return strings.HasPrefix(id, strconv.Itoa(tag)+"/") }) {
+					return fmt.Errorf("%s: dnssec %+v", c.id, d)
+				}
+			}
+			return nil
+		})
+	}
+	install(tc.controllers, newZSK)
 	expect("recorded", []int{ksk, zsk}, []int{ksk}, []int{zsk})
+	// The edge lacks the new key: start is refused, naming it.
+	if out, err := tc.evac(c1, "dnssec", "rollover", "start", "--key", strconv.Itoa(newZSK)); err == nil || !strings.Contains(out, "e01 (lacks "+strconv.Itoa(newZSK)+"/") {
+		t.Errorf("start while the edge lacks the key: %v\n%s", err, out)
+	}
+	install([]*controllerProc{edge}, newZSK)
 	v.waitSecure(t, "recorded", 30)
 
 	// start: the new ZSK is published; the old one signs.
@@ -391,22 +422,7 @@ func TestDNSSECRollover(t *testing.T) {
 	newFile = strings.TrimSpace(run("dnssec", "keygen", "--dir", src, "--zone", "example.com", "--role", "ksk"))
 	newKSK := keyTagOf(t, newFile)
 	base = strings.TrimSuffix(filepath.Base(newFile), ".key")
-	for _, c := range tc.controllers {
-		copyFiles(t, src, dirs[c.id], base+".*")
-		c.Signal(syscall.SIGHUP)
-	}
-	eventually(t, 30*time.Second, "every controller has reloaded the new KSK", func() error {
-		for _, c := range tc.controllers {
-			st, err := newClient(c.http).Status(ctxT(t, 5*time.Second))
-			if err != nil {
-				return err
-			}
-			if d := st.DNSSEC; d == nil || !slices.ContainsFunc(d.Unpublished, func(id string) bool { return strings.HasPrefix(id, strconv.Itoa(newKSK)+"/") }) {
-				return fmt.Errorf("%s: dnssec %+v", c.id, d)
-			}
-		}
-		return nil
-	})
+	install(nodes, newKSK)
 	step("start", "--key", strconv.Itoa(newKSK), "--ds-ttl", "2s", "--reason", "KSK rollover")
 	v.setPhase("ksk-published")
 	expect("ksk-published", []int{ksk, newKSK, newZSK}, []int{ksk, newKSK}, []int{newZSK})
