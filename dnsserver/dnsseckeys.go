@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/internal/keyfile"
 )
 
@@ -64,10 +65,94 @@ func (k *DNSSECKey) role(set *DNSSECKeys) string {
 	return "csk"
 }
 
-// DNSSECKeys is the key set of a --dnssec-keys directory.
+// ID names the key in the replicated key states (state.DNSSECKeyState):
+// "tag/algorithm/flags/hash", hash the first 16 hex digits of SHA-256
+// over the public key. Public metadata only.
+func (k *DNSSECKey) ID() string {
+	h := sha256.Sum256([]byte(k.DNSKEY.PublicKey))
+	return fmt.Sprintf("%d/%d/%d/%s", k.DNSKEY.KeyTag(), k.DNSKEY.Algorithm, k.DNSKEY.Flags, hex.EncodeToString(h[:8]))
+}
+
+// DNSSECKeys is the key set of a --dnssec-keys directory, or the part of
+// it the cluster's recorded key states name (ForState).
 type DNSSECKeys struct {
 	Dir  string
 	Keys []*DNSSECKey // by key tag
+	// active are the keys that sign what their role signs; nil: every
+	// key. The others are only published (a SEP key among them still
+	// signs the DNSKEY RRset).
+	active map[*DNSSECKey]bool
+}
+
+// IDs lists the keys' ids (DNSSECKey.ID), in key tag order.
+func (s *DNSSECKeys) IDs() []string {
+	out := make([]string, len(s.Keys))
+	for i, k := range s.Keys {
+		out[i] = k.ID()
+	}
+	return out
+}
+
+// Find returns the key with id, nil when the set has none.
+func (s *DNSSECKeys) Find(id string) *DNSSECKey {
+	for _, k := range s.Keys {
+		if k.ID() == id {
+			return k
+		}
+	}
+	return nil
+}
+
+// isActive reports whether k signs what its role signs.
+func (s *DNSSECKeys) isActive(k *DNSSECKey) bool { return s.active == nil || s.active[k] }
+
+// ForState returns the keys of s that the cluster's recorded key states
+// name, each published or active as recorded, and the ids of the named
+// keys s lacks. With nothing recorded (d nil) it is s itself: every key
+// active.
+func (s *DNSSECKeys) ForState(d *state.DNSSECState) (*DNSSECKeys, []string) {
+	if d == nil {
+		return s, nil
+	}
+	out := &DNSSECKeys{Dir: s.Dir, active: map[*DNSSECKey]bool{}}
+	var missing []string
+	for _, rec := range d.Keys {
+		k := s.Find(rec.ID)
+		if k == nil {
+			missing = append(missing, rec.ID)
+			continue
+		}
+		out.Keys = append(out.Keys, k)
+		if rec.State == state.KeyActive {
+			out.active[k] = true
+		}
+	}
+	slices.SortFunc(out.Keys, func(a, b *DNSSECKey) int { return int(a.DNSKEY.KeyTag()) - int(b.DNSKEY.KeyTag()) })
+	return out, missing
+}
+
+// Unnamed lists the ids of the keys of s that d does not name (none when
+// nothing is recorded): they are neither published nor used.
+func (s *DNSSECKeys) Unnamed(d *state.DNSSECState) []string {
+	if d == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range s.Keys {
+		if _, ok := d.Key(k.ID()); !ok {
+			out = append(out, k.ID())
+		}
+	}
+	return out
+}
+
+// signature is what signs with the set: its keys and which are active.
+func (s *DNSSECKeys) signature() string {
+	var b strings.Builder
+	for _, k := range s.Keys {
+		fmt.Fprintf(&b, "%s %v\n", k.ID(), s.isActive(k))
+	}
+	return b.String()
 }
 
 func (s *DNSSECKeys) hasZSK() bool {
@@ -131,12 +216,23 @@ func (s *DNSSECKeys) Fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// signers returns the keys that sign an RRset of type t.
+// signers returns the keys that sign an RRset of type t: the DNSKEY
+// RRset every SEP key (a published one too: the KSK double signature),
+// the other RRsets the active ZSKs (the active CSKs when the set has no
+// ZSK).
 func (s *DNSSECKeys) signers(t uint16) []*DNSSECKey {
-	ksk := t == dns.TypeDNSKEY || !s.hasZSK()
 	var out []*DNSSECKey
+	if t == dns.TypeDNSKEY {
+		for _, k := range s.Keys {
+			if k.KSK() {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	ksk := !s.hasZSK()
 	for _, k := range s.Keys {
-		if k.KSK() == ksk {
+		if k.KSK() == ksk && s.isActive(k) {
 			out = append(out, k)
 		}
 	}
@@ -159,51 +255,65 @@ func dnssecAlgorithm(name string) (uint8, error) {
 // ("" writes the owner "." and leaves the zone to the server's config).
 // It returns the new keys' .key files. Nothing secret is returned.
 func GenerateDNSSECKeys(dir, zone, algorithm string, pair bool) ([]string, error) {
-	alg, err := dnssecAlgorithm(algorithm)
-	if err != nil {
-		return nil, err
-	}
-	owner := "."
-	if zone != "" {
-		owner = dns.CanonicalName(zone)
-		if _, ok := dns.IsDomainName(owner); !ok {
-			return nil, fmt.Errorf("zone %q is not a domain name", zone)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("key directory: %w", err)
-	}
 	flags := []uint16{flagsKSK}
 	if pair {
 		flags = append(flags, flagsZSK)
 	}
 	var files []string
 	for _, f := range flags {
-		k := &dns.DNSKEY{Hdr: hdr(owner, dns.TypeDNSKEY, 3600), Flags: f, Protocol: 3, Algorithm: alg}
-		bits := 256
-		priv, err := k.Generate(bits)
+		file, err := GenerateDNSSECKey(dir, zone, algorithm, f == flagsKSK)
 		if err != nil {
-			return nil, fmt.Errorf("generate key: %w", err)
-		}
-		base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", owner, alg, k.KeyTag()))
-		if _, err := os.Stat(base + ".private"); err == nil {
-			return nil, fmt.Errorf("%s.private exists already (key tag collision): run keygen again", base)
-		}
-		kind := "zone-signing key"
-		if f == flagsKSK {
-			kind = "key-signing key"
-		}
-		pub := fmt.Sprintf("; This is a %s, keyid %d, for %s\n; Created by evac dnssec keygen on %s\n%s\n",
-			kind, k.KeyTag(), owner, time.Now().UTC().Format(time.RFC3339), k.String())
-		if err := writeNew(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
 			return nil, err
 		}
-		if err := writeNew(base+".key", []byte(pub), 0o644); err != nil {
-			return nil, err
-		}
-		files = append(files, base+".key")
+		files = append(files, file)
 	}
 	return files, nil
+}
+
+// GenerateDNSSECKey writes one new key into dir: with the SEP flag (a
+// KSK or CSK, flags 257) when sep is set, else a ZSK (256); e.g. the new
+// key of a rollover. It returns its .key file.
+func GenerateDNSSECKey(dir, zone, algorithm string, sep bool) (string, error) {
+	alg, err := dnssecAlgorithm(algorithm)
+	if err != nil {
+		return "", err
+	}
+	owner := "."
+	if zone != "" {
+		owner = dns.CanonicalName(zone)
+		if _, ok := dns.IsDomainName(owner); !ok {
+			return "", fmt.Errorf("zone %q is not a domain name", zone)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("key directory: %w", err)
+	}
+	f := uint16(flagsZSK)
+	if sep {
+		f = flagsKSK
+	}
+	k := &dns.DNSKEY{Hdr: hdr(owner, dns.TypeDNSKEY, 3600), Flags: f, Protocol: 3, Algorithm: alg}
+	priv, err := k.Generate(256)
+	if err != nil {
+		return "", fmt.Errorf("generate key: %w", err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", owner, alg, k.KeyTag()))
+	if _, err := os.Stat(base + ".private"); err == nil {
+		return "", fmt.Errorf("%s.private exists already (key tag collision): run keygen again", base)
+	}
+	kind := "zone-signing key"
+	if sep {
+		kind = "key-signing key"
+	}
+	pub := fmt.Sprintf("; This is a %s, keyid %d, for %s\n; Created by evac dnssec keygen on %s\n%s\n",
+		kind, k.KeyTag(), owner, time.Now().UTC().Format(time.RFC3339), k.String())
+	if err := writeNew(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
+		return "", err
+	}
+	if err := writeNew(base+".key", []byte(pub), 0o644); err != nil {
+		return "", err
+	}
+	return base + ".key", nil
 }
 
 // writeNew creates path with mode, refusing to overwrite.

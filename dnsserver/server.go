@@ -82,8 +82,16 @@ type Server struct {
 
 	// DNSSEC (sign.go): the signer, under updateMu (nil: unsigned), and
 	// why signed answers are refused (SetDNSSECRefusal; nil: they are not).
-	signer     *signer
-	refusal    atomic.Pointer[refusal]
+	signer  *signer
+	refusal atomic.Pointer[refusal]
+	// The two reasons to refuse, under refusalMu: the controller's
+	// (SetDNSSECRefusal) and a lack of keys (buildSigned); refusal is
+	// the one in force.
+	refusalMu              sync.Mutex
+	ctlRefusal, keyRefusal *refusal
+	// dirKeys is the signer's key directory as last loaded, for readers
+	// that must not wait for a build (DNSSECKeys).
+	dirKeys    atomic.Pointer[DNSSECKeys]
 	resignStop chan struct{} // closed by Shutdown; nil when not signing
 	resignDone chan struct{} // closed when the re-signing loop has returned
 
@@ -128,6 +136,7 @@ func (s *Server) EnableDNSSEC(cfg DNSSECConfig) error {
 		return errors.New("dnssec: enable it once, before the first Update")
 	}
 	s.signer = sg
+	s.dirKeys.Store(sg.all)
 	return nil
 }
 
@@ -153,12 +162,13 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	defer s.updateMu.Unlock()
 	cur := s.view.Load()
 	v := cur
+	keyReason := s.keyReason()
 	if cur == nil || cur.cfg != st.Config || cur.stateSerial != max(st.Serial, 1) {
 		var err error
-		if v, err = s.buildSigned(st, cur); err != nil {
+		if v, keyReason, err = s.buildSigned(st, cur); err != nil {
 			s.log.Error("cannot build DNS answers; keeping the previous ones",
 				zap.Uint32("serial", st.Serial), zap.Error(err))
-			v = cur
+			v, keyReason = cur, s.keyReason()
 		} else {
 			v.journal = nextJournal(cur, v, s.journalSize())
 		}
@@ -182,7 +192,7 @@ func (s *Server) update(st *state.State, changes []DrainChange) []*DrainWatch {
 	if v == cur {
 		return added
 	}
-	s.view.Store(v)
+	s.installView(v, keyReason)
 	if n := s.notifier(); n != nil && (cur == nil || cur.serial != v.serial) {
 		n.changed()
 	}

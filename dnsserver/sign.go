@@ -122,8 +122,14 @@ func (c DNSSECConfig) Check() error {
 // signer makes the signatures of the views a server builds; it is used
 // under the server's updateMu.
 type signer struct {
-	keys *DNSSECKeys
-	cfg  DNSSECConfig
+	// all are the keys of the directory (SetDNSSECKeys replaces them);
+	// keys those of the build under way or the last one: all, or the
+	// part the replicated key states name (DNSSECKeys.ForState).
+	all, keys *DNSSECKeys
+	// keysSig identifies what signed the cached signatures (which keys,
+	// which active): another set drops the cache.
+	keysSig string
+	cfg     DNSSECConfig
 	// The current signing period: its start, its signatures' validity,
 	// and when to re-sign (the next period's start; zero: now).
 	// Transfers and the serial are the unsigned zone's for now while
@@ -144,7 +150,7 @@ func newSigner(cfg DNSSECConfig) (*signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signer{keys: cfg.Keys, cfg: cfg, hold: cfg.AwaitKeyCheck}, nil
+	return &signer{all: cfg.Keys, keys: cfg.Keys, cfg: cfg, hold: cfg.AwaitKeyCheck}, nil
 }
 
 // periodStart is the start of the signing period now is in: the last
@@ -337,13 +343,40 @@ func (vs *viewSigning) nxDenial(name string) ([]dns.RR, error) {
 	return ns, nil
 }
 
-// buildSigned builds the view of st with the server's signer, if any.
-// Call it under updateMu.
-func (s *Server) buildSigned(st *state.State, prev *view) (*view, error) {
+// use makes keys the signing keys of the next build, dropping the cached
+// signatures when they differ from the last build's.
+func (sg *signer) use(keys *DNSSECKeys) {
+	sig := keys.signature()
+	if sig != sg.keysSig {
+		sg.cache, sg.keysSig = nil, sig
+	}
+	sg.keys = keys
+}
+
+// buildSigned builds the view of st with the server's signer, if any,
+// signing with the keys st's recorded key states name. It also returns
+// why this server cannot sign st as the cluster does ("" when it can):
+// it lacks a key the states name, or has no keys at all while they name
+// some; the view is then unsigned and the caller installs the reason
+// (installView) so that queries with DO get SERVFAIL. Call it under
+// updateMu.
+func (s *Server) buildSigned(st *state.State, prev *view) (*view, string, error) {
 	sg := s.signer
-	if sg != nil {
+	reason := ""
+	switch {
+	case sg != nil:
+		keys, missing := sg.all.ForState(st.DNSSEC)
+		if len(missing) > 0 {
+			reason = fmt.Sprintf("this server's key directory %s lacks DNSSEC key %s, which the cluster's key states name (evac dnssec rollover status): copy the key files into it and send SIGHUP",
+				sg.all.Dir, strings.Join(missing, ", "))
+			sg = nil
+			break
+		}
+		sg.use(keys)
 		sg.period(s.now())
 		sg.next = map[string][]dns.RR{}
+	case st.DNSSEC != nil && len(st.DNSSEC.Keys) > 0:
+		reason = fmt.Sprintf("this server has no DNSSEC keys (--dnssec-keys) while the cluster signs with %s", strings.Join(st.DNSSEC.KeyIDs(), ", "))
 	}
 	v, err := buildView(st, prev, sg)
 	if sg != nil {
@@ -352,7 +385,52 @@ func (s *Server) buildSigned(st *state.State, prev *view) (*view, error) {
 		}
 		sg.next = nil
 	}
-	return v, err
+	return v, reason, err
+}
+
+// installView stores v, with keyReason, buildSigned's reason to refuse
+// signed answers: set before the view goes live, lifted after it, so that
+// no query with DO ever gets an unsigned answer from a signed cluster.
+// Call it under updateMu.
+func (s *Server) installView(v *view, keyReason string) {
+	if keyReason != "" {
+		s.setKeyRefusal(keyReason)
+	}
+	s.view.Store(v)
+	if keyReason == "" {
+		s.setKeyRefusal("")
+	}
+}
+
+// SetDNSSECKeys replaces the keys of a server that signs (EnableDNSSEC)
+// with ks, a directory read again (SIGHUP), and re-signs the current
+// answers with them at once.
+func (s *Server) SetDNSSECKeys(ks *DNSSECKeys) error {
+	if ks == nil || len(ks.Keys) == 0 {
+		return fmt.Errorf("dnssec: %w", ErrNoDNSSECKeys)
+	}
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
+	if s.signer == nil {
+		return errors.New("dnssec: the server was started without keys (--dnssec-keys): restart it to sign")
+	}
+	s.signer.all = ks
+	s.dirKeys.Store(ks)
+	cur := s.view.Load()
+	if cur == nil {
+		return nil
+	}
+	v, reason, err := s.buildSigned(cur.st, cur)
+	if err != nil {
+		return fmt.Errorf("dnssec: sign the answers with the new keys: %w", err)
+	}
+	// The same serial: with signed transfers and keys the replicated key
+	// states do not govern, the content may differ, and then the journal
+	// no longer ends at this version (nextJournal drops it).
+	v.journal = nextJournal(cur, v, s.journalSize())
+	s.installView(v, reason)
+	s.log.Info("DNSSEC keys reloaded", zap.Strings("keys", ks.Describe()), zap.Uint32("serial", v.serial))
+	return nil
 }
 
 // resignLoop rebuilds the current view with new signatures when the
@@ -381,7 +459,7 @@ func (s *Server) resignIfDue() {
 	if cur == nil || s.now().Before(s.signer.resignAt) {
 		return
 	}
-	v, err := s.buildSigned(cur.st, cur)
+	v, reason, err := s.buildSigned(cur.st, cur)
 	if err != nil {
 		s.log.Error("cannot re-sign the DNS answers; keeping the current signatures", zap.Error(err))
 		return
@@ -391,7 +469,7 @@ func (s *Server) resignIfDue() {
 	// new serial (xfrsign.go) and new signatures, one more change in the
 	// journal, and a NOTIFY.
 	v.journal = nextJournal(cur, v, s.journalSize())
-	s.view.Store(v)
+	s.installView(v, reason)
 	if n := s.notifier(); n != nil && v.serial != cur.serial {
 		n.changed()
 	}
@@ -420,7 +498,8 @@ type refusal struct {
 // (the cluster signs with other keys, or this server has none) they get
 // SERVFAIL, instead of signatures no resolver can validate or unsigned
 // answers in a signed zone. "" lifts it. Queries without DO are answered
-// as before either way.
+// as before either way. A server that lacks a key the replicated key
+// states name refuses on its own (buildSigned), whatever this says.
 //
 // With signed transfers, a refusal with unsigned set also makes the
 // transfers and the SOA serial those of the unsigned zone the rest of the
@@ -428,25 +507,72 @@ type refusal struct {
 // SERVFAIL (transfer.go), as it does queries with DO.
 func (s *Server) SetDNSSECRefusal(reason string, unsigned bool) {
 	s.plainTransfers(func(sg *signer) { sg.unsignedCluster = reason != "" && unsigned })
+	s.refusalMu.Lock()
+	defer s.refusalMu.Unlock()
 	if reason == "" {
-		if s.refusal.Swap(nil) != nil {
-			s.log.Info("DNSSEC: refusal lifted")
-		}
+		s.ctlRefusal = nil
+	} else {
+		s.ctlRefusal = &refusal{reason: reason, unsigned: unsigned}
+	}
+	s.storeRefusal()
+}
+
+// setKeyRefusal sets (or, with "", lifts) the refusal for want of keys.
+func (s *Server) setKeyRefusal(reason string) {
+	s.refusalMu.Lock()
+	defer s.refusalMu.Unlock()
+	if reason == "" {
+		s.keyRefusal = nil
+	} else {
+		s.keyRefusal = &refusal{reason: reason}
+	}
+	s.storeRefusal()
+}
+
+// storeRefusal publishes the refusal in force (the key refusal first) for
+// the answer paths. Call it under refusalMu.
+func (s *Server) storeRefusal() {
+	r := s.keyRefusal
+	if r == nil {
+		r = s.ctlRefusal
+	}
+	old := s.refusal.Load()
+	switch {
+	case r == nil && old == nil:
+		return
+	case r == nil:
+		s.log.Info("DNSSEC: refusal lifted")
+		s.refusal.Store(nil)
+		return
+	case old != nil && *old == *r:
 		return
 	}
-	r := &refusal{reason: reason, unsigned: unsigned}
-	if old := s.refusal.Swap(r); old == nil || *old != *r {
-		what := "SERVFAIL to queries with DO"
-		if unsigned {
-			what = "unsigned answers, as the rest of the cluster gives"
-		}
-		s.log.Error("DNSSEC: not signing", zap.String("reason", reason), zap.String("answers", what))
+	s.refusal.Store(r)
+	what := "SERVFAIL to queries with DO"
+	if r.unsigned {
+		what = "unsigned answers, as the rest of the cluster gives"
 	}
+	s.log.Error("DNSSEC: not signing", zap.String("reason", r.reason), zap.String("answers", what))
 }
+
+// DNSSECRefusal is why the server refuses signed answers ("" when it
+// does not).
+func (s *Server) DNSSECRefusal() string {
+	if r := s.refusal.Load(); r != nil {
+		return r.reason
+	}
+	return ""
+}
+
+// DNSSECKeys returns the server's key directory as last loaded (nil when
+// it does not sign).
+func (s *Server) DNSSECKeys() *DNSSECKeys { return s.dirKeys.Load() }
 
 // DNSSECKeyTags returns the tags of the keys the server signs with, nil
 // when it does not sign.
 func (s *Server) DNSSECKeyTags() []uint16 {
+	s.updateMu.Lock()
+	defer s.updateMu.Unlock()
 	if s.signer == nil {
 		return nil
 	}
@@ -480,15 +606,25 @@ func (s *Server) plainTransfers(set func(*signer)) {
 	if cur == nil {
 		return
 	}
-	v, err := s.buildSigned(cur.st, cur)
+	v, reason, err := s.buildSigned(cur.st, cur)
 	if err != nil {
 		s.log.Error("cannot rebuild the DNS answers; keeping the current ones", zap.Error(err))
 		return
 	}
 	v.journal = nextJournal(cur, v, s.journalSize())
-	s.view.Store(v)
+	s.installView(v, reason)
 	if n := s.notifier(); n != nil && v.serial != cur.serial {
 		n.changed()
 	}
 	s.log.Info("DNS zone transfers", zap.Bool("signed", signed), zap.Uint32("serial", v.serial))
+}
+
+// keyReason is the refusal for want of keys in force ("" none).
+func (s *Server) keyReason() string {
+	s.refusalMu.Lock()
+	defer s.refusalMu.Unlock()
+	if s.keyRefusal == nil {
+		return ""
+	}
+	return s.keyRefusal.reason
 }

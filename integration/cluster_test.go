@@ -131,8 +131,10 @@ type clusterOpts struct {
 	agentCheck func(r regionDef, k int, backendURL string) string
 	// ctrlHost is the first controller's host number (default 11).
 	ctrlHost int
-	// serverArgs are extra `evac server` flags for every controller.
-	serverArgs []string
+	// serverArgs are extra `evac server` flags for every controller;
+	// serverArgsFor, if set, gives more for controller id (c1, c2, ...).
+	serverArgs    []string
+	serverArgsFor func(id string) []string
 	// tokenLines are extra lines for the tokens file (auth.FileLine).
 	tokenLines []string
 	// controllers and agentsPerRegion default to 3 and 2.
@@ -207,15 +209,19 @@ func startClusterOpts(t *testing.T, o clusterOpts) *testCluster {
 		if err != nil {
 			t.Fatal(err)
 		}
+		extra := slices.Clone(o.serverArgs)
+		if o.serverArgsFor != nil {
+			extra = append(extra, o.serverArgsFor(c.id)...)
+		}
 		args := append([]string{"server", "--tokens-file", tokens, "--node-id", c.id, "--data-dir", filepath.Join(dir, c.id),
 			"--raft-addr", c.raft, "--raft-advertise-addr", c.raftAdvertise, "--gossip-addr", c.gossip, "--http-addr", c.http, "--dns-addr", c.dns,
 			"--bootstrap", strings.Join(peers, ","), "--join", strings.Join(seeds, ","),
 			"--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", ca.CAFile,
-			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug"}, o.serverArgs...)
+			"--gossip-key-file", tc.keyFile, "--fast", "--log-level", "debug"}, extra...)
 		// Every test query comes from 127.0.0.1, one /24: response-rate
 		// limiting (on by default) would drop most of a test's queries.
 		// A test that wants it passes --dns-rate-limit in serverArgs.
-		args = slices.Insert(args, len(args)-len(o.serverArgs), "--dns-rate-limit", "0")
+		args = slices.Insert(args, len(args)-len(extra), "--dns-rate-limit", "0")
 		c.proc = startProc(t, c.id, args...)
 	}
 	tc.seeds = seeds

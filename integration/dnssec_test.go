@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,8 +43,8 @@ func needTool(t *testing.T, name, pkg string) string {
 // all), and an edge replica given the same keys signs as the controller
 // does (delv asks it directly).
 func TestDNSSECUnbound(t *testing.T) {
-	unboundBin := needTool(t, "unbound", "unbound")
-	unboundControl := needTool(t, "unbound-control", "unbound")
+	needTool(t, "unbound", "unbound")
+	needTool(t, "unbound-control", "unbound")
 	delv := needTool(t, "delv", "bind9-dnsutils")
 	const evacIP, unboundIP, edgeIP = "127.0.9.61", "127.0.9.62", "127.0.9.64"
 	dir := t.TempDir()
@@ -110,84 +108,8 @@ func TestDNSSECUnbound(t *testing.T) {
 
 	// Unbound: trust anchor the DS, evac (via the proxy) the stub, ECS
 	// forwarded to it (subnetcache).
-	udir := filepath.Join(dir, "unbound")
-	if err := os.MkdirAll(udir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	uaddr := fmt.Sprintf("%s:%d", unboundIP, freePort(t, unboundIP))
-	uhost, uport, _ := strings.Cut(uaddr, ":")
-	phost, pport, _ := strings.Cut(px.addr, ":")
-	sock := filepath.Join(udir, "control.sock")
-	conf := fmt.Sprintf(`server:
-    interface: %s
-    port: %s
-    access-control: 127.0.0.0/8 allow
-    do-not-query-localhost: no
-    username: ""
-    chroot: ""
-    directory: %q
-    pidfile: %q
-    logfile: %q
-    use-syslog: no
-    verbosity: 1
-    val-log-level: 2
-    num-threads: 1
-    do-ip6: no
-    tcp-upstream: no
-    qname-minimisation: no
-    module-config: "subnetcache validator iterator"
-    send-client-subnet: %s
-    max-client-subnet-ipv4: 24
-    trust-anchor: "%s"
-remote-control:
-    control-enable: yes
-    control-interface: %q
-stub-zone:
-    name: "example.com"
-    stub-addr: %s@%s
-`, uhost, uport, udir, filepath.Join(udir, "unbound.pid"), filepath.Join(udir, "unbound.log"),
-		phost, strings.ReplaceAll(ds, "\t", " "), sock, phost, pport)
-	confPath := filepath.Join(udir, "unbound.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ucmd := exec.Command(unboundBin, "-d", "-c", confPath)
-	var uout bytes.Buffer
-	ucmd.Stdout, ucmd.Stderr = &uout, &uout
-	if err := ucmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = ucmd.Process.Signal(syscall.SIGTERM)
-		_ = ucmd.Wait()
-		if t.Failed() {
-			t.Logf("unbound output:\n%s", uout.String())
-			dumpTail(t, filepath.Join(udir, "unbound.log"), 60)
-		}
-	})
-	flush := func() {
-		t.Helper()
-		for _, args := range [][]string{{"flush_zone", "example.com"}, {"flush_bogus"}, {"flush_negative"}, {"flush_infra", "all"}} {
-			if out, err := exec.Command(unboundControl, append([]string{"-c", confPath}, args...)...).CombinedOutput(); err != nil {
-				t.Fatalf("unbound-control %v: %v\n%s", args, err, out)
-			}
-		}
-	}
-
-	// ask queries Unbound with DO and AD, an ECS option when subnet is set.
-	ask := func(name string, qtype uint16, subnet string) (*dns.Msg, error) {
-		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), qtype)
-		m.AuthenticatedData = true
-		m.SetEdns0(1232, true)
-		if subnet != "" {
-			o := m.IsEdns0()
-			o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP(subnet).To4()})
-		}
-		c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
-		r, _, err := c.Exchange(m, uaddr)
-		return r, err
-	}
+	ub := startUnbound(t, filepath.Join(dir, "unbound"), unboundIP, ds, px.addr)
+	flush, ask := ub.flush, ub.ask
 	eventually(t, 30*time.Second, "unbound answers", func() error {
 		_, err := ask("example.com", dns.TypeSOA, "")
 		return err

@@ -81,8 +81,8 @@ func edgeTiming(t *testing.T) string {
 }
 
 // startEdgeProc starts edge k (1-based) on 127.0.edgeSubnet.(100+k),
-// joining through via.
-func (tc *testCluster) startEdgeProc(k int, via *controllerProc) *controllerProc {
+// joining through via, with extra server flags.
+func (tc *testCluster) startEdgeProc(k int, via *controllerProc, extra ...string) *controllerProc {
 	t := tc.t
 	t.Helper()
 	ip := fmt.Sprintf("127.0.%d.%d", edgeSubnet, 100+k)
@@ -98,11 +98,12 @@ func (tc *testCluster) startEdgeProc(k int, via *controllerProc) *controllerProc
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.proc = startProc(t, e.id, "server", "--edge", "--tokens-file", filepath.Join(tc.dir, "tokens.yaml"),
+	args := append([]string{"server", "--edge", "--tokens-file", filepath.Join(tc.dir, "tokens.yaml"),
 		"--node-id", e.id, "--data-dir", filepath.Join(tc.dir, e.id),
 		"--raft-addr", e.raft, "--http-addr", e.http, "--dns-addr", e.dns, "--dns-rate-limit", "0",
 		"--raft-tls-cert", cert, "--raft-tls-key", key, "--raft-tls-ca", tc.raftCA.CAFile,
-		"--join-cluster", "http://"+via.http, "--join-token-file", tokenFile, "--fast="+strconv.FormatBool(edgeTiming(t) == "fast"), "--log-level", "info")
+		"--join-cluster", "http://" + via.http, "--join-token-file", tokenFile, "--fast=" + strconv.FormatBool(edgeTiming(t) == "fast"), "--log-level", "info"}, extra...)
+	e.proc = startProc(t, e.id, args...)
 	return e
 }
 

@@ -18,34 +18,51 @@ func newDNSSECCmd() *cobra.Command {
 		Use:   "dnssec",
 		Short: "DNSSEC keys for signing the zone, and its DS records for the parent",
 		Example: `  evac dnssec keygen --dir /etc/evac/dnssec --zone example.com
-  evac dnssec ds --dir /etc/evac/dnssec --zone example.com`,
+  evac dnssec ds --dir /etc/evac/dnssec --zone example.com
+  evac dnssec rollover status`,
 	}
-	cmd.AddCommand(newDNSSECKeygenCmd(), newDNSSECDSCmd())
+	cmd.AddCommand(newDNSSECKeygenCmd(), newDNSSECDSCmd(), cli.DNSSECRolloverCommand())
 	return cmd
 }
 
 func newDNSSECKeygenCmd() *cobra.Command {
-	var dir, zone, alg string
+	var dir, zone, alg, role string
 	var pair bool
 	cmd := &cobra.Command{
-		Use:   "keygen --dir DIR [--algorithm ecdsap256sha256|ed25519] [--zone ZONE] [--ksk-zsk]",
+		Use:   "keygen --dir DIR [--algorithm ecdsap256sha256|ed25519] [--zone ZONE] [--ksk-zsk | --role ksk|zsk|csk]",
 		Short: "Make a DNSSEC signing key (a CSK, or a KSK and a ZSK) in a key directory",
 		Long: `Make a new DNSSEC key in DIR (created with mode 700 if missing), as BIND's
 dnssec-keygen writes them: K<zone>.+<alg>+<tag>.key (the public DNSKEY) and
 K<zone>.+<alg>+<tag>.private (the private key, mode 600). By default one
 combined signing key (CSK, flags 257) of algorithm 13 (ECDSAP256SHA256);
---ksk-zsk makes a key-signing key and a zone-signing key instead. Copy the
-directory to every controller and run them with --dnssec-keys DIR; then
-give the parent zone the DS records of evac dnssec ds. The private key is
-never printed.`,
+--ksk-zsk makes a key-signing key and a zone-signing key instead; --role
+makes one key of that role (a rollover's new key: evac dnssec rollover).
+Copy the directory to every controller and run them with --dnssec-keys DIR;
+then give the parent zone the DS records of evac dnssec ds. The private key
+is never printed.`,
 		Example: `  evac dnssec keygen --dir /etc/evac/dnssec --zone example.com
-  evac dnssec keygen --dir /etc/evac/dnssec --algorithm ed25519 --ksk-zsk`,
+  evac dnssec keygen --dir /etc/evac/dnssec --algorithm ed25519 --ksk-zsk
+  evac dnssec keygen --dir /etc/evac/dnssec --zone example.com --role zsk   # the next ZSK`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return cli.Usagef("--dir is required")
 			}
-			files, err := dnsserver.GenerateDNSSECKeys(dir, zone, alg, pair)
+			var files []string
+			var err error
+			switch role {
+			case "":
+				files, err = dnsserver.GenerateDNSSECKeys(dir, zone, alg, pair)
+			case "ksk", "csk", "zsk":
+				if pair {
+					return cli.Usagef("--role and --ksk-zsk exclude each other")
+				}
+				var f string
+				f, err = dnsserver.GenerateDNSSECKey(dir, zone, alg, role != "zsk")
+				files = []string{f}
+			default:
+				return cli.Usagef("--role %q: must be ksk, zsk or csk", role)
+			}
 			if err != nil {
 				return cli.Usagef("%v", err)
 			}
@@ -60,6 +77,7 @@ never printed.`,
 	fl.StringVar(&alg, "algorithm", dnsserver.AlgECDSAP256SHA256, "ecdsap256sha256 (13) or ed25519 (15)")
 	fl.StringVar(&zone, "zone", "", "the zone, for the key files' names and owner (the server publishes them at its config's zone in any case)")
 	fl.BoolVar(&pair, "ksk-zsk", false, "make a KSK and a ZSK instead of one combined signing key")
+	fl.StringVar(&role, "role", "", "make one key of this role: ksk or csk (flags 257) or zsk (256), e.g. a rollover's new key")
 	return cmd
 }
 

@@ -158,6 +158,11 @@ func newServerCmd() *cobra.Command {
 					return ok && (!f.Edge || s == "Nonvoter")
 				})
 			}
+			if f.DNSSECKeys != "" {
+				// ReloadDNSSECKeys logs its errors, keeps the keys in force and
+				// says why in GET /v1/status.
+				defer onSIGHUP(func() { _ = c.ReloadDNSSECKeys() })()
+			}
 			if f.GeoIPDB != "" {
 				stopGeoHUP := onSIGHUP(func() { _ = c.ReloadGeoIP(ctx) }) // logs, metrics, status and an event say how it went
 				defer stopGeoHUP()
@@ -193,7 +198,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
 	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
 	fl.StringVar(&f.TSIGKeys, "tsig-keys", "", "YAML file of TSIG keys for zone transfers and NOTIFY: keys: [{name, algorithm, secret}] (evac tsig keygen); mode 600; SIGHUP reloads it")
-	fl.StringVar(&f.DNSSECKeys, "dnssec-keys", "", "directory of DNSSEC keys to sign the zone with (evac dnssec keygen), the same on every controller; private keys mode 600")
+	fl.StringVar(&f.DNSSECKeys, "dnssec-keys", "", "directory of DNSSEC keys to sign the zone with (evac dnssec keygen), the same on every controller; private keys mode 600; SIGHUP reloads it")
 	fl.DurationVar(&f.DNSSECValidity, "dnssec-validity", dnsserver.DefaultSignatureValidity, "how long a DNSSEC signature is valid from its inception")
 	fl.DurationVar(&f.DNSSECRefresh, "dnssec-refresh", 0, "re-sign when less than this validity is left (0: half the validity)")
 	fl.DurationVar(&f.DNSSECInceptionOffset, "dnssec-inception-offset", dnsserver.DefaultInceptionOffset, "how far before signing a signature's validity starts (clock skew)")

@@ -106,6 +106,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	v.HandleFunc("/explain", s.explain).Methods(http.MethodGet)
 	s.drillRoutes(v)
 	s.agentRoutes(v)
+	s.dnssecRoutes(v)  // dnssec.go
 	s.clusterRoutes(v) // cluster.go
 	if opts.Dev != nil {
 		v.HandleFunc("/dev/regions/{region}/{action:fail|heal}", s.devFault).Methods(http.MethodPost)

@@ -107,7 +107,9 @@ var want = map[string]Role{
 	"GET /v1/agents":                     RoleViewer,
 	"PUT /v1/agents/{name}":              RoleAdmin,
 	"DELETE /v1/agents/{name}":           RoleAdmin,
-	"POST /v1/dev/regions/{region}/{action:fail|heal}": RoleAdmin,
+	"GET /v1/dnssec/rollover":            RoleViewer,
+	"POST /v1/dnssec/rollover/{action:init|start|next|abort}": RoleAdmin,
+	"POST /v1/dev/regions/{region}/{action:fail|heal}":        RoleAdmin,
 	// In SPEC.md, not all routed yet.
 	"GET /v1/runbooks":              RoleViewer,
 	"GET /v1/runbooks/{name}":       RoleViewer,

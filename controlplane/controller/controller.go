@@ -277,6 +277,7 @@ func Start(cfg Config) (*Controller, error) {
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 		Edge:          cfg.Edge,
 		DNSSECKeys:    dnssecSummary(cfg.DNSSECKeys()),
+		DNSSECKeyIDs:  dnssecIDs(cfg.DNSSECKeys()),
 		KnownCommands: int(state.HighestCommandType()),
 	}, c.fsm)
 	if err != nil {

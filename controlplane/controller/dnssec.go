@@ -2,13 +2,17 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/evac-sh/evac/controlplane/api/wire"
+	"github.com/evac-sh/evac/controlplane/state"
 	"github.com/evac-sh/evac/dnsserver"
 )
 
@@ -39,6 +43,8 @@ type dnssecCheck struct {
 	members  []wire.DNSSECMember
 	refusal  string
 	unsigned bool // the leader has no keys: answer unsigned, not SERVFAIL
+	// reloadErr says why the last reload of the key directory failed.
+	reloadErr string
 }
 
 // dnssecInterval is how often the members' keys are compared.
@@ -69,15 +75,26 @@ func (c *Controller) compareDNSSEC(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	mine := dnssecSummary(c.cfg.DNSSECKeys())
+	mine := dnssecSummary(c.dnssecKeys())
 	leaderID, _ := c.raft.Leader()
 	members := make([]wire.DNSSECMember, 0, len(peers))
 	verdict, unsigned, known := "", false, false
+	// Once the cluster records its key states, agreement is holding every
+	// key they name: the DNS server checks its own keys against the
+	// replicated states at every build (dnsserver.Server.buildSigned), so
+	// no comparison with the leader is needed, and the members' probes
+	// only say who lacks what.
+	recorded := c.fsm.State().DNSSEC
+	if recorded != nil {
+		known = true
+	}
 	for _, p := range peers {
 		m := wire.DNSSECMember{ID: p.ID, Reachable: p.Reachable, Leader: p.ID == leaderID}
 		if p.Reachable {
 			m.Keys, m.Fingerprint = splitSummary(p.Status.DNSSECKeys)
-			if p.ID == leaderID {
+			if recorded != nil {
+				m.Lacks = lacking(recorded, p.Status.DNSSECKeyIDs)
+			} else if p.ID == leaderID {
 				known = true
 				if p.Status.DNSSECKeys != mine {
 					verdict = mismatch(c.cfg.NodeID, mine, leaderID, p.Status.DNSSECKeys)
@@ -124,42 +141,98 @@ func mismatch(self, mine, leader, theirs string) string {
 		self, leader, show(mine), show(theirs), then)
 }
 
+// lacking lists the keys d names that ids (a member's keys) lack.
+func lacking(d *state.DNSSECState, ids []string) []string {
+	var out []string
+	for _, k := range d.Keys {
+		if !slices.Contains(ids, k.ID) {
+			out = append(out, k.ID)
+		}
+	}
+	return out
+}
+
+// dnssecKeys is this controller's key directory as last loaded (nil:
+// it does not sign).
+func (c *Controller) dnssecKeys() *dnsserver.DNSSECKeys { return c.dns.DNSSECKeys() }
+
+// ReloadDNSSECKeys reads the --dnssec-keys directory again (SIGHUP), so
+// that a rollover's new key can be added without a restart, and signs
+// with it at once (as the cluster's key states say). On an error the keys
+// in force stay, and the log and GET /v1/status say why.
+func (c *Controller) ReloadDNSSECKeys() error {
+	cur := c.dnssecKeys()
+	if cur == nil {
+		return errors.New("dnssec: this controller was started without --dnssec-keys")
+	}
+	ks, err := dnsserver.LoadDNSSECKeys(cur.Dir)
+	if err == nil {
+		err = c.dns.SetDNSSECKeys(ks)
+	}
+	c.dnssec.mu.Lock()
+	if err != nil {
+		c.dnssec.reloadErr = fmt.Sprintf("%s: %v", time.Now().UTC().Format(time.RFC3339), err)
+	} else {
+		c.dnssec.reloadErr = ""
+	}
+	c.dnssec.mu.Unlock()
+	if err != nil {
+		c.logger.Error("DNSSEC key reload failed; the keys in force stay", zap.String("dir", cur.Dir),
+			zap.Strings("keys", cur.Describe()), zap.Error(err))
+		return fmt.Errorf("reload dnssec keys: %w", err)
+	}
+	c.raft.SetDNSSECKeys(dnssecSummary(ks), ks.IDs())
+	c.logger.Info("DNSSEC keys reloaded", zap.String("dir", ks.Dir), zap.Strings("keys", ks.Describe()),
+		zap.Strings("unpublished", ks.Unnamed(c.fsm.State().DNSSEC)))
+	return nil
+}
+
 // dnssecStatus is the dnssec block of GET /v1/status.
 func (c *Controller) dnssecStatus() *wire.DNSSECStatus {
-	ks := c.cfg.DNSSECKeys()
+	ks := c.dnssecKeys()
+	st := c.fsm.State()
 	c.dnssec.mu.Lock()
-	members, refusal := slices.Clone(c.dnssec.members), c.dnssec.refusal
+	members, reloadErr := slices.Clone(c.dnssec.members), c.dnssec.reloadErr
 	c.dnssec.mu.Unlock()
-	if ks == nil && refusal == "" {
+	refusal := c.dns.DNSSECRefusal()
+	if ks == nil && refusal == "" && st.DNSSEC == nil {
 		return nil
 	}
-	st := &wire.DNSSECStatus{Keys: []string{}, KeyTags: []int{}, DS: []string{}, Members: members, Refusal: refusal}
+	out := &wire.DNSSECStatus{Keys: []string{}, KeyTags: []int{}, DS: []string{}, Members: members, Refusal: refusal, ReloadError: reloadErr}
 	if ks != nil {
-		st.Keys, st.Fingerprint = ks.Describe(), ks.Fingerprint()
+		out.Keys, out.Fingerprint = ks.Describe(), ks.Fingerprint()
 		for _, t := range ks.Tags() {
-			st.KeyTags = append(st.KeyTags, int(t))
+			out.KeyTags = append(out.KeyTags, int(t))
 		}
-		if s := c.fsm.State(); s.Config != nil {
-			for _, ds := range ks.DS(s.Config.Zone, s.Config.TTL) {
-				st.DS = append(st.DS, ds.String())
+		if st.Config != nil {
+			eff, _ := ks.ForState(st.DNSSEC)
+			for _, ds := range eff.DS(st.Config.Zone, st.Config.TTL) {
+				out.DS = append(out.DS, ds.String())
 			}
 		}
+		out.Unpublished = ks.Unnamed(st.DNSSEC)
 	}
-	st.Signing = ks != nil && refusal == ""
-	if st.Members == nil {
-		st.Members = []wire.DNSSECMember{}
+	out.KeyStates, out.Rollover = keyStatesWire(st.DNSSEC, time.Now())
+	out.Signing = ks != nil && refusal == ""
+	if out.Members == nil {
+		out.Members = []wire.DNSSECMember{}
 	}
-	return st
+	return out
 }
 
 // warnings are the insecure settings in force and, while signed answers
 // are refused, why.
 func (c *Controller) warnings() []string {
-	c.dnssec.mu.Lock()
-	refusal := c.dnssec.refusal
-	c.dnssec.mu.Unlock()
+	refusal := c.dns.DNSSECRefusal()
 	if refusal == "" {
 		return c.cfg.Warnings
 	}
 	return append(slices.Clone(c.cfg.Warnings), "DNSSEC: "+refusal)
+}
+
+func dnssecIDs(ks *dnsserver.DNSSECKeys) []string {
+	if ks == nil {
+		return nil
+	}
+	return ks.IDs()
 }

@@ -108,6 +108,10 @@ type Config struct {
 	// DNSSECKeys is this node's DNSSEC key set as its status probe shows
 	// it (public key tags and a fingerprint, no key material); "" none.
 	DNSSECKeys string
+	// DNSSECKeyIDs are the ids of this node's DNSSEC keys (tag/algorithm/
+	// flags/hash of the public key), as its status probe shows them.
+	// Node.SetDNSSECKeys replaces both after a reload.
+	DNSSECKeyIDs []string
 	// KnownCommands is the highest command type this node's FSM applies,
 	// as its status probe shows it, so a leader can hold back a command
 	// that a member of an older release would skip (0: not said, as by

@@ -60,6 +60,9 @@ type MemberStatus struct {
 	// DNSSECKeys is the member's DNSSEC key set: key tags and a
 	// fingerprint of the public keys ("" without keys; Config.DNSSECKeys).
 	DNSSECKeys string `json:"dnssec_keys,omitempty"`
+	// DNSSECKeyIDs are the ids of the member's DNSSEC keys (absent from
+	// releases before key rollovers).
+	DNSSECKeyIDs []string `json:"dnssec_key_ids,omitempty"`
 	// KnownCommands is the highest command type the member's FSM applies
 	// (Config.KnownCommands; 0 from a release that does not say).
 	KnownCommands int `json:"known_commands,omitempty"`
@@ -99,7 +102,8 @@ func (n *Node) status() MemberStatus {
 		AppliedIndex:  n.raft.AppliedIndex(),
 		LeaderID:      string(leaderID),
 		Edge:          n.cfg.Edge,
-		DNSSECKeys:    n.cfg.DNSSECKeys,
+		DNSSECKeys:    n.dnssec.Load().summary,
+		DNSSECKeyIDs:  n.dnssec.Load().ids,
 		KnownCommands: n.cfg.KnownCommands,
 	}
 }
@@ -287,4 +291,16 @@ func ValidatePeer(id, addr string) error {
 		return fmt.Errorf("address: %w", err)
 	}
 	return nil
+}
+
+// dnssecKeys is what the status probe says of the node's DNSSEC keys.
+type dnssecKeys struct {
+	summary string
+	ids     []string
+}
+
+// SetDNSSECKeys replaces what the status probe says of this node's DNSSEC
+// keys (Config.DNSSECKeys, Config.DNSSECKeyIDs), after a reload.
+func (n *Node) SetDNSSECKeys(summary string, ids []string) {
+	n.dnssec.Store(&dnssecKeys{summary: summary, ids: slices.Clone(ids)})
 }

@@ -25,6 +25,7 @@ const waiterGrace = time.Second
 // use.
 type Node struct {
 	cfg    Config
+	dnssec atomic.Pointer[dnssecKeys] // the status probe's DNSSEC keys
 	log    *zap.Logger
 	raft   *raft.Raft
 	trans  *raft.NetworkTransport
@@ -71,6 +72,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 
 	n := &Node{cfg: cfg, log: log, leaderCh: make(chan bool, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.SetDNSSECKeys(cfg.DNSSECKeys, cfg.DNSSECKeyIDs)
 	ok := false
 	defer func() {
 		if !ok {

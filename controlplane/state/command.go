@@ -42,6 +42,8 @@ const (
 	CmdRevokeAgent    CommandType = 22
 	CmdDemandReport   CommandType = 23 // demand.go
 	CmdSetSpill       CommandType = 24 // spill.go
+	CmdDNSSECKeys     CommandType = 25 // dnssec.go
+	CmdDNSSECRollover CommandType = 26
 )
 
 // IgnoreUnknownFlag, set in the type byte, lets an older controller skip a

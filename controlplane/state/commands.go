@@ -70,6 +70,11 @@ func init() {
 	// answering as before (every client leaving a region to its next
 	// choice); nothing it reads depends on the plan.
 	register(CmdSetSpill, "set-spill", ignorable, (*applier).setSpill)
+	// Must apply: a release that skipped them would publish and sign with
+	// other keys than the rest of the cluster. The proposer holds them
+	// back while a member does not apply them (MembersApply).
+	register(CmdDNSSECKeys, "dnssec-keys", mustApply, (*applier).recordDNSSECKeys)
+	register(CmdDNSSECRollover, "dnssec-rollover", mustApply, (*applier).dnssecRollover)
 }
 
 // Whether an older release may skip a command type it does not know.

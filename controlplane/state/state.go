@@ -66,6 +66,9 @@ type State struct {
 	// are leaving it (spill.go). Both absent from older snapshots.
 	Demand map[string]DemandReport `json:"demand,omitempty"`
 	Spill  map[string]SpillPlan    `json:"spill,omitempty"`
+	// DNSSEC is the cluster's recorded DNSSEC key states (dnssec.go); nil
+	// until recorded: every server then signs with its directory's keys.
+	DNSSEC *DNSSECState `json:"dnssec,omitempty"`
 }
 
 // ConfigRecord is one applied version of the steering config.

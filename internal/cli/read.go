@@ -76,10 +76,20 @@ func dnssecLine(d *wire.DNSSECStatus) string {
 	if len(d.Keys) > 0 {
 		keys = "keys " + strings.Join(d.Keys, " ")
 	}
-	if d.Signing {
-		return "signing, " + keys
+	extra := ""
+	if r := d.Rollover; r != nil {
+		extra += fmt.Sprintf("; rollover %s -> %s in phase %s (next step safe in %s)", r.Old, r.New, r.Phase, r.WaitLeft)
 	}
-	return "NOT SIGNING (" + keys + "): " + d.Refusal
+	if len(d.Unpublished) > 0 {
+		extra += "; unpublished (not named by the key states: the next rollover's key?): " + strings.Join(d.Unpublished, " ")
+	}
+	if d.ReloadError != "" {
+		extra += "; last key reload FAILED: " + d.ReloadError
+	}
+	if d.Signing {
+		return "signing, " + keys + extra
+	}
+	return "NOT SIGNING (" + keys + "): " + d.Refusal + extra
 }
 
 // ControllerStatus is GET /v1/status from the controller at --addr (for

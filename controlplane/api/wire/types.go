@@ -63,6 +63,74 @@ type DNSSECStatus struct {
 	// Members are the Raft members' keys, as their status probes showed
 	// them at the last comparison.
 	Members []DNSSECMember `json:"members"`
+	// KeyStates are the cluster's recorded key states (absent until
+	// recorded: every server then signs with every key of its
+	// directory), Rollover the rollover in progress.
+	KeyStates []DNSSECKeyState `json:"key_states,omitempty"`
+	Rollover  *DNSSECRollover  `json:"rollover,omitempty"`
+	// Unpublished are this controller's keys the key states do not name:
+	// neither published nor used (the next rollover's key, or a stale one).
+	Unpublished []string `json:"unpublished,omitempty"`
+	// ReloadError says why the last SIGHUP reload of the key directory
+	// failed (the keys in force are the last good ones).
+	ReloadError string `json:"reload_error,omitempty"`
+}
+
+// DNSSECKeyState is a key of the cluster's DNSKEY RRset: id
+// (tag/algorithm/flags/hash of the public key), role (csk, ksk, zsk) and
+// state (published, active).
+type DNSSECKeyState struct {
+	ID    string    `json:"id"`
+	Tag   int       `json:"tag"`
+	Role  string    `json:"role"`
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
+}
+
+// DNSSECRollover is a key rollover in progress.
+type DNSSECRollover struct {
+	New   string `json:"new"`
+	Old   string `json:"old"`
+	Phase string `json:"phase"` // published, active
+	// Since is when the phase began; NotBefore when the next step is
+	// safe; WaitLeft the time left until then ("0s" when it is).
+	Since     time.Time `json:"since"`
+	NotBefore time.Time `json:"not_before"`
+	WaitLeft  string    `json:"wait_left"`
+	// Next says what the next step does.
+	Next    string    `json:"next"`
+	DSTTL   string    `json:"ds_ttl,omitempty"`
+	Started time.Time `json:"started"`
+	Actor   string    `json:"actor"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// DNSSECRolloverRequest is the body of POST
+// /v1/dnssec/rollover/{init|start|next|abort}.
+type DNSSECRolloverRequest struct {
+	// Key is the new key of a start: its tag, or its id when tags clash.
+	Key    string `json:"key,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Force makes a next step before its wait has passed, or with a
+	// member unreachable or behind.
+	Force bool `json:"force,omitempty"`
+	// DSTTL is the TTL of the zone's DS records at the parent, for a
+	// rollover of a KSK or CSK (start; default 24h).
+	DSTTL string `json:"ds_ttl,omitempty"`
+}
+
+// DNSSECRolloverResult is the answer to a rollover step: the write, the
+// key states after it, and what the operator must do next.
+type DNSSECRolloverResult struct {
+	Index     uint64           `json:"index"`
+	Events    []uint64         `json:"events,omitempty"`
+	Duplicate bool             `json:"duplicate,omitempty"`
+	KeyStates []DNSSECKeyState `json:"key_states"`
+	Rollover  *DNSSECRollover  `json:"rollover,omitempty"`
+	// DS are the DS records of the SEP keys after the step (for the
+	// parent zone).
+	DS    []string `json:"ds,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // DNSSECMember is one controller's DNSSEC keys.
@@ -72,6 +140,9 @@ type DNSSECMember struct {
 	Reachable   bool     `json:"reachable"`
 	Keys        []string `json:"keys,omitempty"`
 	Fingerprint string   `json:"fingerprint,omitempty"`
+	// Lacks are the keys the cluster's key states name that the member's
+	// directory does not hold (it refuses answers with DO meanwhile).
+	Lacks []string `json:"lacks,omitempty"`
 }
 
 // Roles of GET /v1/status and GET /v1/cluster/peers.
