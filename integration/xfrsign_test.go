@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -360,73 +359,6 @@ func TestDNSSECSignedTransferCluster(t *testing.T) {
 	if out, err := exec.Command(verify, "-z", "-o", "example.com", path).CombinedOutput(); err != nil {
 		t.Errorf("dnssec-verify: %v\n%s", err, out)
 	}
-}
-
-// startKnotSecondary runs knotd (stopped at the end of the test) as a
-// secondary of example.com at knotAddr, transferring from the evac DNS
-// server at evacDNS, taking NOTIFY from it, and giving transfers to
-// transferTo; it returns the path of knotd's log.
-func startKnotSecondary(t *testing.T, dir, knotd, knotAddr, evacDNS, transferTo string) string {
-	t.Helper()
-	kdir := filepath.Join(dir, "knot")
-	if err := os.MkdirAll(kdir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	khost, kport, _ := strings.Cut(knotAddr, ":")
-	ehost, eport, _ := strings.Cut(evacDNS, ":")
-	conf := fmt.Sprintf(`server:
-    listen: %s@%s
-    rundir: %s
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: info
-database:
-    storage: %s
-remote:
-  - id: evac
-    address: %s@%s
-    via: %s
-acl:
-  - id: notify_from_evac
-    address: %s
-    action: notify
-  - id: transfer_out
-    address: %s
-    action: transfer
-template:
-  - id: default
-    storage: %s
-zone:
-  - domain: example.com
-    master: evac
-    acl: [notify_from_evac, transfer_out]
-`, khost, kport, kdir, kdir, ehost, eport, khost, ehost, transferTo, kdir)
-	confPath := filepath.Join(kdir, "knot.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	knotLog := filepath.Join(kdir, "knotd.log")
-	logf, err := os.Create(knotLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcmd := exec.Command(knotd, "-c", confPath)
-	kcmd.Stdout, kcmd.Stderr = logf, logf
-	if err := kcmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = kcmd.Process.Signal(syscall.SIGTERM) // knotd flushes its log on exit
-		_ = kcmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			dumpTail(t, knotLog, 40)
-		}
-	})
-	return knotLog
 }
 
 // TestDNSSECSignedTransferResign: with one-minute signing periods
