@@ -18,13 +18,16 @@
 #   EVACS="/path/old/evac /path/new/evac" bench/dns-wakeups.sh
 #
 # An evac entry may be a script that sets the environment and execs evac (the pid must
-# stay the server's). Knobs: RATE [50000] SECS [5] ROUNDS [2] WORKDIR
-# [$TMPDIR/evac-dns-wakeups]. Needs dnsperf, knotd, perf (linux-perf), dig; root. Binds
+# stay the server's). Before each run it waits (up to QUIET s) for a second with both cpus
+# under 12% busy, and it reports per run the server's CPU and cpu 0's other busy share
+# (softirq work and other processes: well above ~10, the run waited for the cpu), then
+# medians over the rounds. Knobs: RATES ["50000"; 0 = no -Q, dnsperf's limit] SECS [5]
+# ROUNDS [2] TRACE [1; 0: latency only, no perf] QUIET [20] WORKDIR [$TMPDIR/evac-dns-wakeups]. Needs dnsperf, knotd, perf (linux-perf), dig; root. Binds
 # 127.0.0.1:5381-5389: run it under the team's lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EVACS:?set EVACS to one or more evac binaries}"
-RATE=${RATE:-50000} SECS=${SECS:-5} ROUNDS=${ROUNDS:-2}
+RATES=${RATES:-${RATE:-50000}} SECS=${SECS:-5} ROUNDS=${ROUNDS:-2} TRACE=${TRACE:-1} QUIET=${QUIET:-20}
 W=${WORKDIR:-${TMPDIR:-/tmp}/evac-dns-wakeups}
 mkdir -p "$W"
 # the zone and query file of bench/dns-peers.sh, and the weighted steering of bench/dns.sh
@@ -74,23 +77,51 @@ for n in "${names[@]}"; do
   for ((i = 0; i < 50; i++)); do dig +short +time=1 +tries=1 @127.0.0.1 -p "${PORT[$n]}" svc0.example.com A >/dev/null 2>&1 && break; sleep 0.2; done
 done
 EV=sched:sched_waking,sched:sched_switch,syscalls:sys_exit_recvmmsg,syscalls:sys_exit_sendmmsg
-echo "# rate $RATE qps, $SECS s per run, $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# per wake-up, µs: p50/p90/p99 (mean)"
+busy() { awk '/^cpu[01] /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat | paste -sd' '; } # USER_HZ ticks
+quiet() { # wait up to QUIET s for a second with both cpus under 12% busy (other engineers' jobs)
+  local i a0 a1 b0 b1
+  for ((i = 0; i < QUIET; i++)); do
+    read -r a0 a1 <<<"$(busy)"; sleep 1; read -r b0 b1 <<<"$(busy)"
+    [ $((b0 - a0)) -lt 12 ] && [ $((b1 - a1)) -lt 12 ] && return 0
+  done
+  return 0
+}
+ptime() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; } # utime + stime
+RES=$W/results.tsv
+: > "$RES"
+echo "# rates $RATES qps (0: dnsperf's limit), $SECS s per run, $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$TRACE" = 1 ] && echo "# per wake-up, µs: p50/p90/p99 (mean)"
+hz=$(getconf CLK_TCK)
 for ((r = 1; r <= ROUNDS; r++)); do
+ for rate in $RATES; do
   for n in "${names[@]}"; do
-    taskset -c 1 dnsperf -s 127.0.0.1 -p "${PORT[$n]}" -d "$W/queries.txt" -l "$SECS" -c 8 -q 200 -Q "$RATE" -v \
-      >"$W/dp-$n-$r.txt" 2>&1 & dp=$!
-    sleep $(((SECS - 2) / 2))
+    q=(); [ "$rate" != 0 ] && q=(-Q "$rate")
+    quiet
+    p=${PIDS[$n]} w0=$(date +%s.%N) t0=$(ptime "${PIDS[$n]}"); read -r c0 _ <<<"$(busy)"
+    taskset -c 1 dnsperf -s 127.0.0.1 -p "${PORT[$n]}" -d "$W/queries.txt" -l "$SECS" -c 8 -q 200 "${q[@]}" -v \
+      >"$W/dp-$n-$rate-$r.txt" 2>&1 & dp=$!
     load=$(cut -d' ' -f1 /proc/loadavg)
-    perf record -q -a -e "$EV" -o "$W/perf-$n-$r.data" -- sleep 2 >/dev/null 2>&1
+    if [ "$TRACE" = 1 ]; then
+      sleep $(((SECS - 2) / 2))
+      perf record -q -a -e "$EV" -o "$W/perf-$n-$rate-$r.data" -- sleep 2 >/dev/null 2>&1
+    fi
     wait $dp
+    t1=$(ptime "$p"); read -r c1 _ <<<"$(busy)"
+    wall=$(awk -v a="$w0" -v b="$(date +%s.%N)" 'BEGIN{print b - a}')
+    srv=$(awk -v a="$t0" -v b="$t1" -v w="$wall" -v hz="$hz" 'BEGIN{printf "%.0f", (b - a) / hz / w * 100}')
+    # cpu 0's busy share beyond the server's process time: softirq work and other processes
+    oth=$(awk -v a="$c0" -v b="$c1" -v w="$wall" -v hz="$hz" -v s="$srv" 'BEGIN{printf "%.0f", (b - a) / hz / w * 100 - s}')
+    qps=$(awk '/Queries per second:/{printf "%.0f", $4}' "$W/dp-$n-$rate-$r.txt")
     lat=$(awk '/^> / && $2 != "T" {us = int($NF * 1e6 + 0.5); h[us]++; n++; s += us; if (us > mx) mx = us}
       END {split("0.5 0.9 0.99 0.999", q, " "); k = 1; c = 0
         for (u = 0; u <= mx && k <= 4; u++) {c += h[u]; while (k <= 4 && c >= q[k] * n) {r[k] = u; k++}}
-        printf "avg %.0f p50 %d p90 %d p99 %d p99.9 %d us", s / n, r[1], r[2], r[3], r[4]}' "$W/dp-$n-$r.txt")
-    printf '%-6s r%d %6s qps  %s  load %s\n' "$n" "$r" \
-      "$(awk '/Queries per second:/{printf "%.0f", $4}' "$W/dp-$n-$r.txt")" "$lat" "$load"
-    perf script -i "$W/perf-$n-$r.data" -F comm,pid,tid,cpu,time,event,trace 2>/dev/null |
+        printf "%.0f %d %d %d %d", s / n, r[1], r[2], r[3], r[4]}' "$W/dp-$n-$rate-$r.txt")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$rate" "$r" "$qps" "$(tr ' ' '\t' <<<"$lat")" "$srv" "$oth" "$load" >> "$RES"
+    read -r avg p50 p90 p99 p999 <<<"$lat"
+    printf '%-6s %6s r%d %6s qps  avg %s p50 %s p90 %s p99 %s p99.9 %s us  srv %s%%  cpu0 other %s%%  load %s\n' \
+      "$n" "$rate" "$r" "$qps" "$avg" "$p50" "$p90" "$p99" "$p999" "$srv" "$oth" "$load"
+    [ "$TRACE" = 1 ] || continue
+    perf script -i "$W/perf-$n-$rate-$r.data" -F comm,pid,tid,cpu,time,event,trace 2>/dev/null |
       awk -v tgid="${PIDS[$n]}" -v secs=2 '
       function kv(s, key,   i, a, m) { m = split(s, a, " "); for (i = 1; i <= m; i++) if (index(a[i], key "=") == 1) return substr(a[i], length(key) + 2); return "" }
       function hex(s,   i, v) { v = 0; s = tolower(substr(s, 3)); for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return v }
@@ -144,4 +175,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
         s = ""; for (c in slow) s = s sprintf(" %s:%d", c, slow[c]); if (s != "") print "  waited >15 µs for cpu 0 behind:" s
       }'
   done
+ done
 done
+# medians over rounds, (min-max)
+echo "# medians over $ROUNDS rounds (min-max); µs; per-run rows: $RES (server rate round qps avg p50 p90 p99 p99.9 srv% cpu0-other% load)"
+awk -F'\t' '
+  function med(s,   a, n, i, j, t) { n = split(s, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return sprintf("%s (%s-%s)", (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2), a[1], a[n]) }
+  { k = $1 "\t" $2; if (!(k in seen)) { seen[k] = 1; order[++no] = k }
+    for (c = 4; c <= 12; c++) v[k, c] = v[k, c] " " $c }
+  END { printf "%-6s %6s %-22s %-16s %-16s %-18s %-18s %-14s %-14s %s\n", "server", "rate", "qps", "avg", "p50", "p99", "p99.9", "srv%", "cpu0 other%", "load"
+    for (i = 1; i <= no; i++) { k = order[i]; split(k, kk, "\t")
+      printf "%-6s %6s %-22s %-16s %-16s %-18s %-18s %-14s %-14s %s\n", kk[1], kk[2], med(v[k, 4]), med(v[k, 5]), med(v[k, 6]), med(v[k, 8]), med(v[k, 9]), med(v[k, 10]), med(v[k, 11]), med(v[k, 12]) } }' "$RES"
