@@ -22,8 +22,10 @@
 # under 12% busy, and it reports per run the server's CPU and cpu 0's other busy share
 # (softirq work and other processes: well above ~10, the run waited for the cpu), then
 # medians over the rounds. Knobs: RATES ["50000"; 0 = no -Q, dnsperf's limit] SECS [5]
-# ROUNDS [2] TRACE [1; 0: latency only, no perf] QUIET [20] WORKDIR [$TMPDIR/evac-dns-wakeups]. Needs dnsperf, knotd, perf (linux-perf), dig; root. Binds
-# 127.0.0.1:5381-5389: run it under the team's lock.
+# ROUNDS [2] TRACE [1; 0: latency only, no perf] QUIET [20] WORKDIR [$TMPDIR/evac-dns-wakeups].
+# Needs dnsperf, knotd, dig, perf (linux-perf; not with TRACE=0); root. Binds
+# 127.0.0.1:5381-5389: run it under the team's lock. Results: docs/benchmarks.md, "At a
+# fixed load".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EVACS:?set EVACS to one or more evac binaries}"
