@@ -171,7 +171,7 @@ func (s *Server) fast(pkt []byte, from netip.AddrPort, out []byte, sn *seen) (_ 
 		// what it must sign or refuse.
 		r := s.refusal.Load()
 		switch {
-		case r != nil && !r.unsigned:
+		case v.lacksKeys, r != nil && !r.unsigned:
 			sn.svc = 0
 			return nil, false
 		case v.dnssec == nil, r != nil:

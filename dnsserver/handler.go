@@ -175,8 +175,8 @@ func (s *Server) answer(rep *reply, remote net.Addr, r *dns.Msg) (limit int) {
 	}
 	do := opt != nil && opt.Do()
 	signed := do && v.dnssec != nil
-	if r := s.refusal.Load(); do && r != nil {
-		if !r.unsigned {
+	if r := s.refusal.Load(); do && (r != nil || v.lacksKeys) {
+		if v.lacksKeys || !r.unsigned {
 			// A server that cannot sign as the cluster does says so rather
 			// than answer as if the zone were unsigned (SetDNSSECRefusal).
 			m.Authoritative = false

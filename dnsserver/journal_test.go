@@ -44,7 +44,7 @@ func setStatic(addr string) func(*state.Config) {
 // mustView builds the view of st after prev, with its journal.
 func mustView(t testing.TB, st *state.State, prev *view, size int) *view {
 	t.Helper()
-	v, err := buildView(st, prev, nil)
+	v, err := buildView(st, prev, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -362,30 +362,46 @@ func (sg *signer) use(keys *DNSSECKeys) {
 // updateMu.
 func (s *Server) buildSigned(st *state.State, prev *view) (*view, string, error) {
 	sg := s.signer
-	reason := ""
-	switch {
-	case sg != nil:
-		keys, missing := sg.all.ForState(st.DNSSEC)
-		if len(missing) > 0 {
-			reason = fmt.Sprintf("this server's key directory %s lacks DNSSEC key %s, which the cluster's key states name (evac dnssec rollover status): copy the key files into it and send SIGHUP",
-				sg.all.Dir, strings.Join(missing, ", "))
-			sg = nil
-			break
+	if sg == nil {
+		reason := ""
+		if st.DNSSEC != nil && len(st.DNSSEC.Keys) > 0 {
+			reason = fmt.Sprintf("this server has no DNSSEC keys (--dnssec-keys) while the cluster signs with %s", strings.Join(st.DNSSEC.KeyIDs(), ", "))
 		}
-		sg.use(keys)
-		sg.period(s.now())
-		sg.next = map[string][]dns.RR{}
-	case st.DNSSEC != nil && len(st.DNSSEC.Keys) > 0:
-		reason = fmt.Sprintf("this server has no DNSSEC keys (--dnssec-keys) while the cluster signs with %s", strings.Join(st.DNSSEC.KeyIDs(), ", "))
-	}
-	v, err := buildView(st, prev, sg)
-	if sg != nil {
+		v, err := buildView(st, prev, nil, 0)
 		if err == nil {
-			sg.cache = sg.next
+			v.lacksKeys = reason != ""
 		}
-		sg.next = nil
+		return v, reason, err
 	}
-	return v, reason, err
+	// A failed build leaves the signer as it was: had it kept the new
+	// period, the live view's signatures would not be renewed until the
+	// next period and could expire meanwhile.
+	saved := *sg
+	sg.period(s.now())
+	// The served serial follows the signing period even when this server
+	// cannot sign (it lacks a key): it must never go back for secondaries.
+	offset := sg.serialOffset()
+	keys, missing := sg.all.ForState(st.DNSSEC)
+	if len(missing) > 0 {
+		reason := fmt.Sprintf("this server's key directory %s lacks DNSSEC key %s, which the cluster's key states name (evac dnssec rollover status): copy the key files into it and send SIGHUP",
+			sg.all.Dir, strings.Join(missing, ", "))
+		v, err := buildView(st, prev, nil, offset)
+		if err != nil {
+			*sg = saved
+			return nil, reason, err
+		}
+		v.lacksKeys = true
+		return v, reason, nil
+	}
+	sg.use(keys)
+	sg.next = map[string][]dns.RR{}
+	v, err := buildView(st, prev, sg, offset)
+	if err != nil {
+		*sg = saved
+		return nil, "", err
+	}
+	sg.cache, sg.next = sg.next, nil
+	return v, "", nil
 }
 
 // installView stores v, with keyReason, buildSigned's reason to refuse
@@ -414,16 +430,20 @@ func (s *Server) SetDNSSECKeys(ks *DNSSECKeys) error {
 	if s.signer == nil {
 		return errors.New("dnssec: the server was started without keys (--dnssec-keys): restart it to sign")
 	}
-	s.signer.all = ks
-	s.dirKeys.Store(ks)
 	cur := s.view.Load()
 	if cur == nil {
+		s.signer.all = ks
+		s.dirKeys.Store(ks)
 		return nil
 	}
+	was := s.signer.all
+	s.signer.all = ks
 	v, reason, err := s.buildSigned(cur.st, cur)
 	if err != nil {
+		s.signer.all = was // the old keys stay in force
 		return fmt.Errorf("dnssec: sign the answers with the new keys: %w", err)
 	}
+	s.dirKeys.Store(ks)
 	// The same serial: with signed transfers and keys the replicated key
 	// states do not govern, the content may differ, and then the journal
 	// no longer ends at this version (nextJournal drops it).
@@ -506,15 +526,18 @@ type refusal struct {
 // cluster serves (xfrsign.go); a refusal without it answers transfers
 // SERVFAIL (transfer.go), as it does queries with DO.
 func (s *Server) SetDNSSECRefusal(reason string, unsigned bool) {
-	s.plainTransfers(func(sg *signer) { sg.unsignedCluster = reason != "" && unsigned })
+	// The refusal first, then the transfers: a view rebuilt for the new
+	// verdict (and its NOTIFY) must never be transferred under the old
+	// one (a copy signed with keys the cluster does not use).
 	s.refusalMu.Lock()
-	defer s.refusalMu.Unlock()
 	if reason == "" {
 		s.ctlRefusal = nil
 	} else {
 		s.ctlRefusal = &refusal{reason: reason, unsigned: unsigned}
 	}
 	s.storeRefusal()
+	s.refusalMu.Unlock()
+	s.plainTransfers(func(sg *signer) { sg.unsignedCluster = reason != "" && unsigned })
 }
 
 // setKeyRefusal sets (or, with "", lifts) the refusal for want of keys.

@@ -62,11 +62,17 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool, tsig *dns.
 		_ = w.WriteMsg(m)
 		return true
 	}
-	if ref := s.refusal.Load(); ref != nil && !ref.unsigned && v.signedXfr {
-		// Our keys are not the cluster's: a copy signed with them would
-		// fail validation at the secondary as our answers would.
+	if ref := s.refusal.Load(); (v.lacksKeys || ref != nil && !ref.unsigned) && (s.signer == nil || !s.signer.cfg.UnsignedTransfers) {
+		// Our keys are not the cluster's, or we lack one it signs with,
+		// or have none: a copy signed with ours would fail validation at
+		// the secondary as our answers would, and an unsigned copy of a
+		// signed zone would too (under the parent's DS).
+		reason := "this server lacks the cluster's DNSSEC keys"
+		if ref != nil {
+			reason = ref.reason
+		}
 		s.log.Warn("zone transfer refused: not signing", zap.Stringer("client", client),
-			zap.String("type", dns.TypeToString[q.Qtype]), zap.String("reason", ref.reason))
+			zap.String("type", dns.TypeToString[q.Qtype]), zap.String("reason", reason))
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeServerFailure)
 		_ = w.WriteMsg(m)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -22,6 +23,11 @@ const (
 	soaRetry   = 600
 	soaExpire  = 14 * 86400
 )
+
+// SecondaryLag is how long a secondary that missed a NOTIFY may serve an
+// older copy of the zone: the SOA refresh plus one retry. A DNSSEC
+// rollover step waits for it too when secondaries take signed copies.
+const SecondaryLag = (soaRefresh + soaRetry) * time.Second
 
 // maxChain bounds CNAME chasing inside the zone (config validation already
 // rejects loops and longer chains).
@@ -56,6 +62,11 @@ type view struct {
 	secondaries   []secondary
 	axfr          []dns.RR
 	signedXfr     bool // axfr is signed (xfrsign.go)
+	// lacksKeys: built unsigned because this server lacks keys the
+	// cluster signs with (buildSigned). Queries with DO get SERVFAIL from
+	// this view whatever the server-wide refusal says at that instant, so
+	// no query racing a refusal's change gets an unsigned answer.
+	lacksKeys bool
 	// journal is the IXFR journal up to this version (journal.go), set
 	// by Update before the view is published; nil: empty.
 	journal *journal
@@ -168,8 +179,9 @@ type prepared struct {
 
 // buildView prepares the answers for st, which must have a config.
 // prev, the current view or nil, lends its compiled topology when the
-// config is the same.
-func buildView(st *state.State, prev *view, sg *signer) (*view, error) {
+// config is the same. sg signs it (nil: unsigned); serialOffset is what
+// the served SOA serial adds to the state's (xfrsign.go).
+func buildView(st *state.State, prev *view, sg *signer, serialOffset uint32) (*view, error) {
 	c := st.Config
 	zone := dns.CanonicalName(c.Zone)
 	if _, ok := dns.IsDomainName(zone); !ok {
@@ -180,7 +192,7 @@ func buildView(st *state.State, prev *view, sg *signer) (*view, error) {
 		return nil, fmt.Errorf("zone %s has no name servers", zone)
 	}
 	v := &view{
-		serial:      max(st.Serial, 1) + sg.serialOffset(),
+		serial:      max(st.Serial, 1) + serialOffset,
 		stateSerial: max(st.Serial, 1),
 		cfg:         c,
 		st:          st,

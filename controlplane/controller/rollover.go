@@ -50,15 +50,26 @@ func maxDataTTL(c *state.Config) time.Duration {
 // RRset's TTL (the zone TTL), so that every resolver's cached RRset holds
 // it before it signs.
 func publishWait(c *state.Config) time.Duration {
-	w := time.Duration(c.TTL) * time.Second
+	w := time.Duration(c.TTL)*time.Second + secondaryLag(c)
 	return w + rolloverMargin(w)
+}
+
+// secondaryLag is how much longer a step waits when the zone may be
+// transferred: a secondary serves the DNSKEY and RRSIG sets of its last
+// (signed) copy, and one that missed a NOTIFY takes up to the SOA refresh
+// and a retry to catch up (dnsserver.SecondaryLag).
+func secondaryLag(c *state.Config) time.Duration {
+	if len(c.Secondaries) == 0 && len(c.TransferAllow) == 0 {
+		return 0
+	}
+	return dnsserver.SecondaryLag
 }
 
 // activeWait is how long the old key stays published once the new one
 // signs: the longest TTL of data it signed (for a SEP key also the
 // parent's DS TTL: the operator replaces the DS at this step).
 func activeWait(c *state.Config, r *state.DNSSECRollover, sep bool) time.Duration {
-	w := maxDataTTL(c)
+	w := maxDataTTL(c) + secondaryLag(c)
 	if sep {
 		w = max(w, time.Duration(r.DSTTL))
 	}

@@ -279,10 +279,15 @@ func TestDNSSECRolloverAPI(t *testing.T) {
 }
 
 // The safe waits come from the zone's TTLs (and the DS TTL for a SEP
-// key), each with its margin.
+// key, and the secondaries' catch-up when the zone may be transferred),
+// each with its margin.
 func TestRolloverWaits(t *testing.T) {
 	cfg := func(ttl, svc, rec uint32) *state.Config {
 		return &state.Config{TTL: ttl, Services: []state.Service{{Name: "api", TTL: svc}}, Records: []state.Record{{Name: "www", TTL: rec}}}
+	}
+	xfr := func(c *state.Config) *state.Config {
+		c.TransferAllow = []string{"127.0.0.0/8"}
+		return c
 	}
 	ds := &state.DNSSECRollover{DSTTL: duration.Duration(time.Hour)}
 	for _, tc := range []struct {
@@ -296,6 +301,10 @@ func TestRolloverWaits(t *testing.T) {
 		{"a record's longer ttl", cfg(60, 60, 3600), false, 66 * time.Second, 3960 * time.Second},
 		{"ksk: the ds ttl", cfg(30, 30, 30), true, 35 * time.Second, 66 * time.Minute},
 		{"ksk: data ttl above the ds ttl", cfg(86400, 86400, 86400), true, 24 * time.Hour * 11 / 10, 24 * time.Hour * 11 / 10},
+		// Secondaries may serve an older signed copy for the SOA refresh
+		// and a retry (4200 s) more.
+		{"secondaries: the soa refresh and retry", xfr(cfg(30, 30, 30)), false, 4653 * time.Second, 4653 * time.Second},
+		{"secondaries, ksk: above the ds ttl", xfr(cfg(30, 30, 30)), true, 4653 * time.Second, 4653 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := publishWait(tc.c); got != tc.publish {
