@@ -221,14 +221,31 @@ func TestNearestSteering(t *testing.T) {
 				return err
 			}
 			for _, r := range rs {
-				if r.Name == "us-east" && r.Weight != 50 {
-					return fmt.Errorf("%s: us-east at %d", c.id, r.Weight)
+				// The spill plan for weight 50 lands a planner tick after the
+				// weight, and again once the demand is measured: answers
+				// follow it, so wait for a plan with its flows.
+				if r.Name == "us-east" && (r.Weight != 50 || r.Spill == nil || r.Spill.Weight != 50 || len(r.Spill.Flows) == 0) {
+					return fmt.Errorf("%s: us-east at %d, plan %+v", c.id, r.Weight, r.Spill)
 				}
 			}
 		}
 		return nil
 	})
+	// Every controller gives the same answers (a plan that changed between
+	// two surveys is asked again).
 	var firstAnswers []string
+	eventually(t, 60*time.Second, "the same nearest answers on every controller at weight 50", func() error {
+		first, _ := nearSurvey(t, c0.dns, clients["us-east"])
+		for _, c := range tc.controllers[1:] {
+			regs, _ := nearSurvey(t, c.dns, clients["us-east"])
+			for i := range regs {
+				if regs[i] != first[i] {
+					return fmt.Errorf("%s and %s differ for %s", c.id, c0.id, clients["us-east"][i])
+				}
+			}
+		}
+		return nil
+	})
 	for ci, c := range tc.controllers {
 		regs, _ := nearSurvey(t, c.dns, clients["us-east"])
 		stay := 0
