@@ -16,53 +16,7 @@ cd "$(dirname "$0")/.."
 : "${EVACS:?set EVACS to one or more evac binaries}"
 RATE=${RATE:-40000} SECS=${SECS:-4} ROUNDS=${ROUNDS:-2}
 W=${WORKDIR:-${TMPDIR:-/tmp}/evac-dns-syscalls}
-mkdir -p "$W"
-# the zone and query file of bench/dns-peers.sh, and the weighted steering of bench/dns.sh
-WORKDIR=$W bench/dns-peers.sh setup >/dev/null
-{
-  printf 'zone: example.com.\nttl: 300\nnameservers: {ns1: 127.0.0.1}\n'
-  printf 'regions: [{name: a}, {name: b}, {name: c}]\nservices:\n'
-  for ((i = 0; i < 100; i++)); do
-    printf '  - {name: svc%d, policy: weighted, endpoints: {a: [10.1.0.%d], b: [10.2.0.%d], c: [10.3.0.%d]}}\n' $i $i $i $i
-  done
-} > "$W/weighted.yaml"
-cat > "$W/knot.conf" <<EOF
-server:
-    listen: 127.0.0.1@5391
-    rundir: $W
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: $W
-log:
-  - target: stderr
-    any: warning
-template:
-  - id: default
-    storage: $W
-    zonefile-sync: -1
-    journal-content: none
-    semantic-checks: off
-zone:
-  - domain: example.com
-    file: $W/zones/example.com.zone
-EOF
-declare -A PORT PIDS
-names=(knot)
-PORT[knot]=5391
-setsid taskset -c 0 knotd -c "$W/knot.conf" >"$W/knot.log" 2>&1 & PIDS[knot]=$!
-port=5391 k=0
-for e in $EVACS; do
-  port=$((port + 1)) k=$((k + 1)); n=evac$k; names+=("$n"); PORT[$n]=$port
-  echo "# $n = $e" >&2
-  setsid taskset -c 0 "$e" dnsbench --config "$W/weighted.yaml" --addr 127.0.0.1:$port --weights 50,30,20 \
-    --dns-rate-limit 0 --log-level warn >"$W/$n.log" 2>&1 & PIDS[$n]=$!
-done
-trap 'for n in "${names[@]}"; do kill -- -"${PIDS[$n]}" 2>/dev/null || true; done' EXIT
-for n in "${names[@]}"; do
-  for ((i = 0; i < 50; i++)); do dig +short +time=1 +tries=1 @127.0.0.1 -p "${PORT[$n]}" svc0.example.com A >/dev/null 2>&1 && break; sleep 0.2; done
-done
+BASE_PORT=5391 . bench/knot-evac-servers.sh
 EV=syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,sched:sched_switch
 echo "# rate $RATE qps, $SECS s per run, $ROUNDS rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= ROUNDS; r++)); do
