@@ -51,16 +51,8 @@ func TestDNSSECUnbound(t *testing.T) {
 
 	// Keys, and the DS for the parent (here: Unbound's trust anchor).
 	keys := filepath.Join(dir, "keys")
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(evacBin, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("evac %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	run("dnssec", "keygen", "--dir", keys, "--zone", "example.com")
-	ds := strings.TrimSpace(run("dnssec", "ds", "--dir", keys))
+	runEvac(t, "dnssec", "keygen", "--dir", keys, "--zone", "example.com")
+	ds := strings.TrimSpace(runEvac(t, "dnssec", "ds", "--dir", keys))
 	if strings.Count(ds, "\tDS\t") != 1 || !strings.HasPrefix(ds, "example.com.\t") {
 		t.Fatalf("evac dnssec ds: %q", ds)
 	}
@@ -98,7 +90,7 @@ func TestDNSSECUnbound(t *testing.T) {
 		return nil
 	})
 	// The same DS (the TTL aside: the zone's, not --ttl's).
-	if got := strings.Fields(run("dnssec", "ds", "--addr", "http://"+httpAddr, "--token", adminToken)); len(got) < 8 ||
+	if got := strings.Fields(runEvac(t, "dnssec", "ds", "--addr", "http://"+httpAddr, "--token", adminToken)); len(got) < 8 ||
 		strings.Join(got[3:], " ") != strings.Join(strings.Fields(ds)[3:], " ") {
 		t.Errorf("ds --addr %q, --dir %q", got, ds)
 	}

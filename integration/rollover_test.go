@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -230,22 +229,14 @@ func TestDNSSECRollover(t *testing.T) {
 	needTool(t, "unbound", "unbound")
 	needTool(t, "unbound-control", "unbound")
 	dir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(evacBin, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("evac %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
 	// A KSK and a ZSK, the same in every controller's directory.
 	src := filepath.Join(dir, "keys")
-	files := strings.Fields(run("dnssec", "keygen", "--dir", src, "--zone", "example.com", "--ksk-zsk"))
+	files := strings.Fields(runEvac(t, "dnssec", "keygen", "--dir", src, "--zone", "example.com", "--ksk-zsk"))
 	if len(files) != 2 {
 		t.Fatalf("keygen: %v", files)
 	}
 	ksk, zsk := keyTagOf(t, files[0]), keyTagOf(t, files[1])
-	ds := strings.TrimSpace(run("dnssec", "ds", "--dir", src))
+	ds := strings.TrimSpace(runEvac(t, "dnssec", "ds", "--dir", src))
 	dirs := map[string]string{}
 	for _, id := range []string{"c1", "c2", "c3", "e01"} {
 		dirs[id] = filepath.Join(dir, "keys-"+id)
@@ -339,7 +330,7 @@ func TestDNSSECRollover(t *testing.T) {
 	// changes nothing until a rollover names it.
 	step("init", "--reason", "before the first rollover")
 	v.setPhase("recorded")
-	newFile := strings.TrimSpace(run("dnssec", "keygen", "--dir", src, "--zone", "example.com", "--role", "zsk"))
+	newFile := strings.TrimSpace(runEvac(t, "dnssec", "keygen", "--dir", src, "--zone", "example.com", "--role", "zsk"))
 	newZSK := keyTagOf(t, newFile)
 	base := strings.TrimSuffix(filepath.Base(newFile), ".key")
 	// install copies the new key into the servers' directories and has
@@ -419,7 +410,7 @@ func TestDNSSECRollover(t *testing.T) {
 
 	// A KSK by double signature: both KSKs sign the DNSKEY RRset while
 	// the parent's DS (here Unbound's trust anchor) changes.
-	newFile = strings.TrimSpace(run("dnssec", "keygen", "--dir", src, "--zone", "example.com", "--role", "ksk"))
+	newFile = strings.TrimSpace(runEvac(t, "dnssec", "keygen", "--dir", src, "--zone", "example.com", "--role", "ksk"))
 	newKSK := keyTagOf(t, newFile)
 	base = strings.TrimSuffix(filepath.Base(newFile), ".key")
 	install(nodes, newKSK)

@@ -143,3 +143,14 @@ func (u *unbound) setAnchor(anchor string) {
 	u.writeConf()
 	u.ctl("reload")
 }
+
+// runEvac runs the evac binary with args and returns its output; a
+// failure fails the test.
+func runEvac(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(evacBin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("evac %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}

@@ -28,11 +28,12 @@ func loopbackAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// The membership endpoints on a real one-voter Raft node: the peers list,
-// the quorum rule (a voter that cannot be reached would make 1 healthy of
-// 2), joins as a non-voter, an idempotent retry, conflicts, bad input and
-// the audit event naming the actor.
-func TestClusterEndpoints(t *testing.T) {
+// oneVoter starts a one-voter Raft node c1 on loopback, waits until it
+// leads and its FSM has applied what it committed (a loaded machine
+// showed applied 0, lag 2 right after the election), and returns it, its
+// address, and send: a call to a handler over b as alice-admin.
+func oneVoter(t *testing.T, ctx context.Context, b *fsmBackend) (*raftnode.Node, string, func(method, path, body string) (int, string)) {
+	t.Helper()
 	addr := loopbackAddr(t)
 	node, err := raftnode.New(raftnode.Config{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: addr,
 		Bootstrap: []raftnode.Peer{{ID: "c1", Addr: addr}}, Timing: raftnode.TimingFast}, fsm.New(zap.NewNop()))
@@ -40,25 +41,31 @@ func TestClusterEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = node.Shutdown() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := node.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// A new leader has committed entries its FSM may not have applied
-	// yet (a loaded machine showed applied 0, lag 2): wait for them.
 	if err := node.Barrier(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b := newFSMBackend(t, nil)
 	h := NewHandler(b, Options{Cluster: node})
-	send := func(method, path, body string) (int, string) {
+	return node, addr, func(method, path, body string) (int, string) {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req = req.WithContext(wire.WithActor(req.Context(), "alice-admin"))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
 	}
+}
+
+// The membership endpoints on a real one-voter Raft node: the peers list,
+// the quorum rule (a voter that cannot be reached would make 1 healthy of
+// 2), joins as a non-voter, an idempotent retry, conflicts, bad input and
+// the audit event naming the actor.
+func TestClusterEndpoints(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newFSMBackend(t, nil)
+	_, addr, send := oneVoter(t, ctx, b)
 	code, body := send(http.MethodGet, "/v1/cluster/peers", "")
 	var ps []wire.Peer
 	if err := json.Unmarshal([]byte(body), &ps); code != 200 || err != nil || len(ps) != 1 ||
@@ -118,13 +125,9 @@ func TestClusterEndpoints(t *testing.T) {
 // An edge replica joins as a non-voter and shows as an edge with its lag;
 // joining it as a voter or promoting it is refused, force or not.
 func TestClusterEdgeNeverVoter(t *testing.T) {
-	addr := loopbackAddr(t)
-	node, err := raftnode.New(raftnode.Config{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: addr,
-		Bootstrap: []raftnode.Peer{{ID: "c1", Addr: addr}}, Timing: raftnode.TimingFast}, fsm.New(zap.NewNop()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = node.Shutdown() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	node, _, send := oneVoter(t, ctx, newFSMBackend(t, nil))
 	eaddr := loopbackAddr(t)
 	edge, err := raftnode.New(raftnode.Config{NodeID: "e1", DataDir: t.TempDir(), RaftAddr: eaddr, Timing: raftnode.TimingFast, Edge: true},
 		fsm.New(zap.NewNop()))
@@ -132,24 +135,6 @@ func TestClusterEdgeNeverVoter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = edge.Shutdown() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := node.WaitForLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// A new leader has committed entries its FSM may not have applied
-	// yet (a loaded machine showed applied 0, lag 2): wait for them.
-	if err := node.Barrier(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h := NewHandler(newFSMBackend(t, nil), Options{Cluster: node})
-	send := func(method, path, body string) (int, string) {
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req = req.WithContext(wire.WithActor(req.Context(), "alice-admin"))
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Code, rec.Body.String()
-	}
 	for _, body := range []string{
 		fmt.Sprintf(`{"id":"e1","address":%q}`, eaddr),
 		fmt.Sprintf(`{"id":"e1","address":%q,"force":true}`, eaddr),
