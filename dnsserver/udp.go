@@ -47,7 +47,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, rec *answerTable) {
 		bufs[i] = make([]byte, udpReadSize)
 		outs[i] = make([]byte, 0, packBufSize)
 	}
-	io, err := newUDPIO(conn, bufs)
+	io, err := newUDPIO(conn, bufs, s.cfg.BusyPoll, &s.closed, &s.busyPolled)
 	if err != nil {
 		s.log.Error("cannot serve UDP", zap.Error(err))
 		return

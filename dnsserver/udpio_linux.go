@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +32,11 @@ type mmsghdr struct {
 //     every long write (docs/benchmarks.md, "UDP latency");
 //   - the sender's address stays in its raw sockaddr, which the reply is
 //     sent to as is, and is parsed into a netip.AddrPort without allocating
-//     (x/net's ReadBatch allocated a *net.UDPAddr and its IP per datagram).
+//     (x/net's ReadBatch allocated a *net.UDPAddr and its IP per datagram);
+//   - with busyPoll set, an empty socket is polled again for that long
+//     before the reader parks in the netpoller: a query arriving within the
+//     window is read at once instead of after an epoll wake-up and a
+//     scheduler hand-off (docs/benchmarks.md, "Busy polling").
 type mmsgIO struct {
 	rc    syscall.RawConn
 	hdrs  []mmsghdr
@@ -44,9 +51,16 @@ type mmsgIO struct {
 	err     error // of the last callback
 	recvFn  func(uintptr) bool
 	sendFn  func(uintptr) bool
+
+	busyPoll time.Duration  // 0: park as soon as the socket is empty
+	stop     *atomic.Bool   // set when the server shuts down: stop polling
+	polled   *atomic.Uint64 // reads that found data only by polling
 }
 
-func newUDPIO(conn *net.UDPConn, bufs [][]byte) (udpIO, error) {
+// newUDPIO reads into bufs. busyPoll is how long an empty socket is polled
+// again before the reader waits in the netpoller (0: not at all); polling
+// ends early once stop is set; polled counts the reads it saved a wait.
+func newUDPIO(conn *net.UDPConn, bufs [][]byte, busyPoll time.Duration, stop *atomic.Bool, polled *atomic.Uint64) (udpIO, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("UDP socket: %w", err)
@@ -63,6 +77,7 @@ func newUDPIO(conn *net.UDPConn, bufs [][]byte) (udpIO, error) {
 		h.SetIovlen(1)
 	}
 	m.recvFn, m.sendFn = m.recv, m.send
+	m.busyPoll, m.stop, m.polled = busyPoll, stop, polled
 	return m, nil
 }
 
@@ -87,15 +102,30 @@ func (m *mmsgIO) read(ns []int, from []netip.AddrPort) (int, error) {
 }
 
 func (m *mmsgIO) recv(fd uintptr) bool {
+	var until time.Time // the end of the busy-poll window, once started
 	for {
 		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(len(m.hdrs)), 0, 0, 0)
 		switch e {
 		case 0:
 			m.n = int(r)
+			if !until.IsZero() {
+				m.polled.Add(1)
+			}
 			return true
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return false // the netpoller waits for the next datagram
+			if m.busyPoll <= 0 || m.stop.Load() {
+				return false // the netpoller waits for the next datagram
+			}
+			if until.IsZero() {
+				until = time.Now().Add(m.busyPoll)
+			}
+			// Let other goroutines on this P run (the other readers,
+			// Raft, the API): polling costs idle CPU, never their turn.
+			runtime.Gosched()
+			if time.Now().After(until) {
+				return false
+			}
 		default:
 			m.err = e
 			return true

@@ -2,8 +2,10 @@ package dnsserver
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -65,9 +67,17 @@ func TestSockaddrAddrPort(t *testing.T) {
 // checks that each sender gets exactly the answer to its own query, on
 // IPv4 and IPv6 loopback.
 func TestUDPBatchesReachEverySender(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
-		t.Run(addr, func(t *testing.T) {
-			s := New(Config{Addr: addr, Logger: zaptest.NewLogger(t)})
+	for _, tc := range []struct {
+		addr     string
+		busyPoll time.Duration
+	}{
+		{"127.0.0.1:0", 0},
+		{"[::1]:0", 0},
+		{"127.0.0.1:0", MaxBusyPoll},
+	} {
+		addr := tc.addr
+		t.Run(fmt.Sprintf("%s busy-poll %v", addr, tc.busyPoll), func(t *testing.T) {
+			s := New(Config{Addr: addr, Logger: zaptest.NewLogger(t), BusyPoll: tc.busyPoll})
 			s.Update(withWeights(t, configured(t, testConfig()), 50, 30, 20))
 			if err := s.Start(); err != nil {
 				if addr[0] == '[' {
@@ -126,6 +136,72 @@ func TestUDPBatchesReachEverySender(t *testing.T) {
 					}
 					seen[r.Id] = true
 				}
+			}
+		})
+	}
+}
+
+// TestBusyPoll reads one datagram sent while the reader waits, and checks
+// whether the read found it by polling: only when a window is set, not yet
+// over, and the server is not stopping.
+func TestBusyPoll(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		busyPoll   time.Duration
+		stopping   bool
+		sendAfter  time.Duration
+		wantPolled uint64
+	}{
+		{"off", 0, false, 50 * time.Millisecond, 0},
+		// A window far longer than the wait: the datagram arrives in it.
+		{"on", time.Minute, false, 50 * time.Millisecond, 1},
+		// A window long over when the datagram comes: the reader parked.
+		{"window ends", time.Millisecond, false, 300 * time.Millisecond, 0},
+		{"stopping", time.Minute, true, 50 * time.Millisecond, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var stop atomic.Bool
+			var polled atomic.Uint64
+			stop.Store(tc.stopping)
+			bufs := [][]byte{make([]byte, 512), make([]byte, 512)}
+			io, err := newUDPIO(conn, bufs, tc.busyPoll, &stop, &polled)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			type result struct {
+				n   int
+				err error
+			}
+			done := make(chan result, 1)
+			ns, from := make([]int, 2), make([]netip.AddrPort, 2)
+			go func() {
+				n, err := io.read(ns, from)
+				done <- result{n, err}
+			}()
+			time.Sleep(tc.sendAfter) // the reader is polling or parked by now
+			if _, err := c.Write([]byte("query")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case r := <-done:
+				if r.err != nil || r.n != 1 || string(bufs[0][:ns[0]]) != "query" || from[0] != c.LocalAddr().(*net.UDPAddr).AddrPort() {
+					t.Fatalf("read %d datagrams (%q from %v), err %v", r.n, bufs[0][:ns[0]], from[0], r.err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the datagram was never read")
+			}
+			if got := polled.Load(); got != tc.wantPolled {
+				t.Errorf("reads found by polling: %d, want %d", got, tc.wantPolled)
 			}
 		})
 	}

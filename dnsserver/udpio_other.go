@@ -5,6 +5,8 @@ package dnsserver
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -26,7 +28,9 @@ type batchConn interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
-func newUDPIO(conn *net.UDPConn, bufs [][]byte) (udpIO, error) {
+// newUDPIO reads into bufs; busy polling is Linux-only, and its arguments
+// are ignored here.
+func newUDPIO(conn *net.UDPConn, bufs [][]byte, _ time.Duration, _ *atomic.Bool, _ *atomic.Uint64) (udpIO, error) {
 	var bc batchConn = ipv4.NewPacketConn(conn)
 	if a := conn.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil {
 		bc = ipv6.NewPacketConn(conn)

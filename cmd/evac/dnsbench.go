@@ -24,6 +24,7 @@ import (
 func newDNSBenchCmd() *cobra.Command {
 	var configPath, addr, weights, geoDB, dnssecKeys string
 	var rateLimit int
+	var busyPoll time.Duration
 	var logLevel, logFormat string
 	cmd := &cobra.Command{
 		Use:     "dnsbench --config steering.yaml [--addr 127.0.0.1:5353] [--weights 50,30,20] [--geoip-db FILE] [--dnssec-keys DIR]",
@@ -32,6 +33,9 @@ func newDNSBenchCmd() *cobra.Command {
 		Hidden:  true,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkBusyPoll(busyPoll); err != nil {
+				return usageErr(err)
+			}
 			st, err := benchState(configPath, weights)
 			if err != nil {
 				return usageErr(err)
@@ -41,7 +45,7 @@ func newDNSBenchCmd() *cobra.Command {
 				return usageErr(err)
 			}
 			defer func() { _ = lg.Sync() }()
-			s, err := newBenchServer(st, dnsserver.Config{Addr: addr, Logger: lg, RateLimit: rateLimit}, dnssecKeys)
+			s, err := newBenchServer(st, dnsserver.Config{Addr: addr, Logger: lg, RateLimit: rateLimit, BusyPoll: busyPoll}, dnssecKeys)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -71,6 +75,7 @@ func newDNSBenchCmd() *cobra.Command {
 	fl.StringVar(&geoDB, "geoip-db", "", "GeoIP2/GeoLite2 database for the nearest policy, as for evac server (no SIGHUP reload here)")
 	fl.StringVar(&dnssecKeys, "dnssec-keys", "", "directory of DNSSEC keys to sign the zone with (evac dnssec keygen), as for evac server (default signature periods)")
 	fl.IntVar(&rateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP responses per second per client subnet, as for evac server (0: off, as bench/dns.sh runs it)")
+	fl.DurationVar(&busyPoll, "dns-busy-poll", 0, "keep polling an empty UDP socket this long before sleeping, as for evac server (0: off)")
 	addLogFlags(fl, &logLevel, &logFormat)
 	return cmd
 }

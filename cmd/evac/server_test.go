@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,59 @@ func TestServerDNSSECFlags(t *testing.T) {
 	}
 	if f := newServerCmd().Flags().Lookup("dnssec-transfer"); f == nil || f.DefValue != "signed" {
 		t.Errorf("--dnssec-transfer default: %v", f)
+	}
+}
+
+func TestServerDNSBusyPoll(t *testing.T) {
+	base := serverFile{NodeID: "c1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:7300", GossipAddr: "127.0.0.1:7946",
+		HTTPAddr: "127.0.0.1:8080", DNSAddr: "127.0.0.1:5353", Bootstrap: "c1=127.0.0.1:7300", InsecureNoGossipKey: true}
+	for _, tc := range []struct {
+		d       time.Duration
+		wantErr bool
+	}{
+		{0, false}, {200 * time.Microsecond, false}, {dnsserver.MaxBusyPoll, false},
+		{dnsserver.MaxBusyPoll + 1, true}, {time.Second, true}, {-time.Microsecond, true},
+	} {
+		f := base
+		f.DNSBusyPoll = tc.d
+		cfg, err := f.controllerConfig()
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "--dns-busy-poll") {
+				t.Errorf("--dns-busy-poll %v: %v, want an error naming the flag", tc.d, err)
+			}
+			continue
+		}
+		if err != nil || cfg.DNSBusyPoll != tc.d {
+			t.Errorf("--dns-busy-poll %v: %v, %v", tc.d, err, cfg.DNSBusyPoll)
+		}
+	}
+
+	// The config file key, and the flag winning over it.
+	path := filepath.Join(t.TempDir(), "server.yaml")
+	if err := os.WriteFile(path, []byte("dns_busy_poll: 300us\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var file serverFile
+	if err := loadYAMLStrict(path, &file); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 300 * time.Microsecond},
+		{[]string{"--dns-busy-poll", "100us"}, 100 * time.Microsecond},
+		{[]string{"--dns-busy-poll", "0"}, 0},
+	} {
+		cmd := newServerCmd()
+		if err := cmd.Flags().Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		dst := base
+		dst.DNSBusyPoll, _ = cmd.Flags().GetDuration("dns-busy-poll")
+		mergeFlags(cmd.Flags(), &dst, file)
+		if dst.DNSBusyPoll != tc.want {
+			t.Errorf("args %v with dns_busy_poll: 300us: %v, want %v", tc.args, dst.DNSBusyPoll, tc.want)
+		}
 	}
 }

@@ -117,6 +117,9 @@ type Config struct {
 	// DNSIXFRJournal is how many zone changes the IXFR journal keeps
 	// (dnsserver.Config.IXFRJournal: 0 the default, below 0 none).
 	DNSIXFRJournal int
+	// DNSBusyPoll is how long a UDP reader polls its empty socket before
+	// it waits (dnsserver.Config.BusyPoll); 0: off.
+	DNSBusyPoll time.Duration
 }
 
 // DNSSECKeys returns the keys of cfg.DNSSEC, nil without.
@@ -199,7 +202,7 @@ func Start(cfg Config) (*Controller, error) {
 	onReject := c.onReject
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG,
-		IXFRJournal: cfg.DNSIXFRJournal})
+		IXFRJournal: cfg.DNSIXFRJournal, BusyPoll: cfg.DNSBusyPoll})
 	if cfg.DNSSEC != nil {
 		// Signed transfers wait for the first comparison of keys with
 		// the leader's (dnssec.go).
@@ -367,7 +370,10 @@ func (c *Controller) startAPI() error {
 		Name:        "evac_conns_rejected_total",
 		Help:        "Connections closed on accept for being over a per-address or total cap (--api-max-conns*, --dns-tcp-max-conns*).",
 		ConstLabels: prometheus.Labels{"listener": "dns-tcp"},
-	}, func() float64 { return float64(c.dns.TCPRejected()) }))
+	}, func() float64 { return float64(c.dns.TCPRejected()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "evac_dns_udp_busy_poll_reads_total",
+		Help: "UDP reads that found queries while busy polling (--dns-busy-poll), each a sleep and wake-up saved.",
+	}, func() float64 { return float64(c.dns.BusyPollReads()) }))
 	if cfg.TLS != nil {
 		c.httpLn = tls.NewListener(c.httpLn, cfg.TLS)
 	}
