@@ -2,16 +2,20 @@ package controller
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/evac-sh/evac/controlplane/auth"
+	"github.com/evac-sh/evac/dnsserver"
 )
 
 // TestRefusalMetrics: refused API requests are counted in
@@ -76,5 +80,62 @@ func TestRefusalMetrics(t *testing.T) {
 	}
 	if n := len(fams["evac_conns_rejected_total"].GetMetric()); n != 2 {
 		t.Errorf("evac_conns_rejected_total has %d series, want api and dns-tcp", n)
+	}
+}
+
+// TestDNSBusyPollMetric: with DNSBusyPoll set, queries that follow each
+// other closely are read by polling, and evac_dns_udp_busy_poll_reads_total
+// counts them.
+func TestDNSBusyPollMetric(t *testing.T) {
+	c := startClusterWith(t, 1, func(_ int, cfg *Config) { cfg.DNSBusyPoll = dnsserver.MaxBusyPoll })
+	ctl := c.ctls[0]
+	conn, err := net.Dial("udp", ctl.cfg.DNSAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := new(dns.Msg)
+	m.SetQuestion("api.example.com.", dns.TypeA)
+	pkt, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape := func() float64 {
+		t.Helper()
+		resp, err := http.Get("http://" + ctl.HTTPAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, ok := fams["evac_dns_udp_busy_poll_reads_total"]
+		if !ok {
+			t.Fatal("no evac_dns_udp_busy_poll_reads_total in /metrics")
+		}
+		return f.GetMetric()[0].GetCounter().GetValue()
+	}
+	// Back-to-back queries: each next one is sent within the 1 ms the
+	// reader polls after answering, unless this goroutine is descheduled
+	// for longer, which a busy machine may do to some but not all of them.
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(60 * time.Second)
+	for n := 0; ; n++ {
+		if n%100 == 99 && scrape() > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d back-to-back queries no read was counted as found by busy polling", n)
+		}
+		if _, err := conn.Write(pkt); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Read(buf); err != nil {
+			t.Fatalf("query %d: %v", n, err)
+		}
 	}
 }
