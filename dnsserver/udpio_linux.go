@@ -55,7 +55,23 @@ type mmsgIO struct {
 	busyPoll time.Duration  // 0: park as soon as the socket is empty
 	stop     *atomic.Bool   // set when the server shuts down: stop polling
 	polled   *atomic.Uint64 // reads that found data only by polling
+	// The reader parks in the netpoller at least every parkEvery
+	// (busyPollPark); awake is when it last came back from it, and
+	// parking is set while it is there.
+	parkEvery time.Duration
+	awake     time.Time
+	parking   bool
 }
+
+// busyPollPark bounds how long a busy-polling reader goes without parking.
+// The Go scheduler looks for network events (the process's other sockets:
+// the admin API, Raft, DNS over TCP) only when a P has nothing to run, or
+// when sysmon gets to it, every 10 ms at best; a reader that polls and
+// yields is always runnable, so with GOMAXPROCS=1 those sockets waited 10
+// ms and more (docs/benchmarks.md, "Busy polling"). Parking once in a
+// while lets the scheduler see them; the reader then pays one wake-up.
+// A reader may poll busyPoll past it: a window once started runs out.
+const busyPollPark = time.Millisecond
 
 // newUDPIO reads into bufs. busyPoll is how long an empty socket is polled
 // again before the reader waits in the netpoller (0: not at all); polling
@@ -77,7 +93,7 @@ func newUDPIO(conn *net.UDPConn, bufs [][]byte, busyPoll time.Duration, stop *at
 		h.SetIovlen(1)
 	}
 	m.recvFn, m.sendFn = m.recv, m.send
-	m.busyPoll, m.stop, m.polled = busyPoll, stop, polled
+	m.busyPoll, m.stop, m.polled, m.parkEvery = busyPoll, stop, polled, busyPollPark
 	return m, nil
 }
 
@@ -102,6 +118,9 @@ func (m *mmsgIO) read(ns []int, from []netip.AddrPort) (int, error) {
 }
 
 func (m *mmsgIO) recv(fd uintptr) bool {
+	if m.parking {
+		m.awake, m.parking = time.Now(), false
+	}
 	var until time.Time // the end of the busy-poll window, once started
 	for {
 		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(len(m.hdrs)), 0, 0, 0)
@@ -118,12 +137,18 @@ func (m *mmsgIO) recv(fd uintptr) bool {
 				return false // the netpoller waits for the next datagram
 			}
 			if until.IsZero() {
-				until = time.Now().Add(m.busyPoll)
+				now := time.Now()
+				if now.Sub(m.awake) >= m.parkEvery {
+					m.parking = true
+					return false
+				}
+				until = now.Add(m.busyPoll)
 			}
 			// Let other goroutines on this P run (the other readers,
 			// Raft, the API): polling costs idle CPU, never their turn.
 			runtime.Gosched()
 			if time.Now().After(until) {
+				m.parking = true
 				return false
 			}
 		default:

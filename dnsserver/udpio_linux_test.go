@@ -141,23 +141,30 @@ func TestUDPBatchesReachEverySender(t *testing.T) {
 	}
 }
 
-// TestBusyPoll reads one datagram sent while the reader waits, and checks
-// whether the read found it by polling: only when a window is set, not yet
-// over, and the server is not stopping.
+// TestBusyPoll reads datagrams sent while the reader waits, and checks
+// which reads found theirs by polling: only with a window set, not yet
+// over, the server not stopping, and the reader back from its last park
+// less than parkEvery ago (else it parks once, so that the scheduler sees
+// the process's other sockets).
 func TestBusyPoll(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		busyPoll   time.Duration
+		parkEvery  time.Duration
 		stopping   bool
 		sendAfter  time.Duration
-		wantPolled uint64
+		wantPolled []uint64 // the count after each read
 	}{
-		{"off", 0, false, 50 * time.Millisecond, 0},
-		// A window far longer than the wait: the datagram arrives in it.
-		{"on", time.Minute, false, 50 * time.Millisecond, 1},
+		{"off", 0, time.Minute, false, 50 * time.Millisecond, []uint64{0, 0, 0, 0}},
+		// The first read parks: the reader has never been awake. Then a
+		// window far longer than the waits catches every datagram.
+		{"on", time.Minute, time.Minute, false, 50 * time.Millisecond, []uint64{0, 1, 2, 3}},
+		// Polled 700ms since it woke, the reader parks once, then polls
+		// again.
+		{"parks every parkEvery", time.Minute, 500 * time.Millisecond, false, 700 * time.Millisecond, []uint64{0, 1, 1, 2}},
 		// A window long over when the datagram comes: the reader parked.
-		{"window ends", time.Millisecond, false, 300 * time.Millisecond, 0},
-		{"stopping", time.Minute, true, 50 * time.Millisecond, 0},
+		{"window ends", time.Millisecond, time.Minute, false, 300 * time.Millisecond, []uint64{0, 0, 0, 0}},
+		{"stopping", time.Minute, time.Minute, true, 50 * time.Millisecond, []uint64{0, 0, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -173,6 +180,7 @@ func TestBusyPoll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			io.(*mmsgIO).parkEvery = tc.parkEvery
 			c, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
 			if err != nil {
 				t.Fatal(err)
@@ -182,26 +190,34 @@ func TestBusyPoll(t *testing.T) {
 				n   int
 				err error
 			}
-			done := make(chan result, 1)
 			ns, from := make([]int, 2), make([]netip.AddrPort, 2)
+			// One goroutine reads back to back, as serveUDP does.
+			start, done := make(chan struct{}), make(chan result)
 			go func() {
-				n, err := io.read(ns, from)
-				done <- result{n, err}
-			}()
-			time.Sleep(tc.sendAfter) // the reader is polling or parked by now
-			if _, err := c.Write([]byte("query")); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case r := <-done:
-				if r.err != nil || r.n != 1 || string(bufs[0][:ns[0]]) != "query" || from[0] != c.LocalAddr().(*net.UDPAddr).AddrPort() {
-					t.Fatalf("read %d datagrams (%q from %v), err %v", r.n, bufs[0][:ns[0]], from[0], r.err)
+				for range start {
+					n, err := io.read(ns, from)
+					done <- result{n, err}
 				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("the datagram was never read")
-			}
-			if got := polled.Load(); got != tc.wantPolled {
-				t.Errorf("reads found by polling: %d, want %d", got, tc.wantPolled)
+			}()
+			defer close(start)
+			for i, want := range tc.wantPolled {
+				start <- struct{}{}
+				time.Sleep(tc.sendAfter) // the reader is polling or parked by now
+				msg := fmt.Sprintf("query %d", i)
+				if _, err := c.Write([]byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case r := <-done:
+					if r.err != nil || r.n != 1 || string(bufs[0][:ns[0]]) != msg || from[0] != c.LocalAddr().(*net.UDPAddr).AddrPort() {
+						t.Fatalf("read %d: %d datagrams (%q from %v), err %v", i, r.n, bufs[0][:ns[0]], from[0], r.err)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("datagram %d was never read", i)
+				}
+				if got := polled.Load(); got != want {
+					t.Errorf("after read %d, reads found by polling: %d, want %d", i, got, want)
+				}
 			}
 		})
 	}
