@@ -60,8 +60,9 @@ type Config struct {
 	// empty socket before it waits in the netpoller (Linux only; clamped
 	// to MaxBusyPoll). Queries arriving within the window skip an epoll
 	// wake-up and a scheduler hand-off, which at moderate rates is most
-	// of a reply's latency; the price is CPU: up to a core per reader
-	// while queries keep arriving within the window. 0: off.
+	// of a reply's latency; the price is CPU, up to a core per listener
+	// while queries keep arriving within the window, and up to 1 ms more
+	// for the process's other sockets (busyPollPark). 0: off.
 	BusyPoll time.Duration
 }
 

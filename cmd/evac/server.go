@@ -200,7 +200,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:8080", "ip:port for the admin API")
 	fl.StringVar(&f.DNSAddr, "dns-addr", "127.0.0.1:5353", "ip:port for DNS (UDP and TCP)")
 	fl.IntVar(&f.DNSRateLimit, "dns-rate-limit", dnsserver.DefaultRateLimit, "UDP DNS responses per second to each client /24 or /56; over it, drop or send TC (0: off)")
-	fl.DurationVar(&f.DNSBusyPoll, "dns-busy-poll", 0, "keep polling an empty UDP socket this long before sleeping (up to 1ms; Linux): lower DNS latency for up to a core of CPU per UDP reader (0: off)")
+	fl.DurationVar(&f.DNSBusyPoll, "dns-busy-poll", 0, "keep polling an empty UDP socket this long before sleeping (up to 1ms; Linux): lower DNS latency for up to a core of CPU (0: off)")
 	fl.StringVar(&f.TSIGKeys, "tsig-keys", "", "YAML file of TSIG keys for zone transfers and NOTIFY: keys: [{name, algorithm, secret}] (evac tsig keygen); mode 600; SIGHUP reloads it")
 	fl.StringVar(&f.DNSSECKeys, "dnssec-keys", "", "directory of DNSSEC keys to sign the zone with (evac dnssec keygen), the same on every controller; private keys mode 600; SIGHUP reloads it")
 	fl.DurationVar(&f.DNSSECValidity, "dnssec-validity", dnsserver.DefaultSignatureValidity, "how long a DNSSEC signature is valid from its inception")
