@@ -29,8 +29,8 @@ func loopbackAddr(t *testing.T) string {
 }
 
 // oneVoter starts a one-voter Raft node c1 on loopback, waits until it
-// leads and its FSM has applied what it committed (a loaded machine
-// showed applied 0, lag 2 right after the election), and returns it, its
+// leads and has applied what it committed (a loaded machine showed
+// applied 0, lag 2 right after the election), and returns it, its
 // address, and send: a call to a handler over b as alice-admin.
 func oneVoter(t *testing.T, ctx context.Context, b *fsmBackend) (*raftnode.Node, string, func(method, path, body string) (int, string)) {
 	t.Helper()
@@ -46,6 +46,15 @@ func oneVoter(t *testing.T, ctx context.Context, b *fsmBackend) (*raftnode.Node,
 	}
 	if err := node.Barrier(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// Raft records its applied index only after handing a batch to the
+	// FSM, so the barrier can return first (a CI run saw applied 2 of 3).
+	for st := node.Stats(); st.AppliedIndex < st.CommitIndex; st = node.Stats() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("applied index %d stays below the commit index %d", st.AppliedIndex, st.CommitIndex)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	h := NewHandler(b, Options{Cluster: node})
 	return node, addr, func(method, path, body string) (int, string) {
