@@ -203,6 +203,10 @@ func Start(cfg Config) (*Controller, error) {
 	c.dns = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Logger: lg.Named("dns"), RateLimit: cfg.DNSRateLimit,
 		TCPConns: cfg.DNSTCPConns, OnTCPReject: onReject("dns-tcp"), Observer: c.metrics.DNSObserver(), TSIG: cfg.DNSTSIG,
 		IXFRJournal: cfg.DNSIXFRJournal, BusyPoll: cfg.DNSBusyPoll})
+	c.metrics.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "evac_dns_udp_busy_poll_reads_total",
+		Help: "UDP reads that found queries while busy polling (--dns-busy-poll), each a sleep and wake-up saved.",
+	}, func() float64 { return float64(c.dns.BusyPollReads()) }))
 	if cfg.DNSSEC != nil {
 		// Signed transfers wait for the first comparison of keys with
 		// the leader's (dnssec.go).
@@ -370,10 +374,7 @@ func (c *Controller) startAPI() error {
 		Name:        "evac_conns_rejected_total",
 		Help:        "Connections closed on accept for being over a per-address or total cap (--api-max-conns*, --dns-tcp-max-conns*).",
 		ConstLabels: prometheus.Labels{"listener": "dns-tcp"},
-	}, func() float64 { return float64(c.dns.TCPRejected()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "evac_dns_udp_busy_poll_reads_total",
-		Help: "UDP reads that found queries while busy polling (--dns-busy-poll), each a sleep and wake-up saved.",
-	}, func() float64 { return float64(c.dns.BusyPollReads()) }))
+	}, func() float64 { return float64(c.dns.TCPRejected()) }))
 	if cfg.TLS != nil {
 		c.httpLn = tls.NewListener(c.httpLn, cfg.TLS)
 	}
